@@ -1,0 +1,18 @@
+# Program entry points. Binaries land in ${CMAKE_BINARY_DIR}/bin.
+set(CN_BIN_DIR ${CMAKE_BINARY_DIR}/bin)
+
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/chat-node.c)
+  add_executable(chat-node chat-node.c)
+  target_link_libraries(chat-node PRIVATE cn_io cn_actors cn_proto cn_base PkgConfig::JEMALLOC)
+  # jemalloc replaces malloc; under ASan/TSan the sanitizer's allocator must win.
+  if(NOT CN_SANITIZE STREQUAL "")
+    target_link_libraries(chat-node PRIVATE -Wl,--as-needed)
+  endif()
+  set_target_properties(chat-node PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CN_BIN_DIR})
+endif()
+
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/chat-kafka-dev.c)
+  add_executable(chat-kafka-dev chat-kafka-dev.c)
+  target_link_libraries(chat-kafka-dev PRIVATE cn_base PkgConfig::RDKAFKA)
+  set_target_properties(chat-kafka-dev PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CN_BIN_DIR})
+endif()
