@@ -1,0 +1,216 @@
+/* The scheduler: runtime creation, worker threads, finding work, parking, shutdown.
+ *
+ * A worker looks for a runnable actor in this order: every 61st look the injection
+ * queue first (so adapters are never starved by a worker whose own ring stays full),
+ * then its own ring, the injection queue, and the rings of the other workers
+ * (stealing). Finding nothing, it spins briefly so that a burst costs no system call,
+ * then parks (park.h) until a sender wakes it. */
+#include "actors/internal.h"
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define DEFAULT_BATCH 64u
+#define INJECT_EVERY 61u
+#define SPIN_ROUNDS 64u  /* looks for work before parking, with pauses in between */
+#define SPIN_PAUSES 32u  /* cpu pauses between two looks: some 50-100 ns each */
+
+/* The worker running on this thread, NULL on other threads. */
+static _Thread_local cn__worker *current_worker;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+cn_runtime *cn_runtime_new(const cn_runtime_config *cfg)
+{
+    unsigned n = cfg ? cfg->workers : 0;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    if (n > CN_RUNTIME_MAX_WORKERS)
+        n = CN_RUNTIME_MAX_WORKERS;
+    cn_runtime *rt = cn_xcalloc(1, sizeof *rt);
+    rt->nworkers = n;
+    rt->batch = cfg && cfg->batch ? cfg->batch : DEFAULT_BATCH;
+    rt->workers = aligned_alloc(64, sizeof(cn__worker) * n);
+    if (!rt->workers)
+        cn_oom(sizeof(cn__worker) * n);
+    for (unsigned i = 0; i < n; i++) {
+        cn__worker *w = &rt->workers[i];
+        cn__localq_init(&w->q);
+        w->rt = rt;
+        w->index = i;
+        w->thread_started = false;
+        w->tick = 0;
+        atomic_init(&w->messages, 0);
+        atomic_init(&w->actors_run, 0);
+        atomic_init(&w->steals, 0);
+        atomic_init(&w->parks, 0);
+    }
+    cn__injectq_init(&rt->inject);
+    cn__parking_init(&rt->parking, n);
+    cn__timers_init(&rt->timers);
+    atomic_init(&rt->stopping, false);
+    if (pthread_mutex_init(&rt->reg_lock, NULL) != 0)
+        abort();
+    rt->reg_first = NULL;
+    atomic_init(&rt->actors_alive, 0);
+    atomic_init(&rt->actors_spawned, 0);
+    atomic_init(&rt->sends_dropped, 0);
+    atomic_init(&rt->discarded, 0);
+    return rt;
+}
+
+unsigned cn_runtime_workers(const cn_runtime *rt)
+{
+    return rt->nworkers;
+}
+
+void cn__schedule(cn_actor *a)
+{
+    cn_runtime *rt = a->rt;
+    cn__worker *w = current_worker;
+    if (!w || w->rt != rt || !cn__localq_push(&w->q, &a->run))
+        cn__injectq_push(&rt->inject, &a->run);
+    /* The actor may already be running elsewhere; from here on only rt is used. */
+    cn__unpark_one(&rt->parking);
+}
+
+static cn_actor *as_actor(cn__runnable *r)
+{
+    return (cn_actor *)((char *)r - offsetof(cn_actor, run));
+}
+
+static cn__runnable *find_work(cn__worker *w)
+{
+    cn_runtime *rt = w->rt;
+    cn__runnable *r;
+    if (++w->tick % INJECT_EVERY == 0 && (r = cn__injectq_pop(&rt->inject)) != NULL)
+        return r;
+    if ((r = cn__localq_pop(&w->q)) != NULL)
+        return r;
+    if ((r = cn__injectq_pop(&rt->inject)) != NULL)
+        return r;
+    for (unsigned k = 1; k < rt->nworkers; k++) {
+        cn__worker *v = &rt->workers[(w->index + k) % rt->nworkers];
+        if ((r = cn__localq_pop(&v->q)) != NULL) {
+            cn__count(&w->steals, 1);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Whether any queue looks non-empty. Called after the park fence. */
+static bool work_visible(cn_runtime *rt)
+{
+    if (cn__injectq_nonempty(&rt->inject))
+        return true;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (cn__localq_nonempty(&rt->workers[i].q))
+            return true;
+    return false;
+}
+
+static bool stopping(cn_runtime *rt)
+{
+    /* relaxed: the park protocol's fences order it against the parked mask, and the
+     * join in shutdown orders everything else. */
+    return atomic_load_explicit(&rt->stopping, memory_order_relaxed);
+}
+
+static void *worker_main(void *arg)
+{
+    cn__worker *w = arg;
+    cn_runtime *rt = w->rt;
+    current_worker = w;
+    while (!stopping(rt)) {
+        cn__runnable *r = find_work(w);
+        for (unsigned s = 0; !r && s < SPIN_ROUNDS && !stopping(rt); s++) {
+            for (unsigned p = 0; p < SPIN_PAUSES; p++)
+                cpu_relax();
+            r = find_work(w);
+        }
+        if (r) {
+            cn__actor_run(w, as_actor(r));
+            continue;
+        }
+        cn__park_prepare(&rt->parking, w->index);
+        if (work_visible(rt) || stopping(rt)) {
+            cn__park_cancel(&rt->parking, w->index);
+            continue;
+        }
+        cn__count(&w->parks, 1);
+        cn__park_wait(&rt->parking, w->index);
+    }
+    current_worker = NULL;
+    return NULL;
+}
+
+int cn_runtime_start(cn_runtime *rt)
+{
+    if (rt->started)
+        return -EALREADY;
+    rt->started = true;
+    int err = cn__timers_start(&rt->timers);
+    if (err)
+        return err;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        cn__worker *w = &rt->workers[i];
+        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        if (e) {
+            CN_WARN("actors", "cannot start worker %u: error %d", i, e);
+            return -e;
+        }
+        w->thread_started = true;
+    }
+    return 0;
+}
+
+void cn_runtime_shutdown(cn_runtime *rt)
+{
+    /* Timers first: they send to actors and hold references to them. */
+    cn__timers_destroy(&rt->timers);
+
+    /* seq_cst: pairs with the park fence, see cn__unpark_all. */
+    atomic_store_explicit(&rt->stopping, true, memory_order_seq_cst);
+    cn__unpark_all(&rt->parking);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (rt->workers[i].thread_started)
+            pthread_join(rt->workers[i].thread, NULL);
+
+    /* No thread runs actors any more: the queues' entries are covered by the
+     * runtime's references, which finalisation drops. */
+    while (cn__injectq_pop(&rt->inject))
+        ;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        while (cn__localq_pop(&rt->workers[i].q))
+            ;
+    for (;;) {
+        pthread_mutex_lock(&rt->reg_lock);
+        cn_actor *a = rt->reg_first;
+        pthread_mutex_unlock(&rt->reg_lock);
+        if (!a)
+            break;
+        cn__actor_finalize(a); /* unregisters a */
+    }
+
+    cn__injectq_destroy(&rt->inject);
+    cn__parking_destroy(&rt->parking);
+    pthread_mutex_destroy(&rt->reg_lock);
+    free(rt->workers);
+    free(rt);
+}
