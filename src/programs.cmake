@@ -3,10 +3,11 @@ set(CN_BIN_DIR ${CMAKE_BINARY_DIR}/bin)
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/chat-node.c)
   add_executable(chat-node chat-node.c)
-  target_link_libraries(chat-node PRIVATE cn_io cn_actors cn_proto cn_base PkgConfig::JEMALLOC)
-  # jemalloc replaces malloc; under ASan/TSan the sanitizer's allocator must win.
-  if(NOT CN_SANITIZE STREQUAL "")
-    target_link_libraries(chat-node PRIVATE -Wl,--as-needed)
+  target_link_libraries(chat-node PRIVATE cn_io cn_actors cn_proto cn_base)
+  # jemalloc replaces malloc; sanitizer builds keep the sanitizer's allocator,
+  # which must see every allocation to find leaks and misuse.
+  if(CN_SANITIZE STREQUAL "")
+    target_link_libraries(chat-node PRIVATE PkgConfig::JEMALLOC)
   endif()
   set_target_properties(chat-node PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CN_BIN_DIR})
 endif()

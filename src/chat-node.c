@@ -1,0 +1,184 @@
+/* chat-node: the server program. Reads the configuration, waits for PostgreSQL,
+ * Redis and Kafka (a bounded number of attempts), checks the Kafka topics,
+ * starts the actor runtime, the health checker and the HTTP/WebSocket front
+ * door, then waits for SIGTERM or SIGINT and shuts down in the reverse order.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread
+ * starts) and taken synchronously here with sigtimedwait, so no handler ever
+ * runs on an I/O thread or a worker. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "actors/runtime.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "io/config.h"
+#include "io/health.h"
+#include "io/http_routes.h"
+#include "io/http_server.h"
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: chat-node [--config FILE] [--help] [--version]\n\n"
+                 "Every key can be set in the INI file or overridden by its environment\n"
+                 "variable; an unknown key or a bad value stops start-up.\n\n");
+}
+
+/* Waits up to ms for SIGTERM/SIGINT. Returns the signal, or 0 on timeout. */
+static int wait_signal(const sigset_t *set, long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    for (;;) {
+        int sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            return 0;
+        /* EINTR: a signal outside the set (for example from a debugger); wait again. */
+    }
+}
+
+/* Probes every dependency until all answer or the attempts run out. Returns 0,
+ * 1 when they did not all answer, or 2 when a stop signal came first. */
+static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
+                              const sigset_t *sigs)
+{
+    for (int attempt = 1;; attempt++) {
+        if (cn_health_probe_now(h) == 0)
+            return 0;
+        struct cn_health_snapshot snap;
+        cn_health_snapshot(h, &snap);
+        if (attempt >= cfg->startup_connect_attempts) {
+            for (int d = 0; d < CN_DEP_COUNT; d++)
+                if (!snap.ok[d])
+                    fprintf(stderr, "chat-node: cannot reach %s after %d attempts: %s\n",
+                            cn_dep_name((enum cn_dep)d), attempt, snap.reason[d]);
+            return 1;
+        }
+        for (int d = 0; d < CN_DEP_COUNT; d++)
+            if (!snap.ok[d])
+                CN_WARN("startup", "attempt %d/%d: %s not reachable yet: %s", attempt,
+                        cfg->startup_connect_attempts, cn_dep_name((enum cn_dep)d),
+                        snap.reason[d]);
+        if (wait_signal(sigs, cfg->startup_connect_retry_ms) != 0)
+            return 2;
+    }
+}
+
+static int run(const struct cn_config *cfg, const sigset_t *sigs)
+{
+    char err[512];
+    int64_t start_ms = cn_wall_ms();
+    struct cn_health *health = cn_health_new(cfg, err, sizeof err);
+    if (!health) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        return 1;
+    }
+    int rc = await_dependencies(cfg, health, sigs);
+    if (rc != 0) {
+        cn_health_stop(health);
+        return rc == 2 ? 0 : 1;
+    }
+    if (cn_health_ensure_topics(health, err, sizeof err) != 0) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        cn_health_stop(health);
+        return 1;
+    }
+
+    cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
+    cn_runtime *rt = cn_runtime_new(&rcfg);
+    if (cn_runtime_start(rt) != 0) {
+        fprintf(stderr, "chat-node: cannot start the actor runtime\n");
+        cn_runtime_shutdown(rt);
+        cn_health_stop(health);
+        return 1;
+    }
+    if (cn_health_start(health) != 0)
+        CN_WARN("startup", "health checker thread did not start; /healthz will be stale");
+
+    static struct cn_http_routes routes; /* outlives every I/O thread */
+    routes.node_id = cfg->node_id;
+    routes.runtime = rt;
+    routes.health = health;
+    routes.start_wall_ms = start_ms;
+    struct cn_http_server_config hcfg = {
+        .host = cfg->http_host,
+        .port = cfg->http_port,
+        .io_threads = cfg->http_io_threads,
+        .max_body = 64 * 1024,
+        .handler = cn_http_routes_handle,
+        .handler_ctx = &routes,
+    };
+    struct cn_http_server *srv = cn_http_server_start(&hcfg, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        cn_health_stop(health);
+        cn_runtime_shutdown(rt);
+        return 1;
+    }
+    atomic_store_explicit(&routes.server, srv, memory_order_release);
+    CN_INFO("node", "%s listening on %s:%d (%d I/O threads, %u workers)", cfg->node_id,
+            cfg->http_host, cfg->http_port, cfg->http_io_threads, cn_runtime_workers(rt));
+
+    int sig = wait_signal(sigs, -1);
+    uint64_t t0 = cn_now_ms();
+    CN_INFO("node", "%s received: draining", strsignal(sig));
+    atomic_store_explicit(&routes.draining, true, memory_order_relaxed);
+    cn_http_server_stop_accepting(srv);
+    cn_http_server_stop(srv);
+    cn_health_stop(health);
+    cn_runtime_shutdown(rt);
+    CN_INFO("node", "stopped in %llu ms", (unsigned long long)(cn_now_ms() - t0));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            cn_config_print_help(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("chat-node %s\n", CN_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else {
+            fprintf(stderr, "chat-node: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct cn_config cfg;
+    char err[512];
+    cn_config_defaults(&cfg);
+    if (cn_config_load(&cfg, config_path, environ, err, sizeof err) != 0) {
+        fprintf(stderr, "chat-node: configuration error: %s\n", err);
+        cn_config_free(&cfg);
+        return 2;
+    }
+    enum cn_log_level level;
+    cn_log_parse_level(cfg.log_level, &level); /* validated by cn_config_load */
+    cn_log_set_level(level);
+
+    int rc = run(&cfg, &sigs);
+    cn_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,283 @@
+/* Table-driven configuration; see config.h.
+ *
+ * Each key is one row: section, name, type, where it lives in struct cn_config,
+ * its default, the accepted range and a sentence for --help. Loading goes
+ * defaults -> INI file -> environment, so the environment always wins, which is
+ * what systemd units and the dev script rely on. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+
+const char cn_config_dev_jwt_secret[] = "dev-only-secret-change-me-0123456789abcdef";
+
+enum key_type { KEY_STR, KEY_INT, KEY_BOOL };
+
+struct key {
+    const char *section;
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    const char *def;
+    long min, max; /* KEY_INT only */
+    const char *help;
+};
+
+#define OFF(field) offsetof(struct cn_config, field)
+
+static const struct key keys[] = {
+    {"node", "id", KEY_STR, OFF(node_id), "node-1", 0, 0,
+     "name of this node in logs, metrics and presence"},
+    {"node", "dev_mode", KEY_BOOL, OFF(dev_mode), "false", 0, 0,
+     "development mode: allows the built-in JWT secret"},
+    {"http", "host", KEY_STR, OFF(http_host), "0.0.0.0", 0, 0,
+     "address the HTTP/WebSocket port binds to"},
+    {"http", "port", KEY_INT, OFF(http_port), "8080", 1, 65535, "HTTP/WebSocket port"},
+    {"http", "io_threads", KEY_INT, OFF(http_io_threads), "1", 1, 64,
+     "I/O threads, each with its own libwebsockets context and SO_REUSEPORT socket"},
+    {"runtime", "workers", KEY_INT, OFF(runtime_workers), "0", 0, 256,
+     "actor worker threads (0: one per core)"},
+    {"postgres", "url", KEY_STR, OFF(postgres_url),
+     "postgresql://chat:chat@127.0.0.1:5432/chat", 0, 0, "libpq connection URL"},
+    {"postgres", "pool_size", KEY_INT, OFF(postgres_pool_size), "4", 1, 128,
+     "PostgreSQL connections per node"},
+    {"redis", "host", KEY_STR, OFF(redis_host), "127.0.0.1", 0, 0, "Redis host"},
+    {"redis", "port", KEY_INT, OFF(redis_port), "6379", 1, 65535, "Redis port"},
+    {"kafka", "brokers", KEY_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0,
+     "Kafka bootstrap servers, comma separated"},
+    {"kafka", "messages_partitions", KEY_INT, OFF(kafka_messages_partitions), "6", 1, 1024,
+     "partitions chat.messages must have; start-up refuses a mismatch"},
+    {"kafka", "read_receipts_partitions", KEY_INT, OFF(kafka_read_receipts_partitions), "3", 1,
+     1024, "partitions chat.read-receipts must have; start-up refuses a mismatch"},
+    {"auth", "jwt_secret", KEY_STR, OFF(auth_jwt_secret), "", 0, 0,
+     "HS256 secret for access tokens (required; at least 32 bytes)"},
+    {"admin", "socket", KEY_STR, OFF(admin_socket), "/run/chat-node/admin.sock", 0, 0,
+     "Unix socket path for chat-admin"},
+    {"log", "level", KEY_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"startup", "connect_attempts", KEY_INT, OFF(startup_connect_attempts), "10", 1, 1000,
+     "attempts to reach PostgreSQL, Redis and Kafka before giving up"},
+    {"startup", "connect_retry_ms", KEY_INT, OFF(startup_connect_retry_ms), "1000", 10, 600000,
+     "pause between start-up connection attempts"},
+    {"shutdown", "timeout_ms", KEY_INT, OFF(shutdown_timeout_ms), "8000", 100, 600000,
+     "longest drain on SIGTERM before remaining sessions are cut"},
+    {"health", "interval_ms", KEY_INT, OFF(health_interval_ms), "1000", 50, 600000,
+     "how often the dependency probes behind /healthz run"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static char **str_slot(struct cn_config *cfg, const struct key *k)
+{
+    return (char **)((char *)cfg + k->offset);
+}
+
+static int *int_slot(struct cn_config *cfg, const struct key *k)
+{
+    return (int *)((char *)cfg + k->offset);
+}
+
+static bool *bool_slot(struct cn_config *cfg, const struct key *k)
+{
+    return (bool *)((char *)cfg + k->offset);
+}
+
+/* Parses `value` into the key's slot. Returns 0 or -1 with a reason in err. */
+static int set_value(struct cn_config *cfg, const struct key *k, const char *value, char *err,
+                     size_t errlen)
+{
+    switch (k->type) {
+    case KEY_STR:
+        free(*str_slot(cfg, k));
+        *str_slot(cfg, k) = cn_xstrdup(value);
+        return 0;
+    case KEY_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end != '\0' || v < k->min || v > k->max) {
+            snprintf(err, errlen, "%s.%s: '%s' is not an integer in %ld..%ld", k->section,
+                     k->name, value, k->min, k->max);
+            return -1;
+        }
+        *int_slot(cfg, k) = (int)v;
+        return 0;
+    }
+    case KEY_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0) {
+            *bool_slot(cfg, k) = true;
+        } else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
+                   strcmp(value, "no") == 0) {
+            *bool_slot(cfg, k) = false;
+        } else {
+            snprintf(err, errlen, "%s.%s: '%s' is not a boolean (true/false)", k->section,
+                     k->name, value);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static const struct key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* "http", "io_threads" -> "CHAT_HTTP_IO_THREADS" */
+static void env_name(const struct key *k, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "CHAT_%s_%s", k->section, k->name);
+    for (char *p = out; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+}
+
+void cn_config_defaults(struct cn_config *cfg)
+{
+    char err[16];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NKEYS; i++) {
+        int rc = set_value(cfg, &keys[i], keys[i].def, err, sizeof err);
+        (void)rc; /* defaults are valid by construction; tests/unit/io/config.c checks */
+    }
+}
+
+struct ini_ctx {
+    struct cn_config *cfg;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static int on_ini_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    if (ctx->failed)
+        return 0;
+    const struct key *k = find_key(section, name);
+    if (!k) {
+        snprintf(ctx->err, ctx->errlen, "unknown key %s.%s", section, name);
+        ctx->failed = 1;
+        return 0;
+    }
+    if (set_value(ctx->cfg, k, value, ctx->err, ctx->errlen) != 0) {
+        ctx->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int validate(const struct cn_config *cfg, char *err, size_t errlen)
+{
+    enum { MIN_SECRET = 32 };
+    if (cfg->auth_jwt_secret[0] == '\0') {
+        snprintf(err, errlen, "auth.jwt_secret: must be set (CHAT_AUTH_JWT_SECRET)");
+        return -1;
+    }
+    if (strlen(cfg->auth_jwt_secret) < MIN_SECRET) {
+        snprintf(err, errlen, "auth.jwt_secret: must be at least %d bytes", MIN_SECRET);
+        return -1;
+    }
+    if (!cfg->dev_mode && strcmp(cfg->auth_jwt_secret, cn_config_dev_jwt_secret) == 0) {
+        snprintf(err, errlen,
+                 "auth.jwt_secret: the built-in dev secret is refused unless node.dev_mode=true");
+        return -1;
+    }
+    const char *levels[] = {"debug", "info", "warn", "error"};
+    bool ok = false;
+    for (int i = 0; i < 4; i++)
+        ok |= strcmp(cfg->log_level, levels[i]) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "log.level: '%s' is not one of debug, info, warn, error",
+                 cfg->log_level);
+        return -1;
+    }
+    if (cfg->node_id[0] == '\0' || strlen(cfg->node_id) > 64) {
+        snprintf(err, errlen, "node.id: must be 1..64 characters");
+        return -1;
+    }
+    if (cfg->kafka_brokers[0] == '\0') {
+        snprintf(err, errlen, "kafka.brokers: must not be empty");
+        return -1;
+    }
+    if (strlen(cfg->admin_socket) >= 108) { /* sizeof sockaddr_un.sun_path */
+        snprintf(err, errlen, "admin.socket: path longer than 107 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, char *err,
+                   size_t errlen)
+{
+    if (path) {
+        struct ini_ctx ctx = {cfg, err, errlen, 0};
+        int rc = ini_parse(path, on_ini_pair, &ctx);
+        if (rc == -1) {
+            snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (ctx.failed) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (%s line %d)", path, rc);
+            return -1;
+        }
+        if (rc != 0) {
+            snprintf(err, errlen, "%s line %d: not a valid INI line", path, rc);
+            return -1;
+        }
+    }
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "CHAT_", 5) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        size_t namelen = (size_t)(eq - *e);
+        const struct key *match = NULL;
+        for (size_t i = 0; i < NKEYS && !match; i++) {
+            char name[96];
+            env_name(&keys[i], name, sizeof name);
+            if (strlen(name) == namelen && strncmp(name, *e, namelen) == 0)
+                match = &keys[i];
+        }
+        if (!match) {
+            snprintf(err, errlen, "unknown environment variable %.*s", (int)namelen, *e);
+            return -1;
+        }
+        if (set_value(cfg, match, eq + 1, err, errlen) != 0)
+            return -1;
+    }
+    return validate(cfg, err, errlen);
+}
+
+void cn_config_print_help(FILE *out)
+{
+    fprintf(out, "Configuration keys (INI [section] key = value, or the environment variable):\n\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        char name[96], full[96];
+        env_name(&keys[i], name, sizeof name);
+        snprintf(full, sizeof full, "%s.%s", keys[i].section, keys[i].name);
+        fprintf(out, "  %-34s %-38s default: %s\n      %s\n", full, name,
+                keys[i].def[0] ? keys[i].def : "(empty)", keys[i].help);
+    }
+}
+
+void cn_config_free(struct cn_config *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (keys[i].type == KEY_STR) {
+            free(*str_slot(cfg, &keys[i]));
+            *str_slot(cfg, &keys[i]) = NULL;
+        }
+    }
+}

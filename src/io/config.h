@@ -1,0 +1,54 @@
+/* chat-node configuration: one INI file plus CHAT_<SECTION>_<KEY> environment
+ * overrides, described by a single table of keys (config.c) that also drives
+ * --help, so a key cannot exist without a default and a description.
+ *
+ * Memory: cn_config owns every string it holds; cn_config_free releases them. */
+#ifndef CN_IO_CONFIG_H
+#define CN_IO_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct cn_config {
+    char *node_id;
+    bool dev_mode;
+    char *http_host;
+    int http_port;
+    int http_io_threads;
+    int runtime_workers;
+    char *postgres_url;
+    int postgres_pool_size;
+    char *redis_host;
+    int redis_port;
+    char *kafka_brokers;
+    int kafka_messages_partitions;
+    int kafka_read_receipts_partitions;
+    char *auth_jwt_secret;
+    char *admin_socket;
+    char *log_level;
+    int startup_connect_attempts;
+    int startup_connect_retry_ms;
+    int shutdown_timeout_ms;
+    int health_interval_ms;
+};
+
+/* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */
+void cn_config_defaults(struct cn_config *cfg);
+
+/* Loads `path` (NULL: none) over the defaults, then applies CHAT_* variables from
+ * `envp` (NULL-terminated, borrowed), then validates. On failure returns -1 and
+ * writes a one-line message naming the key (and file line) into err; cfg then
+ * holds what was loaded so far and must still be freed. */
+int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, char *err,
+                   size_t errlen);
+
+/* Writes the --help key listing (key, env name, default, meaning) to `out`. */
+void cn_config_print_help(FILE *out);
+
+/* Frees the strings cfg owns; cfg may be reused after cn_config_defaults. */
+void cn_config_free(struct cn_config *cfg);
+
+/* The built-in JWT secret of dev mode: refused when dev_mode is off. */
+extern const char cn_config_dev_jwt_secret[];
+
+#endif

@@ -1,0 +1,36 @@
+/* The node's HTTP routes: GET /healthz and GET /metrics for now; the REST API
+ * joins here. Called on I/O threads by the HTTP server; never blocks (health is
+ * read from the checker's last snapshot, metrics from counters).
+ *
+ * Memory: the context is owned by the program; the routes only borrow it. */
+#ifndef CN_IO_HTTP_ROUTES_H
+#define CN_IO_HTTP_ROUTES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/runtime.h"
+#include "io/health.h"
+#include "io/http_server.h"
+
+struct cn_http_routes {
+    const char *node_id;
+    cn_runtime *runtime;
+    struct cn_health *health;
+    /* Set once the server runs; requests arrive only after that, but the store
+     * and the loads are on different threads, hence atomic (release/acquire). */
+    _Atomic(struct cn_http_server *) server;
+    int64_t start_wall_ms;
+    atomic_bool draining; /* /healthz answers 503 "draining" once set */
+};
+
+/* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */
+void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
+                           struct cn_http_response *resp);
+
+/* Fills resp with the standard JSON error body {"error":{"code","message"}}. */
+void cn_http_error(struct cn_http_response *resp, int status, const char *code,
+                   const char *message);
+
+#endif

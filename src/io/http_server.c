@@ -1,0 +1,401 @@
+/* The HTTP/WebSocket front door; see http_server.h.
+ *
+ * Each I/O thread owns one lws context with one vhost that does not listen by
+ * itself. The thread's SO_REUSEPORT socket is adopted into that vhost as a raw
+ * file descriptor; when it is readable, the thread accepts and hands each new
+ * socket to lws with lws_adopt_socket_vhost, which serves it as HTTP (and later
+ * upgrades it to WebSocket). Other threads talk to an I/O thread only through
+ * its atomic `state` plus lws_cancel_service, which wakes its poll loop. */
+#include "http_server.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "io/listen_socket.h"
+
+enum io_state { IO_RUNNING = 0, IO_STOP_ACCEPTING, IO_EXIT };
+
+struct io_thread {
+    struct cn_http_server *srv;
+    int index;
+    int listen_fd; /* owned until adopted by lws, then lws closes it */
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct lws *listen_wsi; /* I/O thread only */
+    pthread_t thread;
+    bool thread_started;
+    /* Written by other threads with release, read by the I/O thread with
+     * acquire after lws_cancel_service wakes it. */
+    atomic_int state;
+};
+
+struct cn_http_server {
+    struct cn_http_server_config cfg;
+    struct io_thread *threads;
+    int n;
+    /* Counters: relaxed, they publish nothing but themselves. */
+    atomic_uint_fast64_t accepted, requests, r4xx, r5xx;
+};
+
+/* Per connection, reset at the start of every request on a keep-alive connection. */
+struct http_pss {
+    char method[8];
+    char path[512];
+    char query[1024];
+    char *body;
+    size_t body_len;
+    bool body_too_large;
+    uint8_t *out; /* LWS_PRE headroom + response body */
+    size_t out_len;
+    bool responding;
+};
+
+static void pss_reset(struct http_pss *pss)
+{
+    free(pss->body);
+    free(pss->out);
+    memset(pss, 0, sizeof *pss);
+}
+
+static struct io_thread *thread_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+static const char *json_ctype = "application/json";
+
+static char *error_json(const char *code, const char *message, size_t *len)
+{
+    char *b = cn_xmalloc(256);
+    int n = snprintf(b, 256, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Writes the status line and headers now and queues the body for the writeable
+ * callback. Takes resp->body. Returns -1 when the connection must close. */
+static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_response *resp)
+{
+    struct io_thread *t = thread_of(wsi);
+    if (resp->status >= 500)
+        atomic_fetch_add_explicit(&t->srv->r5xx, 1, memory_order_relaxed);
+    else if (resp->status >= 400)
+        atomic_fetch_add_explicit(&t->srv->r4xx, 1, memory_order_relaxed);
+
+    uint8_t hdr[LWS_PRE + 1024];
+    uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type,
+                                    resp->body_len, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end)) {
+        free(resp->body);
+        return -1;
+    }
+    pss->out = cn_xmalloc(LWS_PRE + resp->body_len + 1);
+    memcpy(pss->out + LWS_PRE, resp->body, resp->body_len);
+    pss->out_len = resp->body_len;
+    pss->responding = true;
+    free(resp->body);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int dispatch(struct lws *wsi, struct http_pss *pss)
+{
+    struct io_thread *t = thread_of(wsi);
+    atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
+    struct cn_http_response resp = {0};
+    if (pss->body_too_large) {
+        resp.status = 413;
+        resp.content_type = json_ctype;
+        resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
+    } else {
+        struct cn_http_request req = {pss->method, pss->path, pss->query, pss->body,
+                                      pss->body_len};
+        t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp);
+    }
+    return respond(wsi, pss, &resp);
+}
+
+static const struct {
+    enum lws_token_indexes token;
+    const char *method;
+    bool has_body;
+} methods[] = {
+    {WSI_TOKEN_GET_URI, "GET", false},      {WSI_TOKEN_POST_URI, "POST", true},
+    {WSI_TOKEN_PUT_URI, "PUT", true},       {WSI_TOKEN_PATCH_URI, "PATCH", true},
+    {WSI_TOKEN_DELETE_URI, "DELETE", false}, {WSI_TOKEN_HEAD_URI, "HEAD", false},
+    {WSI_TOKEN_OPTIONS_URI, "OPTIONS", false},
+};
+
+static int on_http(struct lws *wsi, struct http_pss *pss)
+{
+    pss_reset(pss);
+    bool has_body = false;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (lws_hdr_total_length(wsi, methods[i].token) > 0) {
+            snprintf(pss->method, sizeof pss->method, "%s", methods[i].method);
+            if (lws_hdr_copy(wsi, pss->path, sizeof pss->path, methods[i].token) < 0)
+                pss->path[0] = '\0';
+            has_body = methods[i].has_body;
+            break;
+        }
+    }
+    if (lws_hdr_copy(wsi, pss->query, sizeof pss->query, WSI_TOKEN_HTTP_URI_ARGS) < 0)
+        pss->query[0] = '\0';
+    if (!has_body)
+        return dispatch(wsi, pss);
+
+    char cl[24];
+    long long declared = -1;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        declared = atoll(cl);
+    if (declared > (long long)thread_of(wsi)->srv->cfg.max_body) {
+        /* Refuse before reading a byte of it: the size is only a claim. */
+        pss->body_too_large = true;
+        return dispatch(wsi, pss);
+    }
+    if (declared == 0)
+        return dispatch(wsi, pss);
+    return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
+}
+
+static int on_body(struct lws *wsi, struct http_pss *pss, const void *in, size_t len)
+{
+    size_t max = thread_of(wsi)->srv->cfg.max_body;
+    if (pss->body_too_large || pss->body_len + len > max) {
+        pss->body_too_large = true;
+        return 0;
+    }
+    pss->body = cn_xrealloc(pss->body, pss->body_len + len + 1);
+    memcpy(pss->body + pss->body_len, in, len);
+    pss->body_len += len;
+    pss->body[pss->body_len] = '\0';
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, struct http_pss *pss)
+{
+    if (!pss->responding)
+        return 0;
+    if (pss->out_len > 0 &&
+        lws_write(wsi, pss->out + LWS_PRE, pss->out_len, LWS_WRITE_HTTP_FINAL) !=
+            (int)pss->out_len)
+        return -1;
+    free(pss->out);
+    pss->out = NULL;
+    pss->responding = false;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
+static void on_cancelled(struct io_thread *t)
+{
+    int st = atomic_load_explicit(&t->state, memory_order_acquire); /* pairs: set_state */
+    if (st >= IO_STOP_ACCEPTING && t->listen_wsi) {
+        lws_set_timeout(t->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        t->listen_wsi = NULL;
+    }
+}
+
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    struct http_pss *pss = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_http(wsi, pss);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return dispatch(wsi, pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        pss_reset(pss);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        on_cancelled(lws_context_user(lws_get_context(wsi)));
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* The listening socket, adopted as a raw descriptor: readable means "accept". */
+static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    (void)user, (void)in, (void)len;
+    struct io_thread *t;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        t = thread_of(wsi);
+        for (;;) {
+            int fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED)
+                    continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK)
+                    CN_WARN("http", "accept: %s", strerror(errno));
+                break; /* EMFILE and friends: retry on the next readiness */
+            }
+            atomic_fetch_add_explicit(&t->srv->accepted, 1, memory_order_relaxed);
+            if (!lws_adopt_socket_vhost(t->vh, fd))
+                CN_WARN("http", "could not adopt an accepted connection");
+        }
+        return 0;
+    case LWS_CALLBACK_RAW_CLOSE_FILE:
+        t = thread_of(wsi);
+        if (t->listen_wsi == wsi)
+            t->listen_wsi = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_cb, sizeof(struct http_pss), 0, 0, NULL, 0},
+    {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    cn_log(level == LLL_ERR ? CN_LOG_ERROR : CN_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+static void *io_main(void *arg)
+{
+    struct io_thread *t = arg;
+    lws_sock_file_fd_type fd = {.filefd = t->listen_fd};
+    t->listen_wsi = lws_adopt_descriptor_vhost(t->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "cn-listen",
+                                               NULL);
+    if (!t->listen_wsi)
+        CN_ERROR("http", "I/O thread %d could not watch its listening socket", t->index);
+    while (atomic_load_explicit(&t->state, memory_order_acquire) != IO_EXIT)
+        lws_service(t->ctx, 0);
+    lws_context_destroy(t->ctx);
+    t->ctx = NULL;
+    return NULL;
+}
+
+static int create_context(struct io_thread *t, char *err, size_t errlen)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.user = t;
+    t->ctx = lws_create_context(&info);
+    if (!t->ctx) {
+        snprintf(err, errlen, "libwebsockets context creation failed");
+        return -1;
+    }
+    struct lws_context_creation_info vinfo;
+    memset(&vinfo, 0, sizeof vinfo);
+    vinfo.port = CONTEXT_PORT_NO_LISTEN;
+    vinfo.protocols = protocols;
+    vinfo.vhost_name = "chat-node";
+    t->vh = lws_create_vhost(t->ctx, &vinfo);
+    if (!t->vh) {
+        snprintf(err, errlen, "libwebsockets vhost creation failed");
+        lws_context_destroy(t->ctx);
+        t->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void set_state(struct cn_http_server *s, enum io_state st)
+{
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        atomic_store_explicit(&t->state, st, memory_order_release); /* pairs: on_cancelled */
+        if (t->ctx)
+            lws_cancel_service(t->ctx);
+    }
+}
+
+struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *cfg, char *err,
+                                            size_t errlen)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+    struct cn_http_server *s = cn_xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->n = cfg->io_threads;
+    s->threads = cn_xcalloc((size_t)s->n, sizeof *s->threads);
+    for (int i = 0; i < s->n; i++) {
+        s->threads[i].listen_fd = -1;
+        s->threads[i].srv = s;
+        s->threads[i].index = i;
+    }
+    /* Bind every socket before starting any thread, so a port in use fails fast
+     * and leaves nothing running. */
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        t->listen_fd = cn_listen_socket_open(cfg->host, cfg->port, 1024, err, errlen);
+        if (t->listen_fd < 0 || create_context(t, err, errlen) != 0)
+            goto fail;
+    }
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        int rc = pthread_create(&t->thread, NULL, io_main, t);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start I/O thread: %s", strerror(rc));
+            goto fail;
+        }
+        t->thread_started = true;
+    }
+    return s;
+fail:
+    cn_http_server_stop(s);
+    return NULL;
+}
+
+void cn_http_server_stop_accepting(struct cn_http_server *s)
+{
+    set_state(s, IO_STOP_ACCEPTING);
+}
+
+void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out)
+{
+    out->connections_accepted = atomic_load_explicit(&s->accepted, memory_order_relaxed);
+    out->requests = atomic_load_explicit(&s->requests, memory_order_relaxed);
+    out->responses_4xx = atomic_load_explicit(&s->r4xx, memory_order_relaxed);
+    out->responses_5xx = atomic_load_explicit(&s->r5xx, memory_order_relaxed);
+}
+
+void cn_http_server_stop(struct cn_http_server *s)
+{
+    if (!s)
+        return;
+    set_state(s, IO_EXIT);
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        if (t->thread_started) {
+            pthread_join(t->thread, NULL); /* the thread destroyed its context */
+        } else {
+            if (t->ctx)
+                lws_context_destroy(t->ctx);
+            if (t->listen_fd >= 0)
+                close(t->listen_fd);
+        }
+    }
+    free(s->threads);
+    free(s);
+}

@@ -1,0 +1,69 @@
+/* The HTTP/WebSocket front door: N I/O threads, each with its own libwebsockets
+ * context and its own SO_REUSEPORT listening socket on the shared port. Accepted
+ * sockets are adopted by the owning thread's context, so a connection (`wsi`)
+ * is only ever touched by the thread that accepted it.
+ *
+ * Requests are answered by one handler function that the server calls on the
+ * I/O thread; it must not block (handlers that need the database will post to
+ * an actor and answer later).
+ *
+ * Memory: the server owns its threads, contexts and connections;
+ * cn_http_server_stop destroys them. The handler context is borrowed. */
+#ifndef CN_IO_HTTP_SERVER_H
+#define CN_IO_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cn_http_server;
+
+struct cn_http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* without the query string */
+    const char *query;  /* after '?', or "" */
+    const char *body;   /* NULL for bodiless requests */
+    size_t body_len;
+};
+
+/* What a handler fills in. `body` is taken by the server (freed with free()). */
+struct cn_http_response {
+    int status;
+    const char *content_type; /* static string */
+    char *body;
+    size_t body_len;
+};
+
+typedef void (*cn_http_handler_fn)(void *ctx, const struct cn_http_request *req,
+                                   struct cn_http_response *resp);
+
+struct cn_http_server_config {
+    const char *host;
+    int port;
+    int io_threads;
+    size_t max_body; /* request bodies above this get 413 */
+    cn_http_handler_fn handler;
+    void *handler_ctx;
+};
+
+struct cn_http_server_stats {
+    uint64_t connections_accepted;
+    uint64_t requests;
+    uint64_t responses_4xx;
+    uint64_t responses_5xx;
+};
+
+/* Binds every listening socket, then starts the threads. Returns NULL with a
+ * reason in err (for example the port in use) and nothing left running. */
+struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *cfg, char *err,
+                                            size_t errlen);
+
+/* Closes the listening sockets; connections already open go on. Any thread. */
+void cn_http_server_stop_accepting(struct cn_http_server *s);
+
+/* Copies the counters. Any thread. */
+void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out);
+
+/* Stops the threads, closes every connection and frees s. Not from an I/O thread. */
+void cn_http_server_stop(struct cn_http_server *s);
+
+#endif

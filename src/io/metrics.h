@@ -1,0 +1,26 @@
+/* Renders the /metrics page (Prometheus text format) from snapshots of every
+ * source: the actor runtime, the HTTP server, the health checker and the
+ * process. Pure formatting: callers take the snapshots.
+ *
+ * Memory: the page is returned in a strbuf the caller owns. */
+#ifndef CN_IO_METRICS_H
+#define CN_IO_METRICS_H
+
+#include "actors/runtime.h"
+#include "base/strbuf.h"
+#include "io/health.h"
+#include "io/http_server.h"
+#include "io/process_stats.h"
+
+struct cn_metrics_sources {
+    const char *node_id;
+    const cn_runtime_stats *runtime;
+    const struct cn_http_server_stats *http;
+    const struct cn_health_snapshot *health;
+    const struct cn_process_stats *process;
+};
+
+/* Appends the whole page to b. Cannot fail. */
+void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src);
+
+#endif

@@ -1,0 +1,148 @@
+/* Tests src/io/config.c: defaults, INI loading, environment overrides and the
+ * errors that name the offending key. */
+#include "check.h"
+#include "io/config.h"
+
+#include <unistd.h>
+
+static const char *secret = "0123456789abcdef0123456789abcdef-test";
+
+static char *write_ini(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/cn-config-test-%d.ini", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_defaults_are_valid_once_a_secret_is_set(void)
+{
+    struct cn_config cfg;
+    char err[256] = "";
+    char env[128];
+    snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", secret);
+    char *envp[] = {env, NULL};
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), 0);
+    CHECK_EQ(cfg.http_port, 8080);
+    CHECK_EQ(cfg.kafka_messages_partitions, 6);
+    CHECK_STR(cfg.log_level, "info");
+    cn_config_free(&cfg);
+}
+
+static void test_empty_secret_is_refused(void)
+{
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, NULL, err, sizeof err), -1);
+    CHECK(strstr(err, "auth.jwt_secret") != NULL);
+    cn_config_free(&cfg);
+}
+
+static void test_dev_secret_needs_dev_mode(void)
+{
+    struct cn_config cfg;
+    char err[256] = "", env[128];
+    snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", cn_config_dev_jwt_secret);
+    char *envp[] = {env, NULL};
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), -1);
+    CHECK(strstr(err, "dev_mode") != NULL);
+    cn_config_free(&cfg);
+
+    char *envp2[] = {env, "CHAT_NODE_DEV_MODE=true", NULL};
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp2, err, sizeof err), 0);
+    CHECK(cfg.dev_mode);
+    cn_config_free(&cfg);
+}
+
+static void test_ini_then_environment_wins(void)
+{
+    char text[256];
+    snprintf(text, sizeof text,
+             "[http]\nport = 9001\nio_threads = 2\n[auth]\njwt_secret = %s\n[redis]\nhost = "
+             "redis.internal\n",
+             secret);
+    char *path = write_ini(text);
+    char *envp[] = {"CHAT_HTTP_PORT=9002", "PATH=/bin", NULL};
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, path, envp, err, sizeof err), 0);
+    CHECK_EQ(cfg.http_port, 9002);
+    CHECK_EQ(cfg.http_io_threads, 2);
+    CHECK_STR(cfg.redis_host, "redis.internal");
+    cn_config_free(&cfg);
+    unlink(path);
+}
+
+static void test_unknown_ini_key_is_named(void)
+{
+    char *path = write_ini("[http]\nport = 9001\nprot = 3\n");
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, path, NULL, err, sizeof err), -1);
+    CHECK(strstr(err, "unknown key http.prot") != NULL);
+    CHECK(strstr(err, "line 3") != NULL);
+    cn_config_free(&cfg);
+    unlink(path);
+}
+
+static void test_bad_values_are_named(void)
+{
+    struct cn_config cfg;
+    char err[256] = "";
+    char *cases[][2] = {
+        {"CHAT_HTTP_PORT=70000", "http.port"},
+        {"CHAT_HTTP_PORT=80x", "http.port"},
+        {"CHAT_NODE_DEV_MODE=maybe", "node.dev_mode"},
+        {"CHAT_LOG_LEVEL=loud", "log.level"},
+        {"CHAT_HTTP_PROT=1", "CHAT_HTTP_PROT"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char env[128];
+        snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", secret);
+        char *envp[] = {env, cases[i][0], NULL};
+        cn_config_defaults(&cfg);
+        CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), -1);
+        if (!strstr(err, cases[i][1]))
+            fprintf(stderr, "case %s: error '%s' does not name %s\n", cases[i][0], err,
+                    cases[i][1]);
+        CHECK(strstr(err, cases[i][1]) != NULL);
+        cn_config_free(&cfg);
+    }
+}
+
+static void test_missing_file_is_an_error(void)
+{
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, "/nonexistent/chat.ini", NULL, err, sizeof err), -1);
+    CHECK(strstr(err, "/nonexistent/chat.ini") != NULL);
+    cn_config_free(&cfg);
+}
+
+static void test_help_lists_every_key_with_its_variable(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cn_config_print_help(f);
+    fclose(f);
+    CHECK(strstr(buf, "http.port") != NULL);
+    CHECK(strstr(buf, "CHAT_HTTP_PORT") != NULL);
+    CHECK(strstr(buf, "CHAT_STARTUP_CONNECT_ATTEMPTS") != NULL);
+    CHECK(strstr(buf, "default: 8080") != NULL);
+    free(buf);
+}
+
+CN_TEST_MAIN(test_defaults_are_valid_once_a_secret_is_set, test_empty_secret_is_refused,
+             test_dev_secret_needs_dev_mode, test_ini_then_environment_wins,
+             test_unknown_ini_key_is_named, test_bad_values_are_named,
+             test_missing_file_is_an_error, test_help_lists_every_key_with_its_variable)
