@@ -57,6 +57,8 @@ struct http_pss {
     uint8_t *out; /* LWS_PRE headroom + response body */
     size_t out_len;
     bool responding;
+    bool responded;   /* this transaction has its answer; later body bytes are ignored */
+    bool close_after; /* the request could not be read whole: close after the answer */
 };
 
 static void pss_reset(struct http_pss *pss)
@@ -105,6 +107,7 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     memcpy(pss->out + LWS_PRE, resp->body, resp->body_len);
     pss->out_len = resp->body_len;
     pss->responding = true;
+    pss->responded = true;
     free(resp->body);
     lws_callback_on_writable(wsi);
     return 0;
@@ -115,7 +118,12 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
     struct io_thread *t = thread_of(wsi);
     atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
     struct cn_http_response resp = {0};
+    if (pss->responded)
+        return 0;
     if (pss->body_too_large) {
+        /* The rest of the body may still be on its way: the connection cannot
+         * carry another request, so it closes after this answer. */
+        pss->close_after = true;
         resp.status = 413;
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
@@ -195,7 +203,7 @@ static int on_writeable(struct lws *wsi, struct http_pss *pss)
     free(pss->out);
     pss->out = NULL;
     pss->responding = false;
-    if (lws_http_transaction_completed(wsi))
+    if (pss->close_after || lws_http_transaction_completed(wsi))
         return -1;
     return 0;
 }
