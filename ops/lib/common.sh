@@ -68,7 +68,7 @@ cn_require_port_free()
     local port="$1" what="$2" owner
     if cn_port_busy "$port"; then
         owner="$(cn_port_owner "$port")"
-        cn_die "port $port (wanted by $what) is already in use${owner:+ by $owner}; stop that process or pick another port (see 'ops/dev help')"
+        cn_die "port $port (wanted by $what) is already in use${owner:+ by $owner}; stop that process, or move this stack's ports with the CN_DEV_*_PORT / CN_TEST_STACK_*_PORT variables (ops/lib/stack.sh)"
     fi
 }
 

@@ -66,7 +66,7 @@ as_pg()
 }
 
 # psql as the superuser over the private unix socket.
-pg_admin_psql() { psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres "$@"; }
+pg_admin_psql() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres "$@"; }
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -253,7 +253,7 @@ node_port() { printf '%s' "${NODE_PORTS[$(($1 - 1))]}"; }
 node_pid() { cn_pid_from "$RUN/$(node_name "$1").pid"; }
 node_running() { cn_pid_alive "$(node_pid "$1")" chat-node; }
 node_url() { printf 'http://127.0.0.1:%s' "$(node_port "$1")"; }
-node_healthy() { curl -fsS -m 2 -o /dev/null "$(node_url "$1")/healthz"; }
+node_healthy() { curl -fs -m 2 -o /dev/null "$(node_url "$1")/healthz" 2>/dev/null; }
 node_admin_socket() { printf '%s/%s.admin.sock' "$RUN" "$(node_name "$1")"; }
 
 # The per-node and per-stack settings, as CHAT_* overrides of the shared ini file.
