@@ -127,12 +127,12 @@ static void many_senders(unsigned n_actors, uint64_t per_sender, unsigned worker
 
 static void test_fifo_per_sender_4x1m_into_one_actor(void)
 {
-    many_senders(1, SCALE(1000000, 100000), 2);
+    many_senders(1, SCALE(1000000, 250000), 2);
 }
 
 static void test_4x1m_spread_over_1000_actors(void)
 {
-    many_senders(1000, SCALE(1000000, 100000), 2);
+    many_senders(1000, SCALE(1000000, 250000), 2);
 }
 
 static void test_never_concurrent_with_more_workers_than_cores(void)
