@@ -53,7 +53,10 @@ static void test_wakeup_from_adapter_thread_within_5ms_10000_times(void)
     CHECK_EQ(not_parked, 0);
     CHECK_EQ(over, 0);
     cn_runtime_stats(rt, &st);
-    CHECK_INT(st.worker[0].parks + st.worker[1].parks, >=, (uint64_t)rounds);
+    /* A parked bit is set just before the worker's last look at the queues; when our
+     * send lands in that window the worker cancels the park instead of sleeping. That
+     * is rare, so nearly every round must have gone through a real sleep. */
+    CHECK_INT(st.worker[0].parks + st.worker[1].parks, >=, (uint64_t)(rounds - rounds / 100));
     cn_actor_unref(a);
     cn_runtime_shutdown(rt);
     CHECK(msgs_balanced());
