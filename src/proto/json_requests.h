@@ -1,0 +1,107 @@
+/* Decoders and validation for the JSON request bodies: the STOMP SEND bodies
+ * (/app/chat.send, /app/chat.typing, /app/auth.refresh) and every REST body of
+ * DESIGN.md "Contracts".
+ *
+ * Each decoder parses with jansson (which rejects invalid UTF-8, "\u0000" and lone
+ * surrogates), rejects duplicate keys, ignores unknown keys, and validates every
+ * field. On failure it returns a negative code and fills *err with a field name and a
+ * static message, e.g. {"content", "must be 1..4000 characters"}; both are static,
+ * client-safe strings. On success the request holds a reference to the parsed
+ * document and its strings borrow from it: release it with the matching _clear
+ * function (which is also safe after a failed decode). Lengths are in bytes, limits
+ * in characters (code points). */
+#ifndef CN_PROTO_JSON_REQUESTS_H
+#define CN_PROTO_JSON_REQUESTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/chat_types.h"
+
+#define CN_JSON_MAX_BODY 65536u   /* bytes: larger bodies fail before parsing */
+#define CN_PASSWORD_MIN_CHARS 8
+#define CN_PASSWORD_MAX_CHARS 128
+#define CN_EMAIL_MAX_CHARS 254
+#define CN_TOKEN_MAX_BYTES 4096
+
+enum cn_json_error_code {
+    CN_JSON_E_SYNTAX = -1,  /* not JSON, not an object, too large, duplicate key */
+    CN_JSON_E_INVALID = -2, /* a field is missing or fails validation */
+};
+
+struct cn_json_error {
+    const char *field;   /* static: "content", "memberIds", or "body" for the whole */
+    const char *message; /* static: "must be 1..4000 characters" */
+};
+
+/* Writes "field: message" with a NUL into buf (truncated to cap). Returns the length
+ * it needed, like snprintf. */
+size_t cn_json_error_format(const struct cn_json_error *e, char *buf, size_t cap);
+
+/* SEND /app/chat.send `{roomId, content, type?, messageKey?}` */
+struct cn_send_request {
+    int64_t room_id;
+    const char *content; /* NUL-terminated, content_len bytes */
+    size_t content_len;
+    enum cn_message_type type; /* TEXT when absent */
+    bool has_message_key;
+    char message_key[CN_UUID_STR_LEN + 1]; /* canonical lower case when present */
+    json_t *root;
+};
+int cn_json_decode_send(const char *body, size_t len, struct cn_send_request *out,
+                        struct cn_json_error *err);
+void cn_send_request_clear(struct cn_send_request *r);
+
+/* SEND /app/chat.typing `{roomId}` (no strings, nothing to clear) */
+int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id, struct cn_json_error *err);
+
+/* SEND /app/auth.refresh `{accessToken}`: the new JWT for the session */
+struct cn_refresh_request {
+    const char *access_token;
+    size_t access_token_len;
+    json_t *root;
+};
+int cn_json_decode_refresh(const char *body, size_t len, struct cn_refresh_request *out,
+                           struct cn_json_error *err);
+void cn_refresh_request_clear(struct cn_refresh_request *r);
+
+/* POST /api/auth/signup `{email, password, nickname}` and POST /api/auth/login
+ * `{email, password}` (nickname is NULL for login). */
+struct cn_auth_request {
+    const char *email;
+    const char *password;
+    size_t password_len;
+    const char *nickname;
+    json_t *root;
+};
+int cn_json_decode_signup(const char *body, size_t len, struct cn_auth_request *out,
+                          struct cn_json_error *err);
+int cn_json_decode_login(const char *body, size_t len, struct cn_auth_request *out,
+                         struct cn_json_error *err);
+void cn_auth_request_clear(struct cn_auth_request *r);
+
+/* POST /api/rooms/direct `{targetUserId}` */
+int cn_json_decode_direct_room(const char *body, size_t len, int64_t *target_user_id,
+                               struct cn_json_error *err);
+
+/* POST /api/rooms/group `{name, memberIds}`: duplicates in memberIds are dropped,
+ * first occurrence order kept; at most CN_GROUP_MAX_MEMBERS distinct ids. */
+struct cn_group_room_request {
+    const char *name;
+    size_t name_len;
+    int64_t member_ids[CN_GROUP_MAX_MEMBERS];
+    size_t nmembers;
+    json_t *root;
+};
+int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room_request *out,
+                              struct cn_json_error *err);
+void cn_group_room_request_clear(struct cn_group_room_request *r);
+
+/* POST /api/rooms/{id}/read `{messageId?}`; an empty body means "everything":
+ * *message_id is then 0. */
+int cn_json_decode_read(const char *body, size_t len, int64_t *message_id,
+                        struct cn_json_error *err);
+
+#endif

@@ -1,0 +1,272 @@
+/* Tests src/proto/json_requests.c: every decoder's happy path and a table of invalid
+ * bodies with the exact field and message each must report. */
+#include "check.h"
+#include "proto/json_requests.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static void check_err(const struct cn_json_error *e, const char *want)
+{
+    char buf[128];
+    cn_json_error_format(e, buf, sizeof buf);
+    CHECK_STR(buf, want);
+}
+
+static void test_send_ok(void)
+{
+    struct cn_send_request r;
+    struct cn_json_error e = {0};
+    CHECK_EQ(cn_json_decode_send(S("{\"roomId\":42,\"content\":\"héllo 👋\",\"extra\":[1,{}]}"),
+                                 &r, &e),
+             0);
+    CHECK_EQ(r.room_id, 42);
+    CHECK_STR(r.content, "héllo 👋");
+    CHECK_EQ(r.content_len, strlen("héllo 👋"));
+    CHECK_EQ(r.type, CN_MSG_TEXT);
+    CHECK(!r.has_message_key);
+    cn_send_request_clear(&r);
+
+    CHECK_EQ(cn_json_decode_send(S("{\"roomId\":1,\"content\":\"x\",\"type\":\"IMAGE\","
+                                   "\"messageKey\":\"7F1C6D0E-3A8B-4F7E-9C2D-1B5E8A9F0C3D\"}"),
+                                 &r, &e),
+             0);
+    CHECK_EQ(r.type, CN_MSG_IMAGE);
+    CHECK(r.has_message_key);
+    CHECK_STR(r.message_key, "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d");
+    cn_send_request_clear(&r);
+
+    /* null optional fields are absent; 4000 characters of 4 bytes each is fine */
+    char *big = malloc(4000 * 4 + 64);
+    int n = sprintf(big, "{\"roomId\":3,\"type\":null,\"messageKey\":null,\"content\":\"");
+    for (int i = 0; i < 4000; i++)
+        n += sprintf(big + n, "😀");
+    n += sprintf(big + n, "\"}");
+    CHECK_EQ(cn_json_decode_send(big, (size_t)n, &r, &e), 0);
+    CHECK_EQ(r.content_len, 16000);
+    cn_send_request_clear(&r);
+    free(big);
+}
+
+struct bad {
+    const char *body;
+    size_t len;
+    int code;
+    const char *err;
+};
+
+static void test_send_rejects(void)
+{
+    static const struct bad bad[] = {
+        {S(""), CN_JSON_E_SYNTAX, "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{"), CN_JSON_E_SYNTAX, "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("[1]"), CN_JSON_E_SYNTAX, "body: must be a JSON object"},
+        {S("\"x\""), CN_JSON_E_SYNTAX, "body: must be a JSON object"},
+        {S("{\"roomId\":1,\"roomId\":2,\"content\":\"x\"}"), CN_JSON_E_SYNTAX,
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"roomId\":1,\"content\":\"\xff\"}"), CN_JSON_E_SYNTAX,
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"roomId\":1,\"content\":\"\xc0\xaf\"}"), CN_JSON_E_SYNTAX, /* overlong '/' */
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"roomId\":1,\"content\":\"\xed\xa0\x80\"}"), CN_JSON_E_SYNTAX, /* surrogate */
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"roomId\":1,\"content\":\"\\ud800\"}"), CN_JSON_E_SYNTAX,
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"roomId\":1,\"content\":\"a\\u0000b\"}"), CN_JSON_E_SYNTAX,
+         "body: must be valid JSON in UTF-8 without duplicate keys"},
+        {S("{\"content\":\"x\"}"), CN_JSON_E_INVALID, "roomId: is required"},
+        {S("{\"roomId\":null,\"content\":\"x\"}"), CN_JSON_E_INVALID, "roomId: is required"},
+        {S("{\"roomId\":0,\"content\":\"x\"}"), CN_JSON_E_INVALID,
+         "roomId: must be a positive integer"},
+        {S("{\"roomId\":-5,\"content\":\"x\"}"), CN_JSON_E_INVALID,
+         "roomId: must be a positive integer"},
+        {S("{\"roomId\":1.5,\"content\":\"x\"}"), CN_JSON_E_INVALID,
+         "roomId: must be a positive integer"},
+        {S("{\"roomId\":\"1\",\"content\":\"x\"}"), CN_JSON_E_INVALID,
+         "roomId: must be a positive integer"},
+        {S("{\"roomId\":1}"), CN_JSON_E_INVALID, "content: is required"},
+        {S("{\"roomId\":1,\"content\":\"\"}"), CN_JSON_E_INVALID,
+         "content: must be 1..4000 characters"},
+        {S("{\"roomId\":1,\"content\":\" \\n\\t \"}"), CN_JSON_E_INVALID,
+         "content: must not be blank"},
+        {S("{\"roomId\":1,\"content\":5}"), CN_JSON_E_INVALID, "content: must be a string"},
+        {S("{\"roomId\":1,\"content\":\"x\",\"type\":\"text\"}"), CN_JSON_E_INVALID,
+         "type: must be one of TEXT, IMAGE, FILE, SYSTEM"},
+        {S("{\"roomId\":1,\"content\":\"x\",\"type\":\"\"}"), CN_JSON_E_INVALID,
+         "type: must be one of TEXT, IMAGE, FILE, SYSTEM"},
+        {S("{\"roomId\":1,\"content\":\"x\",\"messageKey\":\"abc\"}"), CN_JSON_E_INVALID,
+         "messageKey: must be a UUID"},
+        {S("{\"roomId\":1,\"content\":\"x\",\"messageKey\":\"7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3"
+           "g\"}"),
+         CN_JSON_E_INVALID, "messageKey: must be a UUID"},
+        {S("{\"roomId\":1,\"content\":\"x\",\"messageKey\":7}"), CN_JSON_E_INVALID,
+         "messageKey: must be a string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cn_send_request r;
+        struct cn_json_error e = {0};
+        int rc = cn_json_decode_send(bad[i].body, bad[i].len, &r, &e);
+        if (rc != bad[i].code)
+            fprintf(stderr, "  entry %zu\n", i);
+        CHECK_EQ(rc, bad[i].code);
+        check_err(&e, bad[i].err);
+        CHECK(r.root == NULL);
+        cn_send_request_clear(&r);
+    }
+    /* 4001 characters */
+    char big[4100];
+    int n = sprintf(big, "{\"roomId\":1,\"content\":\"");
+    memset(big + n, 'a', 4001);
+    n += 4001;
+    n += sprintf(big + n, "\"}");
+    struct cn_send_request r;
+    struct cn_json_error e;
+    CHECK_EQ(cn_json_decode_send(big, (size_t)n, &r, &e), CN_JSON_E_INVALID);
+    check_err(&e, "content: must be 1..4000 characters");
+    /* over the body size limit */
+    char *huge = calloc(1, CN_JSON_MAX_BODY + 1);
+    CHECK_EQ(cn_json_decode_send(huge, CN_JSON_MAX_BODY + 1, &r, &e), CN_JSON_E_SYNTAX);
+    check_err(&e, "body: must be at most 65536 bytes");
+    free(huge);
+}
+
+static void test_typing_refresh_direct_read(void)
+{
+    struct cn_json_error e;
+    int64_t id = -1;
+    CHECK_EQ(cn_json_decode_typing(S("{\"roomId\":9}"), &id, &e), 0);
+    CHECK_EQ(id, 9);
+    CHECK_EQ(cn_json_decode_typing(S("{}"), &id, &e), CN_JSON_E_INVALID);
+    check_err(&e, "roomId: is required");
+
+    struct cn_refresh_request rr;
+    CHECK_EQ(cn_json_decode_refresh(S("{\"accessToken\":\"eyJ.eyJzdWIi.sig-_\"}"), &rr, &e), 0);
+    CHECK_STR(rr.access_token, "eyJ.eyJzdWIi.sig-_");
+    cn_refresh_request_clear(&rr);
+    CHECK_EQ(cn_json_decode_refresh(S("{\"accessToken\":\"a b\"}"), &rr, &e), CN_JSON_E_INVALID);
+    check_err(&e, "accessToken: must be a JWT");
+    CHECK_EQ(cn_json_decode_refresh(S("{}"), &rr, &e), CN_JSON_E_INVALID);
+    check_err(&e, "accessToken: is required");
+
+    CHECK_EQ(cn_json_decode_direct_room(S("{\"targetUserId\":77}"), &id, &e), 0);
+    CHECK_EQ(id, 77);
+    CHECK_EQ(cn_json_decode_direct_room(S("{\"targetUserId\":true}"), &id, &e), CN_JSON_E_INVALID);
+    check_err(&e, "targetUserId: must be a positive integer");
+
+    CHECK_EQ(cn_json_decode_read("", 0, &id, &e), 0);
+    CHECK_EQ(id, 0);
+    CHECK_EQ(cn_json_decode_read(S("{}"), &id, &e), 0);
+    CHECK_EQ(id, 0);
+    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":123}"), &id, &e), 0);
+    CHECK_EQ(id, 123);
+    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":-1}"), &id, &e), CN_JSON_E_INVALID);
+    check_err(&e, "messageId: must be a positive integer");
+}
+
+static void test_signup_login(void)
+{
+    struct cn_auth_request a;
+    struct cn_json_error e;
+    CHECK_EQ(cn_json_decode_signup(
+                 S("{\"email\":\"kim@example.com\",\"password\":\"s3cret-pw\",\"nickname\":\"Kim\"}"),
+                 &a, &e),
+             0);
+    CHECK_STR(a.email, "kim@example.com");
+    CHECK_STR(a.password, "s3cret-pw");
+    CHECK_STR(a.nickname, "Kim");
+    cn_auth_request_clear(&a);
+    CHECK_EQ(cn_json_decode_login(S("{\"email\":\"kim@example.com\",\"password\":\"x\"}"), &a, &e), 0);
+    CHECK(a.nickname == NULL);
+    cn_auth_request_clear(&a);
+
+    static const struct bad bad[] = {
+        {S("{\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID, "email: is required"},
+        {S("{\"email\":\"kim\",\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
+         "email: must be a valid email address"},
+        {S("{\"email\":\"a@b@c.d\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "email: must be a valid email address"},
+        {S("{\"email\":\"a b@c.de\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "email: must be a valid email address"},
+        {S("{\"email\":\"ab@cde\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "email: must be a valid email address"},
+        {S("{\"email\":\"ab@c..de\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "email: must be a valid email address"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"1234567\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "password: must be 8..128 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\"}"), CN_JSON_E_INVALID,
+         "nickname: is required"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"\"}"),
+         CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":"
+           "\"0123456789012345678901234567890\"}"),
+         CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"a\\nb\"}"),
+         CN_JSON_E_INVALID, "nickname: must not be blank or contain control characters"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(cn_json_decode_signup(bad[i].body, bad[i].len, &a, &e), bad[i].code);
+        check_err(&e, bad[i].err);
+        cn_auth_request_clear(&a);
+    }
+    /* 30 characters of 3 bytes each is a valid nickname */
+    char body[256];
+    int n = sprintf(body, "{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"");
+    for (int i = 0; i < 30; i++)
+        n += sprintf(body + n, "한");
+    n += sprintf(body + n, "\"}");
+    CHECK_EQ(cn_json_decode_signup(body, (size_t)n, &a, &e), 0);
+    cn_auth_request_clear(&a);
+    CHECK_EQ(cn_json_decode_login(S("{\"email\":\"a@b.co\",\"password\":\"\"}"), &a, &e),
+             CN_JSON_E_INVALID);
+    check_err(&e, "password: must be 1..128 characters");
+}
+
+static void test_group_room(void)
+{
+    struct cn_group_room_request g;
+    struct cn_json_error e;
+    CHECK_EQ(cn_json_decode_group_room(S("{\"name\":\"team\",\"memberIds\":[3,1,3,2,1]}"), &g, &e),
+             0);
+    CHECK_STR(g.name, "team");
+    CHECK_EQ(g.nmembers, 3);
+    CHECK(g.member_ids[0] == 3 && g.member_ids[1] == 1 && g.member_ids[2] == 2);
+    cn_group_room_request_clear(&g);
+    CHECK_EQ(cn_json_decode_group_room(S("{\"name\":\"solo\",\"memberIds\":[]}"), &g, &e), 0);
+    CHECK_EQ(g.nmembers, 0);
+    cn_group_room_request_clear(&g);
+
+    static const struct bad bad[] = {
+        {S("{\"memberIds\":[1]}"), CN_JSON_E_INVALID, "name: is required"},
+        {S("{\"name\":\"\",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
+         "name: must be 1..100 characters"},
+        {S("{\"name\":\"  \",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
+         "name: must not be blank or contain control characters"},
+        {S("{\"name\":\"x\"}"), CN_JSON_E_INVALID, "memberIds: is required"},
+        {S("{\"name\":\"x\",\"memberIds\":{}}"), CN_JSON_E_INVALID,
+         "memberIds: must be an array of positive integers"},
+        {S("{\"name\":\"x\",\"memberIds\":[1,0]}"), CN_JSON_E_INVALID,
+         "memberIds: must be an array of positive integers"},
+        {S("{\"name\":\"x\",\"memberIds\":[1,\"2\"]}"), CN_JSON_E_INVALID,
+         "memberIds: must be an array of positive integers"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(cn_json_decode_group_room(bad[i].body, bad[i].len, &g, &e), bad[i].code);
+        check_err(&e, bad[i].err);
+        CHECK(g.root == NULL);
+    }
+    /* 100 distinct members fit, 101 do not */
+    char body[2048];
+    for (int count = 100; count <= 101; count++) {
+        int n = sprintf(body, "{\"name\":\"big\",\"memberIds\":[");
+        for (int i = 1; i <= count; i++)
+            n += sprintf(body + n, "%s%d", i > 1 ? "," : "", i);
+        n += sprintf(body + n, "]}");
+        int rc = cn_json_decode_group_room(body, (size_t)n, &g, &e);
+        CHECK_EQ(rc, count == 100 ? 0 : CN_JSON_E_INVALID);
+        if (rc < 0)
+            check_err(&e, "memberIds: must have at most 100 members");
+        cn_group_room_request_clear(&g);
+    }
+}
+
+CN_TEST_MAIN(test_send_ok, test_send_rejects, test_typing_refresh_direct_read, test_signup_login,
+             test_group_room)
