@@ -182,8 +182,9 @@ int cn_runtime_start(cn_runtime *rt)
 
 void cn_runtime_shutdown(cn_runtime *rt)
 {
-    /* Timers first: they send to actors and hold references to them. */
-    cn__timers_destroy(&rt->timers);
+    /* The timer thread first, so nothing fires into a runtime that is stopping. Its
+     * data stays until the workers are joined: a behaviour may still set a timer. */
+    cn__timers_stop(&rt->timers);
 
     /* seq_cst: pairs with the park fence, see cn__unpark_all. */
     atomic_store_explicit(&rt->stopping, true, memory_order_seq_cst);
@@ -191,6 +192,10 @@ void cn_runtime_shutdown(cn_runtime *rt)
     for (unsigned i = 0; i < rt->nworkers; i++)
         if (rt->workers[i].thread_started)
             pthread_join(rt->workers[i].thread, NULL);
+
+    /* Pending timers own messages and actor references: free them before the actors
+     * are finalised. */
+    cn__timers_destroy(&rt->timers);
 
     /* No thread runs actors any more: the queues' entries are covered by the
      * runtime's references, which finalisation drops. */

@@ -240,16 +240,21 @@ int cn__timers_start(cn__timers *t)
     return 0;
 }
 
+void cn__timers_stop(cn__timers *t)
+{
+    if (!t->running)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    t->running = false;
+}
+
 void cn__timers_destroy(cn__timers *t)
 {
-    if (t->running) {
-        pthread_mutex_lock(&t->lock);
-        t->stop = true;
-        pthread_cond_signal(&t->cond);
-        pthread_mutex_unlock(&t->lock);
-        pthread_join(t->thread, NULL);
-        t->running = false;
-    }
+    cn__timers_stop(t);
     for (size_t i = 0; i < t->len; i++)
         timer_free(t->heap[i]);
     t->len = 0;

@@ -36,8 +36,12 @@ typedef struct cn__timers {
 void cn__timers_init(cn__timers *t);
 /* Starts the timer thread. Returns 0 or a negated pthread_create error. */
 int cn__timers_start(cn__timers *t);
-/* Stops and joins the thread, then frees every pending timer (messages through their
- * hooks, actor references dropped) and the service's memory. Cannot fail. */
+/* Stops and joins the thread. Timers added afterwards (by behaviours still running
+ * during shutdown) stay pending until cn__timers_destroy. Cannot fail. */
+void cn__timers_stop(cn__timers *t);
+/* Stops the thread if needed, then frees every pending timer (messages through their
+ * hooks, actor references dropped) and the service's memory. No other thread may use
+ * the service any more. Cannot fail. */
 void cn__timers_destroy(cn__timers *t);
 /* See cn_timer_after / cn_timer_cancel. */
 uint64_t cn__timers_add(cn__timers *t, cn_actor *a, uint64_t ms, cn_msg *m);

@@ -144,6 +144,32 @@ static void test_shutdown_frees_pending_timers(void)
     CHECK(msgs_balanced());
 }
 
+/* An actor that re-arms a timer for itself on every tick, and also sends to itself:
+ * shutdown then stops the timer thread while behaviours still set timers. */
+static _Atomic uint64_t ticks;
+
+static void rearming(cn_actor *self, void *state, cn_msg *msg)
+{
+    (void)state;
+    atomic_fetch_add(&ticks, 1);
+    cn_runtime *rt = cn_actor_runtime(self);
+    cn_timer_after(rt, self, 0, msg); /* hands the message on to the timer */
+    cn_actor_send(self, &test_msg_new(0, 0)->hdr);
+}
+
+static void test_rearming_actor_during_shutdown(void)
+{
+    atomic_store(&ticks, 0);
+    cn_runtime *rt = cn_runtime_new(&(cn_runtime_config){.workers = 2});
+    CHECK_EQ(cn_runtime_start(rt), 0);
+    cn_actor *a = cn_actor_spawn(rt, rearming, NULL, NULL);
+    cn_actor_send(a, &test_msg_new(0, 0)->hdr);
+    CHECK(WAIT_FOR(atomic_load(&ticks) > 1000, 5000));
+    cn_runtime_shutdown(rt);
+    cn_actor_unref(a);
+    CHECK(msgs_balanced());
+}
+
 CN_TEST_MAIN(test_timers_fire_in_order_within_tolerance, test_same_deadline_fires_in_set_order,
              test_cancel_prevents_delivery_and_frees, test_timer_to_stopped_actor_is_dropped,
-             test_shutdown_frees_pending_timers)
+             test_shutdown_frees_pending_timers, test_rearming_actor_during_shutdown)
