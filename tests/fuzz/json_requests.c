@@ -1,0 +1,81 @@
+/* libFuzzer target for src/proto/json_requests.c and message_body.c.
+ *
+ * Every decoder sees the input; decoded requests are checked against their contracts
+ * (lengths, ranges). When the input is valid UTF-8 it is also used as message content
+ * and the hand-written body encoder must match jansson byte for byte. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/json_requests.h"
+#include "proto/json_responses.h"
+#include "proto/message_body.h"
+#include "proto/utf8.h"
+
+static void check_error(int rc, const struct cn_json_error *e)
+{
+    if (rc >= 0)
+        return;
+    if (rc != CN_JSON_E_SYNTAX && rc != CN_JSON_E_INVALID)
+        abort();
+    if (!e->field || !e->message)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *body = (const char *)data;
+    struct cn_json_error e;
+    int rc;
+
+    struct cn_send_request s;
+    rc = cn_json_decode_send(body, size, &s, &e);
+    check_error(rc, &e);
+    if (rc == 0) {
+        long chars = cn_utf8_count(s.content, s.content_len);
+        if (s.room_id <= 0 || chars < 1 || chars > CN_CONTENT_MAX_CHARS ||
+            (s.has_message_key && strlen(s.message_key) != CN_UUID_STR_LEN))
+            abort();
+    }
+    cn_send_request_clear(&s);
+
+    int64_t id;
+    check_error(cn_json_decode_typing(body, size, &id, &e), &e);
+    check_error(cn_json_decode_direct_room(body, size, &id, &e), &e);
+    check_error(cn_json_decode_read(body, size, &id, &e), &e);
+
+    struct cn_refresh_request r;
+    check_error(cn_json_decode_refresh(body, size, &r, &e), &e);
+    cn_refresh_request_clear(&r);
+
+    struct cn_auth_request a;
+    check_error(cn_json_decode_signup(body, size, &a, &e), &e);
+    cn_auth_request_clear(&a);
+    check_error(cn_json_decode_login(body, size, &a, &e), &e);
+    cn_auth_request_clear(&a);
+
+    struct cn_group_room_request g;
+    rc = cn_json_decode_group_room(body, size, &g, &e);
+    check_error(rc, &e);
+    if (rc == 0 && g.nmembers > CN_GROUP_MAX_MEMBERS)
+        abort();
+    cn_group_room_request_clear(&g);
+
+    if (size <= 4096 && cn_utf8_count(body, size) >= 0) {
+        struct cn_message m = {.id = (int64_t)size, .message_key = "k", .room_id = 1,
+                               .sender_id = 2, .sender_nickname = body,
+                               .sender_nickname_len = size < 30 ? size : 0, .content = body,
+                               .content_len = size, .created_at_ms = (int64_t)size * 977,
+                               .position = -(int64_t)size};
+        size_t cap = cn_message_body_max_len(&m);
+        char *buf = malloc(cap);
+        long n = cn_message_body_render(buf, cap, &m);
+        size_t jn;
+        char *j = cn_json_dump(cn_json_message(&m), &jn);
+        if (n < 0 || (size_t)n != jn || memcmp(buf, j, jn) != 0)
+            abort();
+        free(j);
+        free(buf);
+    }
+    return 0;
+}
