@@ -15,7 +15,7 @@
 #include "proto/stomp_parser.h"
 #include "proto/stomp_writer.h"
 
-#define REPEATS 5
+#define REPEATS  5
 #define HEADROOM 16 /* LWS_PRE on our libwebsockets build */
 
 static volatile size_t sink;
@@ -96,27 +96,38 @@ static void bench_parse(void)
     printf("stomp parse: typical SEND frame %zu bytes avg (%d frames, %zu bytes)\n", len / N, N,
            len);
     double a = parse_rate(stream, len, lens, N, 0);
-    printf("  one frame per chunk      %8.2f GB/s  %6.2f M frames/s\n", a / 1e9, a / (len / N) / 1e6);
+    printf("  one frame per chunk      %8.2f GB/s  %6.2f M frames/s\n", a / 1e9,
+           a / (len / N) / 1e6);
     double b = parse_rate(stream, len, lens, N, 65536);
-    printf("  64 KiB chunks            %8.2f GB/s  %6.2f M frames/s\n", b / 1e9, b / (len / N) / 1e6);
+    printf("  64 KiB chunks            %8.2f GB/s  %6.2f M frames/s\n", b / 1e9,
+           b / (len / N) / 1e6);
     double c = parse_rate(stream, len, lens, N, 100);
-    printf("  100-byte chunks (split)  %8.2f GB/s  %6.2f M frames/s\n", c / 1e9, c / (len / N) / 1e6);
+    printf("  100-byte chunks (split)  %8.2f GB/s  %6.2f M frames/s\n", c / 1e9,
+           c / (len / N) / 1e6);
     free(stream);
     free(lens);
 }
 
 static void bench_render(void)
 {
-    struct cn_message m = {
-        .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d", .room_id = 42, .sender_id = 7,
-        .sender_nickname = "Kim", .sender_nickname_len = 3,
-        .content = "hey, are we still on for lunch today? the usual place at noon",
-        .content_len = 61, .type = CN_MSG_TEXT, .created_at_ms = 1700000000123, .position = 123456};
+    struct cn_message m = {.message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d",
+                           .room_id = 42,
+                           .sender_id = 7,
+                           .sender_nickname = "Kim",
+                           .sender_nickname_len = 3,
+                           .content =
+                               "hey, are we still on for lunch today? the usual place at noon",
+                           .content_len = 61,
+                           .type = CN_MSG_TEXT,
+                           .created_at_ms = 1700000000123,
+                           .position = 123456};
     char body[1024];
     long blen = cn_message_body_render(body, sizeof body, &m);
-    struct cn_stomp_message_fields f = {
-        .destination = "/topic/room.42", .message_id = m.message_key,
-        .content_type = "application/json", .body = body, .body_len = (size_t)blen};
+    struct cn_stomp_message_fields f = {.destination = "/topic/room.42",
+                                        .message_id = m.message_key,
+                                        .content_type = "application/json",
+                                        .body = body,
+                                        .body_len = (size_t)blen};
     size_t slen;
     char *shared = cn_stomp_message_shared_new(&f, &slen);
     char sub[64];
@@ -134,8 +145,8 @@ static void bench_render(void)
         uint64_t t0 = cn_now_ns(), n = 0;
         do {
             for (int i = 0; i < RING; i++) {
-                long k = cn_stomp_message_render(ring + (size_t)i * 512, 512, HEADROOM, sub,
-                                                 sublen, NULL, 0, shared, slen);
+                long k = cn_stomp_message_render(ring + (size_t)i * 512, 512, HEADROOM, sub, sublen,
+                                                 NULL, 0, shared, slen);
                 sink += (size_t)k;
             }
             n += RING;
@@ -155,8 +166,8 @@ static void bench_render(void)
         do {
             for (int i = 0; i < RING; i++) {
                 char *b = malloc(HEADROOM + frame);
-                long k = cn_stomp_message_render(b, HEADROOM + frame, HEADROOM, sub, sublen,
-                                                 NULL, 0, shared, slen);
+                long k = cn_stomp_message_render(b, HEADROOM + frame, HEADROOM, sub, sublen, NULL,
+                                                 0, shared, slen);
                 sink += (size_t)k + (size_t)b[HEADROOM];
                 free(b);
             }
@@ -207,7 +218,8 @@ static void bench_render(void)
         rate = n / ((double)(cn_now_ns() - t0) / 1e9);
         best_s = rate > best_s ? rate : best_s;
     }
-    printf("  body JSON, hand-written        %8.2f M bodies/s  (%.1f ns)\n", best / 1e6, 1e9 / best);
+    printf("  body JSON, hand-written        %8.2f M bodies/s  (%.1f ns)\n", best / 1e6,
+           1e9 / best);
     printf("  body JSON, jansson             %8.2f M bodies/s  (%.1f ns)\n", best_j / 1e6,
            1e9 / best_j);
     printf("  shared tail render             %8.2f M tails/s   (%.1f ns)\n", best_s / 1e6,

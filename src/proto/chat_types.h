@@ -11,11 +11,11 @@
 #include <stdint.h>
 
 /* Limits shared by the decoders, encoders and event codec, in characters (code points). */
-#define CN_CONTENT_MAX_CHARS 4000
-#define CN_NICKNAME_MAX_CHARS 30
+#define CN_CONTENT_MAX_CHARS   4000
+#define CN_NICKNAME_MAX_CHARS  30
 #define CN_ROOM_NAME_MAX_CHARS 100
-#define CN_GROUP_MAX_MEMBERS 100
-#define CN_UUID_STR_LEN 36
+#define CN_GROUP_MAX_MEMBERS   100
+#define CN_UUID_STR_LEN        36
 
 enum cn_message_type { CN_MSG_TEXT = 0, CN_MSG_IMAGE, CN_MSG_FILE, CN_MSG_SYSTEM };
 enum cn_room_type { CN_ROOM_DIRECT = 0, CN_ROOM_GROUP };
@@ -36,29 +36,29 @@ struct cn_user {
     int64_t id;
     const char *email;
     const char *nickname;
-    const char *status;       /* e.g. "ONLINE", "OFFLINE" */
-    int64_t last_seen_at_ms;  /* Unix ms; < 0 renders null */
+    const char *status;      /* e.g. "ONLINE", "OFFLINE" */
+    int64_t last_seen_at_ms; /* Unix ms; < 0 renders null */
 };
 
 /* message `{id,messageKey,roomId,senderId,senderNickname,content,type,createdAt,position}` */
 struct cn_message {
-    int64_t id;                 /* 0: not stored yet, the field is left out */
-    const char *message_key;    /* canonical UUID, NUL-terminated */
+    int64_t id;              /* 0: not stored yet, the field is left out */
+    const char *message_key; /* canonical UUID, NUL-terminated */
     int64_t room_id;
     int64_t sender_id;
     const char *sender_nickname;
     size_t sender_nickname_len;
-    const char *content;        /* valid UTF-8, content_len bytes */
+    const char *content; /* valid UTF-8, content_len bytes */
     size_t content_len;
     enum cn_message_type type;
-    int64_t created_at_ms;      /* Unix ms */
-    int64_t position;           /* Kafka offset in the room's partition */
+    int64_t created_at_ms; /* Unix ms */
+    int64_t position;      /* Kafka offset in the room's partition */
 };
 
 /* room `{id,name,type,createdBy,createdAt,memberCount,lastMessage,unreadCount}` */
 struct cn_room {
     int64_t id;
-    const char *name;           /* NULL renders null (direct rooms may have none) */
+    const char *name; /* NULL renders null (direct rooms may have none) */
     enum cn_room_type type;
     int64_t created_by;
     int64_t created_at_ms;

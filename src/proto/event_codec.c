@@ -14,14 +14,22 @@
 const char *cn_event_strerror(int code)
 {
     switch ((enum cn_event_error)code) {
-    case CN_EVENT_E_MALFORMED: return "malformed msgpack";
-    case CN_EVENT_E_NOT_MAP: return "event is not a map";
-    case CN_EVENT_E_KIND: return "wrong or missing event kind";
-    case CN_EVENT_E_VERSION: return "unknown or missing schema version";
-    case CN_EVENT_E_MISSING: return "required field missing";
-    case CN_EVENT_E_TYPE: return "field has the wrong type";
-    case CN_EVENT_E_VALUE: return "field value out of range";
-    case CN_EVENT_E_DEPTH: return "value nested too deep";
+    case CN_EVENT_E_MALFORMED:
+        return "malformed msgpack";
+    case CN_EVENT_E_NOT_MAP:
+        return "event is not a map";
+    case CN_EVENT_E_KIND:
+        return "wrong or missing event kind";
+    case CN_EVENT_E_VERSION:
+        return "unknown or missing schema version";
+    case CN_EVENT_E_MISSING:
+        return "required field missing";
+    case CN_EVENT_E_TYPE:
+        return "field has the wrong type";
+    case CN_EVENT_E_VALUE:
+        return "field value out of range";
+    case CN_EVENT_E_DEPTH:
+        return "value nested too deep";
     }
     return "unknown error";
 }
@@ -157,28 +165,83 @@ static int skip(struct reader *r, int depth)
         n = c & 0x1f;
     } else {
         switch (c) {
-        case 0xc4: case 0xd9: rc = read_len(r, 1, &n); break;             /* bin8, str8 */
-        case 0xc5: case 0xda: rc = read_len(r, 2, &n); break;             /* bin16, str16 */
-        case 0xc6: case 0xdb: rc = read_len(r, 4, &n); break;             /* bin32, str32 */
-        case 0xc7: rc = read_len(r, 1, &n); n += 1; break;                /* ext8 + type */
-        case 0xc8: rc = read_len(r, 2, &n); n += 1; break;
-        case 0xc9: rc = read_len(r, 4, &n); n += 1; break;
-        case 0xca: n = 4; break;                                          /* float32 */
-        case 0xcb: n = 8; break;                                          /* float64 */
-        case 0xcc: case 0xd0: n = 1; break;
-        case 0xcd: case 0xd1: n = 2; break;
-        case 0xce: case 0xd2: n = 4; break;
-        case 0xcf: case 0xd3: n = 8; break;
-        case 0xd4: n = 2; break;                                          /* fixext 1..16 */
-        case 0xd5: n = 3; break;
-        case 0xd6: n = 5; break;
-        case 0xd7: n = 9; break;
-        case 0xd8: n = 17; break;
-        case 0xdc: rc = read_len(r, 2, &items); break;                    /* array16 */
-        case 0xdd: rc = read_len(r, 4, &items); break;                    /* array32 */
-        case 0xde: rc = read_len(r, 2, &items); items *= 2; break;        /* map16 */
-        case 0xdf: rc = read_len(r, 4, &items); items *= 2; break;        /* map32 */
-        default: return CN_EVENT_E_MALFORMED;                             /* 0xc1 */
+        case 0xc4:
+        case 0xd9:
+            rc = read_len(r, 1, &n);
+            break; /* bin8, str8 */
+        case 0xc5:
+        case 0xda:
+            rc = read_len(r, 2, &n);
+            break; /* bin16, str16 */
+        case 0xc6:
+        case 0xdb:
+            rc = read_len(r, 4, &n);
+            break; /* bin32, str32 */
+        case 0xc7:
+            rc = read_len(r, 1, &n);
+            n += 1;
+            break; /* ext8 + type */
+        case 0xc8:
+            rc = read_len(r, 2, &n);
+            n += 1;
+            break;
+        case 0xc9:
+            rc = read_len(r, 4, &n);
+            n += 1;
+            break;
+        case 0xca:
+            n = 4;
+            break; /* float32 */
+        case 0xcb:
+            n = 8;
+            break; /* float64 */
+        case 0xcc:
+        case 0xd0:
+            n = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            n = 2;
+            break;
+        case 0xce:
+        case 0xd2:
+            n = 4;
+            break;
+        case 0xcf:
+        case 0xd3:
+            n = 8;
+            break;
+        case 0xd4:
+            n = 2;
+            break; /* fixext 1..16 */
+        case 0xd5:
+            n = 3;
+            break;
+        case 0xd6:
+            n = 5;
+            break;
+        case 0xd7:
+            n = 9;
+            break;
+        case 0xd8:
+            n = 17;
+            break;
+        case 0xdc:
+            rc = read_len(r, 2, &items);
+            break; /* array16 */
+        case 0xdd:
+            rc = read_len(r, 4, &items);
+            break; /* array32 */
+        case 0xde:
+            rc = read_len(r, 2, &items);
+            items *= 2;
+            break; /* map16 */
+        case 0xdf:
+            rc = read_len(r, 4, &items);
+            items *= 2;
+            break; /* map32 */
+        default:
+            return CN_EVENT_E_MALFORMED; /* 0xc1 */
         }
     }
     if (rc < 0)
@@ -241,15 +304,40 @@ static int read_int(struct reader *r, int64_t *out)
     int n;
     bool is_signed;
     switch (c) {
-    case 0xcc: n = 1; is_signed = false; break;
-    case 0xcd: n = 2; is_signed = false; break;
-    case 0xce: n = 4; is_signed = false; break;
-    case 0xcf: n = 8; is_signed = false; break;
-    case 0xd0: n = 1; is_signed = true; break;
-    case 0xd1: n = 2; is_signed = true; break;
-    case 0xd2: n = 4; is_signed = true; break;
-    case 0xd3: n = 8; is_signed = true; break;
-    default: return CN_EVENT_E_TYPE;
+    case 0xcc:
+        n = 1;
+        is_signed = false;
+        break;
+    case 0xcd:
+        n = 2;
+        is_signed = false;
+        break;
+    case 0xce:
+        n = 4;
+        is_signed = false;
+        break;
+    case 0xcf:
+        n = 8;
+        is_signed = false;
+        break;
+    case 0xd0:
+        n = 1;
+        is_signed = true;
+        break;
+    case 0xd1:
+        n = 2;
+        is_signed = true;
+        break;
+    case 0xd2:
+        n = 4;
+        is_signed = true;
+        break;
+    case 0xd3:
+        n = 8;
+        is_signed = true;
+        break;
+    default:
+        return CN_EVENT_E_TYPE;
     }
     if (!have(r, 1 + (size_t)n))
         return CN_EVENT_E_MALFORMED;
@@ -293,8 +381,19 @@ static int read_map_header(struct reader *r, uint64_t *pairs)
 
 /* Field slots filled while walking the map; the first occurrence of a key wins. */
 enum field {
-    F_KIND, F_V, F_KEY, F_ROOM, F_SENDER, F_NICK, F_CONTENT, F_TYPE, F_SENT,
-    F_USER, F_MESSAGE, F_READ, F_COUNT
+    F_KIND,
+    F_V,
+    F_KEY,
+    F_ROOM,
+    F_SENDER,
+    F_NICK,
+    F_CONTENT,
+    F_TYPE,
+    F_SENT,
+    F_USER,
+    F_MESSAGE,
+    F_READ,
+    F_COUNT
 };
 
 static const struct {

@@ -26,14 +26,14 @@
 #define CN_EVENT_SCHEMA_VERSION 1
 
 enum cn_event_error {
-    CN_EVENT_E_MALFORMED = -1,  /* not msgpack, truncated, or bytes after the map */
-    CN_EVENT_E_NOT_MAP = -2,    /* the top level is not a map */
-    CN_EVENT_E_KIND = -3,       /* "kind" missing or another event */
-    CN_EVENT_E_VERSION = -4,    /* "v" missing or a version this node does not know */
-    CN_EVENT_E_MISSING = -5,    /* a required field is absent */
-    CN_EVENT_E_TYPE = -6,       /* a field has the wrong msgpack type */
-    CN_EVENT_E_VALUE = -7,      /* a value out of range: bad UUID, UTF-8, length, enum */
-    CN_EVENT_E_DEPTH = -8,      /* an unknown value nests too deep */
+    CN_EVENT_E_MALFORMED = -1, /* not msgpack, truncated, or bytes after the map */
+    CN_EVENT_E_NOT_MAP = -2,   /* the top level is not a map */
+    CN_EVENT_E_KIND = -3,      /* "kind" missing or another event */
+    CN_EVENT_E_VERSION = -4,   /* "v" missing or a version this node does not know */
+    CN_EVENT_E_MISSING = -5,   /* a required field is absent */
+    CN_EVENT_E_TYPE = -6,      /* a field has the wrong msgpack type */
+    CN_EVENT_E_VALUE = -7,     /* a value out of range: bad UUID, UTF-8, length, enum */
+    CN_EVENT_E_DEPTH = -8,     /* an unknown value nests too deep */
 };
 
 /* Static text for a code. */
@@ -45,7 +45,7 @@ struct cn_chat_message_event {
     int64_t sender_id;
     const char *sender_nickname; /* not NUL-terminated when decoded: use the length */
     size_t sender_nickname_len;
-    const char *content;         /* idem */
+    const char *content; /* idem */
     size_t content_len;
     enum cn_message_type type;
     int64_t sent_at_ms;

@@ -24,8 +24,8 @@ static int fail(struct cn_json_error *err, int code, const char *field, const ch
 
 /* Parses a body that must be one JSON object. Returns it (new reference) or NULL with
  * *err filled. An empty body is accepted only when allow_empty, as NULL with no error. */
-static json_t *load_object(const char *body, size_t len, bool allow_empty, struct cn_json_error *err,
-                           int *rc)
+static json_t *load_object(const char *body, size_t len, bool allow_empty,
+                           struct cn_json_error *err, int *rc)
 {
     *rc = 0;
     if (len == 0 && allow_empty)
@@ -37,7 +37,8 @@ static json_t *load_object(const char *body, size_t len, bool allow_empty, struc
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
-        *rc = fail(err, CN_JSON_E_SYNTAX, "body", "must be valid JSON in UTF-8 without duplicate keys");
+        *rc = fail(err, CN_JSON_E_SYNTAX, "body",
+                   "must be valid JSON in UTF-8 without duplicate keys");
         return NULL;
     }
     if (!json_is_object(root)) {
@@ -320,10 +321,11 @@ int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room
     if (!root)
         return rc;
     out->root = root;
-    TRY(rc = get_string(root, "name", false, 1, CN_ROOM_NAME_MAX_CHARS,
-                        "must be 1..100 characters", &out->name, &out->name_len, err));
+    TRY(rc = get_string(root, "name", false, 1, CN_ROOM_NAME_MAX_CHARS, "must be 1..100 characters",
+                        &out->name, &out->name_len, err));
     if (!has_non_space(out->name, out->name_len) || has_control(out->name, out->name_len)) {
-        rc = fail(err, CN_JSON_E_INVALID, "name", "must not be blank or contain control characters");
+        rc =
+            fail(err, CN_JSON_E_INVALID, "name", "must not be blank or contain control characters");
         goto fail;
     }
     json_t *ids = json_object_get(root, "memberIds");
@@ -337,7 +339,8 @@ int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room
     }
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         if (!json_is_integer(v) || json_integer_value(v) <= 0) {
             rc = fail(err, CN_JSON_E_INVALID, "memberIds", "must be an array of positive integers");
             goto fail;

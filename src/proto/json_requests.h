@@ -20,11 +20,11 @@
 
 #include "proto/chat_types.h"
 
-#define CN_JSON_MAX_BODY 65536u   /* bytes: larger bodies fail before parsing */
+#define CN_JSON_MAX_BODY      65536u /* bytes: larger bodies fail before parsing */
 #define CN_PASSWORD_MIN_CHARS 8
 #define CN_PASSWORD_MAX_CHARS 128
-#define CN_EMAIL_MAX_CHARS 254
-#define CN_TOKEN_MAX_BYTES 4096
+#define CN_EMAIL_MAX_CHARS    254
+#define CN_TOKEN_MAX_BYTES    4096
 
 enum cn_json_error_code {
     CN_JSON_E_SYNTAX = -1,  /* not JSON, not an object, too large, duplicate key */
@@ -55,7 +55,8 @@ int cn_json_decode_send(const char *body, size_t len, struct cn_send_request *ou
 void cn_send_request_clear(struct cn_send_request *r);
 
 /* SEND /app/chat.typing `{roomId}` (no strings, nothing to clear) */
-int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id, struct cn_json_error *err);
+int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id,
+                          struct cn_json_error *err);
 
 /* SEND /app/auth.refresh `{accessToken}`: the new JWT for the session */
 struct cn_refresh_request {

@@ -51,11 +51,20 @@ long cn_stomp_unescape(char *dst, const char *s, size_t n)
         if (++i == n)
             return CN_STOMP_E_BAD_ESCAPE;
         switch (s[i]) {
-        case 'r': dst[o++] = '\r'; break;
-        case 'n': dst[o++] = '\n'; break;
-        case 'c': dst[o++] = ':'; break;
-        case '\\': dst[o++] = '\\'; break;
-        default: return CN_STOMP_E_BAD_ESCAPE;
+        case 'r':
+            dst[o++] = '\r';
+            break;
+        case 'n':
+            dst[o++] = '\n';
+            break;
+        case 'c':
+            dst[o++] = ':';
+            break;
+        case '\\':
+            dst[o++] = '\\';
+            break;
+        default:
+            return CN_STOMP_E_BAD_ESCAPE;
         }
     }
     return (long)o;

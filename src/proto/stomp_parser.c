@@ -49,7 +49,7 @@ struct cn_stomp_parser {
     bool has_cl;
     size_t cl;
     uint32_t nheaders;
-    struct header_pos *pos;         /* max_headers entries */
+    struct header_pos *pos;          /* max_headers entries */
     struct cn_stomp_header *headers; /* max_headers entries, filled when a frame completes */
 };
 
@@ -268,8 +268,8 @@ static void finish(struct cn_stomp_parser *p, size_t total, struct cn_stomp_fram
     p->yielded = true;
 }
 
-int cn_stomp_parser_parse(struct cn_stomp_parser *p, const char *data, size_t len,
-                          size_t *consumed, struct cn_stomp_frame *frame)
+int cn_stomp_parser_parse(struct cn_stomp_parser *p, const char *data, size_t len, size_t *consumed,
+                          struct cn_stomp_frame *frame)
 {
     *consumed = 0;
     if (p->error)

@@ -28,8 +28,8 @@ struct cn_stomp_limits {
     uint32_t max_header_line; /* bytes per line (command or header), without the EOL */
 };
 
-#define CN_STOMP_DEFAULT_MAX_FRAME_SIZE 65536u
-#define CN_STOMP_DEFAULT_MAX_HEADERS 32u
+#define CN_STOMP_DEFAULT_MAX_FRAME_SIZE  65536u
+#define CN_STOMP_DEFAULT_MAX_HEADERS     32u
 #define CN_STOMP_DEFAULT_MAX_HEADER_LINE 8192u
 
 /* The defaults: 64 KiB frames, 32 headers, 8 KiB lines. */
@@ -57,7 +57,7 @@ enum {
  * completing a frame. Returns a negative enum cn_stomp_error on a protocol error or
  * an exceeded limit (see cn_stomp_strerror); *consumed is then meaningless.
  * `len` may be 0. */
-int cn_stomp_parser_parse(struct cn_stomp_parser *p, const char *data, size_t len,
-                          size_t *consumed, struct cn_stomp_frame *frame);
+int cn_stomp_parser_parse(struct cn_stomp_parser *p, const char *data, size_t len, size_t *consumed,
+                          struct cn_stomp_frame *frame);
 
 #endif

@@ -65,9 +65,9 @@ long cn_stomp_write_error(char *buf, size_t cap, size_t headroom, const char *me
 
 /* What a broadcast MESSAGE shares between all recipients. Everything is borrowed. */
 struct cn_stomp_message_fields {
-    const char *destination;  /* required */
-    const char *message_id;   /* required */
-    const char *content_type; /* NULL omits it */
+    const char *destination;             /* required */
+    const char *message_id;              /* required */
+    const char *content_type;            /* NULL omits it */
     const struct cn_stomp_header *extra; /* pass-through headers (e.g. from SEND), or NULL */
     unsigned nextra;
     const char *body;
@@ -81,7 +81,7 @@ long cn_stomp_message_shared_render(char *buf, size_t cap, const struct cn_stomp
 /* Same, into a new exact-size allocation the caller frees with free(). Cannot fail. */
 char *cn_stomp_message_shared_new(const struct cn_stomp_message_fields *m, size_t *len_out);
 
-#define CN_STOMP__MSG_HEAD "MESSAGE\nsubscription:"
+#define CN_STOMP__MSG_HEAD     "MESSAGE\nsubscription:"
 #define CN_STOMP__MSG_HEAD_LEN (sizeof CN_STOMP__MSG_HEAD - 1)
 
 /* Bytes cn_stomp_message_render needs after the headroom. */

@@ -13,10 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cn_event_decode_chat_message(buf, size, &c) == 0) {
         size_t n;
         char *enc = cn_event_encode_chat_message(&c, &n);
-        if (cn_event_decode_chat_message(enc, n, &c2) != 0 || strcmp(c.message_key, c2.message_key) ||
-            c.room_id != c2.room_id || c.sender_id != c2.sender_id || c.type != c2.type ||
-            c.sent_at_ms != c2.sent_at_ms || c.content_len != c2.content_len ||
-            memcmp(c.content, c2.content, c.content_len) ||
+        if (cn_event_decode_chat_message(enc, n, &c2) != 0 ||
+            strcmp(c.message_key, c2.message_key) || c.room_id != c2.room_id ||
+            c.sender_id != c2.sender_id || c.type != c2.type || c.sent_at_ms != c2.sent_at_ms ||
+            c.content_len != c2.content_len || memcmp(c.content, c2.content, c.content_len) ||
             c.sender_nickname_len != c2.sender_nickname_len ||
             memcmp(c.sender_nickname, c2.sender_nickname, c.sender_nickname_len))
             abort();

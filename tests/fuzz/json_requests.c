@@ -62,10 +62,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn_group_room_request_clear(&g);
 
     if (size <= 4096 && cn_utf8_count(body, size) >= 0) {
-        struct cn_message m = {.id = (int64_t)size, .message_key = "k", .room_id = 1,
-                               .sender_id = 2, .sender_nickname = body,
-                               .sender_nickname_len = size < 30 ? size : 0, .content = body,
-                               .content_len = size, .created_at_ms = (int64_t)size * 977,
+        struct cn_message m = {.id = (int64_t)size,
+                               .message_key = "k",
+                               .room_id = 1,
+                               .sender_id = 2,
+                               .sender_nickname = body,
+                               .sender_nickname_len = size < 30 ? size : 0,
+                               .content = body,
+                               .content_len = size,
+                               .created_at_ms = (int64_t)size * 977,
                                .position = -(int64_t)size};
         size_t cap = cn_message_body_max_len(&m);
         char *buf = malloc(cap);

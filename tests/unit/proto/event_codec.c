@@ -6,10 +6,16 @@
 #include "check.h"
 #include "proto/event_codec.h"
 
-static const struct cn_chat_message_event sample = {
-    .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d", .room_id = 42, .sender_id = 7,
-    .sender_nickname = "Kim", .sender_nickname_len = 3, .content = "hello\0x", .content_len = 7,
-    .type = CN_MSG_IMAGE, .sent_at_ms = 1700000000123};
+static const struct cn_chat_message_event sample = {.message_key =
+                                                        "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d",
+                                                    .room_id = 42,
+                                                    .sender_id = 7,
+                                                    .sender_nickname = "Kim",
+                                                    .sender_nickname_len = 3,
+                                                    .content = "hello\0x",
+                                                    .content_len = 7,
+                                                    .type = CN_MSG_IMAGE,
+                                                    .sent_at_ms = 1700000000123};
 
 static void test_chat_message_round_trip(void)
 {
@@ -180,7 +186,8 @@ static void test_hostile_input(void)
     deep[63] = 0x01;
     CHECK_EQ(cn_event_decode_chat_message(deep, sizeof deep, &d), CN_EVENT_E_DEPTH);
     /* a uint64 above INT64_MAX */
-    static const char big[] = "\x82\xa4kind\xabReadReceipt\xa1v\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
+    static const char big[] =
+        "\x82\xa4kind\xabReadReceipt\xa1v\xcf\xff\xff\xff\xff\xff\xff\xff\xff";
     struct cn_read_receipt_event rr;
     CHECK_EQ(cn_event_decode_read_receipt(big, sizeof big - 1, &rr), CN_EVENT_E_VALUE);
 }

@@ -16,9 +16,9 @@ static void test_send_ok(void)
 {
     struct cn_send_request r;
     struct cn_json_error e = {0};
-    CHECK_EQ(cn_json_decode_send(S("{\"roomId\":42,\"content\":\"héllo 👋\",\"extra\":[1,{}]}"),
-                                 &r, &e),
-             0);
+    CHECK_EQ(
+        cn_json_decode_send(S("{\"roomId\":42,\"content\":\"héllo 👋\",\"extra\":[1,{}]}"), &r, &e),
+        0);
     CHECK_EQ(r.room_id, 42);
     CHECK_STR(r.content, "héllo 👋");
     CHECK_EQ(r.content_len, strlen("héllo 👋"));
@@ -166,20 +166,23 @@ static void test_signup_login(void)
 {
     struct cn_auth_request a;
     struct cn_json_error e;
-    CHECK_EQ(cn_json_decode_signup(
-                 S("{\"email\":\"kim@example.com\",\"password\":\"s3cret-pw\",\"nickname\":\"Kim\"}"),
-                 &a, &e),
-             0);
+    CHECK_EQ(
+        cn_json_decode_signup(
+            S("{\"email\":\"kim@example.com\",\"password\":\"s3cret-pw\",\"nickname\":\"Kim\"}"),
+            &a, &e),
+        0);
     CHECK_STR(a.email, "kim@example.com");
     CHECK_STR(a.password, "s3cret-pw");
     CHECK_STR(a.nickname, "Kim");
     cn_auth_request_clear(&a);
-    CHECK_EQ(cn_json_decode_login(S("{\"email\":\"kim@example.com\",\"password\":\"x\"}"), &a, &e), 0);
+    CHECK_EQ(cn_json_decode_login(S("{\"email\":\"kim@example.com\",\"password\":\"x\"}"), &a, &e),
+             0);
     CHECK(a.nickname == NULL);
     cn_auth_request_clear(&a);
 
     static const struct bad bad[] = {
-        {S("{\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID, "email: is required"},
+        {S("{\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
+         "email: is required"},
         {S("{\"email\":\"kim\",\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
          "email: must be a valid email address"},
         {S("{\"email\":\"a@b@c.d\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
@@ -190,12 +193,12 @@ static void test_signup_login(void)
          CN_JSON_E_INVALID, "email: must be a valid email address"},
         {S("{\"email\":\"ab@c..de\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
          CN_JSON_E_INVALID, "email: must be a valid email address"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"1234567\",\"nickname\":\"k\"}"),
-         CN_JSON_E_INVALID, "password: must be 8..128 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"1234567\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
+         "password: must be 8..128 characters"},
         {S("{\"email\":\"a@b.co\",\"password\":\"12345678\"}"), CN_JSON_E_INVALID,
          "nickname: is required"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"\"}"),
-         CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"\"}"), CN_JSON_E_INVALID,
+         "nickname: must be 1..30 characters"},
         {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":"
            "\"0123456789012345678901234567890\"}"),
          CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},

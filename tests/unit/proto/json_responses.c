@@ -10,15 +10,22 @@ static void check_json(json_t *v, const char *want)
 }
 
 static const struct cn_user kim = {7, "kim@example.com", "Kim", "ONLINE", 1700000000123};
-static const struct cn_message msg = {
-    .id = 501, .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d", .room_id = 42,
-    .sender_id = 7, .sender_nickname = "Kim", .sender_nickname_len = 3,
-    .content = "hi \"there\"", .content_len = 10, .type = CN_MSG_TEXT,
-    .created_at_ms = 1700000000123, .position = 17};
+static const struct cn_message msg = {.id = 501,
+                                      .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d",
+                                      .room_id = 42,
+                                      .sender_id = 7,
+                                      .sender_nickname = "Kim",
+                                      .sender_nickname_len = 3,
+                                      .content = "hi \"there\"",
+                                      .content_len = 10,
+                                      .type = CN_MSG_TEXT,
+                                      .created_at_ms = 1700000000123,
+                                      .position = 17};
 
 #define MSG_JSON                                                                                   \
     "{\"id\":501,\"messageKey\":\"7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d\",\"roomId\":42,"           \
-    "\"senderId\":7,\"senderNickname\":\"Kim\",\"content\":\"hi \\\"there\\\"\",\"type\":\"TEXT\","  \
+    "\"senderId\":7,\"senderNickname\":\"Kim\",\"content\":\"hi "                                  \
+    "\\\"there\\\"\",\"type\":\"TEXT\","                                                           \
     "\"createdAt\":\"2023-11-14T22:13:20.123Z\",\"position\":17}"
 #define USER_JSON                                                                                  \
     "{\"id\":7,\"email\":\"kim@example.com\",\"nickname\":\"Kim\",\"status\":\"ONLINE\","          \
@@ -84,5 +91,4 @@ static void test_error_and_invalid_utf8(void)
     free(s);
 }
 
-CN_TEST_MAIN(test_user_and_login, test_message_and_history, test_rooms,
-             test_error_and_invalid_utf8)
+CN_TEST_MAIN(test_user_and_login, test_message_and_history, test_rooms, test_error_and_invalid_utf8)

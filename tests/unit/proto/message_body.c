@@ -26,11 +26,17 @@ static void check_same(const struct cn_message *m)
 
 static void test_matches_jansson(void)
 {
-    struct cn_message m = {
-        .id = 9223372036854775807LL, .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d",
-        .room_id = 1, .sender_id = 2, .sender_nickname = "K\"\\m", .sender_nickname_len = 4,
-        .content = "", .content_len = 0, .type = CN_MSG_SYSTEM,
-        .created_at_ms = 253402300799999LL, .position = 0};
+    struct cn_message m = {.id = 9223372036854775807LL,
+                           .message_key = "7f1c6d0e-3a8b-4f7e-9c2d-1b5e8a9f0c3d",
+                           .room_id = 1,
+                           .sender_id = 2,
+                           .sender_nickname = "K\"\\m",
+                           .sender_nickname_len = 4,
+                           .content = "",
+                           .content_len = 0,
+                           .type = CN_MSG_SYSTEM,
+                           .created_at_ms = 253402300799999LL,
+                           .position = 0};
     static const char tail[] = "héllo 👋 / \u2028 end";
     char all[128 + sizeof tail];
     for (int i = 0; i < 128; i++)

@@ -13,8 +13,9 @@ static void test_heartbeat_parse(void)
     CHECK(x == 10000 && y == 5000);
     CHECK_EQ(cn_stomp_heartbeat_parse("4294967295,0", &x, &y), 0);
     CHECK_EQ(x, 4294967295u);
-    static const char *bad[] = {"", "1", "1,", ",1", "1, 2", "a,b", "-1,0", "1,2,3",
-                                "4294967296,0", "99999999999,1", " 1,2"};
+    static const char *bad[] = {"",    "1",    "1,",    ",1",           "1, 2",
+                                "a,b", "-1,0", "1,2,3", "4294967296,0", "99999999999,1",
+                                " 1,2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         x = y = 7;
         CHECK_EQ(cn_stomp_heartbeat_parse(bad[i], &x, &y), CN_STOMP_E_BAD_HEARTBEAT);

@@ -47,10 +47,10 @@ static void test_spec_examples(void)
          "accept-version", "1.2", "host", "stomp.github.org", "", 0},
         {S("STOMP\naccept-version:1.2\nhost:stomp.github.org\n\n\0"), CN_STOMP_STOMP,
          "accept-version", "1.2", "host", "stomp.github.org", "", 0},
-        {S("CONNECTED\nversion:1.2\n\n\0"), CN_STOMP_CONNECTED, "version", "1.2", NULL, NULL,
-         "", 0},
-        {S("CONNECT\naccept-version:1.0,1.1,2.0\nhost:stomp.github.org\n\n\0"),
-         CN_STOMP_CONNECT, "accept-version", "1.0,1.1,2.0", "host", "stomp.github.org", "", 0},
+        {S("CONNECTED\nversion:1.2\n\n\0"), CN_STOMP_CONNECTED, "version", "1.2", NULL, NULL, "",
+         0},
+        {S("CONNECT\naccept-version:1.0,1.1,2.0\nhost:stomp.github.org\n\n\0"), CN_STOMP_CONNECT,
+         "accept-version", "1.0,1.1,2.0", "host", "stomp.github.org", "", 0},
         {S("ERROR\nversion:1.2,2.1\ncontent-type:text/plain\n\nSupported protocol versions "
            "are 1.2 2.1\0"),
          CN_STOMP_ERROR, "version", "1.2,2.1", "content-type", "text/plain",
@@ -62,28 +62,27 @@ static void test_spec_examples(void)
         {S("SEND\ndestination:/queue/a\ncontent-type:text/plain\n\nhello queue a\n\0"),
          CN_STOMP_SEND, "destination", "/queue/a", "content-type", "text/plain",
          S("hello queue a\n")},
-        {S("SEND\ndestination:/queue/a\nreceipt:message-12345\n\nhello queue a\0"),
-         CN_STOMP_SEND, "destination", "/queue/a", "receipt", "message-12345",
-         S("hello queue a")},
-        {S("SUBSCRIBE\nid:0\ndestination:/queue/foo\nack:client\n\n\0"), CN_STOMP_SUBSCRIBE,
-         "id", "0", "ack", "client", "", 0},
+        {S("SEND\ndestination:/queue/a\nreceipt:message-12345\n\nhello queue a\0"), CN_STOMP_SEND,
+         "destination", "/queue/a", "receipt", "message-12345", S("hello queue a")},
+        {S("SUBSCRIBE\nid:0\ndestination:/queue/foo\nack:client\n\n\0"), CN_STOMP_SUBSCRIBE, "id",
+         "0", "ack", "client", "", 0},
         {S("UNSUBSCRIBE\nid:0\n\n\0"), CN_STOMP_UNSUBSCRIBE, "id", "0", NULL, NULL, "", 0},
         {S("ACK\nid:12345\ntransaction:tx1\n\n\0"), CN_STOMP_ACK, "id", "12345", "transaction",
          "tx1", "", 0},
-        {S("NACK\nid:12345\ntransaction:tx1\n\n\0"), CN_STOMP_NACK, "id", "12345",
-         "transaction", "tx1", "", 0},
-        {S("BEGIN\ntransaction:tx1\n\n\0"), CN_STOMP_BEGIN, "transaction", "tx1", NULL, NULL,
-         "", 0},
+        {S("NACK\nid:12345\ntransaction:tx1\n\n\0"), CN_STOMP_NACK, "id", "12345", "transaction",
+         "tx1", "", 0},
+        {S("BEGIN\ntransaction:tx1\n\n\0"), CN_STOMP_BEGIN, "transaction", "tx1", NULL, NULL, "",
+         0},
         {S("SEND\ndestination:/queue/a\ntransaction:tx1\n\n\0"), CN_STOMP_SEND, "destination",
          "/queue/a", "transaction", "tx1", "", 0},
-        {S("COMMIT\ntransaction:tx1\n\n\0"), CN_STOMP_COMMIT, "transaction", "tx1", NULL, NULL,
-         "", 0},
-        {S("ABORT\ntransaction:tx1\n\n\0"), CN_STOMP_ABORT, "transaction", "tx1", NULL, NULL,
-         "", 0},
-        {S("DISCONNECT\nreceipt:77\n\n\0"), CN_STOMP_DISCONNECT, "receipt", "77", NULL, NULL,
-         "", 0},
-        {S("RECEIPT\nreceipt-id:77\n\n\0"), CN_STOMP_RECEIPT, "receipt-id", "77", NULL, NULL,
-         "", 0},
+        {S("COMMIT\ntransaction:tx1\n\n\0"), CN_STOMP_COMMIT, "transaction", "tx1", NULL, NULL, "",
+         0},
+        {S("ABORT\ntransaction:tx1\n\n\0"), CN_STOMP_ABORT, "transaction", "tx1", NULL, NULL, "",
+         0},
+        {S("DISCONNECT\nreceipt:77\n\n\0"), CN_STOMP_DISCONNECT, "receipt", "77", NULL, NULL, "",
+         0},
+        {S("RECEIPT\nreceipt-id:77\n\n\0"), CN_STOMP_RECEIPT, "receipt-id", "77", NULL, NULL, "",
+         0},
         {S("MESSAGE\nsubscription:0\nmessage-id:007\ndestination:/queue/a\ncontent-type:text/"
            "plain\n\nhello queue a\0"),
          CN_STOMP_MESSAGE, "message-id", "007", "subscription", "0", S("hello queue a")},
@@ -91,23 +90,23 @@ static void test_spec_examples(void)
            "message:malformed frame received\n\nThe message:\n-----\nMESSAGE\ndestined:/queue/"
            "a\nreceipt:message-12345\n\nHello queue a!\n-----\nDid not contain a destination "
            "header, which is REQUIRED\nfor message propagation.\n\0"),
-         CN_STOMP_ERROR, "message", "malformed frame received", "content-length", "170",
-         error_body, sizeof error_body - 1},
+         CN_STOMP_ERROR, "message", "malformed frame received", "content-length", "170", error_body,
+         sizeof error_body - 1},
         /* Repeated header: the first one wins (spec, "Repeated Header Entries"). */
-        {S("MESSAGE\nfoo:World\nfoo:Hello\n\n\0"), CN_STOMP_MESSAGE, "foo", "World", NULL,
-         NULL, "", 0},
+        {S("MESSAGE\nfoo:World\nfoo:Hello\n\n\0"), CN_STOMP_MESSAGE, "foo", "World", NULL, NULL, "",
+         0},
         /* CRLF line ends everywhere. */
         {S("SEND\r\ndestination:/queue/a\r\nreceipt:r1\r\n\r\nbody\0"), CN_STOMP_SEND,
          "destination", "/queue/a", "receipt", "r1", S("body")},
         /* Escapes are decoded, in names too. */
-        {S("MESSAGE\na\\cb:x\\ny\\rz\\\\w\\c\n\n\0"), CN_STOMP_MESSAGE, "a:b", "x\ny\rz\\w:",
-         NULL, NULL, "", 0},
+        {S("MESSAGE\na\\cb:x\\ny\\rz\\\\w\\c\n\n\0"), CN_STOMP_MESSAGE, "a:b", "x\ny\rz\\w:", NULL,
+         NULL, "", 0},
         /* CONNECT is not escaped: backslashes and colons stay as they are. */
         {S("CONNECT\nlogin:a\\tb\npasscode:x:y\\c\n\n\0"), CN_STOMP_CONNECT, "login", "a\\tb",
          "passcode", "x:y\\c", "", 0},
         /* content-length: the body may contain NUL. */
-        {S("SEND\ndestination:/q\ncontent-length:5\n\na\0b\0c\0"), CN_STOMP_SEND,
-         "destination", "/q", "content-length", "5", "a\0b\0c", 5},
+        {S("SEND\ndestination:/q\ncontent-length:5\n\na\0b\0c\0"), CN_STOMP_SEND, "destination",
+         "/q", "content-length", "5", "a\0b\0c", 5},
         /* Empty header value is allowed; values are never trimmed. */
         {S("SEND\ndestination:\nx: padded \n\n\0"), CN_STOMP_SEND, "destination", "", "x",
          " padded ", "", 0},
@@ -327,8 +326,7 @@ static void test_limits(void)
     static const char big[] = "SEND\ncontent-length:65537\n\n";
     CHECK_EQ(parse_one(big, sizeof big - 1, &f, NULL), CN_STOMP_E_FRAME_TOO_LARGE);
     static const char many_digits[] = "SEND\ncontent-length:99999999999999999999999999999\n\n";
-    CHECK_EQ(parse_one(many_digits, sizeof many_digits - 1, &f, NULL),
-             CN_STOMP_E_FRAME_TOO_LARGE);
+    CHECK_EQ(parse_one(many_digits, sizeof many_digits - 1, &f, NULL), CN_STOMP_E_FRAME_TOO_LARGE);
 
     /* A body without NUL fed in small pieces fails at the limit, not later. */
     struct cn_stomp_parser *p = cn_stomp_parser_new(&lim);
@@ -364,7 +362,7 @@ struct bad {
 static void test_malformed_corpus(void)
 {
     static const struct bad bad[] = {
-        {S("send\n\n\0"), CN_STOMP_E_BAD_COMMAND},  /* commands are case-sensitive */
+        {S("send\n\n\0"), CN_STOMP_E_BAD_COMMAND}, /* commands are case-sensitive */
         {S("SENDX\n\n\0"), CN_STOMP_E_BAD_COMMAND},
         {S("SEND \n\n\0"), CN_STOMP_E_BAD_COMMAND},
         {S("GET / HTTP/1.1\r\n"), CN_STOMP_E_BAD_COMMAND},
@@ -372,9 +370,9 @@ static void test_malformed_corpus(void)
         {S("SEND\nnocolon\n\n\0"), CN_STOMP_E_BAD_HEADER},
         {S("SEND\n:novalue\n\n\0"), CN_STOMP_E_BAD_HEADER},
         {S("SEND\nx:a\\tb\n\n\0"), CN_STOMP_E_BAD_ESCAPE},   /* \t is undefined */
-        {S("SEND\nx:ab\\\n\n\0"), CN_STOMP_E_BAD_ESCAPE},     /* lone backslash at end */
-        {S("SEND\na\\:b\n\n\0"), CN_STOMP_E_BAD_ESCAPE},      /* "\:" is not an escape */
-        {S("MESSAGE\nx\\y:1\n\n\0"), CN_STOMP_E_BAD_ESCAPE},  /* in a name */
+        {S("SEND\nx:ab\\\n\n\0"), CN_STOMP_E_BAD_ESCAPE},    /* lone backslash at end */
+        {S("SEND\na\\:b\n\n\0"), CN_STOMP_E_BAD_ESCAPE},     /* "\:" is not an escape */
+        {S("MESSAGE\nx\\y:1\n\n\0"), CN_STOMP_E_BAD_ESCAPE}, /* in a name */
         {S("SEND\ncontent-length:abc\n\n\0"), CN_STOMP_E_BAD_CONTENT_LENGTH},
         {S("SEND\ncontent-length:\n\n\0"), CN_STOMP_E_BAD_CONTENT_LENGTH},
         {S("SEND\ncontent-length:-1\n\n\0"), CN_STOMP_E_BAD_CONTENT_LENGTH},
@@ -427,9 +425,9 @@ static void test_clone_outlives_the_parser(void)
     struct cn_stomp_parser *p = cn_stomp_parser_new(NULL);
     struct cn_stomp_frame f;
     size_t used;
-    CHECK_EQ(cn_stomp_parser_parse(p, S("SEND\ndestination:/q\ncontent-length:3\n\na\0b\0"), &used,
-                                   &f),
-             CN_STOMP_FRAME);
+    CHECK_EQ(
+        cn_stomp_parser_parse(p, S("SEND\ndestination:/q\ncontent-length:3\n\na\0b\0"), &used, &f),
+        CN_STOMP_FRAME);
     struct cn_stomp_frame *c = cn_stomp_frame_clone(&f);
     cn_stomp_parser_free(p);
     CHECK_STR(cn_stomp_frame_get(c, "destination", NULL), "/q");
