@@ -109,7 +109,8 @@ static void many_senders(unsigned n_actors, uint64_t per_sender, unsigned worker
     CHECK_EQ(atomic_load(&order_errors), 0);
     CHECK_EQ(atomic_load(&overlap_errors), 0);
     struct cn_runtime_stats st;
-    cn_runtime_stats(rt, &st);
+    /* Workers add their counts at the end of a turn: wait for the last one. */
+    CHECK(WAIT_FOR((cn_runtime_stats(rt, &st), st.messages == want), 5000));
     CHECK_EQ(st.messages, want);
     CHECK_EQ(st.actors_alive, n_actors);
     uint64_t steals = 0;
