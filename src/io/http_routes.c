@@ -9,12 +9,12 @@
 #include "io/metrics.h"
 #include "io/process_stats.h"
 
-static const char json_type[] = "application/json";
+static const char json_content_type[] = "application/json";
 
 static void set_json(struct cn_http_response *resp, int status, json_t *body)
 {
     resp->status = status;
-    resp->content_type = json_type;
+    resp->content_type = json_content_type;
     resp->body = json_dumps(body, JSON_COMPACT);
     if (!resp->body)
         cn_oom(0);
@@ -50,7 +50,7 @@ static void healthz(struct cn_http_routes *r, struct cn_http_response *resp)
 static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
 {
     /* cn_runtime_stats is large (per-worker arrays): keep it off the I/O stack. */
-    cn_runtime_stats *rts = cn_xmalloc(sizeof *rts);
+    struct cn_runtime_stats *rts = cn_xmalloc(sizeof *rts);
     cn_runtime_stats(r->runtime, rts);
     struct cn_http_server_stats hs = {0};
     struct cn_http_server *srv = atomic_load_explicit(&r->server, memory_order_acquire);

@@ -8,7 +8,7 @@
 
 #include "io/prom.h"
 
-static void render_runtime(struct cn_strbuf *b, const cn_runtime_stats *rt)
+static void render_runtime(struct cn_strbuf *b, const struct cn_runtime_stats *rt)
 {
     cn_prom_gauge(b, "chat_runtime_workers", "Actor worker threads.", rt->workers);
     cn_prom_gauge(b, "chat_runtime_workers_parked", "Worker threads asleep right now.",

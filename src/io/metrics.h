@@ -14,7 +14,7 @@
 
 struct cn_metrics_sources {
     const char *node_id;
-    const cn_runtime_stats *runtime;
+    const struct cn_runtime_stats *runtime;
     const struct cn_http_server_stats *http;
     const struct cn_health_snapshot *health;
     const struct cn_process_stats *process;
