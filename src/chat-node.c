@@ -65,8 +65,7 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
         for (int d = 0; d < CN_DEP_COUNT; d++)
             if (!snap.ok[d])
                 CN_WARN("startup", "attempt %d/%d: %s not reachable yet: %s", attempt,
-                        cfg->startup_connect_attempts, cn_dep_name((enum cn_dep)d),
-                        snap.reason[d]);
+                        cfg->startup_connect_attempts, cn_dep_name((enum cn_dep)d), snap.reason[d]);
         if (wait_signal(sigs, cfg->startup_connect_retry_ms) != 0)
             return 2;
     }

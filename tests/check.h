@@ -73,7 +73,6 @@ static inline int cn__run_tests(const char *const *names, const cn__test_fn *fns
     return failed ? 1 : 0;
 }
 
-
 /* Expands to main(): runs every listed test function in order. */
 #define CN_TEST_MAIN(...)                                                                          \
     int main(void)                                                                                 \

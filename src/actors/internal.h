@@ -14,13 +14,13 @@
 #include <stdbool.h>
 
 struct cn_actor {
-    cn__runnable run;  /* run-queue link; valid while the actor holds no idle token */
-    cn_runtime *rt;    /* immutable */
-    cn_behaviour_fn fn; /* immutable */
-    void *state;       /* token holder only */
-    void (*state_free)(void *); /* immutable */
-    bool dead;         /* token holder only: finalised, never runs again */
-    cn_msg stop_msg;   /* pushed once by the first cn_actor_stop */
+    cn__runnable run;              /* run-queue link; valid while the actor holds no idle token */
+    cn_runtime *rt;                /* immutable */
+    cn_behaviour_fn fn;            /* immutable */
+    void *state;                   /* token holder only */
+    void (*state_free)(void *);    /* immutable */
+    bool dead;                     /* token holder only: finalised, never runs again */
+    cn_msg stop_msg;               /* pushed once by the first cn_actor_stop */
     cn_actor *reg_prev, *reg_next; /* guarded by rt->reg_lock */
 
     /* Sender side: written by any thread. */
@@ -36,12 +36,12 @@ struct cn_actor {
 };
 
 typedef struct cn__worker {
-    cn__localq q;           /* push: this worker; pop: any worker */
-    cn_runtime *rt;         /* immutable */
-    unsigned index;         /* immutable */
-    pthread_t thread;       /* start/shutdown only */
-    bool thread_started;    /* start/shutdown only */
-    uint32_t tick;          /* this worker only */
+    cn__localq q;        /* push: this worker; pop: any worker */
+    cn_runtime *rt;      /* immutable */
+    unsigned index;      /* immutable */
+    pthread_t thread;    /* start/shutdown only */
+    bool thread_started; /* start/shutdown only */
+    uint32_t tick;       /* this worker only */
     /* Statistics: stored by this worker only (load + store, no RMW), loaded by stats. */
     _Alignas(64) _Atomic uint64_t messages, actors_run, steals, parks;
 } cn__worker;
@@ -52,8 +52,8 @@ struct cn_runtime {
     cn__injectq inject;
     cn__parking parking;
     cn__timers timers;
-    _Atomic bool stopping;    /* set once by shutdown */
-    bool started;             /* start/shutdown only */
+    _Atomic bool stopping; /* set once by shutdown */
+    bool started;          /* start/shutdown only */
 
     pthread_mutex_t reg_lock; /* guards the registry of live actors */
     cn_actor *reg_first;

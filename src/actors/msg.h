@@ -17,8 +17,8 @@
 typedef struct cn_msg cn_msg;
 
 struct cn_msg {
-    _Atomic(cn_msg *) next;   /* mailbox link: owned by the runtime while queued */
-    uint32_t type;            /* free for the application */
+    _Atomic(cn_msg *) next;    /* mailbox link: owned by the runtime while queued */
+    uint32_t type;             /* free for the application */
     void (*free_fn)(cn_msg *); /* frees the whole message; NULL means free() */
 };
 

@@ -47,12 +47,12 @@ typedef struct {
  * C has one namespace for typedefs and functions, and the functions keep the names. */
 struct cn_runtime_stats {
     unsigned workers;
-    unsigned workers_parked;  /* asleep right now */
-    uint64_t actors_alive;    /* spawned and not yet finalised */
-    uint64_t actors_spawned;  /* since start */
-    uint64_t sends_dropped;   /* cn_actor_send to a stopped actor */
-    uint64_t msgs_discarded;  /* accepted but freed undelivered by stop or shutdown */
-    uint64_t messages;        /* sum of worker messages */
+    unsigned workers_parked; /* asleep right now */
+    uint64_t actors_alive;   /* spawned and not yet finalised */
+    uint64_t actors_spawned; /* since start */
+    uint64_t sends_dropped;  /* cn_actor_send to a stopped actor */
+    uint64_t msgs_discarded; /* accepted but freed undelivered by stop or shutdown */
+    uint64_t messages;       /* sum of worker messages */
     uint64_t timers_pending;
     uint64_t timers_fired;
     uint64_t timers_cancelled;

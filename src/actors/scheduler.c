@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #define DEFAULT_BATCH 64u
-#define INJECT_EVERY 61u
-#define SPIN_ROUNDS 64u  /* looks for work before parking, with pauses in between */
-#define SPIN_PAUSES 32u  /* cpu pauses between two looks: some 50-100 ns each */
+#define INJECT_EVERY  61u
+#define SPIN_ROUNDS   64u /* looks for work before parking, with pauses in between */
+#define SPIN_PAUSES   32u /* cpu pauses between two looks: some 50-100 ns each */
 
 /* The worker running on this thread, NULL on other threads. */
 static _Thread_local cn__worker *current_worker;

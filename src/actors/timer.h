@@ -20,14 +20,14 @@ typedef struct cn__timer cn__timer;
 
 typedef struct cn__timers {
     pthread_mutex_t lock;
-    pthread_cond_t cond;   /* CLOCK_MONOTONIC; signalled when the earliest deadline moves */
-    cn__timer **heap;      /* guarded by lock; min-heap on (deadline, id) */
-    size_t len, cap;       /* guarded by lock */
-    cn__timer **tab;       /* guarded by lock; id -> timer, linear probing */
-    size_t tab_cap;        /* guarded by lock; power of two */
-    uint64_t next_id;      /* guarded by lock */
-    bool stop;             /* guarded by lock */
-    bool running;          /* thread started; owner (start/shutdown) only */
+    pthread_cond_t cond; /* CLOCK_MONOTONIC; signalled when the earliest deadline moves */
+    cn__timer **heap;    /* guarded by lock; min-heap on (deadline, id) */
+    size_t len, cap;     /* guarded by lock */
+    cn__timer **tab;     /* guarded by lock; id -> timer, linear probing */
+    size_t tab_cap;      /* guarded by lock; power of two */
+    uint64_t next_id;    /* guarded by lock */
+    bool stop;           /* guarded by lock */
+    bool running;        /* thread started; owner (start/shutdown) only */
     pthread_t thread;
     _Atomic uint64_t pending, fired, cancelled; /* statistics; relaxed */
 } cn__timers;

@@ -44,8 +44,8 @@ static const struct key keys[] = {
      "I/O threads, each with its own libwebsockets context and SO_REUSEPORT socket"},
     {"runtime", "workers", KEY_INT, OFF(runtime_workers), "0", 0, 256,
      "actor worker threads (0: one per core)"},
-    {"postgres", "url", KEY_STR, OFF(postgres_url),
-     "postgresql://chat:chat@127.0.0.1:5432/chat", 0, 0, "libpq connection URL"},
+    {"postgres", "url", KEY_STR, OFF(postgres_url), "postgresql://chat:chat@127.0.0.1:5432/chat", 0,
+     0, "libpq connection URL"},
     {"postgres", "pool_size", KEY_INT, OFF(postgres_pool_size), "4", 1, 128,
      "PostgreSQL connections per node"},
     {"redis", "host", KEY_STR, OFF(redis_host), "127.0.0.1", 0, 0, "Redis host"},
@@ -102,8 +102,8 @@ static int set_value(struct cn_config *cfg, const struct key *k, const char *val
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end != '\0' || v < k->min || v > k->max) {
-            snprintf(err, errlen, "%s.%s: '%s' is not an integer in %ld..%ld", k->section,
-                     k->name, value, k->min, k->max);
+            snprintf(err, errlen, "%s.%s: '%s' is not an integer in %ld..%ld", k->section, k->name,
+                     value, k->min, k->max);
             return -1;
         }
         *int_slot(cfg, k) = (int)v;
@@ -116,8 +116,8 @@ static int set_value(struct cn_config *cfg, const struct key *k, const char *val
                    strcmp(value, "no") == 0) {
             *bool_slot(cfg, k) = false;
         } else {
-            snprintf(err, errlen, "%s.%s: '%s' is not a boolean (true/false)", k->section,
-                     k->name, value);
+            snprintf(err, errlen, "%s.%s: '%s' is not a boolean (true/false)", k->section, k->name,
+                     value);
             return -1;
         }
         return 0;
@@ -262,7 +262,8 @@ int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, c
 
 void cn_config_print_help(FILE *out)
 {
-    fprintf(out, "Configuration keys (INI [section] key = value, or the environment variable):\n\n");
+    fprintf(out,
+            "Configuration keys (INI [section] key = value, or the environment variable):\n\n");
     for (size_t i = 0; i < NKEYS; i++) {
         char name[96], full[96];
         env_name(&keys[i], name, sizeof name);

@@ -53,7 +53,8 @@ struct cn_health *cn_health_new(const struct cn_config *cfg, char *err, size_t e
     h->pg = cn_pg_probe_new(cfg->postgres_url, timeout_ms);
     h->redis = cn_redis_probe_new(cfg->redis_host, cfg->redis_port, timeout_ms);
     h->topics[0] = (struct cn_kafka_topic_spec){"chat.messages", cfg->kafka_messages_partitions};
-    h->topics[1] = (struct cn_kafka_topic_spec){"chat.messages.dlt", cfg->kafka_messages_partitions};
+    h->topics[1] =
+        (struct cn_kafka_topic_spec){"chat.messages.dlt", cfg->kafka_messages_partitions};
     h->topics[2] =
         (struct cn_kafka_topic_spec){"chat.read-receipts", cfg->kafka_read_receipts_partitions};
     h->topics[3] =
@@ -62,8 +63,7 @@ struct cn_health *cn_health_new(const struct cn_config *cfg, char *err, size_t e
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);
     for (int i = 0; i < CN_DEP_COUNT; i++)
-        snprintf(h->snap.reason[i], sizeof h->snap.reason[i], "%s: not checked yet",
-                 dep_names[i]);
+        snprintf(h->snap.reason[i], sizeof h->snap.reason[i], "%s: not checked yet", dep_names[i]);
     return h;
 }
 

@@ -22,11 +22,9 @@ static void set_json(struct cn_http_response *resp, int status, json_t *body)
     json_decref(body);
 }
 
-void cn_http_error(struct cn_http_response *resp, int status, const char *code,
-                   const char *message)
+void cn_http_error(struct cn_http_response *resp, int status, const char *code, const char *message)
 {
-    set_json(resp, status,
-             json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+    set_json(resp, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
 
 static void healthz(struct cn_http_routes *r, struct cn_http_response *resp)
@@ -42,8 +40,8 @@ static void healthz(struct cn_http_routes *r, struct cn_http_response *resp)
     }
     bool draining = atomic_load_explicit(&r->draining, memory_order_relaxed);
     const char *status = draining ? "draining" : all_ok ? "ok" : "unavailable";
-    json_t *body = json_pack("{s:s,s:s,s:o}", "status", status, "node", r->node_id, "checks",
-                             checks);
+    json_t *body =
+        json_pack("{s:s,s:s,s:o}", "status", status, "node", r->node_id, "checks", checks);
     set_json(resp, all_ok && !draining ? 200 : 503, body);
 }
 

@@ -95,8 +95,8 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
 
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type,
-                                    resp->body_len, &p, end) ||
+    if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type, resp->body_len,
+                                    &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end)) {
@@ -128,8 +128,7 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
     } else {
-        struct cn_http_request req = {pss->method, pss->path, pss->query, pss->body,
-                                      pss->body_len};
+        struct cn_http_request req = {pss->method, pss->path, pss->query, pss->body, pss->body_len};
         t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp);
     }
     return respond(wsi, pss, &resp);
@@ -140,9 +139,9 @@ static const struct {
     const char *method;
     bool has_body;
 } methods[] = {
-    {WSI_TOKEN_GET_URI, "GET", false},      {WSI_TOKEN_POST_URI, "POST", true},
-    {WSI_TOKEN_PUT_URI, "PUT", true},       {WSI_TOKEN_PATCH_URI, "PATCH", true},
-    {WSI_TOKEN_DELETE_URI, "DELETE", false}, {WSI_TOKEN_HEAD_URI, "HEAD", false},
+    {WSI_TOKEN_GET_URI, "GET", false},         {WSI_TOKEN_POST_URI, "POST", true},
+    {WSI_TOKEN_PUT_URI, "PUT", true},          {WSI_TOKEN_PATCH_URI, "PATCH", true},
+    {WSI_TOKEN_DELETE_URI, "DELETE", false},   {WSI_TOKEN_HEAD_URI, "HEAD", false},
     {WSI_TOKEN_OPTIONS_URI, "OPTIONS", false},
 };
 
@@ -197,8 +196,7 @@ static int on_writeable(struct lws *wsi, struct http_pss *pss)
     if (!pss->responding)
         return 0;
     if (pss->out_len > 0 &&
-        lws_write(wsi, pss->out + LWS_PRE, pss->out_len, LWS_WRITE_HTTP_FINAL) !=
-            (int)pss->out_len)
+        lws_write(wsi, pss->out + LWS_PRE, pss->out_len, LWS_WRITE_HTTP_FINAL) != (int)pss->out_len)
         return -1;
     free(pss->out);
     pss->out = NULL;
@@ -292,8 +290,8 @@ static void *io_main(void *arg)
 {
     struct io_thread *t = arg;
     lws_sock_file_fd_type fd = {.filefd = t->listen_fd};
-    t->listen_wsi = lws_adopt_descriptor_vhost(t->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "cn-listen",
-                                               NULL);
+    t->listen_wsi =
+        lws_adopt_descriptor_vhost(t->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "cn-listen", NULL);
     if (!t->listen_wsi)
         CN_ERROR("http", "I/O thread %d could not watch its listening socket", t->index);
     while (atomic_load_explicit(&t->state, memory_order_acquire) != IO_EXIT)

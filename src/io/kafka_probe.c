@@ -34,8 +34,7 @@ struct cn_kafka_probe *cn_kafka_probe_new(const char *brokers, int timeout_ms, c
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "chat-node-probe", err, errlen) !=
-            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, "client.id", "chat-node-probe", err, errlen) != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -100,7 +99,8 @@ static int create_topic(struct cn_kafka_probe *p, const struct cn_kafka_topic_sp
         return -1;
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(p->rk);
-    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(p->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_t *opts =
+        rd_kafka_AdminOptions_new(p->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opts, p->timeout_ms, cerr, sizeof cerr);
     rd_kafka_CreateTopics(p->rk, &nt, 1, opts, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, p->timeout_ms + 1000);
@@ -114,7 +114,8 @@ static int create_topic(struct cn_kafka_probe *p, const struct cn_kafka_topic_sp
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t cnt;
         const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
-        rd_kafka_resp_err_t e = cnt ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t e =
+            cnt ? rd_kafka_topic_result_error(tr[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
             snprintf(err, errlen, "kafka: creating topic %s: %s", t->name,
                      rd_kafka_topic_result_error_string(tr[0]));

@@ -184,7 +184,7 @@ static void test_stop_frees_pending_and_drops_later_sends(void)
     CHECK_EQ(cn_runtime_start(rt), 0);
     CHECK(WAIT_FOR(atomic_load(&states_freed) == 1, 5000));
     CHECK_EQ(atomic_load(&stopper_handled), 10); /* nothing delivered after the stop */
-    CHECK(msgs_balanced());                       /* the other 990 were freed */
+    CHECK(msgs_balanced());                      /* the other 990 were freed */
 
     /* The caller's reference still works: sends are refused, freed and counted. */
     for (uint64_t i = 0; i < 5; i++)

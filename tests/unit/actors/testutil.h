@@ -55,7 +55,7 @@ static inline bool msgs_balanced(void)
 /* Polls `cond` until it holds or `ms` milliseconds pass; evaluates to whether it held. */
 #define WAIT_FOR(cond, ms)                                                                         \
     ({                                                                                             \
-        uint64_t wf_deadline = cn_now_ns() + (uint64_t)(ms) * 1000000u;                            \
+        uint64_t wf_deadline = cn_now_ns() + (uint64_t)(ms)*1000000u;                              \
         bool wf_ok;                                                                                \
         while (!(wf_ok = (cond)) && cn_now_ns() < wf_deadline) {                                   \
             struct timespec wf_ts = {0, 20000};                                                    \

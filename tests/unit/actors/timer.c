@@ -96,9 +96,9 @@ static void test_cancel_prevents_delivery_and_frees(void)
         cancelled++;
     }
     CHECK_EQ(atomic_load(&msgs_freed) - freed_before, cancelled); /* freed by cancel */
-    CHECK(!cn_timer_cancel(rt, ids[0]));      /* already cancelled */
-    CHECK(!cn_timer_cancel(rt, 0));           /* never existed */
-    CHECK(!cn_timer_cancel(rt, UINT64_MAX)); /* never existed */
+    CHECK(!cn_timer_cancel(rt, ids[0]));                          /* already cancelled */
+    CHECK(!cn_timer_cancel(rt, 0));                               /* never existed */
+    CHECK(!cn_timer_cancel(rt, UINT64_MAX));                      /* never existed */
     CHECK(WAIT_FOR(atomic_load(&fire_count) == N - (uint64_t)cancelled, 5000));
     CHECK(!cn_timer_cancel(rt, ids[3])); /* already fired */
     struct cn_runtime_stats st;

@@ -98,10 +98,8 @@ static void test_bad_values_are_named(void)
     struct cn_config cfg;
     char err[256] = "";
     char *cases[][2] = {
-        {"CHAT_HTTP_PORT=70000", "http.port"},
-        {"CHAT_HTTP_PORT=80x", "http.port"},
-        {"CHAT_NODE_DEV_MODE=maybe", "node.dev_mode"},
-        {"CHAT_LOG_LEVEL=loud", "log.level"},
+        {"CHAT_HTTP_PORT=70000", "http.port"},         {"CHAT_HTTP_PORT=80x", "http.port"},
+        {"CHAT_NODE_DEV_MODE=maybe", "node.dev_mode"}, {"CHAT_LOG_LEVEL=loud", "log.level"},
         {"CHAT_HTTP_PROT=1", "CHAT_HTTP_PROT"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

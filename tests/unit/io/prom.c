@@ -22,7 +22,8 @@ static void test_family_and_samples(void)
     cn_strbuf_init(&b, 4);
     cn_prom_counter(&b, "x_total", "Things.", 42);
     cn_prom_sample_f64(&b, "y", "a=\"1\"", 0.5);
-    CHECK_STR(b.data, "# HELP x_total Things.\n# TYPE x_total counter\nx_total 42\ny{a=\"1\"} 0.5\n");
+    CHECK_STR(b.data,
+              "# HELP x_total Things.\n# TYPE x_total counter\nx_total 42\ny{a=\"1\"} 0.5\n");
     cn_strbuf_free(&b);
 }
 
