@@ -74,7 +74,7 @@ pg_admin_psql() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ER
 
 # ---------------------------------------------------------------- PostgreSQL
 
-pg_pid() { [[ -r "$PG_DATA/postmaster.pid" ]] && cn_pid_from "$PG_DATA/postmaster.pid"; }
+pg_pid() { cn_pid_from "$PG_DATA/postmaster.pid"; }
 pg_running() { cn_pid_alive "$(pg_pid)" postgres; }
 pg_healthy() { "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d chat -U chat; }
 
