@@ -143,7 +143,7 @@ static void env_name(const struct key *k, char *out, size_t outlen)
 
 void cn_config_defaults(struct cn_config *cfg)
 {
-    char err[16];
+    char err[256];
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NKEYS; i++) {
         int rc = set_value(cfg, &keys[i], keys[i].def, err, sizeof err);

@@ -44,16 +44,16 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 
 
 def http(method, url, body=None, headers=None, timeout=5):
-    """Returns (status, headers, body bytes); HTTP errors are results, not exceptions."""
+    """Returns (status, headers (case-insensitive), body bytes); HTTP errors are results."""
     data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None and "Content-Type" not in (headers or {}):
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
+        return e.code, e.headers, e.read()
 
 
 def get_json(url):

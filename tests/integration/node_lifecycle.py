@@ -29,7 +29,7 @@ class StackNodes(unittest.TestCase):
     def test_metrics_page_is_prometheus_text(self):
         status, headers, body = http("GET", need("CN_TEST_NODE1_URL") + "/metrics")
         self.assertEqual(status, 200)
-        self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         text = body.decode()
         for family in ("chat_runtime_workers", "chat_runtime_worker_messages_total",
                        "chat_dependency_up", "process_resident_memory_bytes",
