@@ -16,7 +16,7 @@ cn_stack_profile()
     case "$STACK" in
     dev)
         VAR="${CN_DEV_VAR:-$ROOT/var}"
-        PG_PORT="${CN_DEV_PG_PORT:-54320}"
+        PG_PORT="${CN_DEV_PG_PORT:-25420}"
         REDIS_PORT="${CN_DEV_REDIS_PORT:-63790}"
         NODE_PORTS=("${CN_DEV_NODE1_PORT:-8081}" "${CN_DEV_NODE2_PORT:-8082}")
         CONFIG_TEMPLATE="${CN_DEV_CONFIG:-$ROOT/ops/config/dev.ini}"
@@ -24,7 +24,7 @@ cn_stack_profile()
         ;;
     test)
         VAR="${CN_TEST_STACK_VAR:-$ROOT/var/test}"
-        PG_PORT="${CN_TEST_STACK_PG_PORT:-54330}"
+        PG_PORT="${CN_TEST_STACK_PG_PORT:-25430}"
         REDIS_PORT="${CN_TEST_STACK_REDIS_PORT:-63800}"
         NODE_PORTS=("${CN_TEST_STACK_NODE1_PORT:-18081}" "${CN_TEST_STACK_NODE2_PORT:-18082}")
         CONFIG_TEMPLATE="${CN_TEST_STACK_CONFIG:-$ROOT/ops/config/test.ini}"
