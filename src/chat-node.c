@@ -111,7 +111,8 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         .host = cfg->http_host,
         .port = cfg->http_port,
         .io_threads = cfg->http_io_threads,
-        .max_body = 64 * 1024,
+        .max_body = (size_t)cfg->http_max_body,
+        .request_timeout_s = cfg->http_request_timeout_s,
         .handler = cn_http_routes_handle,
         .handler_ctx = &routes,
     };

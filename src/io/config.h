@@ -15,6 +15,8 @@ struct cn_config {
     char *http_host;
     int http_port;
     int http_io_threads;
+    int http_request_timeout_s;
+    int http_max_body;
     int runtime_workers;
     char *postgres_url;
     int postgres_pool_size;

@@ -70,8 +70,9 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
 }
 
 void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
-                           struct cn_http_response *resp)
+                           struct cn_http_response *resp, const struct cn_http_later *later)
 {
+    (void)later;
     struct cn_http_routes *r = ctx;
     bool get = strcmp(req->method, "GET") == 0;
     if (strcmp(req->path, "/healthz") == 0) {

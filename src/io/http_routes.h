@@ -27,7 +27,7 @@ struct cn_http_routes {
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */
 void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
-                           struct cn_http_response *resp);
+                           struct cn_http_response *resp, const struct cn_http_later *later);
 
 /* Fills resp with the standard JSON error body {"error":{"code","message"}}. */
 void cn_http_error(struct cn_http_response *resp, int status, const char *code,

@@ -18,7 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "actors/inbox.h"
 #include "base/log.h"
+#include "base/u64map.h"
 #include "base/xmalloc.h"
 #include "io/listen_socket.h"
 
@@ -36,14 +38,33 @@ struct io_thread {
     /* Written by other threads with release, read by the I/O thread with
      * acquire after lws_cancel_service wakes it. */
     atomic_int state;
+    /* Deferred answers from actors; drained by this thread on every wake-up. */
+    cn_inbox replies;
+    /* Deferred requests waiting for their answer: id -> wsi. I/O thread only. */
+    struct cn_u64map waiting;
+    uint64_t next_id;
 };
+
+/* A deferred answer on its way to the I/O thread. */
+struct reply_msg {
+    cn_msg hdr;
+    uint64_t id;
+    struct cn_http_response resp;
+};
+
+static void reply_msg_free(cn_msg *m)
+{
+    struct reply_msg *r = (struct reply_msg *)m;
+    free(r->resp.body);
+    free(r);
+}
 
 struct cn_http_server {
     struct cn_http_server_config cfg;
     struct io_thread *threads;
     int n;
     /* Counters: relaxed, they publish nothing but themselves. */
-    atomic_uint_fast64_t accepted, requests, r4xx, r5xx;
+    atomic_uint_fast64_t accepted, requests, r4xx, r5xx, dropped, pending;
 };
 
 /* Per connection, reset at the start of every request on a keep-alive connection. */
@@ -51,6 +72,7 @@ struct http_pss {
     char method[8];
     char path[512];
     char query[1024];
+    char *authorization;
     char *body;
     size_t body_len;
     bool body_too_large;
@@ -59,10 +81,24 @@ struct http_pss {
     bool responding;
     bool responded;   /* this transaction has its answer; later body bytes are ignored */
     bool close_after; /* the request could not be read whole: close after the answer */
+    uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
 };
 
-static void pss_reset(struct http_pss *pss)
+static struct io_thread *thread_of(struct lws *wsi);
+
+static void forget_waiting(struct io_thread *t, struct http_pss *pss)
 {
+    if (!pss->waiting_id)
+        return;
+    cn_u64map_del(&t->waiting, pss->waiting_id);
+    pss->waiting_id = 0;
+    atomic_fetch_sub_explicit(&t->srv->pending, 1, memory_order_relaxed);
+}
+
+static void pss_reset(struct lws *wsi, struct http_pss *pss)
+{
+    forget_waiting(thread_of(wsi), pss);
+    free(pss->authorization);
     free(pss->body);
     free(pss->out);
     memset(pss, 0, sizeof *pss);
@@ -128,8 +164,19 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
     } else {
-        struct cn_http_request req = {pss->method, pss->path, pss->query, pss->body, pss->body_len};
-        t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp);
+        struct cn_http_request req = {pss->method, pss->path,     pss->query,
+                                      pss->body,   pss->body_len, pss->authorization};
+        struct cn_http_later later = {t->srv, (uint32_t)t->index,
+                                      ((uint64_t)(t->index + 1) << 48) | ++t->next_id};
+        t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp, &later);
+        if (resp.deferred) {
+            pss->waiting_id = later.id;
+            cn_u64map_put(&t->waiting, later.id, wsi);
+            atomic_fetch_add_explicit(&t->srv->pending, 1, memory_order_relaxed);
+            /* A handler that never answers must not pin the connection forever. */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, t->srv->cfg.request_timeout_s);
+            return 0;
+        }
     }
     return respond(wsi, pss, &resp);
 }
@@ -147,7 +194,7 @@ static const struct {
 
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
-    pss_reset(pss);
+    pss_reset(wsi, pss);
     bool has_body = false;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (lws_hdr_total_length(wsi, methods[i].token) > 0) {
@@ -160,6 +207,14 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
     }
     if (lws_hdr_copy(wsi, pss->query, sizeof pss->query, WSI_TOKEN_HTTP_URI_ARGS) < 0)
         pss->query[0] = '\0';
+    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (alen > 0 && alen <= 8192) {
+        pss->authorization = cn_xmalloc((size_t)alen + 1);
+        if (lws_hdr_copy(wsi, pss->authorization, alen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
+            free(pss->authorization);
+            pss->authorization = NULL;
+        }
+    }
     if (!has_body)
         return dispatch(wsi, pss);
 
@@ -206,8 +261,32 @@ static int on_writeable(struct lws *wsi, struct http_pss *pss)
     return 0;
 }
 
+static void deliver_reply(void *ctx, cn_msg *m)
+{
+    struct io_thread *t = ctx;
+    struct reply_msg *r = (struct reply_msg *)m;
+    struct lws *wsi = cn_u64map_get(&t->waiting, r->id);
+    if (!wsi) {
+        /* The client left or the request timed out: nobody to answer. */
+        atomic_fetch_add_explicit(&t->srv->dropped, 1, memory_order_relaxed);
+        cn_msg_free(m);
+        return;
+    }
+    struct http_pss *pss = lws_wsi_user(wsi);
+    forget_waiting(t, pss);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    struct cn_http_response resp = r->resp;
+    r->resp.body = NULL; /* respond takes it */
+    cn_msg_free(m);
+    if (respond(wsi, pss, &resp) != 0)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static void on_cancelled(struct io_thread *t)
 {
+    /* Bounded, so a flood of answers cannot starve this thread's sockets; the
+     * inbox wakes us again when more remain. */
+    cn_inbox_drain(&t->replies, 256, deliver_reply, t);
     int st = atomic_load_explicit(&t->state, memory_order_acquire); /* pairs: set_state */
     if (st >= IO_STOP_ACCEPTING && t->listen_wsi) {
         lws_set_timeout(t->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -229,7 +308,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
-        pss_reset(pss);
+        pss_reset(wsi, pss);
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         on_cancelled(lws_context_user(lws_get_context(wsi)));
@@ -297,7 +376,8 @@ static void *io_main(void *arg)
     while (atomic_load_explicit(&t->state, memory_order_acquire) != IO_EXIT)
         lws_service(t->ctx, 0);
     lws_context_destroy(t->ctx);
-    t->ctx = NULL;
+    /* lws_context_destroy closed every connection; the wake function must not
+     * reach the destroyed context, and no answer can find a connection now. */
     return NULL;
 }
 
@@ -327,6 +407,29 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     return 0;
 }
 
+static void wake_io_thread(void *arg)
+{
+    struct io_thread *t = arg;
+    lws_cancel_service(t->ctx);
+}
+
+void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp)
+{
+    struct io_thread *t = &later->server->threads[later->thread];
+    struct reply_msg *r = cn_xmalloc(sizeof *r);
+    cn_msg_init(&r->hdr, 0, reply_msg_free);
+    r->id = later->id;
+    r->resp = *resp;
+    r->resp.deferred = false;
+    resp->body = NULL;
+    cn_inbox_push(&t->replies, &r->hdr);
+}
+
+uint64_t cn_http_server_pending(struct cn_http_server *s)
+{
+    return atomic_load_explicit(&s->pending, memory_order_relaxed);
+}
+
 static void set_state(struct cn_http_server *s, enum io_state st)
 {
     for (int i = 0; i < s->n; i++) {
@@ -349,6 +452,8 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
         s->threads[i].listen_fd = -1;
         s->threads[i].srv = s;
         s->threads[i].index = i;
+        cn_inbox_init(&s->threads[i].replies, wake_io_thread, &s->threads[i]);
+        cn_u64map_init(&s->threads[i].waiting);
     }
     /* Bind every socket before starting any thread, so a port in use fails fast
      * and leaves nothing running. */
@@ -384,6 +489,7 @@ void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats 
     out->requests = atomic_load_explicit(&s->requests, memory_order_relaxed);
     out->responses_4xx = atomic_load_explicit(&s->r4xx, memory_order_relaxed);
     out->responses_5xx = atomic_load_explicit(&s->r5xx, memory_order_relaxed);
+    out->replies_dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
 }
 
 void cn_http_server_stop(struct cn_http_server *s)
@@ -401,6 +507,8 @@ void cn_http_server_stop(struct cn_http_server *s)
             if (t->listen_fd >= 0)
                 close(t->listen_fd);
         }
+        cn_inbox_destroy(&t->replies);
+        cn_u64map_free(&t->waiting);
     }
     free(s->threads);
     free(s);

@@ -4,14 +4,18 @@
  * is only ever touched by the thread that accepted it.
  *
  * Requests are answered by one handler function that the server calls on the
- * I/O thread; it must not block (handlers that need the database will post to
- * an actor and answer later).
+ * I/O thread; it must not block. A handler that needs the database answers
+ * later: it marks the response deferred, hands the `cn_http_later` it was given
+ * to an actor, and the actor calls cn_http_reply from its worker. The reply
+ * travels through the I/O thread's inbox (one lws_cancel_service per burst) and
+ * is dropped quietly if the client went away meanwhile.
  *
  * Memory: the server owns its threads, contexts and connections;
  * cn_http_server_stop destroys them. The handler context is borrowed. */
 #ifndef CN_IO_HTTP_SERVER_H
 #define CN_IO_HTTP_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +27,7 @@ struct cn_http_request {
     const char *query;  /* after '?', or "" */
     const char *body;   /* NULL for bodiless requests */
     size_t body_len;
+    const char *authorization; /* the Authorization header, or NULL */
 };
 
 /* What a handler fills in. `body` is taken by the server (freed with free()). */
@@ -31,16 +36,29 @@ struct cn_http_response {
     const char *content_type; /* static string */
     char *body;
     size_t body_len;
+    bool deferred; /* set by the handler: the answer comes later via cn_http_reply */
 };
 
+/* Where a deferred answer goes. Plain data: copy it freely; use it once. */
+struct cn_http_later {
+    struct cn_http_server *server;
+    uint32_t thread;
+    uint64_t id;
+};
+
+/* Handles one request on the I/O thread (borrowed: req lives for the call only).
+ * Either fills resp, or sets resp->deferred and arranges for exactly one
+ * cn_http_reply(later, ...) from any thread. */
 typedef void (*cn_http_handler_fn)(void *ctx, const struct cn_http_request *req,
-                                   struct cn_http_response *resp);
+                                   struct cn_http_response *resp,
+                                   const struct cn_http_later *later);
 
 struct cn_http_server_config {
     const char *host;
     int port;
     int io_threads;
     size_t max_body; /* request bodies above this get 413 */
+    int request_timeout_s; /* a deferred request unanswered this long is closed */
     cn_http_handler_fn handler;
     void *handler_ctx;
 };
@@ -50,12 +68,21 @@ struct cn_http_server_stats {
     uint64_t requests;
     uint64_t responses_4xx;
     uint64_t responses_5xx;
+    uint64_t replies_dropped; /* deferred answers whose client was gone */
 };
 
 /* Binds every listening socket, then starts the threads. Returns NULL with a
  * reason in err (for example the port in use) and nothing left running. */
 struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *cfg, char *err,
                                             size_t errlen);
+
+/* Answers a deferred request from any thread. Takes resp->body. If the client
+ * has gone (or the request timed out, http.request_timeout), the answer is freed
+ * unsent. Must not be called after cn_http_server_stop. */
+void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp);
+
+/* Deferred requests that have not been answered yet, across all I/O threads. */
+uint64_t cn_http_server_pending(struct cn_http_server *s);
 
 /* Closes the listening sockets; connections already open go on. Any thread. */
 void cn_http_server_stop_accepting(struct cn_http_server *s);

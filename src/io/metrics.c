@@ -61,6 +61,8 @@ static void render_http(struct cn_strbuf *b, const struct cn_http_server_stats *
                    "HTTP error responses by class.");
     cn_prom_sample_u64(b, "chat_http_responses_errors_total", "class=\"4xx\"", h->responses_4xx);
     cn_prom_sample_u64(b, "chat_http_responses_errors_total", "class=\"5xx\"", h->responses_5xx);
+    cn_prom_counter(b, "chat_http_replies_dropped_total",
+                    "Deferred answers whose client had gone or timed out.", h->replies_dropped);
 }
 
 static void render_health(struct cn_strbuf *b, const struct cn_health_snapshot *hs)
