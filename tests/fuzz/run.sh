@@ -26,7 +26,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 failed=0
 found=0
-for target in stomp_parser json_requests event_codec; do
+for target in stomp_parser json_requests event_codec jwt; do
     exe="$build/tests/fuzz/fuzz_$target"
     if [ ! -x "$exe" ]; then
         echo "missing $exe (configure with: cmake --preset fuzz)" >&2
