@@ -67,7 +67,10 @@ struct cn_http_server {
     atomic_uint_fast64_t accepted, requests, r4xx, r5xx, dropped, pending;
 };
 
-/* Per connection, reset at the start of every request on a keep-alive connection. */
+/* Per connection, reset at the start of every request on a keep-alive connection.
+ * Held as the wsi's opaque user data rather than lws's per-session data, which lws
+ * frees by itself between the requests of a keep-alive connection (without
+ * telling us, so what the struct points to would leak). Freed on close. */
 struct http_pss {
     char method[8];
     char path[512];
@@ -140,7 +143,8 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
         return -1;
     }
     pss->out = cn_xmalloc(LWS_PRE + resp->body_len + 1);
-    memcpy(pss->out + LWS_PRE, resp->body, resp->body_len);
+    if (resp->body_len)
+        memcpy(pss->out + LWS_PRE, resp->body, resp->body_len);
     pss->out_len = resp->body_len;
     pss->responding = true;
     pss->responded = true;
@@ -154,7 +158,9 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
     struct io_thread *t = thread_of(wsi);
     atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
     struct cn_http_response resp = {0};
-    if (pss->responded)
+    /* lws may report the end of a request twice (an empty POST body is both
+     * "Content-Length: 0" in LWS_CALLBACK_HTTP and a BODY_COMPLETION): one answer. */
+    if (pss->responded || pss->waiting_id)
         return 0;
     if (pss->body_too_large) {
         /* The rest of the body may still be on its way: the connection cannot
@@ -205,8 +211,18 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
             break;
         }
     }
-    if (lws_hdr_copy(wsi, pss->query, sizeof pss->query, WSI_TOKEN_HTTP_URI_ARGS) < 0)
-        pss->query[0] = '\0';
+    /* lws keeps each `k=v` of the query string as a fragment: join them with '&'. */
+    size_t qlen = 0;
+    for (int frag = 0; qlen + 1 < sizeof pss->query; frag++) {
+        int n = lws_hdr_copy_fragment(wsi, pss->query + qlen, (int)(sizeof pss->query - qlen),
+                                      WSI_TOKEN_HTTP_URI_ARGS, frag);
+        if (n < 0)
+            break;
+        qlen += (size_t)n;
+        if (qlen + 1 < sizeof pss->query)
+            pss->query[qlen++] = '&';
+    }
+    pss->query[qlen ? qlen - 1 : 0] = '\0';
     int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (alen > 0 && alen <= 8192) {
         pss->authorization = cn_xmalloc((size_t)alen + 1);
@@ -235,6 +251,8 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
 static int on_body(struct lws *wsi, struct http_pss *pss, const void *in, size_t len)
 {
     size_t max = thread_of(wsi)->srv->cfg.max_body;
+    if (len == 0)
+        return 0; /* lws reports an empty body as (NULL, 0) */
     if (pss->body_too_large || pss->body_len + len > max) {
         pss->body_too_large = true;
         return 0;
@@ -272,7 +290,7 @@ static void deliver_reply(void *ctx, cn_msg *m)
         cn_msg_free(m);
         return;
     }
-    struct http_pss *pss = lws_wsi_user(wsi);
+    struct http_pss *pss = lws_get_opaque_user_data(wsi);
     forget_waiting(t, pss);
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     struct cn_http_response resp = r->resp;
@@ -297,18 +315,30 @@ static void on_cancelled(struct io_thread *t)
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
-    struct http_pss *pss = user;
+    (void)user;
+    struct http_pss *pss = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
+        if (!pss) {
+            pss = cn_xcalloc(1, sizeof *pss);
+            lws_set_opaque_user_data(wsi, pss);
+        }
         return on_http(wsi, pss);
     case LWS_CALLBACK_HTTP_BODY:
-        return on_body(wsi, pss, in, len);
+        return pss ? on_body(wsi, pss, in, len) : -1;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return dispatch(wsi, pss);
+        return pss ? dispatch(wsi, pss) : -1;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_writeable(wsi, pss);
+        return pss ? on_writeable(wsi, pss) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
-        pss_reset(wsi, pss);
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* NULL when the connection closed before its first request, or was
+         * already freed by the other of these two callbacks. */
+        if (pss) {
+            pss_reset(wsi, pss);
+            free(pss);
+            lws_set_opaque_user_data(wsi, NULL);
+        }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         on_cancelled(lws_context_user(lws_get_context(wsi)));
@@ -352,7 +382,7 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 }
 
 static const struct lws_protocols protocols[] = {
-    {"http", http_cb, sizeof(struct http_pss), 0, 0, NULL, 0},
+    {"http", http_cb, 0, 0, 0, NULL, 0},
     {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
