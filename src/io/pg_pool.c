@@ -8,7 +8,7 @@
  * queued request's deadline, a reconnect time, a connect deadline.
  *
  * Stopping without losing a reply: cn_pg_pool_query announces itself in
- * `submitters` before it looks at `stopping`, and cn_pg_pool_stop sets `stopping`
+ * `submitters` before it looks at `stopping`, and cn_pg_pool_close sets `stopping`
  * before it waits for `submitters` to reach zero (both seq_cst, so one of the two
  * sees the other). After that wait no push can come, so the thread may drain the
  * inbox one last time and answer everything it holds. */
@@ -56,12 +56,13 @@ struct cn_pg_pool {
     const char *kw[3], *val[3];
     int wakefd;
     pthread_t thread;
+    bool closed; /* owner thread: cn_pg_pool_close has run */
 
     cn_inbox inbox; /* any thread pushes, the pool thread drains */
     /* seq_cst, paired with `submitters`: see the file comment. */
     atomic_bool stopping;
     atomic_uint submitters;
-    /* Release store by cn_pg_pool_stop once no submitter remains, acquire load by
+    /* Release store by cn_pg_pool_close once no submitter remains, acquire load by
      * the pool thread: after it, the inbox gets no more pushes. */
     atomic_bool quit;
 
@@ -319,7 +320,7 @@ static void *pool_main(void *arg)
     struct pollfd *pfd = cn_xcalloc((size_t)p->size + 1, sizeof *pfd);
     int *slot = cn_xcalloc((size_t)p->size, sizeof *slot); /* conn -> pfd index or -1 */
 
-    /* acquire pairs with the release store in cn_pg_pool_stop. */
+    /* acquire pairs with the release store in cn_pg_pool_close. */
     while (!atomic_load_explicit(&p->quit, memory_order_acquire)) {
         uint64_t now = cn_now_ns();
         run_timers(p, now);
@@ -482,10 +483,11 @@ struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *
     return p;
 }
 
-void cn_pg_pool_stop(struct cn_pg_pool *p)
+void cn_pg_pool_close(struct cn_pg_pool *p)
 {
-    if (!p)
+    if (!p || p->closed)
         return;
+    p->closed = true;
     /* seq_cst store, then seq_cst loads of submitters: pairs with the seq_cst
      * increment then load of `stopping` in cn_pg_pool_query. */
     atomic_store_explicit(&p->stopping, true, memory_order_seq_cst);
@@ -494,6 +496,17 @@ void cn_pg_pool_stop(struct cn_pg_pool *p)
     atomic_store_explicit(&p->quit, true, memory_order_release);
     cn_wakefd_wake((void *)(intptr_t)p->wakefd);
     pthread_join(p->thread, NULL);
+}
+
+void cn_pg_pool_stop(struct cn_pg_pool *p)
+{
+    if (!p)
+        return;
+    cn_pg_pool_close(p);
+    /* A caller that entered cn_pg_pool_query during the close is on its way out
+     * with -ESHUTDOWN: let it leave before the memory goes. */
+    while (atomic_load_explicit(&p->submitters, memory_order_seq_cst) != 0)
+        sched_yield();
     free_pool(p);
 }
 
@@ -517,7 +530,8 @@ int cn_pg_pool_query(struct cn_pg_pool *p, cn_actor *reply_to, uint32_t msg_type
                            (uint64_t)p->query_timeout_ms * 1000000u);
         cn_inbox_push(&p->inbox, &q->hdr);
     }
-    /* release: our push happens-before cn_pg_pool_stop seeing zero (its seq_cst load). */
+    /* release: our push happens-before cn_pg_pool_close or cn_pg_pool_stop seeing zero (its seq_cst
+     * load). */
     atomic_fetch_sub_explicit(&p->submitters, 1, memory_order_release);
     return rc;
 }

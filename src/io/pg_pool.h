@@ -67,11 +67,20 @@ struct cn_pg_pool *cn_pg_pool_start(const char *url, int size, char *err, size_t
  * new pool. */
 struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *err, size_t errlen);
 
-/* Stops the pool thread and frees everything. Every query still queued or in flight
- * gets an error reply (sqlstate CN_PG_SQLSTATE_STOPPING) before the actor references
- * are dropped; calls to cn_pg_pool_query racing with the stop return -ESHUTDOWN.
- * After it returns, `p` is gone: no thread may use it any more. Call it before the
- * actor runtime shuts down (replies are sent to actors). NULL is a no-op. Cannot fail. */
+/* Stops the pool thread: from now on cn_pg_pool_query returns -ESHUTDOWN, and every
+ * query still queued or in flight gets an error reply (sqlstate
+ * CN_PG_SQLSTATE_STOPPING; an in-flight query's outcome on the server is unknown)
+ * before its actor reference is dropped. The connections are closed, but the memory
+ * stays: other threads may keep calling cn_pg_pool_query (-ESHUTDOWN) and
+ * cn_pg_pool_stats until the owner frees the pool with cn_pg_pool_stop. Call it
+ * before the actor runtime shuts down (replies are sent to actors). Owner thread,
+ * idempotent, NULL is a no-op. Cannot fail. */
+void cn_pg_pool_close(struct cn_pg_pool *p);
+
+/* cn_pg_pool_close, then frees everything. After it returns, `p` is gone: the caller
+ * makes sure no thread can still call into the pool (stop or join the submitters
+ * after cn_pg_pool_close when they may race with the end). Owner thread; NULL is a
+ * no-op. Cannot fail. */
 void cn_pg_pool_stop(struct cn_pg_pool *p);
 
 /* Submits one statement. Any thread. Copies `sql` and the `nparams` text-format

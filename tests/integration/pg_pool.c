@@ -606,6 +606,7 @@ struct proxy {
     int ctl[2]; /* commands: 'c' cut, 'r' restore, 'q' quit */
     int port;
     struct sockaddr_in target;
+    int first_lfd; /* listening before the thread starts, so the pool can connect at once */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned done; /* commands handled, under lock */
@@ -629,7 +630,7 @@ static int proxy_listen(int port)
 static void *proxy_main(void *arg)
 {
     struct proxy *px = arg;
-    int lfd = proxy_listen(px->port);
+    int lfd = px->first_lfd;
     int pair[PROXY_PAIRS][2];
     for (int i = 0; i < PROXY_PAIRS; i++)
         pair[i][0] = pair[i][1] = -1;
@@ -738,6 +739,7 @@ static void proxy_start(struct proxy *px, const struct pg_target *t)
         abort();
     pthread_mutex_init(&px->lock, NULL);
     pthread_cond_init(&px->cond, NULL);
+    px->first_lfd = proxy_listen(px->port);
     pthread_create(&px->thread, NULL, proxy_main, px);
 }
 
@@ -912,13 +914,19 @@ static void test_stop_under_load(void)
         pthread_create(&th[i], NULL, racer_main, &rs[i]);
     }
     CHECK(WAIT_FOR(stats_of(p).latency_count >= 500 && stats_of(p).queued > 0, 20000));
-    cn_pg_pool_stop(p); /* racers see -ESHUTDOWN and end */
+    cn_pg_pool_close(p); /* racers see -ESHUTDOWN and end */
     uint64_t accepted = 0;
     for (int i = 0; i < RACERS; i++) {
         pthread_join(th[i], NULL);
         accepted += atomic_load(&rs[i].accepted);
         CHECK_EQ(rs[i].other_rc, 0);
     }
+    CHECK_EQ(cn_pg_pool_query(p, f.actor, REPLY_TYPE, 0, "SELECT 1", 0, NULL), -ESHUTDOWN);
+    struct cn_pg_pool_stats s = stats_of(p);
+    CHECK_EQ(s.in_flight, 0);
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.conns_up, 0);
+    cn_pg_pool_stop(p);
     CHECK_INT(accepted, >, 0);
     /* Every accepted query is answered exactly once: ok, or stopped. */
     CHECK(WAIT_FOR(collector_total(f.col) >= accepted, 10000));
