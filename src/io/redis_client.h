@@ -6,7 +6,9 @@
  * While Redis is unreachable commands fail at once with ok = 0 (nothing queues
  * waiting for Redis to come back, nothing blocks); the loop reconnects in the
  * background with a backoff (100 ms doubling to 2 s by default) and logs an outage
- * once when it starts and once when it ends, never per command.
+ * once when it starts and once when it ends, never per command. A connection counts
+ * as up only once Redis answered on it (a PING, or the subscriber's first SUBSCRIBE),
+ * and after losing a working connection the first reconnect attempt is immediate.
  *
  * Subscriptions are kept by the adapter: a channel is subscribed on the server while
  * at least one actor wants it, every published message is copied to each of those
@@ -35,16 +37,19 @@ struct cn_redis;
 #define CN_REDIS_MAX_CHANNEL_LEN 1024
 
 struct cn_redis_config {
-    const char *host;       /* borrowed; copied by cn_redis_start_config */
+    /* Borrowed; copied by cn_redis_start_config. An IP address or a name; a name is
+     * resolved (getaddrinfo) on the adapter thread at each connect attempt. */
+    const char *host;
     int port;               /* 1..65535 */
     int connect_timeout_ms; /* a connect attempt that takes longer is abandoned; default 1000 */
     /* A command without a reply for this long means the connection is dead (a frozen
      * server, a silent network): it is dropped, every pending command fails and the
-     * reconnect cycle starts. Default 5000. */
+     * reconnect cycle starts. Default 5000. So a blocking command (BLPOP ...) must
+     * carry a server-side timeout well below this one. */
     int command_timeout_ms;
     int backoff_min_ms;   /* first wait between failed connect attempts; default 100 */
     int backoff_max_ms;   /* the wait doubles up to this; default 2000 */
-    unsigned max_pending; /* commands submitted and not yet answered; more fail at once. */
+    unsigned max_pending; /* submitted and not yet answered; more fail at once; default 100000 */
 };
 
 /* The answer to one command; the message type is the one given to cn_redis_command.
@@ -96,7 +101,7 @@ struct cn_redis_stats {
     uint64_t pubsub_received;  /* messages received on subscribed channels */
     uint64_t pubsub_delivered; /* copies handed to subscribed actors */
     uint64_t sub_reconnects;   /* subscriber connection re-established and resubscribed */
-    uint64_t channels;         /* channels with at least one local subscriber */
+    uint64_t channels;         /* channels wanted locally (or still being unsubscribed) */
     bool up;                   /* the command connection is ready */
     bool sub_up;               /* the subscriber connection is ready */
 };

@@ -102,17 +102,28 @@ struct cn_redis {
     struct cn__redis_subs subs;
 };
 
-/* redis_client.c: the shared connection machinery, loop only. */
+/* redis_client.c: the shared connection machinery, all on the adapter thread.
+ *
+ * cn__redis_conn_set_flag stores `value` into `flag` (r->up or r->sub_up) and wakes
+ * cn_redis_wait_up. Cannot fail.
+ * cn__redis_conn_ready: the connection's hello command was answered; marks it UP
+ * and runs its on_up. Cannot fail.
+ * cn__redis_conn_reject: the hello command was refused; drops the connection with
+ * `why` (static text) from inside a hiredis callback (hiredis defers the free until
+ * the callback returns, then on_disconnect runs). Cannot fail. */
 void cn__redis_conn_set_flag(struct cn_redis *r, atomic_bool *flag, bool value);
-/* The hello command was answered: the connection is UP (runs on_up). */
 void cn__redis_conn_ready(struct cn__redis_conn *c);
-/* The hello command was refused: drop the connection with `why` (static text),
- * from inside a hiredis callback (hiredis frees it when the callback returns). */
 void cn__redis_conn_reject(struct cn__redis_conn *c, const char *why);
 
-/* redis_client_pubsub.c, all loop only. */
+/* redis_client_pubsub.c, all on the adapter thread except where said.
+ *
+ * cn__redis_pubsub_init sets up the registry and the subscriber connection's hooks
+ * (called by cn_redis_start_config before the thread starts). Cannot fail.
+ * cn__redis_pubsub_handle applies a subscribe/unsubscribe request (taken). Cannot fail.
+ * cn__redis_pubsub_free drops every subscription and its actor reference, once the
+ * subscriber connection is gone. Cannot fail. */
 void cn__redis_pubsub_init(struct cn_redis *r);
-void cn__redis_pubsub_handle(struct cn_redis *r, struct cn__redis_subreq *req); /* takes req */
+void cn__redis_pubsub_handle(struct cn_redis *r, struct cn__redis_subreq *req);
 void cn__redis_pubsub_free(struct cn_redis *r);
 
 #endif

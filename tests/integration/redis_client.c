@@ -599,6 +599,55 @@ static void test_command_timeout(void)
     collector_free(c);
 }
 
+/* A frozen server (SIGSTOP) accepts connections but never answers: the command in
+ * flight fails after command_timeout_ms, later ones fail fast, and after SIGCONT
+ * the adapter is back by itself. */
+static void test_frozen_server(void)
+{
+    struct own_redis own = {.port = free_port()};
+    CHECK(own_redis_start(&own));
+    ensure_setup();
+    struct cn_redis_config cfg;
+    cn_redis_config_defaults(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.port = own.port;
+    cfg.command_timeout_ms = 300;
+    cfg.connect_timeout_ms = 300;
+    char err[256];
+    struct cn_redis *r = cn_redis_start_config(&cfg, err, sizeof err);
+    CHECK(r && cn_redis_wait_up(r, true, 5000 * SLOW));
+    if (!r) {
+        own_redis_kill(&own);
+        return;
+    }
+    struct collector *c = collector_new();
+    kill(own.pid, SIGSTOP);
+    const char *ping[] = {"PING"};
+    uint64_t t0 = cn_now_ns();
+    struct cn_redis_reply *rep = run(r, c, 1, ping, NULL);
+    uint64_t ms = (cn_now_ns() - t0) / 1000000u;
+    CHECK(rep && !rep->ok && strstr(rep->error, "command_timeout") != NULL);
+    CHECK_INT(ms, <, 2000 * SLOW);
+    cn_msg_free(rep ? &rep->hdr : NULL);
+    CHECK(!cn_redis_is_up(r));
+    /* Reconnects reach the frozen server's backlog, but it never answers PING. */
+    uint64_t failures0 = stats_of(r).connect_failures;
+    CHECK(WAIT_FOR(stats_of(r).connect_failures >= failures0 + 2, 10000 * SLOW));
+    CHECK(!cn_redis_is_up(r));
+    expect_fast_failures(r, c, 5);
+    kill(own.pid, SIGCONT);
+    CHECK(cn_redis_wait_up(r, false, 10000 * SLOW));
+    rep = run(r, c, 1, ping, NULL);
+    CHECK(rep && rep->ok);
+    cn_msg_free(rep ? &rep->hdr : NULL);
+    struct cn_redis_stats s = stats_of(r);
+    CHECK_EQ(s.outages, 1);
+    CHECK_EQ(s.timeouts, 1);
+    cn_redis_stop(r);
+    own_redis_kill(&own);
+    collector_free(c);
+}
+
 static bool client_list_has(struct cn_redis *probe, struct collector *c, const char *needle)
 {
     const char *list[] = {"CLIENT", "LIST"};
@@ -858,5 +907,5 @@ static void ensure_setup(void)
 }
 
 CN_TEST_MAIN(test_invalid_input, test_binary_roundtrip, test_many_threads, test_outage_and_recovery,
-             test_unreachable_from_start, test_command_timeout, test_stop_with_commands_in_flight,
-             test_pubsub, test_resubscribe_many)
+             test_unreachable_from_start, test_command_timeout, test_frozen_server,
+             test_stop_with_commands_in_flight, test_pubsub, test_resubscribe_many)
