@@ -283,6 +283,7 @@ static int silent_listener(int *port)
 static void test_start_failures(void)
 {
     char err[256], url[256], want[64];
+    (void)pg_url(); /* skip or fail before anything else when the stack is missing */
 
     int port = dead_port();
     snprintf(url, sizeof url, "postgresql://chat:secret-pw@127.0.0.1:%d/chat", port);
