@@ -62,9 +62,8 @@ struct cn_pg_pool *cn_pg_pool_start(const char *url, int size, char *err, size_t
  * waiting at most connect_timeout_ms. Returns the pool once at least one connection
  * is up (the others keep retrying in the background), or NULL with a one-line
  * reason in `err` (which names host:port, never the password) when the options are
- * invalid or no connection came up in time. The caller stops it with
- * cn_pg_pool_stop. Not thread-safe against itself only in that each call makes a
- * new pool. */
+ * invalid or no connection came up in time. The caller owns the pool and frees it
+ * with cn_pg_pool_stop. Any thread; blocks at most about connect_timeout_ms + 1 s. */
 struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *err, size_t errlen);
 
 /* Stops the pool thread: from now on cn_pg_pool_query returns -ESHUTDOWN, and every
