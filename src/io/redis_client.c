@@ -227,6 +227,10 @@ static void conn_start(struct cn__redis_conn *c)
         conn_failed(c, why);
         return;
     }
+    /* A peer that vanishes without a reset (a dead host, a cut link) would leave an
+     * idle subscriber connection looking healthy forever; TCP keepalive (hiredis's
+     * 15 s interval) finds out. The command connection has command_timeout_ms too. */
+    redisEnableKeepAlive(&ac->c);
     ac->data = c;
     c->ac = ac;
     c->state = CN__CONN_CONNECTING;
