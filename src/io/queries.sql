@@ -269,7 +269,7 @@ SELECT r.id, r.name, r.type, r.created_by,
 --   member_joined_at_ms bigint:
 --   is_member = false -> exactly one row, member columns NULL (403: members not shown);
 --   is_member = true  -> one row per member (room columns repeated), ordered by joined_at.
-WITH r AS (
+WITH r AS MATERIALIZED (      -- MATERIALIZED: see room_mark_read
     SELECT * FROM chat_rooms WHERE id = $2::bigint
 ), me AS (
     SELECT m.unread_count FROM chat_room_members m
@@ -310,26 +310,37 @@ SELECT r.id, r.name, r.type, r.created_by,
 --   room_exists = false -> 404; is_member = false -> 403 (no messages returned).
 --   Otherwise up to $4 + 1 messages, newest first (id DESC, id < cursor): more than $4
 --   rows means hasNext; nextCursor = id of row $4 (the last one shown).
---   The cursor is an index condition even for a generic plan (coalesce, not OR).
+--   The page is found in two steps inside the statement: the ids by an index-only scan of
+--   messages (room_id, id DESC) (the cursor is an index condition even in a generic plan:
+--   coalesce, not OR), then those rows by primary key. The index-only scan needs no heap
+--   access, so it beats both alternatives the planner would otherwise weigh: sorting all
+--   of a small-looking room's rows, and, for a room with a large share of all messages,
+--   walking the primary key backwards from the cursor skipping other rooms' rows (which
+--   is unbounded when that room has gone quiet). Needs a vacuumed table (autovacuum does).
 WITH flags AS (
     SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
            EXISTS (SELECT 1 FROM chat_room_members
                     WHERE room_id = $2::bigint AND user_id = $1::bigint) AS is_member
+), page AS (
+    SELECT m.id
+      FROM messages m
+     WHERE (SELECT is_member FROM flags)
+       AND m.room_id = $2::bigint
+       AND m.id < coalesce($3::bigint, 9223372036854775807)
+     ORDER BY m.id DESC
+     LIMIT $4::integer + 1
 )
 SELECT f.room_exists, f.is_member,
        p.id, p.message_key, p.room_id, p.sender_id, p.nickname AS sender_nickname, p.content,
        p.type, floor(extract(epoch FROM p.created_at) * 1000)::bigint AS created_at_ms,
        p.kafka_partition, p.kafka_offset
   FROM flags f
-  LEFT JOIN LATERAL (
+  LEFT JOIN (
         SELECT msg.id, msg.message_key, msg.room_id, msg.sender_id, u.nickname, msg.content,
                msg.type, msg.created_at, msg.kafka_partition, msg.kafka_offset
-          FROM messages msg JOIN users u ON u.id = msg.sender_id
-         WHERE f.is_member
-           AND msg.room_id = $2::bigint
-           AND msg.id < coalesce($3::bigint, 9223372036854775807)
-         ORDER BY msg.id DESC
-         LIMIT $4::integer + 1) p ON true
+          FROM page
+          JOIN messages msg ON msg.id = page.id
+          JOIN users u ON u.id = msg.sender_id) p ON true
  ORDER BY p.id DESC;
 
 -- name: room_mark_read
@@ -342,15 +353,24 @@ SELECT f.room_exists, f.is_member,
 --   outcome 'not_member'        -> 403, nothing written;
 --   outcome 'unknown_message'   -> $3 is not a message of this room (404/422), nothing written.
 --   The read position never moves backwards.
-WITH flags AS (
+-- The room id reaches the last-message lookup through a MATERIALIZED CTE, so the planner
+-- costs it for "some room" (LIMIT 1: the (room_id, id DESC) index) instead of using this
+-- room's share of all rows, which for a big room would make a backward walk of the primary
+-- key filtering on room_id look cheap (unbounded when that room has gone quiet). Same in
+-- room_detail.
+WITH args AS MATERIALIZED (
+    SELECT $2::bigint AS room_id
+), flags AS (
     SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
            EXISTS (SELECT 1 FROM chat_room_members
                     WHERE room_id = $2::bigint AND user_id = $1::bigint) AS is_member,
            ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM messages
                                             WHERE id = $3::bigint AND room_id = $2::bigint))
                AS message_ok,
-           coalesce($3::bigint, (SELECT max(id) FROM messages WHERE room_id = $2::bigint))
-               AS target
+           coalesce($3::bigint, (SELECT msg.id FROM messages msg
+                                  WHERE msg.room_id = a.room_id
+                                  ORDER BY msg.id DESC LIMIT 1)) AS target
+      FROM args a
 ), upd AS (
     UPDATE chat_room_members m
        SET last_read_message_id = greatest(m.last_read_message_id, f.target),
@@ -421,11 +441,11 @@ WITH batch AS (
      WHERE m.room_id = c.room_id AND m.user_id = c.user_id
     RETURNING 1
 )
-SELECT i.id, i.message_key, i.room_id, i.sender_id, u.nickname AS sender_nickname, i.content,
+SELECT i.id, i.message_key, i.room_id, i.sender_id,
+       (SELECT u.nickname FROM users u WHERE u.id = i.sender_id) AS sender_nickname, i.content,
        i.type, floor(extract(epoch FROM i.created_at) * 1000)::bigint AS created_at_ms,
        i.kafka_partition, i.kafka_offset
   FROM ins i
-  JOIN users u ON u.id = i.sender_id
  ORDER BY i.kafka_partition, i.kafka_offset;
 
 -- name: room_messages_after_offset

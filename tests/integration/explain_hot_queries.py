@@ -1,0 +1,392 @@
+"""Every hot statement of src/io/queries.sql is index-backed on a seeded database.
+
+Creates a scratch database on the test stack's PostgreSQL (as the superuser over the
+stack's private socket, $CN_TEST_VAR/pg/sock, since the `chat` role may not create
+databases; CN_TEST_PG_ADMIN_URL overrides), owned by `chat`, migrates it with ops/migrate,
+seeds it with perf/seed/run.sh, and runs EXPLAIN (FORMAT JSON) on each statement with
+realistic parameters taken from the seeded data, twice: the custom plan for those values,
+and the generic plan that a prepared statement switches to (plan_cache_mode =
+force_generic_plan). It fails on any Seq Scan of messages, chat_room_members, chat_rooms
+or users, and when a statement does not use the index it is meant to use. Each plan's top
+node and total cost are printed. The database is dropped at the end.
+
+Knobs: CN_EXPLAIN_SEED="users,rooms,messages" (default 4000,20000,300000: big enough that a
+missing index turns into a sequential scan), CN_EXPLAIN_DROP_INDEX=<index name> (drops that
+index after seeding: the way to watch this test fail), CN_EXPLAIN_KEEP_DB=1 (keep it).
+
+The helpers here (the queries.sql parser, psql runner, scratch databases) are also used by
+tests/integration/sql_statements.py. Run with /usr/bin/python3 (pytest + Debian's
+python3-pytest); outside `ops/dev test` it exits 77 unless CN_TEST_REQUIRE_STACK=1.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+QUERIES_SQL = os.path.join(ROOT, "src", "io", "queries.sql")
+ENV = os.environ
+SKIP = 77
+
+FORBIDDEN_SEQ_SCAN = {"messages", "chat_room_members", "chat_rooms", "users"}
+
+
+# ------------------------------------------------------------------ queries.sql
+
+def load_queries(path=QUERIES_SQL):
+    """name -> statement text, by the rules of src/io/gen_queries.cmake."""
+    out, cur, lines = {}, None, []
+
+    def finish():
+        if cur is not None:
+            text = "\n".join(lines).rstrip()
+            if text.endswith(";"):
+                text = text[:-1].rstrip()
+            assert text, f"statement {cur} is empty"
+            out[cur] = text
+
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().split("\n"):
+            m = re.match(r"^-- name:\s*([a-z_][a-z0-9_]*)\s*$", line)
+            if m:
+                finish()
+                cur, lines = m.group(1), []
+                assert cur not in out, f"duplicate statement {cur}"
+            elif re.match(r"^\s*--", line) or not line.strip():
+                continue
+            elif cur is not None:
+                lines.append(line)
+    finish()
+    return out
+
+
+def param_count(sql):
+    return max((int(n) for n in re.findall(r"\$(\d+)", sql)), default=0)
+
+
+def lit(v):
+    """A value as an SQL literal of unknown type (the statement's casts type it)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "'t'" if v else "'f'"
+    if isinstance(v, (list, tuple)):
+        def elem(e):
+            if e is None:
+                return "NULL"
+            if isinstance(e, (int, float)) and not isinstance(e, bool):
+                return str(e)
+            return '"' + str(e).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        v = "{" + ",".join(elem(e) for e in v) + "}"
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------ psql
+
+def stack_present():
+    return bool(ENV.get("CN_TEST_PG_URL"))
+
+
+def psql(target, sql, timeout=120, fields=False):
+    """Runs sql in one psql session on target (a URL or a list of connection args).
+    Returns stdout (unaligned, tuples only); fields=True splits rows on '|' ."""
+    conn = [target] if isinstance(target, str) else list(target)
+    r = subprocess.run(
+        ["psql", *conn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+        input=sql, capture_output=True, text=True, timeout=timeout,
+        env={**ENV, "PGOPTIONS": "-c client_min_messages=warning"})
+    if r.returncode != 0:
+        raise AssertionError(f"psql failed ({r.returncode}): {r.stderr.strip()}\n--- sql:\n{sql}")
+    if fields:
+        return [line.split("|") for line in r.stdout.splitlines() if line]
+    return r.stdout
+
+
+def db_url(dbname):
+    """CN_TEST_PG_URL with another database name."""
+    u = urllib.parse.urlsplit(ENV["CN_TEST_PG_URL"])
+    return urllib.parse.urlunsplit(u._replace(path="/" + dbname))
+
+
+def admin_target():
+    """Connection args of a role that may CREATE DATABASE on the test server."""
+    if ENV.get("CN_TEST_PG_ADMIN_URL"):
+        return ENV["CN_TEST_PG_ADMIN_URL"]
+    u = urllib.parse.urlsplit(ENV["CN_TEST_PG_URL"])
+    sock = os.path.join(ENV.get("CN_TEST_VAR", ""), "pg", "sock")
+    if ENV.get("CN_TEST_VAR") and os.path.isdir(sock):
+        # ops/lib/stack.sh: initdb --auth-local=trust, superuser `postgres`, socket here.
+        return ["-h", sock, "-p", str(u.port or 5432), "-U", "postgres", "-d", "postgres"]
+    return db_url("postgres")   # works when the chat role has CREATEDB
+
+
+class ScratchDb:
+    """A database of its own on the test server, owned by chat, migrated; dropped on close."""
+
+    def __init__(self, prefix):
+        self.name = f"{prefix}_{os.getpid()}_{int(time.time() * 1000) % 100000}"
+        self.admin = admin_target()
+        psql(self.admin, f'CREATE DATABASE "{self.name}" OWNER chat')
+        self.url = db_url(self.name)
+        r = subprocess.run([os.path.join(ROOT, "ops", "migrate"), self.url],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            self.close()
+            raise AssertionError(f"ops/migrate failed: {r.stdout}{r.stderr}")
+
+    def seed(self, users, rooms, messages):
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(ROOT, "perf", "seed", "run.sh"), self.url,
+                            str(users), str(rooms), str(messages)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise AssertionError(f"seed failed: {r.stdout[-2000:]}{r.stderr[-2000:]}")
+        return time.monotonic() - t0
+
+    def q(self, sql, **kw):
+        return psql(self.url, sql, **kw)
+
+    def rows(self, sql):
+        return psql(self.url, sql, fields=True)
+
+    def close(self):
+        if ENV.get("CN_EXPLAIN_KEEP_DB") == "1":
+            print(f"keeping database {self.name}")
+            return
+        psql(self.admin, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def execute_sql(name, sql, params, prefix=""):
+    """PREPARE + EXECUTE text for one statement of queries.sql with literal parameters."""
+    assert len(params) == param_count(sql), f"{name}: {len(params)} params for {param_count(sql)}"
+    args = "(" + ", ".join(lit(p) for p in params) + ")" if params else ""
+    return f"PREPARE {name} AS {sql};\n{prefix}EXECUTE {name}{args};\n"
+
+
+# ------------------------------------------------------------------ plans
+
+def walk(node, depth=0):
+    yield node, depth
+    for child in node.get("Plans", []):
+        yield from walk(child, depth + 1)
+
+
+def explain(db, name, sql, params, generic):
+    mode = "SET plan_cache_mode = force_generic_plan;\n" if generic else ""
+    text = db.q(mode + execute_sql(name, sql, params, prefix="EXPLAIN (FORMAT JSON) "))
+    return json.loads(text)[0]["Plan"]
+
+
+# Statement -> the indexes its plan must use: each entry is a set of alternatives, at least
+# one of which must appear in the plan (by name; the migrations name them). (name, case)
+# keys override the statement's entry for that case.
+_MEMBERS_BY_ROOM = "chat_room_members_room_id_user_id_key"
+EXPECTED_INDEXES = {
+    "user_signup": [],   # a plain INSERT: the unique index is its arbiter, not a scan
+    "user_by_email": [{"users_email_lower_key"}],
+    "user_by_id": [{"users_pkey"}],
+    "direct_room_open": [{"chat_rooms_direct_key_key"}],
+    "group_room_create": [{"users_pkey"}],
+    "room_join": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
+    "my_rooms": [{"chat_room_members_user_room_idx"}, {"messages_room_id_desc_idx"},
+                 {_MEMBERS_BY_ROOM}],
+    "room_detail": [{_MEMBERS_BY_ROOM}, {"messages_room_id_desc_idx"}],
+    "room_history": [{"messages_room_id_desc_idx"}],
+    "room_mark_read": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"},
+                       {"messages_room_id_desc_idx"}],
+    "room_membership": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
+    "room_member_ids": [{_MEMBERS_BY_ROOM}],
+    "messages_insert_batch": [{_MEMBERS_BY_ROOM}],
+    "room_messages_after_offset": [{"messages_room_offset_idx"}],
+}
+
+
+def plan_cases(db):
+    """(statement, case, parameters) for every statement, picked from the seeded data:
+    the heaviest user and room, and typical (median) ones."""
+    one = lambda sql: db.rows(sql)[0]  # noqa: E731
+    heavy_user, = one("""SELECT user_id FROM chat_room_members GROUP BY user_id
+                          ORDER BY count(*) DESC, user_id LIMIT 1""")
+    typical_user, = one("""SELECT user_id FROM (SELECT user_id, count(*) AS n
+                             FROM chat_room_members GROUP BY user_id) c
+                            ORDER BY n, user_id
+                           OFFSET (SELECT count(DISTINCT user_id) / 2 FROM chat_room_members)
+                           LIMIT 1""")
+    rooms = {}
+    for label, order in (("hot room", "n DESC, room_id"), ("quiet room", None)):
+        if order:
+            room, n = one(f"""SELECT room_id, count(*) AS n FROM messages GROUP BY room_id
+                               ORDER BY {order} LIMIT 1""")
+        else:
+            room, n = one("""SELECT room_id, n FROM (SELECT room_id, count(*) AS n
+                               FROM messages GROUP BY room_id) c
+                              ORDER BY n, room_id
+                             OFFSET (SELECT count(DISTINCT room_id) / 2 FROM messages) LIMIT 1""")
+        member, = one(f"SELECT min(user_id) FROM chat_room_members WHERE room_id = {room}")
+        cursor, offset = one(f"""SELECT id, kafka_offset FROM messages WHERE room_id = {room}
+                                  ORDER BY id DESC OFFSET {int(n) // 2} LIMIT 1""")
+        rooms[label] = (room, member, cursor, offset)
+    email, = one("SELECT upper(email) FROM users ORDER BY id LIMIT 1 OFFSET 17")
+    a, b = one("""SELECT u1.id, u2.id FROM users u1, users u2
+                   WHERE u1.id < u2.id AND NOT EXISTS (SELECT 1 FROM chat_rooms
+                         WHERE direct_key = u1.id || ':' || u2.id)
+                   ORDER BY u1.id, u2.id LIMIT 1""")
+    da, db_ = one("SELECT split_part(direct_key, ':', 1), split_part(direct_key, ':', 2) "
+                  "FROM chat_rooms WHERE type = 'DIRECT' ORDER BY id LIMIT 1")
+    group, outsider = one("""SELECT r.id, u.id FROM chat_rooms r, users u
+                              WHERE r.type = 'GROUP' AND NOT EXISTS (SELECT 1 FROM chat_room_members m
+                                    WHERE m.room_id = r.id AND m.user_id = u.id)
+                              ORDER BY r.id, u.id LIMIT 1""")
+    members = [int(x[0]) for x in db.rows("SELECT id FROM users ORDER BY id DESC LIMIT 8")]
+    hot_room = rooms["hot room"][0]
+    senders = [int(x[0]) for x in db.rows(
+        f"SELECT user_id FROM chat_room_members WHERE room_id = {hot_room} ORDER BY user_id")]
+    n = 50
+    batch = [
+        [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)],
+        [int(hot_room)] * n,
+        [senders[i % len(senders)] for i in range(n)],
+        [f"batch message {i}" for i in range(n)],
+        ["TEXT"] * n,
+        [1_700_000_000_000 + i for i in range(n)],
+        [int(hot_room) % 6] * n,
+        [10_000_000 + i for i in range(n)],
+    ]
+    cases = [
+        ("user_signup", "new email", ["new.user@seed.test", "$argon2id$v=19$m=65536,t=2,p=1$x$y",
+                                      "newbie"]),
+        ("user_by_email", "upper-cased email", [email]),
+        ("user_by_id", "heavy user", [heavy_user]),
+        ("direct_room_open", "new pair", [a, b]),
+        ("direct_room_open", "existing pair", [db_, da]),
+        ("group_room_create", "8 members", [members[0], "new group", members[1:]]),
+        ("room_join", "outsider", [outsider, group]),
+        ("my_rooms", "heavy user", [heavy_user]),
+        ("my_rooms", "typical user", [typical_user]),
+        ("messages_insert_batch", "50 messages", batch),
+    ]
+    for label, (room, member, cursor, offset) in rooms.items():
+        cases += [
+            ("room_detail", label, [member, room]),
+            ("room_history", label, [member, room, cursor, 20]),
+            ("room_history", label + ", first page", [member, room, None, 20]),
+            ("room_mark_read", label, [member, room, None]),
+            ("room_membership", label, [member, room]),
+            ("room_member_ids", label, [room]),
+            ("room_messages_after_offset", label, [room, offset, None, 100]),
+        ]
+    return cases
+
+
+def check_plan(name, case, plan):
+    """Problems of one plan: forbidden sequential scans, missing expected indexes."""
+    problems, used = [], set()
+    for node, _ in walk(plan):
+        if node.get("Index Name"):
+            used.add(node["Index Name"])
+        if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in FORBIDDEN_SEQ_SCAN:
+            problems.append(f"Seq Scan on {node['Relation Name']}")
+    for alternatives in EXPECTED_INDEXES.get((name, case), EXPECTED_INDEXES.get(name, [])):
+        if not alternatives & used:
+            problems.append(f"uses none of {sorted(alternatives)} (uses {sorted(used)})")
+    return problems
+
+
+def render(plan, depth_limit=99):
+    out = []
+    for node, depth in walk(plan):
+        if depth > depth_limit:
+            continue
+        what = node["Node Type"]
+        if node.get("Relation Name"):
+            what += f" on {node['Relation Name']}"
+        if node.get("Index Name"):
+            what += f" using {node['Index Name']}"
+        out.append("  " * depth + f"{what}  (cost {node['Startup Cost']}..{node['Total Cost']})")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ the test
+
+def seed_scale():
+    raw = ENV.get("CN_EXPLAIN_SEED", "4000,20000,300000")
+    users, rooms, messages = (int(x) for x in raw.split(","))
+    return users, rooms, messages
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    if not stack_present():
+        pytest.skip("no CN_TEST_PG_URL: run through ./ops/dev test")
+    db = ScratchDb("cn_explain")
+    try:
+        scale = seed_scale()
+        took = db.seed(*scale)
+        print(f"\nseeded {db.name}: {scale[0]} users, {scale[1]} rooms, {scale[2]} messages "
+              f"in {took:.1f} s")
+        drop = ENV.get("CN_EXPLAIN_DROP_INDEX")
+        if drop:
+            print(f"dropping index {drop} (CN_EXPLAIN_DROP_INDEX): this test should fail")
+            db.q(f'DROP INDEX "{drop}"; ANALYZE;')
+        yield db
+    finally:
+        db.close()
+
+
+def test_every_statement_has_a_case(seeded):
+    """A new statement in queries.sql must get realistic parameters (and so a plan check)."""
+    assert {c[0] for c in plan_cases(seeded)} == set(load_queries()), \
+        "statements of queries.sql without an EXPLAIN case here"
+    assert set(k if isinstance(k, str) else k[0] for k in EXPECTED_INDEXES) == set(load_queries())
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom", "generic"])
+def test_hot_statements_are_index_backed(seeded, generic):
+    queries = load_queries()
+    failures = []
+    t0 = time.monotonic()
+    cases = plan_cases(seeded)
+    for name, case, params in cases:
+        plan = explain(seeded, name, queries[name], params, generic)
+        problems = check_plan(name, case, plan)
+        flag = "  <-- " + "; ".join(problems) if problems else ""
+        print(f"{'generic' if generic else 'custom '} {name + ' (' + case + ')':52s} "
+              f"top {plan['Node Type']:16s} total cost {plan['Total Cost']:>10}{flag}")
+        if problems:
+            failures.append(f"{name} ({case}): {'; '.join(problems)}\n{render(plan)}")
+    print(f"{len(cases)} plans in {time.monotonic() - t0:.1f} s")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_hot_statements_run_fast(seeded):
+    """The read statements really run (not only plan) and each is quick on the seeded data:
+    EXPLAIN ANALYZE execution time well under a budget that a scan of messages would blow."""
+    queries = load_queries()
+    slow = []
+    for name, case, params in plan_cases(seeded):
+        if name in ("user_signup", "direct_room_open", "group_room_create", "room_join",
+                    "room_mark_read", "messages_insert_batch"):
+            continue   # writes: planned above, exercised by sql_statements.py
+        text = seeded.q(execute_sql(name, queries[name], params,
+                                    prefix="EXPLAIN (ANALYZE, FORMAT JSON) "))
+        result = json.loads(text)[0]
+        ms = result["Execution Time"]
+        print(f"analyze {name + ' (' + case + ')':52s} {ms:8.2f} ms  rows {result['Plan']['Actual Rows']}")
+        if ms > 50 * float(ENV.get("CN_TEST_TIMEOUT_SCALE", "1")):
+            slow.append(f"{name} ({case}): {ms:.1f} ms")
+    assert not slow, f"slow statements: {slow}"
+
+
+if __name__ == "__main__":
+    if not stack_present():
+        if ENV.get("CN_TEST_REQUIRE_STACK") == "1":
+            print("CN_TEST_PG_URL is not set but CN_TEST_REQUIRE_STACK=1", file=sys.stderr)
+            sys.exit(1)
+        print("skipped: no CN_TEST_PG_URL (run through ./ops/dev test)")
+        sys.exit(SKIP)
+    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
