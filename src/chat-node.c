@@ -21,6 +21,10 @@
 #include "io/health.h"
 #include "io/http_routes.h"
 #include "io/http_server.h"
+#include "io/password_hasher.h"
+#include "io/pg_pool.h"
+#include "io/redis_client.h"
+#include "io/rest/rest.h"
 
 extern char **environ;
 
@@ -71,42 +75,91 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
     }
 }
 
-static int run(const struct cn_config *cfg, const sigset_t *sigs)
+/* Everything a running node holds, so start-up and shutdown read as two lists. */
+struct node {
+    const struct cn_config *cfg;
+    struct cn_health *health;
+    cn_runtime *rt;
+    struct cn_pg_pool *pg;
+    struct cn_redis *redis;
+    cn_hasher *hasher;
+    struct cn_http_server *http;
+    struct cn_rest_counters rest_counters;
+    struct cn_rest_deps rest;
+    struct cn_http_routes routes;
+};
+
+static int start_adapters(struct node *n, char *err, size_t errlen)
 {
-    char err[512];
-    int64_t start_ms = cn_wall_ms();
-    struct cn_health *health = cn_health_new(cfg, err, sizeof err);
-    if (!health) {
-        fprintf(stderr, "chat-node: %s\n", err);
-        return 1;
+    const struct cn_config *cfg = n->cfg;
+    struct cn_pg_pool_opts po = {
+        .url = cfg->postgres_url,
+        .size = cfg->postgres_pool_size,
+        .max_queue = cfg->postgres_max_queue,
+        .query_timeout_ms = cfg->postgres_query_timeout_ms,
+    };
+    n->pg = cn_pg_pool_start_opts(&po, err, errlen);
+    if (!n->pg)
+        return -1;
+    n->redis = cn_redis_start(cfg->redis_host, cfg->redis_port, err, errlen);
+    if (!n->redis)
+        return -1;
+    /* Redis answered the health probe a moment ago: give the adapter's own
+     * connection a moment too, so the first requests find the cache. Not fatal. */
+    if (!cn_redis_wait_up(n->redis, false, 2000))
+        CN_WARN("startup", "redis adapter not connected yet; the cache is skipped until it is");
+    struct cn_hasher_config hc = {
+        .threads = (unsigned)cfg->auth_hasher_threads,
+        .max_queue = (unsigned)cfg->auth_hasher_queue,
+    };
+    if (strcmp(cfg->auth_password_hash_cost, "moderate") == 0) {
+        hc.opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+        hc.memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+    } else if (strcmp(cfg->auth_password_hash_cost, "min") == 0) {
+        hc.opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        hc.memlimit = crypto_pwhash_MEMLIMIT_MIN;
     }
-    int rc = await_dependencies(cfg, health, sigs);
-    if (rc != 0) {
-        cn_health_stop(health);
-        return rc == 2 ? 0 : 1;
+    n->hasher = cn_hasher_start_config(&hc);
+    if (!n->hasher) {
+        snprintf(err, errlen, "cannot start the password hasher");
+        return -1;
     }
-    if (cn_health_ensure_topics(health, err, sizeof err) != 0) {
-        fprintf(stderr, "chat-node: %s\n", err);
-        cn_health_stop(health);
-        return 1;
-    }
+    return 0;
+}
 
-    cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
-    cn_runtime *rt = cn_runtime_new(&rcfg);
-    if (cn_runtime_start(rt) != 0) {
-        fprintf(stderr, "chat-node: cannot start the actor runtime\n");
-        cn_runtime_shutdown(rt);
-        cn_health_stop(health);
-        return 1;
-    }
-    if (cn_health_start(health) != 0)
-        CN_WARN("startup", "health checker thread did not start; /healthz will be stale");
+/* Stops what start_adapters started, in the order replies can still be handled:
+ * adapters answer their pending requests with errors to actors that are alive. */
+static void stop_adapters(struct node *n)
+{
+    cn_hasher_stop(n->hasher);
+    cn_pg_pool_stop(n->pg);
+    cn_redis_stop(n->redis);
+    n->hasher = NULL;
+    n->pg = NULL;
+    n->redis = NULL;
+}
 
-    static struct cn_http_routes routes; /* outlives every I/O thread */
-    routes.node_id = cfg->node_id;
-    routes.runtime = rt;
-    routes.health = health;
-    routes.start_wall_ms = start_ms;
+static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
+{
+    const struct cn_config *cfg = n->cfg;
+    n->rest = (struct cn_rest_deps){
+        .rt = n->rt,
+        .pg = n->pg,
+        .redis = n->redis,
+        .hasher = n->hasher,
+        .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
+        .jwt_key_len = strlen(cfg->auth_jwt_secret),
+        .token_ttl_s = cfg->auth_token_ttl_s,
+        .rooms_cache_ttl_s = cfg->cache_rooms_ttl_s,
+        .counters = &n->rest_counters,
+    };
+    n->routes.node_id = cfg->node_id;
+    n->routes.runtime = n->rt;
+    n->routes.health = n->health;
+    n->routes.start_wall_ms = start_ms;
+    n->routes.rest = &n->rest;
+    n->routes.pg = n->pg;
+    n->routes.redis = n->redis;
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
         .port = cfg->http_port,
@@ -114,27 +167,83 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         .max_body = (size_t)cfg->http_max_body,
         .request_timeout_s = cfg->http_request_timeout_s,
         .handler = cn_http_routes_handle,
-        .handler_ctx = &routes,
+        .handler_ctx = &n->routes,
     };
-    struct cn_http_server *srv = cn_http_server_start(&hcfg, err, sizeof err);
-    if (!srv) {
+    n->http = cn_http_server_start(&hcfg, err, errlen);
+    if (!n->http)
+        return -1;
+    atomic_store_explicit(&n->routes.server, n->http, memory_order_release);
+    return 0;
+}
+
+/* Waits until every deferred REST answer went out, or the deadline passes. */
+static void drain_requests(struct node *n, uint64_t deadline_ms)
+{
+    while (cn_http_server_pending(n->http) > 0 && cn_now_ms() < deadline_ms) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void stop_node(struct node *n)
+{
+    if (n->http)
+        cn_http_server_stop_accepting(n->http);
+    stop_adapters(n);
+    if (n->rt)
+        cn_runtime_shutdown(n->rt);
+    /* The I/O threads go last: actors answered through them until the runtime stopped. */
+    cn_http_server_stop(n->http);
+    cn_health_stop(n->health);
+}
+
+static int run(const struct cn_config *cfg, const sigset_t *sigs)
+{
+    char err[512];
+    int64_t start_ms = cn_wall_ms();
+    static struct node n; /* outlives every I/O thread and actor */
+    n.cfg = cfg;
+    n.health = cn_health_new(cfg, err, sizeof err);
+    if (!n.health) {
         fprintf(stderr, "chat-node: %s\n", err);
-        cn_health_stop(health);
-        cn_runtime_shutdown(rt);
         return 1;
     }
-    atomic_store_explicit(&routes.server, srv, memory_order_release);
+    int rc = await_dependencies(cfg, n.health, sigs);
+    if (rc != 0) {
+        cn_health_stop(n.health);
+        return rc == 2 ? 0 : 1;
+    }
+    if (cn_health_ensure_topics(n.health, err, sizeof err) != 0) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        cn_health_stop(n.health);
+        return 1;
+    }
+
+    cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
+    n.rt = cn_runtime_new(&rcfg);
+    if (cn_runtime_start(n.rt) != 0) {
+        fprintf(stderr, "chat-node: cannot start the actor runtime\n");
+        stop_node(&n);
+        return 1;
+    }
+    if (start_adapters(&n, err, sizeof err) != 0 ||
+        start_http(&n, start_ms, err, sizeof err) != 0) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        stop_node(&n);
+        return 1;
+    }
+    if (cn_health_start(n.health) != 0)
+        CN_WARN("startup", "health checker thread did not start; /healthz will be stale");
     CN_INFO("node", "%s listening on %s:%d (%d I/O threads, %u workers)", cfg->node_id,
-            cfg->http_host, cfg->http_port, cfg->http_io_threads, cn_runtime_workers(rt));
+            cfg->http_host, cfg->http_port, cfg->http_io_threads, cn_runtime_workers(n.rt));
 
     int sig = wait_signal(sigs, -1);
     uint64_t t0 = cn_now_ms();
     CN_INFO("node", "%s received: draining", strsignal(sig));
-    atomic_store_explicit(&routes.draining, true, memory_order_relaxed);
-    cn_http_server_stop_accepting(srv);
-    cn_http_server_stop(srv);
-    cn_health_stop(health);
-    cn_runtime_shutdown(rt);
+    atomic_store_explicit(&n.routes.draining, true, memory_order_relaxed);
+    cn_http_server_stop_accepting(n.http);
+    drain_requests(&n, t0 + (uint64_t)cfg->shutdown_timeout_ms);
+    stop_node(&n);
     CN_INFO("node", "stopped in %llu ms", (unsigned long long)(cn_now_ms() - t0));
     return 0;
 }

@@ -52,6 +52,10 @@ static const struct key keys[] = {
      0, "libpq connection URL"},
     {"postgres", "pool_size", KEY_INT, OFF(postgres_pool_size), "4", 1, 128,
      "PostgreSQL connections per node"},
+    {"postgres", "query_timeout_ms", KEY_INT, OFF(postgres_query_timeout_ms), "5000", 10, 600000,
+     "longest wait of a query for a free connection before it fails (503)"},
+    {"postgres", "max_queue", KEY_INT, OFF(postgres_max_queue), "10000", 1, 1000000,
+     "queries waiting for a connection beyond which requests get 503"},
     {"redis", "host", KEY_STR, OFF(redis_host), "127.0.0.1", 0, 0, "Redis host"},
     {"redis", "port", KEY_INT, OFF(redis_port), "6379", 1, 65535, "Redis port"},
     {"kafka", "brokers", KEY_STR, OFF(kafka_brokers), "127.0.0.1:9092", 0, 0,
@@ -62,6 +66,16 @@ static const struct key keys[] = {
      1024, "partitions chat.read-receipts must have; start-up refuses a mismatch"},
     {"auth", "jwt_secret", KEY_STR, OFF(auth_jwt_secret), "", 0, 0,
      "HS256 secret for access tokens (required; at least 32 bytes)"},
+    {"auth", "token_ttl_s", KEY_INT, OFF(auth_token_ttl_s), "3600", 60, 2592000,
+     "lifetime of an access token in seconds"},
+    {"auth", "hasher_threads", KEY_INT, OFF(auth_hasher_threads), "2", 1, 64,
+     "threads that hash and verify passwords (argon2id)"},
+    {"auth", "hasher_queue", KEY_INT, OFF(auth_hasher_queue), "256", 1, 100000,
+     "sign-ups and logins waiting for a hasher beyond which they get 503"},
+    {"auth", "password_hash_cost", KEY_STR, OFF(auth_password_hash_cost), "interactive", 0, 0,
+     "argon2id limits: interactive, moderate, or min (dev mode only: fast, weak)"},
+    {"cache", "rooms_ttl_s", KEY_INT, OFF(cache_rooms_ttl_s), "300", 1, 86400,
+     "lifetime of a cached room list in Redis"},
     {"admin", "socket", KEY_STR, OFF(admin_socket), "/run/chat-node/admin.sock", 0, 0,
      "Unix socket path for chat-admin"},
     {"log", "level", KEY_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
@@ -194,6 +208,19 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
     if (!cfg->dev_mode && strcmp(cfg->auth_jwt_secret, cn_config_dev_jwt_secret) == 0) {
         snprintf(err, errlen,
                  "auth.jwt_secret: the built-in dev secret is refused unless node.dev_mode=true");
+        return -1;
+    }
+    const char *cost = cfg->auth_password_hash_cost;
+    if (strcmp(cost, "interactive") != 0 && strcmp(cost, "moderate") != 0 &&
+        strcmp(cost, "min") != 0) {
+        snprintf(err, errlen,
+                 "auth.password_hash_cost: '%s' is not one of interactive, "
+                 "moderate, min",
+                 cost);
+        return -1;
+    }
+    if (strcmp(cost, "min") == 0 && !cfg->dev_mode) {
+        snprintf(err, errlen, "auth.password_hash_cost: min is refused unless node.dev_mode=true");
         return -1;
     }
     const char *levels[] = {"debug", "info", "warn", "error"};

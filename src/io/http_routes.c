@@ -59,7 +59,22 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     struct cn_process_stats ps;
     cn_process_stats_read(&ps, r->start_wall_ms);
 
-    struct cn_metrics_sources src = {r->node_id, rts, &hs, &snap, &ps};
+    struct cn_pg_pool_stats pgs;
+    struct cn_redis_stats rds;
+    if (r->pg)
+        cn_pg_pool_stats(r->pg, &pgs);
+    if (r->redis)
+        cn_redis_stats(r->redis, &rds);
+    struct cn_metrics_sources src = {
+        .node_id = r->node_id,
+        .runtime = rts,
+        .http = &hs,
+        .health = &snap,
+        .process = &ps,
+        .pg = r->pg ? &pgs : NULL,
+        .redis = r->redis ? &rds : NULL,
+        .rest = r->rest ? r->rest->counters : NULL,
+    };
     struct cn_strbuf b;
     cn_strbuf_init(&b, 8192);
     cn_metrics_render(&b, &src);
@@ -72,8 +87,9 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
 void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
                            struct cn_http_response *resp, const struct cn_http_later *later)
 {
-    (void)later;
     struct cn_http_routes *r = ctx;
+    if (r->rest && cn_rest_handle(r->rest, req, resp, later))
+        return;
     bool get = strcmp(req->method, "GET") == 0;
     if (strcmp(req->path, "/healthz") == 0) {
         if (get)

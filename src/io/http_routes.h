@@ -13,6 +13,7 @@
 #include "actors/runtime.h"
 #include "io/health.h"
 #include "io/http_server.h"
+#include "io/rest/rest.h"
 
 struct cn_http_routes {
     const char *node_id;
@@ -22,7 +23,11 @@ struct cn_http_routes {
      * and the loads are on different threads, hence atomic (release/acquire). */
     _Atomic(struct cn_http_server *) server;
     int64_t start_wall_ms;
-    atomic_bool draining; /* /healthz answers 503 "draining" once set */
+    atomic_bool draining;            /* /healthz answers 503 "draining" once set */
+    const struct cn_rest_deps *rest; /* the REST API; NULL until it is wired */
+    /* Adapters whose counters /metrics shows; NULL when absent. */
+    struct cn_pg_pool *pg;
+    struct cn_redis *redis;
 };
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */

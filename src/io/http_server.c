@@ -82,8 +82,8 @@ struct http_pss {
     uint8_t *out; /* LWS_PRE headroom + response body */
     size_t out_len;
     bool responding;
-    bool responded;   /* this transaction has its answer; later body bytes are ignored */
-    bool close_after; /* the request could not be read whole: close after the answer */
+    bool responded;      /* this transaction has its answer; later body bytes are ignored */
+    bool close_after;    /* the request could not be read whole: close after the answer */
     uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
 };
 

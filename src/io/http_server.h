@@ -57,7 +57,7 @@ struct cn_http_server_config {
     const char *host;
     int port;
     int io_threads;
-    size_t max_body; /* request bodies above this get 413 */
+    size_t max_body;       /* request bodies above this get 413 */
     int request_timeout_s; /* a deferred request unanswered this long is closed */
     cn_http_handler_fn handler;
     void *handler_ctx;

@@ -95,6 +95,55 @@ static void render_process(struct cn_strbuf *b, const struct cn_process_stats *p
                   p->start_time_seconds);
 }
 
+static void render_pg(struct cn_strbuf *b, const struct cn_pg_pool_stats *pg)
+{
+    cn_prom_counter(b, "chat_pg_queries_total", "Statements sent to PostgreSQL.", pg->queries);
+    cn_prom_counter(b, "chat_pg_errors_total", "Queries answered with an error.", pg->errors);
+    cn_prom_counter(b, "chat_pg_reconnects_total", "PostgreSQL reconnections.", pg->reconnects);
+    cn_prom_counter(b, "chat_pg_rejected_total", "Queries refused because the queue was full.",
+                    pg->rejected);
+    cn_prom_gauge(b, "chat_pg_queued", "Queries waiting for a connection.", (double)pg->queued);
+    cn_prom_gauge(b, "chat_pg_connections_up", "PostgreSQL connections ready.",
+                  (double)pg->conns_up);
+    /* The pool counts per bucket; Prometheus buckets are cumulative. */
+    cn_prom_family(b, "chat_pg_query_duration_seconds", "histogram",
+                   "Query latency from submission to reply, queue wait included.");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < CN_PG_LATENCY_BUCKETS; i++) {
+        char label[32];
+        cumulative += pg->latency_buckets[i];
+        snprintf(label, sizeof label, "le=\"%g\"", (double)cn_pg_latency_bounds_us[i] / 1e6);
+        cn_prom_sample_u64(b, "chat_pg_query_duration_seconds_bucket", label, cumulative);
+    }
+    cumulative += pg->latency_buckets[CN_PG_LATENCY_BUCKETS];
+    cn_prom_sample_u64(b, "chat_pg_query_duration_seconds_bucket", "le=\"+Inf\"", cumulative);
+    cn_prom_sample_f64(b, "chat_pg_query_duration_seconds_sum", NULL,
+                       (double)pg->latency_sum_ns / 1e9);
+    cn_prom_sample_u64(b, "chat_pg_query_duration_seconds_count", NULL, pg->latency_count);
+}
+
+static void render_redis(struct cn_strbuf *b, const struct cn_redis_stats *r)
+{
+    cn_prom_gauge(b, "chat_redis_up", "1 when the Redis command connection is ready.",
+                  r->up ? 1 : 0);
+    cn_prom_counter(b, "chat_redis_commands_total", "Commands submitted to Redis.", r->commands);
+    cn_prom_counter(b, "chat_redis_errors_total", "Redis commands that failed.", r->errors);
+    cn_prom_counter(b, "chat_redis_reconnects_total", "Redis reconnections.", r->reconnects);
+    cn_prom_counter(b, "chat_redis_outages_total", "Times Redis became unreachable.", r->outages);
+}
+
+static void render_rest(struct cn_strbuf *b, const struct cn_rest_counters *c)
+{
+    cn_prom_counter(b, "chat_rest_requests_total", "REST requests handed to request actors.",
+                    atomic_load_explicit(&c->requests, memory_order_relaxed));
+    cn_prom_family(b, "chat_cache_lookups_total", "counter",
+                   "Room-list cache lookups by result (hit ratio = hit / (hit + miss)).");
+    cn_prom_sample_u64(b, "chat_cache_lookups_total", "result=\"hit\"",
+                       atomic_load_explicit(&c->cache_hits, memory_order_relaxed));
+    cn_prom_sample_u64(b, "chat_cache_lookups_total", "result=\"miss\"",
+                       atomic_load_explicit(&c->cache_misses, memory_order_relaxed));
+}
+
 void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src)
 {
     char label[96];
@@ -109,4 +158,10 @@ void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src
         render_health(b, src->health);
     if (src->process)
         render_process(b, src->process);
+    if (src->pg)
+        render_pg(b, src->pg);
+    if (src->redis)
+        render_redis(b, src->redis);
+    if (src->rest)
+        render_rest(b, src->rest);
 }

@@ -10,7 +10,10 @@
 #include "base/strbuf.h"
 #include "io/health.h"
 #include "io/http_server.h"
+#include "io/pg_pool.h"
 #include "io/process_stats.h"
+#include "io/redis_client.h"
+#include "io/rest/rest.h"
 
 struct cn_metrics_sources {
     const char *node_id;
@@ -18,6 +21,9 @@ struct cn_metrics_sources {
     const struct cn_http_server_stats *http;
     const struct cn_health_snapshot *health;
     const struct cn_process_stats *process;
+    const struct cn_pg_pool_stats *pg;   /* NULL: not shown */
+    const struct cn_redis_stats *redis;  /* NULL: not shown */
+    const struct cn_rest_counters *rest; /* NULL: not shown */
 };
 
 /* Appends the whole page to b. Cannot fail. */

@@ -1,0 +1,50 @@
+/* The REST API of DESIGN.md "Contracts" (/api/...), served by the HTTP front door.
+ *
+ * The router runs on the I/O thread and does only what costs microseconds: match
+ * the path and method, check the bearer token (HMAC), decode and validate the JSON
+ * body. Everything that waits (PostgreSQL, Redis, password hashing) happens in a
+ * request actor spawned per request, which answers through cn_http_reply and then
+ * stops. So no I/O thread ever waits on the database.
+ *
+ * Memory: the dependencies are borrowed and must outlive every request actor (the
+ * node stops the adapters, then the runtime, before freeing them). */
+#ifndef CN_IO_REST_H
+#define CN_IO_REST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/runtime.h"
+#include "io/http_server.h"
+
+struct cn_pg_pool;
+struct cn_redis;
+struct cn_hasher;
+
+/* Counters for /metrics; relaxed atomics (they publish nothing else). */
+struct cn_rest_counters {
+    _Atomic uint64_t requests;
+    _Atomic uint64_t cache_hits;
+    _Atomic uint64_t cache_misses;
+};
+
+struct cn_rest_deps {
+    cn_runtime *rt;
+    struct cn_pg_pool *pg;
+    struct cn_redis *redis; /* NULL: no cache */
+    struct cn_hasher *hasher;
+    const uint8_t *jwt_key;
+    size_t jwt_key_len;
+    int64_t token_ttl_s;
+    int rooms_cache_ttl_s;
+    struct cn_rest_counters *counters;
+};
+
+/* Handles req when its path starts with /api/: fills resp or defers it (see
+ * cn_http_handler_fn). Returns false, touching nothing, for other paths. */
+bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_request *req,
+                    struct cn_http_response *resp, const struct cn_http_later *later);
+
+#endif

@@ -1,0 +1,245 @@
+/* Room endpoints: POST /api/rooms/direct, POST /api/rooms/group,
+ * POST /api/rooms/{id}/join, GET /api/rooms/{id}, POST /api/rooms/{id}/read.
+ *
+ * Each is one SQL statement whose `outcome` column (or documented zero-row
+ * answer) tells the handler which status to give, so a refusal never costs a
+ * second round trip (src/io/queries.sql). Writes that change a user's room list
+ * drop that list from the cache. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strbuf.h"
+#include "base/xmalloc.h"
+#include "io/pg_pool.h"
+#include "io/queries.h"
+#include "io/rest/rest_request.h"
+#include "io/rest/rest_rows.h"
+#include "proto/json_responses.h"
+
+enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS };
+
+static void i64(char out[24], int64_t v)
+{
+    snprintf(out, 24, "%lld", (long long)v);
+}
+
+static const char *outcome_of(const PGresult *res)
+{
+    const char *o = PQntuples(res) > 0 ? rest_col_str(res, 0, "outcome") : NULL;
+    return o ? o : "";
+}
+
+/* Common first half of every step: a failed query answers here. Returns the
+ * reply when the query succeeded, else NULL (the actor has answered). */
+static struct cn_pg_reply *ok_reply(struct cn_rest_req *req, cn_msg *m)
+{
+    struct cn_pg_reply *r = (struct cn_pg_reply *)m;
+    if (r->ok)
+        return r;
+    rest_reply_sql_error(req, r->sqlstate, r->error);
+    cn_msg_free(m);
+    return NULL;
+}
+
+static void reply_room(struct cn_rest_req *req, int status, const PGresult *res)
+{
+    struct cn_room room;
+    struct cn_message lm;
+    rest_row_room(res, 0, &room, &lm);
+    rest_reply_json(req, status, cn_json_room(&room));
+}
+
+void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        char me[24], target[24];
+        i64(me, req->user_id);
+        i64(target, req->target_id);
+        const char *params[] = {me, target};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_DIRECT_ROOM_OPEN, 2, params);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        bool created = rest_col_bool(r->res, 0, "created");
+        if (created) {
+            int64_t users[2] = {req->user_id, req->target_id};
+            rest_cache_invalidate(req, users, 2);
+        }
+        reply_room(req, created ? 201 : 200, r->res);
+    } else if (strcmp(outcome, "self") == 0) {
+        rest_reply_error(req, 400, "VALIDATION_FAILED",
+                         "targetUserId: cannot open a direct room with yourself");
+    } else if (strcmp(outcome, "no_target") == 0) {
+        rest_reply_error(req, 404, "USER_NOT_FOUND", "targetUserId: no such user");
+    } else {
+        rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
+    }
+    cn_msg_free(m);
+}
+
+void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        char creator[24];
+        i64(creator, req->user_id);
+        struct cn_strbuf ids;
+        cn_strbuf_init(&ids, 16 + req->nmembers * 20);
+        cn_strbuf_append(&ids, "{", 1);
+        for (size_t i = 0; i < req->nmembers; i++)
+            cn_strbuf_printf(&ids, "%s%lld", i ? "," : "", (long long)req->member_ids[i]);
+        cn_strbuf_append(&ids, "}", 1);
+        const char *params[] = {creator, req->name, ids.data};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_GROUP_ROOM_CREATE, 3, params);
+        cn_strbuf_free(&ids);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        int64_t users[CN_GROUP_MAX_MEMBERS + 1];
+        memcpy(users, req->member_ids, req->nmembers * sizeof users[0]);
+        users[req->nmembers] = req->user_id;
+        rest_cache_invalidate(req, users, req->nmembers + 1);
+        reply_room(req, 201, r->res);
+    } else if (strcmp(outcome, "unknown_member") == 0) {
+        char msg[200];
+        const char *ids = rest_col_str(r->res, 0, "unknown_member_ids");
+        snprintf(msg, sizeof msg, "memberIds: no such user: %.150s", ids ? ids : "?");
+        rest_reply_error(req, 404, "USER_NOT_FOUND", msg);
+    } else {
+        rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
+    }
+    cn_msg_free(m);
+}
+
+/* After a join, every member's room list shows a new member count: fetch the
+ * member ids (one more statement, only on a real join) and drop their lists. */
+void rest_join_step(struct cn_rest_req *req, cn_msg *m)
+{
+    char uid[24], rid[24];
+    i64(uid, req->user_id);
+    i64(rid, req->room_id);
+    if (req->step == STEP_START) {
+        const char *params[] = {uid, rid};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_ROOM_JOIN, 2, params);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    if (req->step == STEP_MEMBERS) {
+        int n = PQntuples(r->res);
+        int64_t *users = cn_xcalloc((size_t)n + 1, sizeof *users);
+        for (int i = 0; i < n; i++)
+            users[i] = rest_col_i64(r->res, i, "user_id");
+        rest_cache_invalidate(req, users, (size_t)n);
+        free(users);
+        /* The room row was kept from the join. */
+        reply_room(req, 200, req->held);
+        cn_msg_free(m);
+        return;
+    }
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        if (!rest_col_bool(r->res, 0, "joined")) {
+            reply_room(req, 200, r->res); /* already a member: nothing changed */
+        } else {
+            req->held = r->res;
+            r->res = NULL;
+            const char *params[] = {rid};
+            req->step = STEP_MEMBERS;
+            rest_sql(req, CN_SQL_ROOM_MEMBER_IDS, 1, params);
+        }
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else {
+        rest_reply_error(req, 409, "NOT_JOINABLE", "a direct room cannot be joined");
+    }
+    cn_msg_free(m);
+}
+
+void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        char uid[24], rid[24];
+        i64(uid, req->user_id);
+        i64(rid, req->room_id);
+        const char *params[] = {uid, rid};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_ROOM_DETAIL, 2, params);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    int n = PQntuples(r->res);
+    if (n == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (!rest_col_bool(r->res, 0, "is_member")) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        struct cn_room room;
+        struct cn_message lm;
+        rest_row_room(r->res, 0, &room, &lm);
+        struct cn_user *members = cn_xcalloc((size_t)n, sizeof *members);
+        for (int i = 0; i < n; i++) {
+            members[i].id = rest_col_i64(r->res, i, "member_id");
+            members[i].email = NULL; /* other members' emails are not shown */
+            members[i].nickname = rest_col_str(r->res, i, "member_nickname");
+            members[i].status = rest_col_str(r->res, i, "member_status");
+            members[i].last_seen_at_ms = rest_col_str(r->res, i, "member_last_seen_at_ms")
+                                             ? rest_col_i64(r->res, i, "member_last_seen_at_ms")
+                                             : -1;
+        }
+        json_t *v = cn_json_room_detail(&room, members, (size_t)n);
+        free(members);
+        rest_reply_json(req, 200, v);
+    }
+    cn_msg_free(m);
+}
+
+void rest_read_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        char uid[24], rid[24], mid[24];
+        i64(uid, req->user_id);
+        i64(rid, req->room_id);
+        i64(mid, req->message_id);
+        const char *params[] = {uid, rid, req->message_id > 0 ? mid : NULL};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_ROOM_MARK_READ, 3, params);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        rest_cache_invalidate(req, &req->user_id, 1);
+        json_t *v = json_object();
+        const char *last = rest_col_str(r->res, 0, "last_read_message_id");
+        json_object_set_new(v, "roomId", json_integer(req->room_id));
+        json_object_set_new(v, "lastReadMessageId",
+                            last ? json_integer(rest_col_i64(r->res, 0, "last_read_message_id"))
+                                 : json_null());
+        json_object_set_new(v, "unreadCount", json_integer(0));
+        rest_reply_json(req, 200, v);
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (strcmp(outcome, "not_member") == 0) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        rest_reply_error(req, 404, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
+    }
+    cn_msg_free(m);
+}

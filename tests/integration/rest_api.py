@@ -1,0 +1,398 @@
+"""The REST API of DESIGN.md "Contracts" against the test stack's nodes (pytest + requests).
+
+Each test signs up its own users (unique emails), so tests do not depend on each other.
+Messages are written straight into PostgreSQL with the same statement shape the
+persistence pipeline will use, since that pipeline is not built yet.
+"""
+import base64
+import concurrent.futures
+import configparser
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cnlib  # noqa: E402
+
+NODE1 = cnlib.need("CN_TEST_NODE1_URL")
+NODE2 = cnlib.need("CN_TEST_NODE2_URL")
+PG_URL = cnlib.need("CN_TEST_PG_URL")
+
+
+def secret():
+    cp = configparser.ConfigParser()
+    cp.read(cnlib.need("CN_TEST_CONFIG"))
+    return cp["auth"]["jwt_secret"].encode()
+
+
+def psql(sql, *args):
+    """Runs one statement with psql variables :v1..:vn; returns rows as lists of str."""
+    cmd = ["psql", PG_URL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
+    for i, a in enumerate(args, 1):
+        cmd += ["-v", f"v{i}={a}"]
+    out = subprocess.run(cmd, input=sql, capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def unique_email(tag="u"):
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def signup(base=NODE1, nickname="nick", email=None, password="correct horse"):
+    email = email or unique_email()
+    r = requests.post(f"{base}/api/auth/signup",
+                      json={"email": email, "password": password, "nickname": nickname})
+    assert r.status_code == 201, r.text
+    return r.json(), email, password
+
+
+def login(email, password, base=NODE1):
+    r = requests.post(f"{base}/api/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+class User:
+    def __init__(self, nickname="nick", base=NODE1):
+        self.user, self.email, self.password = signup(base, nickname)
+        self.id = self.user["id"]
+        self.token = login(self.email, self.password, base)["accessToken"]
+        self.h = {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path, base=NODE1, **kw):
+        return requests.get(base + path, headers=self.h, **kw)
+
+    def post(self, path, body=None, base=NODE1):
+        return requests.post(base + path, headers=self.h, json=body)
+
+
+def insert_messages(room_id, sender_id, n, prefix="m"):
+    """Stores n messages like the persistence pipeline will (unread bookkeeping included)."""
+    psql("""
+        WITH ins AS (
+          INSERT INTO messages (message_key, room_id, sender_id, content, type,
+                                kafka_partition, kafka_offset)
+          SELECT gen_random_uuid(), :v1, :v2, :'v3' || g, 'TEXT', 0,
+                 coalesce((SELECT max(kafka_offset) FROM messages), 0) + g
+            FROM generate_series(1, :v4) g
+          RETURNING room_id)
+        UPDATE chat_room_members SET unread_count = unread_count + :v4
+         WHERE room_id = :v1 AND user_id <> :v2
+    """, room_id, sender_id, prefix, n)
+
+
+def metric(base, name, labels=""):
+    text = requests.get(base + "/metrics").text
+    m = re.search(rf"^{re.escape(name + labels)} ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def b64(d):
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+
+def forge(header, payload, key):
+    signing = f"{b64(header)}.{b64(payload)}"
+    sig = hmac.new(key, signing.encode(), hashlib.sha256).digest() if key else b""
+    return signing + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+def test_signup_returns_the_user_and_never_the_password():
+    email = unique_email("Mixed")
+    r = requests.post(f"{NODE1}/api/auth/signup",
+                      json={"email": email, "password": "longenough", "nickname": "Ann"})
+    assert r.status_code == 201
+    body = r.json()
+    assert set(body) == {"id", "email", "nickname", "status", "lastSeenAt"}
+    assert body["email"] == email and body["nickname"] == "Ann" and body["status"] == "OFFLINE"
+    assert "password" not in r.text
+    stored = psql("SELECT password_hash FROM users WHERE id = :v1", body["id"])[0][0]
+    assert stored.startswith("$argon2id$")
+
+
+def test_email_is_unique_case_insensitively():
+    _, email, _ = signup()
+    r = requests.post(f"{NODE2}/api/auth/signup",
+                      json={"email": email.upper(), "password": "another one", "nickname": "x"})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "EMAIL_TAKEN"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"email": "not-an-email", "password": "longenough", "nickname": "a"}, "email"),
+    ({"email": "a@b.example", "password": "short", "nickname": "a"}, "password"),
+    ({"email": "a@b.example", "password": "longenough", "nickname": ""}, "nickname"),
+    ({"email": "a@b.example", "password": "longenough", "nickname": "x" * 31}, "nickname"),
+    ({"email": "a@b.example", "password": "longenough"}, "nickname"),
+])
+def test_signup_validation_names_the_field(body, field):
+    r = requests.post(f"{NODE1}/api/auth/signup", json=body)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "VALIDATION_FAILED"
+    assert err["message"].startswith(field + ":")
+
+
+def test_malformed_json_is_400_not_500():
+    for raw in (b"{", b"[]", b"\xff\xfe", b'{"email": 1}', b""):
+        r = requests.post(f"{NODE1}/api/auth/signup", data=raw,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (raw, r.status_code, r.text)
+        assert r.json()["error"]["code"] in ("INVALID_JSON", "VALIDATION_FAILED")
+
+
+def test_login_issues_a_bearer_token():
+    user, email, password = signup()
+    body = login(email.upper(), password, NODE2)
+    assert body["tokenType"] == "Bearer" and body["expiresIn"] > 0
+    assert body["user"]["id"] == user["id"]
+    header = json.loads(base64.urlsafe_b64decode(body["accessToken"].split(".")[0] + "=="))
+    assert header["alg"] == "HS256"
+
+
+def test_wrong_password_and_unknown_email_look_the_same():
+    _, email, _ = signup()
+    a = requests.post(f"{NODE1}/api/auth/login", json={"email": email, "password": "wrongwrong"})
+    b = requests.post(f"{NODE1}/api/auth/login",
+                      json={"email": unique_email(), "password": "wrongwrong"})
+    assert a.status_code == b.status_code == 401
+    assert a.json() == b.json()
+
+
+def test_bad_tokens_are_401():
+    u = User()
+    key = secret()
+    now = int(time.time())
+    good = {"sub": str(u.id), "iat": now, "exp": now + 600, "jti": "x"}
+    tokens = {
+        "missing": None,
+        "garbage": "not.a.token",
+        "alg none": forge({"alg": "none", "typ": "JWT"}, good, None),
+        "wrong key": forge({"alg": "HS256", "typ": "JWT"}, good, b"another-secret-0123456789abcdef0"),
+        "expired": forge({"alg": "HS256", "typ": "JWT"}, {**good, "exp": now - 10}, key),
+        "no sub": forge({"alg": "HS256", "typ": "JWT"},
+                        {k: v for k, v in good.items() if k != "sub"}, key),
+    }
+    for name, tok in tokens.items():
+        h = {} if tok is None else {"Authorization": f"Bearer {tok}"}
+        r = requests.get(f"{NODE1}/api/rooms", headers=h)
+        assert r.status_code == 401, (name, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "UNAUTHORIZED"
+    ok = forge({"alg": "HS256", "typ": "JWT"}, good, key)
+    assert requests.get(f"{NODE1}/api/rooms", headers={"Authorization": f"Bearer {ok}"}).status_code == 200
+
+
+# --- rooms --------------------------------------------------------------------------------
+
+def test_direct_room_is_one_per_pair():
+    a, b = User("a"), User("b")
+    r1 = a.post("/api/rooms/direct", {"targetUserId": b.id})
+    assert r1.status_code == 201, r1.text
+    r2 = b.post("/api/rooms/direct", {"targetUserId": a.id}, )
+    assert r2.status_code == 200
+    assert r1.json()["id"] == r2.json()["id"]
+    assert r1.json()["type"] == "DIRECT" and r1.json()["memberCount"] == 2
+
+
+def test_direct_room_refusals():
+    a = User()
+    assert a.post("/api/rooms/direct", {"targetUserId": a.id}).status_code == 400
+    r = a.post("/api/rooms/direct", {"targetUserId": 999999999})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "USER_NOT_FOUND"
+
+
+def test_concurrent_direct_room_creation_makes_one_room():
+    a, b = User("a"), User("b")
+
+    def create(i):
+        who, other = (a, b) if i % 2 else (b, a)
+        base = NODE1 if i % 3 else NODE2
+        r = requests.post(f"{base}/api/rooms/direct", headers=who.h, json={"targetUserId": other.id})
+        return r.status_code, r.json().get("id")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=25) as pool:
+        results = list(pool.map(create, range(50)))
+    assert all(status in (200, 201) for status, _ in results), results
+    ids = {rid for _, rid in results}
+    assert len(ids) == 1
+    rid = ids.pop()
+    assert psql("SELECT count(*) FROM chat_room_members WHERE room_id = :v1", rid) == [["2"]]
+    pair = f"{min(a.id, b.id)}:{max(a.id, b.id)}"
+    assert psql("SELECT count(*) FROM chat_rooms WHERE direct_key = :'v1'", pair) == [["1"]]
+
+
+def test_group_room_create_and_join():
+    a, b, c = User("a"), User("b"), User("c")
+    r = a.post("/api/rooms/group", {"name": "team", "memberIds": [b.id]})
+    assert r.status_code == 201, r.text
+    room = r.json()
+    assert room["type"] == "GROUP" and room["name"] == "team" and room["memberCount"] == 2
+    j1 = c.post(f"/api/rooms/{room['id']}/join")
+    assert j1.status_code == 200 and j1.json()["memberCount"] == 3
+    j2 = c.post(f"/api/rooms/{room['id']}/join")
+    assert j2.status_code == 200 and j2.json()["memberCount"] == 3
+    assert c.post("/api/rooms/999999999/join").status_code == 404
+
+
+def test_group_room_refusals():
+    a = User()
+    r = a.post("/api/rooms/group", {"name": "x", "memberIds": [999999998]})
+    assert r.status_code == 404 and "999999998" in r.json()["error"]["message"]
+    assert a.post("/api/rooms/group", {"name": "", "memberIds": []}).status_code == 400
+    assert a.post("/api/rooms/group", {"name": "x" * 101, "memberIds": []}).status_code == 400
+    assert a.post("/api/rooms/group", {"name": "x", "memberIds": ["1"]}).status_code == 400
+
+
+def test_direct_room_cannot_be_joined():
+    a, b, c = User(), User(), User()
+    rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    r = c.post(f"/api/rooms/{rid}/join")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "NOT_JOINABLE"
+
+
+def test_room_detail_for_members_only():
+    a, b, c = User("ann"), User("bob"), User("cy")
+    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id]}).json()["id"]
+    r = b.get(f"/api/rooms/{rid}")
+    assert r.status_code == 200
+    members = r.json()["members"]
+    assert sorted(m["nickname"] for m in members) == ["ann", "bob"]
+    assert all({"id", "nickname", "status", "lastSeenAt"} <= set(m) for m in members)
+    assert c.get(f"/api/rooms/{rid}").status_code == 403
+    assert c.get("/api/rooms/999999997").status_code == 404
+    assert c.get("/api/rooms/abc").status_code == 400
+
+
+def test_my_rooms_with_last_message_unread_and_order():
+    a, b, c = User("a"), User("b"), User("c")
+    r1 = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    r2 = a.post("/api/rooms/group", {"name": "g", "memberIds": [c.id]}).json()["id"]
+    insert_messages(r1, b.id, 3, "hello ")
+    insert_messages(r2, c.id, 1, "latest ")
+    rooms = a.get("/api/rooms").json()
+    assert [r["id"] for r in rooms] == [r2, r1]
+    by_id = {r["id"]: r for r in rooms}
+    assert by_id[r1]["unreadCount"] == 3 and by_id[r2]["unreadCount"] == 1
+    assert by_id[r1]["lastMessage"]["content"] == "hello 3"
+    assert by_id[r1]["lastMessage"]["senderNickname"] == "b"
+    assert set(by_id[r1]["lastMessage"]) >= {"id", "messageKey", "roomId", "senderId",
+                                             "content", "type", "createdAt", "position"}
+
+
+def test_my_rooms_is_one_statement_then_cached():
+    a = User()
+    others = [User() for _ in range(10)]
+    for o in others:
+        a.post("/api/rooms/direct", {"targetUserId": o.id})
+    a.post(f"/api/rooms/{a.get('/api/rooms').json()[0]['id']}/read", {})  # drops the cache
+    q0 = metric(NODE1, "chat_pg_queries_total")
+    h0 = metric(NODE1, "chat_cache_lookups_total", '{result="hit"}')
+    assert len(a.get("/api/rooms").json()) == 10
+    q1 = metric(NODE1, "chat_pg_queries_total")
+    assert q1 - q0 == 1, "GET /api/rooms must be ONE SQL statement"
+    assert len(a.get("/api/rooms").json()) == 10
+    assert metric(NODE1, "chat_pg_queries_total") - q1 == 0, "a warm cache answers alone"
+    assert metric(NODE1, "chat_cache_lookups_total", '{result="hit"}') - h0 >= 1
+
+
+def test_cache_is_invalidated_on_membership_change_and_read():
+    a, b, c = User(), User(), User()
+    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id]}).json()["id"]
+    assert a.get("/api/rooms").json()[0]["memberCount"] == 2   # now cached
+    assert c.post(f"/api/rooms/{rid}/join").status_code == 200
+    assert a.get("/api/rooms").json()[0]["memberCount"] == 3   # fresh after a join
+    insert_messages(rid, b.id, 2)
+    requests.post(f"{NODE1}/api/rooms/{rid}/read", headers=b.h, json={})  # b's read drops b's list
+    # a's list was cached before the messages: a read by a drops it.
+    assert a.post(f"/api/rooms/{rid}/read", {}).status_code == 200
+    room = a.get("/api/rooms").json()[0]
+    assert room["unreadCount"] == 0 and room["lastMessage"] is not None
+
+
+def test_new_room_appears_at_once_in_both_lists():
+    a, b = User(), User()
+    assert a.get("/api/rooms").json() == [] and b.get("/api/rooms").json() == []  # cached empty
+    rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    assert [r["id"] for r in a.get("/api/rooms").json()] == [rid]
+    assert [r["id"] for r in b.get("/api/rooms", base=NODE2).json()] == [rid]
+
+
+# --- history and read -----------------------------------------------------------------
+
+def test_history_pages_without_gaps_or_duplicates_while_messages_arrive():
+    a, b = User(), User()
+    rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    insert_messages(rid, b.id, 45, "old ")
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"size": 20} | ({"cursor": cursor} if cursor else {})
+        r = a.get(f"/api/rooms/{rid}/messages", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert set(page) == {"messages", "nextCursor", "hasNext"}
+        seen += [m["id"] for m in page["messages"]]
+        pages += 1
+        insert_messages(rid, b.id, 3, "new ")     # arrivals never disturb older pages
+        if not page["hasNext"]:
+            assert page["nextCursor"] is None
+            break
+        cursor = page["nextCursor"]
+    assert pages == 3
+    assert len(seen) == 45 == len(set(seen))
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_history_defaults_limits_and_membership():
+    a, b, c = User(), User(), User()
+    rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    insert_messages(rid, a.id, 25)
+    page = a.get(f"/api/rooms/{rid}/messages").json()
+    assert len(page["messages"]) == 20 and page["hasNext"] is True
+    for bad in ("size=0", "size=101", "size=x", "cursor=-1", "cursor=abc"):
+        assert a.get(f"/api/rooms/{rid}/messages?{bad}").status_code == 400, bad
+    assert c.get(f"/api/rooms/{rid}/messages").status_code == 403
+    assert c.get("/api/rooms/999999996/messages").status_code == 404
+
+
+def test_read_zeroes_unread_and_refuses_non_members():
+    a, b, c = User(), User(), User()
+    rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    insert_messages(rid, b.id, 4)
+    assert a.get("/api/rooms").json()[0]["unreadCount"] == 4
+    r = a.post(f"/api/rooms/{rid}/read")
+    assert r.status_code == 200 and r.json()["unreadCount"] == 0
+    assert a.get("/api/rooms").json()[0]["unreadCount"] == 0
+    assert c.post(f"/api/rooms/{rid}/read", {}).status_code == 403
+    assert a.post(f"/api/rooms/{rid}/read", {"messageId": 1}).status_code in (200, 404)
+
+
+def test_sql_metacharacters_and_unicode_are_stored_verbatim():
+    nick = "Robert'); DROP TABLE users;-- ✓"[:30]
+    user, email, password = signup(nickname=nick)
+    assert user["nickname"] == nick
+    u = User()
+    r = u.post("/api/rooms/group", {"name": "'; DELETE FROM chat_rooms; -- 🎉", "memberIds": []})
+    assert r.status_code == 201 and r.json()["name"] == "'; DELETE FROM chat_rooms; -- 🎉"
+    assert psql("SELECT count(*) > 0 FROM users") == [["t"]]
+
+
+def test_unknown_routes_and_methods():
+    u = User()
+    assert u.get("/api/nope").status_code == 404
+    assert requests.delete(f"{NODE1}/api/rooms", headers=u.h).status_code == 405
+    assert requests.get(f"{NODE1}/api/auth/login").status_code == 405
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
