@@ -13,7 +13,7 @@ struct cn_u64map {
     struct cn_u64map_slot {
         uint64_t key; /* 0 = empty */
         void *value;
-    } *slots;
+    } * slots;
     size_t cap; /* power of two */
     size_t len;
 };
