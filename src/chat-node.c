@@ -145,7 +145,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->rest = (struct cn_rest_deps){
         .rt = n->rt,
         .pg = n->pg,
-        .redis = n->redis,
+        .redis = cfg->cache_rooms_enabled ? n->redis : NULL,
         .hasher = n->hasher,
         .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
         .jwt_key_len = strlen(cfg->auth_jwt_secret),

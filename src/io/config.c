@@ -74,6 +74,8 @@ static const struct key keys[] = {
      "sign-ups and logins waiting for a hasher beyond which they get 503"},
     {"auth", "password_hash_cost", KEY_STR, OFF(auth_password_hash_cost), "interactive", 0, 0,
      "argon2id limits: interactive, moderate, or min (dev mode only: fast, weak)"},
+    {"cache", "rooms_enabled", KEY_BOOL, OFF(cache_rooms_enabled), "true", 0, 0,
+     "cache room lists in Redis (false: every GET /api/rooms reads PostgreSQL)"},
     {"cache", "rooms_ttl_s", KEY_INT, OFF(cache_rooms_ttl_s), "300", 1, 86400,
      "lifetime of a cached room list in Redis"},
     {"admin", "socket", KEY_STR, OFF(admin_socket), "/run/chat-node/admin.sock", 0, 0,

@@ -33,6 +33,7 @@ struct cn_config {
     int auth_hasher_queue;
     char *auth_password_hash_cost;
     int cache_rooms_ttl_s;
+    bool cache_rooms_enabled;
     char *admin_socket;
     char *log_level;
     int startup_connect_attempts;

@@ -76,6 +76,7 @@ struct http_pss {
     char path[512];
     char query[1024];
     char *authorization;
+    char *content_type;
     char *body;
     size_t body_len;
     bool body_too_large;
@@ -102,6 +103,7 @@ static void pss_reset(struct lws *wsi, struct http_pss *pss)
 {
     forget_waiting(thread_of(wsi), pss);
     free(pss->authorization);
+    free(pss->content_type);
     free(pss->body);
     free(pss->out);
     memset(pss, 0, sizeof *pss);
@@ -170,8 +172,9 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
     } else {
-        struct cn_http_request req = {pss->method, pss->path,     pss->query,
-                                      pss->body,   pss->body_len, pss->authorization};
+        struct cn_http_request req = {pss->method,      pss->path,     pss->query,
+                                      pss->body,        pss->body_len, pss->authorization,
+                                      pss->content_type};
         struct cn_http_later later = {t->srv, (uint32_t)t->index,
                                       ((uint64_t)(t->index + 1) << 48) | ++t->next_id};
         t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp, &later);
@@ -198,6 +201,20 @@ static const struct {
     {WSI_TOKEN_OPTIONS_URI, "OPTIONS", false},
 };
 
+/* Copies a header of at most 8 KiB, or returns NULL when absent or longer. */
+static char *copy_header(struct lws *wsi, enum lws_token_indexes token)
+{
+    int len = lws_hdr_total_length(wsi, token);
+    if (len <= 0 || len > 8192)
+        return NULL;
+    char *v = cn_xmalloc((size_t)len + 1);
+    if (lws_hdr_copy(wsi, v, len + 1, token) < 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
     pss_reset(wsi, pss);
@@ -223,14 +240,8 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
             pss->query[qlen++] = '&';
     }
     pss->query[qlen ? qlen - 1 : 0] = '\0';
-    int alen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (alen > 0 && alen <= 8192) {
-        pss->authorization = cn_xmalloc((size_t)alen + 1);
-        if (lws_hdr_copy(wsi, pss->authorization, alen + 1, WSI_TOKEN_HTTP_AUTHORIZATION) < 0) {
-            free(pss->authorization);
-            pss->authorization = NULL;
-        }
-    }
+    pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     if (!has_body)
         return dispatch(wsi, pss);
 

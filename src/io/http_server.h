@@ -28,6 +28,7 @@ struct cn_http_request {
     const char *body;   /* NULL for bodiless requests */
     size_t body_len;
     const char *authorization; /* the Authorization header, or NULL */
+    const char *content_type;  /* the Content-Type header, or NULL */
 };
 
 /* What a handler fills in. `body` is taken by the server (freed with free()). */

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -63,16 +64,17 @@ def login(email, password, base=NODE1):
 
 class User:
     def __init__(self, nickname="nick", base=NODE1):
+        self.base = base
         self.user, self.email, self.password = signup(base, nickname)
         self.id = self.user["id"]
         self.token = login(self.email, self.password, base)["accessToken"]
         self.h = {"Authorization": f"Bearer {self.token}"}
 
-    def get(self, path, base=NODE1, **kw):
-        return requests.get(base + path, headers=self.h, **kw)
+    def get(self, path, base=None, **kw):
+        return requests.get((base or self.base) + path, headers=self.h, **kw)
 
-    def post(self, path, body=None, base=NODE1):
-        return requests.post(base + path, headers=self.h, json=body)
+    def post(self, path, body=None, base=None):
+        return requests.post((base or self.base) + path, headers=self.h, json=body)
 
 
 def insert_messages(room_id, sender_id, n, prefix="m"):
@@ -385,6 +387,57 @@ def test_sql_metacharacters_and_unicode_are_stored_verbatim():
     r = u.post("/api/rooms/group", {"name": "'; DELETE FROM chat_rooms; -- 🎉", "memberIds": []})
     assert r.status_code == 201 and r.json()["name"] == "'; DELETE FROM chat_rooms; -- 🎉"
     assert psql("SELECT count(*) > 0 FROM users") == [["t"]]
+
+
+def test_non_json_body_is_415():
+    r = requests.post(f"{NODE1}/api/auth/login", data="email=a&password=b",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    r = requests.post(f"{NODE1}/api/auth/login", data=b'{"email":"x@y.co","password":"12345678"}',
+                      headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 401
+
+
+def test_rooms_answer_from_postgres_while_redis_is_down_and_log_it_once():
+    """A node of this test with a Redis of its own, stopped under it."""
+    port = cnlib.free_port()
+    workdir = tempfile.mkdtemp(prefix="cn-redis-")
+
+    def start_redis():
+        return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", workdir],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    redis = start_redis()
+    node = cnlib.Node({"CHAT_REDIS_PORT": str(port), "CHAT_HEALTH_INTERVAL_MS": "200"})
+    try:
+        node.wait_healthy()
+        u = User(base=node.url)
+        other = User(base=node.url)
+        u.post("/api/rooms/direct", {"targetUserId": other.id}, base=node.url)
+        assert len(u.get("/api/rooms", base=node.url).json()) == 1
+        redis.kill()
+        redis.wait()
+        for _ in range(20):
+            r = u.get("/api/rooms", base=node.url)
+            assert r.status_code == 200 and len(r.json()) == 1
+        third = User(base=node.url)
+        assert u.post("/api/rooms/direct", {"targetUserId": third.id}, base=node.url).status_code == 201
+        assert len(u.get("/api/rooms", base=node.url).json()) == 2
+        log = node.output()
+        assert log.count("unreachable") >= 1
+        # Once per outage from the adapter (and once per transition from the health probe),
+        # never once per request.
+        assert log.count("unreachable") <= 3, log
+        redis = start_redis()
+        cnlib.wait_until(lambda: node.healthz()[0] == 200, 10 * cnlib.scale(), what="redis back")
+        assert len(u.get("/api/rooms", base=node.url).json()) == 2
+    finally:
+        assert node.stop()[0] == 0
+        node.close()
+        redis.kill()
+        redis.wait()
 
 
 def test_unknown_routes_and_methods():

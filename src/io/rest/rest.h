@@ -33,7 +33,7 @@ struct cn_rest_counters {
 struct cn_rest_deps {
     cn_runtime *rt;
     struct cn_pg_pool *pg;
-    struct cn_redis *redis; /* NULL: no cache */
+    struct cn_redis *redis; /* NULL: no cache (also when cache.rooms_enabled is false) */
     struct cn_hasher *hasher;
     const uint8_t *jwt_key;
     size_t jwt_key_len;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "base/xmalloc.h"
@@ -125,6 +126,18 @@ static int decode_history_query(const char *query, struct cn_rest_req *req, cons
     return 0;
 }
 
+/* True for "application/json" with or without parameters (charset=utf-8). A body
+ * without a Content-Type is taken as JSON too, as curl and many clients send it. */
+static bool is_json(const char *content_type)
+{
+    if (!content_type)
+        return true;
+    static const char json[] = "application/json";
+    return strncasecmp(content_type, json, sizeof json - 1) == 0 &&
+           (content_type[sizeof json - 1] == '\0' || content_type[sizeof json - 1] == ';' ||
+            content_type[sizeof json - 1] == ' ');
+}
+
 /* Decodes the body into req. Returns 0, or fills resp with the 400 and returns -1. */
 static int decode_body(const struct cn_http_request *hr, struct cn_rest_req *req,
                        struct cn_http_response *resp)
@@ -226,6 +239,11 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
             return true;
         }
         req->user_id = claims.user_id;
+    }
+    if (route.has_body && hr->body_len > 0 && !is_json(hr->content_type)) {
+        cn_http_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
+        rest_req_free(req);
+        return true;
     }
     if (route.has_body && decode_body(hr, req, resp) != 0) {
         rest_req_free(req);
