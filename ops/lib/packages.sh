@@ -20,6 +20,7 @@ CN_PACKAGES_RUN=(
 CN_PACKAGES_TEST=(
     kcat
     python3-pytest python3-requests
+    wrk nginx
 )
 
 # cn_missing_packages PKG... — prints the packages that are not installed.
