@@ -15,14 +15,9 @@
 void rest_history_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == 0) {
-        char uid[24], rid[24], cursor[24], size[12];
-        snprintf(uid, sizeof uid, "%lld", (long long)req->user_id);
-        snprintf(rid, sizeof rid, "%lld", (long long)req->room_id);
-        snprintf(cursor, sizeof cursor, "%lld", (long long)req->cursor);
-        snprintf(size, sizeof size, "%d", req->size);
-        const char *params[] = {uid, rid, req->cursor > 0 ? cursor : NULL, size};
         req->step = 1;
-        rest_sql(req, CN_SQL_ROOM_HISTORY, 4, params);
+        rest_sql_ids(req, CN_SQL_ROOM_HISTORY, 4,
+                     (int64_t[]){req->user_id, req->room_id, req->cursor, req->size});
         return;
     }
     struct cn_pg_reply *r = (struct cn_pg_reply *)m;

@@ -24,11 +24,8 @@ static void key_of(const struct cn_rest_req *req, char key[32])
 
 static void query(struct cn_rest_req *req)
 {
-    char uid[24];
-    snprintf(uid, sizeof uid, "%lld", (long long)req->user_id);
-    const char *params[] = {uid};
     req->step = STEP_SQL;
-    rest_sql(req, CN_SQL_MY_ROOMS, 1, params);
+    rest_sql_ids(req, CN_SQL_MY_ROOMS, 1, &req->user_id);
 }
 
 static void render_and_answer(struct cn_rest_req *req, PGresult *res)

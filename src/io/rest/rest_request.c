@@ -103,6 +103,18 @@ int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const
     return 0;
 }
 
+int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *values)
+{
+    enum { MAX_IDS = 8 };
+    char text[MAX_IDS][24];
+    const char *params[MAX_IDS];
+    for (int i = 0; i < n && i < MAX_IDS; i++) {
+        snprintf(text[i], sizeof text[i], "%lld", (long long)values[i]);
+        params[i] = values[i] > 0 ? text[i] : NULL;
+    }
+    return rest_sql(req, sql_id, n < MAX_IDS ? n : MAX_IDS, params);
+}
+
 void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error)
 {
     /* Class 23 (integrity) means the input referred to something that is not

@@ -81,6 +81,10 @@ void rest_reply_error(struct cn_rest_req *req, int status, const char *code, con
  * -1 when the pool refuses it. */
 int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const *params);
 
+/* rest_sql for statements whose parameters are all ids: values[i] as decimal text,
+ * or SQL NULL where values[i] <= 0 (an absent cursor or message id). */
+int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *values);
+
 /* Answers the right error for a failed query reply (never a 500 for bad input:
  * constraint violations map to 4xx, outages to 503). */
 void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error);

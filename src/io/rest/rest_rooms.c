@@ -19,11 +19,6 @@
 
 enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS };
 
-static void i64(char out[24], int64_t v)
-{
-    snprintf(out, 24, "%lld", (long long)v);
-}
-
 static const char *outcome_of(const PGresult *res)
 {
     const char *o = PQntuples(res) > 0 ? rest_col_str(res, 0, "outcome") : NULL;
@@ -53,12 +48,8 @@ static void reply_room(struct cn_rest_req *req, int status, const PGresult *res)
 void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
-        char me[24], target[24];
-        i64(me, req->user_id);
-        i64(target, req->target_id);
-        const char *params[] = {me, target};
         req->step = STEP_DONE;
-        rest_sql(req, CN_SQL_DIRECT_ROOM_OPEN, 2, params);
+        rest_sql_ids(req, CN_SQL_DIRECT_ROOM_OPEN, 2, (int64_t[]){req->user_id, req->target_id});
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
@@ -87,7 +78,7 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         char creator[24];
-        i64(creator, req->user_id);
+        snprintf(creator, sizeof creator, "%lld", (long long)req->user_id);
         struct cn_strbuf ids;
         cn_strbuf_init(&ids, 16 + req->nmembers * 20);
         cn_strbuf_append(&ids, "{", 1);
@@ -125,13 +116,9 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
  * member ids (one more statement, only on a real join) and drop their lists. */
 void rest_join_step(struct cn_rest_req *req, cn_msg *m)
 {
-    char uid[24], rid[24];
-    i64(uid, req->user_id);
-    i64(rid, req->room_id);
     if (req->step == STEP_START) {
-        const char *params[] = {uid, rid};
         req->step = STEP_DONE;
-        rest_sql(req, CN_SQL_ROOM_JOIN, 2, params);
+        rest_sql_ids(req, CN_SQL_ROOM_JOIN, 2, (int64_t[]){req->user_id, req->room_id});
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
@@ -156,9 +143,8 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         } else {
             req->held = r->res;
             r->res = NULL;
-            const char *params[] = {rid};
             req->step = STEP_MEMBERS;
-            rest_sql(req, CN_SQL_ROOM_MEMBER_IDS, 1, params);
+            rest_sql_ids(req, CN_SQL_ROOM_MEMBER_IDS, 1, &req->room_id);
         }
     } else if (strcmp(outcome, "not_found") == 0) {
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
@@ -171,12 +157,8 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
 void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
-        char uid[24], rid[24];
-        i64(uid, req->user_id);
-        i64(rid, req->room_id);
-        const char *params[] = {uid, rid};
         req->step = STEP_DONE;
-        rest_sql(req, CN_SQL_ROOM_DETAIL, 2, params);
+        rest_sql_ids(req, CN_SQL_ROOM_DETAIL, 2, (int64_t[]){req->user_id, req->room_id});
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
@@ -211,13 +193,9 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
 void rest_read_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
-        char uid[24], rid[24], mid[24];
-        i64(uid, req->user_id);
-        i64(rid, req->room_id);
-        i64(mid, req->message_id);
-        const char *params[] = {uid, rid, req->message_id > 0 ? mid : NULL};
         req->step = STEP_DONE;
-        rest_sql(req, CN_SQL_ROOM_MARK_READ, 3, params);
+        rest_sql_ids(req, CN_SQL_ROOM_MARK_READ, 3,
+                     (int64_t[]){req->user_id, req->room_id, req->message_id});
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
