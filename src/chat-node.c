@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "actors/runtime.h"
 #include "base/clock.h"
@@ -25,6 +26,7 @@
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
+#include "io/ws_session.h"
 
 extern char **environ;
 
@@ -87,6 +89,8 @@ struct node {
     struct cn_rest_counters rest_counters;
     struct cn_rest_deps rest;
     struct cn_http_routes routes;
+    struct cn_ws_counters ws_counters;
+    struct cn_ws_session_deps ws; /* send_sink and rooms: wired when those paths land */
 };
 
 static int start_adapters(struct node *n, char *err, size_t errlen)
@@ -160,6 +164,17 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.rest = &n->rest;
     n->routes.pg = n->pg;
     n->routes.redis = n->redis;
+    n->routes.ws = &n->ws_counters;
+    n->ws = (struct cn_ws_session_deps){
+        .rt = n->rt,
+        .pg = n->pg,
+        .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
+        .jwt_key_len = strlen(cfg->auth_jwt_secret),
+        .cfg = {.heartbeat_ms = (uint32_t)cfg->stomp_heartbeat_ms,
+                .connect_timeout_ms = (uint32_t)cfg->stomp_connect_timeout_ms,
+                .max_subscriptions = (uint32_t)cfg->stomp_max_subscriptions},
+        .counters = &n->ws_counters,
+    };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
         .port = cfg->http_port,
@@ -168,6 +183,13 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .request_timeout_s = cfg->http_request_timeout_s,
         .handler = cn_http_routes_handle,
         .handler_ctx = &n->routes,
+        .ws = {.limits = {.max_frame_size = (uint32_t)cfg->stomp_max_frame_size,
+                          .max_headers = (uint32_t)cfg->stomp_max_headers,
+                          .max_header_line = (uint32_t)cfg->stomp_max_header_line},
+               .max_outbound = (size_t)cfg->stomp_max_outbound_bytes,
+               .open_session = cn_ws_session_open,
+               .open_ctx = &n->ws,
+               .counters = &n->ws_counters},
     };
     n->http = cn_http_server_start(&hcfg, err, errlen);
     if (!n->http)
@@ -187,8 +209,15 @@ static void drain_requests(struct node *n, uint64_t deadline_ms)
 
 static void stop_node(struct node *n)
 {
-    if (n->http)
+    if (n->http) {
         cn_http_server_stop_accepting(n->http);
+        /* Sessions are actors the I/O threads send to: close them while the
+         * runtime still runs, and never shut it down under a thread that may send. */
+        if (!cn_http_server_close_sessions(n->http, 5000)) {
+            CN_ERROR("node", "an I/O thread did not close its sessions; exiting without cleanup");
+            _exit(1);
+        }
+    }
     stop_adapters(n);
     if (n->rt)
         cn_runtime_shutdown(n->rt);

@@ -89,6 +89,20 @@ static const struct key keys[] = {
      "longest drain on SIGTERM before remaining sessions are cut"},
     {"health", "interval_ms", KEY_INT, OFF(health_interval_ms), "1000", 50, 600000,
      "how often the dependency probes behind /healthz run"},
+    {"stomp", "max_frame_size", KEY_INT, OFF(stomp_max_frame_size), "65536", 1024, 16777216,
+     "largest STOMP frame in bytes (command through body); larger: ERROR and close"},
+    {"stomp", "max_headers", KEY_INT, OFF(stomp_max_headers), "32", 1, 1024,
+     "most header lines in one STOMP frame"},
+    {"stomp", "max_header_line", KEY_INT, OFF(stomp_max_header_line), "8192", 256, 1048576,
+     "longest STOMP command or header line in bytes"},
+    {"stomp", "heartbeat_ms", KEY_INT, OFF(stomp_heartbeat_ms), "10000", 100, 3600000,
+     "server heart-beat both ways, also the floor when a client asks for 0 (silent > 2x: closed)"},
+    {"stomp", "connect_timeout_ms", KEY_INT, OFF(stomp_connect_timeout_ms), "10000", 100, 600000,
+     "a WebSocket that sends no CONNECT within this is closed"},
+    {"stomp", "max_outbound_bytes", KEY_INT, OFF(stomp_max_outbound_bytes), "1048576", 4096,
+     268435456, "bytes queued for one slow client before it is closed as a slow consumer"},
+    {"stomp", "max_subscriptions", KEY_INT, OFF(stomp_max_subscriptions), "256", 1, 100000,
+     "subscriptions per STOMP session"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

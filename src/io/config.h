@@ -40,6 +40,13 @@ struct cn_config {
     int startup_connect_retry_ms;
     int shutdown_timeout_ms;
     int health_interval_ms;
+    int stomp_max_frame_size;
+    int stomp_max_headers;
+    int stomp_max_header_line;
+    int stomp_heartbeat_ms;
+    int stomp_connect_timeout_ms;
+    int stomp_max_outbound_bytes;
+    int stomp_max_subscriptions;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

@@ -74,6 +74,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
         .pg = r->pg ? &pgs : NULL,
         .redis = r->redis ? &rds : NULL,
         .rest = r->rest ? r->rest->counters : NULL,
+        .ws = r->ws,
     };
     struct cn_strbuf b;
     cn_strbuf_init(&b, 8192);

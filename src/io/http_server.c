@@ -3,9 +3,10 @@
  * Each I/O thread owns one lws context with one vhost that does not listen by
  * itself. The thread's SO_REUSEPORT socket is adopted into that vhost as a raw
  * file descriptor; when it is readable, the thread accepts and hands each new
- * socket to lws with lws_adopt_socket_vhost, which serves it as HTTP (and later
- * upgrades it to WebSocket). Other threads talk to an I/O thread only through
- * its atomic `state` plus lws_cancel_service, which wakes its poll loop. */
+ * socket to lws with lws_adopt_socket_vhost, which serves it as HTTP or upgrades
+ * it to WebSocket on /ws (ws_transport.c takes those connections over). Other
+ * threads talk to an I/O thread only through its atomic `state` and its inbox,
+ * plus lws_cancel_service, which wakes its poll loop. */
 #include "http_server.h"
 
 #include <errno.h>
@@ -16,13 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "actors/inbox.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
 #include "io/listen_socket.h"
+#include "io/ws_transport.h"
 
 enum io_state { IO_RUNNING = 0, IO_STOP_ACCEPTING, IO_EXIT };
 
@@ -43,6 +47,10 @@ struct io_thread {
     /* Deferred requests waiting for their answer: id -> wsi. I/O thread only. */
     struct cn_u64map waiting;
     uint64_t next_id;
+    struct cn__ws_thread *ws; /* WebSocket connections; I/O thread only */
+    /* cn_http_server_close_sessions: asked (release, by the stopping thread) and
+     * done (release, by this thread once it will never send to an actor again). */
+    atomic_bool ws_close_asked, ws_close_done;
 };
 
 /* A deferred answer on its way to the I/O thread. */
@@ -72,6 +80,7 @@ struct cn_http_server {
  * frees by itself between the requests of a keep-alive connection (without
  * telling us, so what the struct points to would leak). Freed on close. */
 struct http_pss {
+    int kind; /* 0; a WebSocket connection's state starts with another value */
     char method[8];
     char path[512];
     char query[1024];
@@ -293,6 +302,10 @@ static int on_writeable(struct lws *wsi, struct http_pss *pss)
 static void deliver_reply(void *ctx, cn_msg *m)
 {
     struct io_thread *t = ctx;
+    if (m->type == CN_WS_OUT_MSG) {
+        cn__ws_deliver(t->ws, (struct cn_ws_out *)m);
+        return;
+    }
     struct reply_msg *r = (struct reply_msg *)m;
     struct lws *wsi = cn_u64map_get(&t->waiting, r->id);
     if (!wsi) {
@@ -316,6 +329,11 @@ static void on_cancelled(struct io_thread *t)
     /* Bounded, so a flood of answers cannot starve this thread's sockets; the
      * inbox wakes us again when more remain. */
     cn_inbox_drain(&t->replies, 256, deliver_reply, t);
+    if (atomic_load_explicit(&t->ws_close_asked, memory_order_acquire) && /* pairs: close_sessions */
+        !atomic_load_explicit(&t->ws_close_done, memory_order_relaxed)) {
+        cn__ws_close_all(t->ws);
+        atomic_store_explicit(&t->ws_close_done, true, memory_order_release); /* pairs: close_sessions */
+    }
     int st = atomic_load_explicit(&t->state, memory_order_acquire); /* pairs: set_state */
     if (st >= IO_STOP_ACCEPTING && t->listen_wsi) {
         lws_set_timeout(t->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -327,8 +345,23 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
                    size_t len)
 {
     (void)user;
-    struct http_pss *pss = lws_get_opaque_user_data(wsi);
+    void *opaque = lws_get_opaque_user_data(wsi);
+    struct io_thread *io = thread_of(wsi);
+    if (cn__ws_is_conn(opaque))
+        return cn__ws_callback(io->ws, wsi, reason, in, len);
+    struct http_pss *pss = opaque;
     switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return cn__ws_callback(io->ws, wsi, reason, in, len);
+    case LWS_CALLBACK_ESTABLISHED:
+        /* A keep-alive connection that answered REST requests before upgrading:
+         * its HTTP state goes, the WebSocket state replaces it. */
+        if (pss) {
+            pss_reset(wsi, pss);
+            free(pss);
+            lws_set_opaque_user_data(wsi, NULL);
+        }
+        return cn__ws_callback(io->ws, wsi, reason, in, len);
     case LWS_CALLBACK_HTTP:
         if (!pss) {
             pss = cn_xcalloc(1, sizeof *pss);
@@ -352,7 +385,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        on_cancelled(lws_context_user(lws_get_context(wsi)));
+        /* Delivered once per protocol sharing this callback: drain once. */
+        if (lws_get_protocol(wsi) && strcmp(lws_get_protocol(wsi)->name, "http") == 0)
+            on_cancelled(lws_context_user(lws_get_context(wsi)));
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -393,7 +428,11 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 }
 
 static const struct lws_protocols protocols[] = {
+    /* protocols[0] serves HTTP and WebSocket upgrades without a subprotocol (what
+     * many browser STOMP clients send); the STOMP subprotocols share its callback. */
     {"http", http_cb, 0, 0, 0, NULL, 0},
+    {"v12.stomp", http_cb, 0, 0, 0, NULL, 0},
+    {"v11.stomp", http_cb, 0, 0, 0, NULL, 0},
     {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -454,6 +493,12 @@ static void wake_io_thread(void *arg)
     lws_cancel_service(t->ctx);
 }
 
+void cn_ws_out_push(const struct cn_ws_peer *peer, struct cn_ws_out *out)
+{
+    out->hdr.type = CN_WS_OUT_MSG;
+    cn_inbox_push(&peer->server->threads[peer->thread].replies, &out->hdr);
+}
+
 void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp)
 {
     struct io_thread *t = &later->server->threads[later->thread];
@@ -495,6 +540,7 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
         s->threads[i].index = i;
         cn_inbox_init(&s->threads[i].replies, wake_io_thread, &s->threads[i]);
         cn_u64map_init(&s->threads[i].waiting);
+        s->threads[i].ws = cn__ws_thread_new(s, (uint32_t)i, &cfg->ws);
     }
     /* Bind every socket before starting any thread, so a port in use fails fast
      * and leaves nothing running. */
@@ -524,6 +570,30 @@ void cn_http_server_stop_accepting(struct cn_http_server *s)
     set_state(s, IO_STOP_ACCEPTING);
 }
 
+bool cn_http_server_close_sessions(struct cn_http_server *s, uint64_t timeout_ms)
+{
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        atomic_store_explicit(&t->ws_close_asked, true, memory_order_release); /* pairs: on_cancelled */
+        if (t->ctx)
+            lws_cancel_service(t->ctx);
+    }
+    uint64_t deadline = cn_now_ms() + timeout_ms;
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        if (!t->thread_started)
+            continue;
+        /* acquire pairs with the I/O thread's release after cn__ws_close_all. */
+        while (!atomic_load_explicit(&t->ws_close_done, memory_order_acquire)) {
+            if (cn_now_ms() >= deadline)
+                return false;
+            struct timespec ts = {0, 2 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return true;
+}
+
 void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out)
 {
     out->connections_accepted = atomic_load_explicit(&s->accepted, memory_order_relaxed);
@@ -550,6 +620,7 @@ void cn_http_server_stop(struct cn_http_server *s)
         }
         cn_inbox_destroy(&t->replies);
         cn_u64map_free(&t->waiting);
+        cn__ws_thread_free(t->ws);
     }
     free(s->threads);
     free(s);

@@ -10,6 +10,10 @@
  * travels through the I/O thread's inbox (one lws_cancel_service per burst) and
  * is dropped quietly if the client went away meanwhile.
  *
+ * WebSocket upgrades on /ws (subprotocols v12.stomp, v11.stomp, or none) are
+ * handed to ws_transport.c, which opens a session actor per connection through
+ * cn_http_server_config.ws; sessions answer through cn_ws_out_push (ws_link.h).
+ *
  * Memory: the server owns its threads, contexts and connections;
  * cn_http_server_stop destroys them. The handler context is borrowed. */
 #ifndef CN_IO_HTTP_SERVER_H
@@ -18,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "io/ws_transport.h"
 
 struct cn_http_server;
 
@@ -62,6 +68,7 @@ struct cn_http_server_config {
     int request_timeout_s; /* a deferred request unanswered this long is closed */
     cn_http_handler_fn handler;
     void *handler_ctx;
+    struct cn_ws_config ws; /* STOMP over WebSocket at /ws; all zero disables it */
 };
 
 struct cn_http_server_stats {
@@ -87,6 +94,13 @@ uint64_t cn_http_server_pending(struct cn_http_server *s);
 
 /* Closes the listening sockets; connections already open go on. Any thread. */
 void cn_http_server_stop_accepting(struct cn_http_server *s);
+
+/* Closes every WebSocket connection (each session is told, reason shutdown) and
+ * makes the I/O threads refuse new upgrades and stop sending to actors. Waits at
+ * most timeout_ms for every I/O thread to confirm; returns false when one did
+ * not (the runtime must then not be shut down under it). Any thread but an I/O
+ * thread; call it before the actor runtime shuts down. */
+bool cn_http_server_close_sessions(struct cn_http_server *s, uint64_t timeout_ms);
 
 /* Copies the counters. Any thread. */
 void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out);

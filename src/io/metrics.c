@@ -144,6 +144,51 @@ static void render_rest(struct cn_strbuf *b, const struct cn_rest_counters *c)
                        atomic_load_explicit(&c->cache_misses, memory_order_relaxed));
 }
 
+static uint64_t ld(const atomic_uint_fast64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void render_ws(struct cn_strbuf *b, const struct cn_ws_counters *c)
+{
+    char label[64];
+    cn_prom_gauge(b, "chat_ws_connections_open", "WebSocket connections on /ws right now.",
+                  (double)ld(&c->connections_open));
+    cn_prom_counter(b, "chat_ws_connections_total", "WebSocket connections accepted on /ws.",
+                    ld(&c->connections_total));
+    cn_prom_gauge(b, "chat_stomp_sessions_open", "STOMP sessions past a successful CONNECT.",
+                  (double)ld(&c->sessions_open));
+    cn_prom_family(b, "chat_stomp_connects_total", "counter", "CONNECT/STOMP frames by result.");
+    for (int i = 0; i < CN_WS_CONNECT__COUNT; i++) {
+        cn_prom_label(label, sizeof label, "result", cn_ws_connect_result_name(i));
+        cn_prom_sample_u64(b, "chat_stomp_connects_total", label, ld(&c->connects[i]));
+    }
+    cn_prom_family(b, "chat_stomp_disconnects_total", "counter",
+                   "Closed WebSocket/STOMP connections by reason.");
+    for (int i = 0; i < CN_WS_CLOSE__COUNT; i++) {
+        cn_prom_label(label, sizeof label, "reason", cn_ws_close_reason_name(i));
+        cn_prom_sample_u64(b, "chat_stomp_disconnects_total", label, ld(&c->disconnects[i]));
+    }
+    cn_prom_family(b, "chat_stomp_frames_in_total", "counter", "STOMP frames received by command.");
+    for (int i = CN_STOMP_CONNECT; i <= CN_STOMP_ERROR; i++) {
+        cn_prom_label(label, sizeof label, "command", cn_stomp_command_name(i));
+        cn_prom_sample_u64(b, "chat_stomp_frames_in_total", label, ld(&c->frames_in[i]));
+    }
+    cn_prom_family(b, "chat_stomp_frames_out_total", "counter", "STOMP frames sent by command.");
+    for (int i = CN_STOMP_CONNECTED; i <= CN_STOMP_ERROR; i++) {
+        cn_prom_label(label, sizeof label, "command", cn_stomp_command_name(i));
+        cn_prom_sample_u64(b, "chat_stomp_frames_out_total", label, ld(&c->frames_out[i]));
+    }
+    cn_prom_counter(b, "chat_stomp_heartbeats_out_total", "Heart-beat EOLs sent to idle clients.",
+                    ld(&c->heartbeats_out));
+    cn_prom_counter(b, "chat_stomp_app_errors_total",
+                    "Application errors answered (on /user/queue/errors or as ERROR).",
+                    ld(&c->app_errors));
+    cn_prom_counter(b, "chat_ws_slow_consumer_closes_total",
+                    "Connections closed because their outbound queue overflowed.",
+                    ld(&c->slow_consumer_closes));
+}
+
 void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src)
 {
     char label[96];
@@ -164,4 +209,6 @@ void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src
         render_redis(b, src->redis);
     if (src->rest)
         render_rest(b, src->rest);
+    if (src->ws)
+        render_ws(b, src->ws);
 }

@@ -1,0 +1,33 @@
+/* Label texts of the WebSocket counters; see ws_counters.h. */
+#include "io/ws_counters.h"
+
+static const char *const close_names[CN_WS_CLOSE__COUNT] = {
+    [CN_WS_CLOSE_PEER] = "peer_closed",
+    [CN_WS_CLOSE_DISCONNECT] = "disconnect",
+    [CN_WS_CLOSE_PROTOCOL] = "protocol_error",
+    [CN_WS_CLOSE_AUTH] = "auth_failed",
+    [CN_WS_CLOSE_APP_ERROR] = "app_error",
+    [CN_WS_CLOSE_CONNECT_TIMEOUT] = "connect_timeout",
+    [CN_WS_CLOSE_HEARTBEAT] = "heartbeat_timeout",
+    [CN_WS_CLOSE_SLOW_CONSUMER] = "slow_consumer",
+    [CN_WS_CLOSE_SHUTDOWN] = "shutdown",
+};
+
+static const char *const connect_names[CN_WS_CONNECT__COUNT] = {
+    [CN_WS_CONNECT_OK] = "ok",
+    [CN_WS_CONNECT_NO_TOKEN] = "no_token",
+    [CN_WS_CONNECT_BAD_TOKEN] = "bad_token",
+    [CN_WS_CONNECT_EXPIRED] = "expired_token",
+    [CN_WS_CONNECT_BAD_VERSION] = "bad_version",
+    [CN_WS_CONNECT_BAD_HEADER] = "bad_header",
+};
+
+const char *cn_ws_close_reason_name(int reason)
+{
+    return reason >= 0 && reason < CN_WS_CLOSE__COUNT ? close_names[reason] : "?";
+}
+
+const char *cn_ws_connect_result_name(int result)
+{
+    return result >= 0 && result < CN_WS_CONNECT__COUNT ? connect_names[result] : "?";
+}

@@ -1,0 +1,57 @@
+/* Counters of the WebSocket/STOMP front door, shown on /metrics.
+ *
+ * One instance per node, owned by the program (chat-node.c) and borrowed by the
+ * transport (I/O threads) and every session actor (workers). Every field is a
+ * relaxed atomic: each publishes nothing but itself, and /metrics reads them one
+ * by one, so sums may be off by work in flight. */
+#ifndef CN_IO_WS_COUNTERS_H
+#define CN_IO_WS_COUNTERS_H
+
+#include <stdatomic.h>
+
+/* Why a session ended, counted once per connection. */
+enum cn_ws_close_reason {
+    CN_WS_CLOSE_PEER = 0,         /* the client closed the socket (or it broke) */
+    CN_WS_CLOSE_DISCONNECT,       /* DISCONNECT frame */
+    CN_WS_CLOSE_PROTOCOL,         /* bad frame, limit, frame before CONNECT, ... */
+    CN_WS_CLOSE_AUTH,             /* missing or invalid token at CONNECT */
+    CN_WS_CLOSE_APP_ERROR,        /* application error without /user/queue/errors */
+    CN_WS_CLOSE_CONNECT_TIMEOUT,  /* no CONNECT in time */
+    CN_WS_CLOSE_HEARTBEAT,        /* client silent past the heart-beat grace */
+    CN_WS_CLOSE_SLOW_CONSUMER,    /* outbound queue overflow */
+    CN_WS_CLOSE_SHUTDOWN,         /* the node is stopping */
+    CN_WS_CLOSE__COUNT
+};
+
+/* Outcome of a CONNECT/STOMP frame. */
+enum cn_ws_connect_result {
+    CN_WS_CONNECT_OK = 0,
+    CN_WS_CONNECT_NO_TOKEN,
+    CN_WS_CONNECT_BAD_TOKEN,
+    CN_WS_CONNECT_EXPIRED,
+    CN_WS_CONNECT_BAD_VERSION,
+    CN_WS_CONNECT_BAD_HEADER, /* malformed heart-beat */
+    CN_WS_CONNECT__COUNT
+};
+
+/* Frames by command: index = enum cn_stomp_command (1..15); 0 is unused. */
+#define CN_WS_COMMANDS 16
+
+struct cn_ws_counters {
+    atomic_uint_fast64_t connections_open; /* WebSocket connections on /ws right now */
+    atomic_uint_fast64_t connections_total;
+    atomic_uint_fast64_t sessions_open; /* connections past a successful CONNECT */
+    atomic_uint_fast64_t connects[CN_WS_CONNECT__COUNT];
+    atomic_uint_fast64_t disconnects[CN_WS_CLOSE__COUNT];
+    atomic_uint_fast64_t frames_in[CN_WS_COMMANDS];
+    atomic_uint_fast64_t frames_out[CN_WS_COMMANDS];
+    atomic_uint_fast64_t heartbeats_out;
+    atomic_uint_fast64_t slow_consumer_closes;
+    atomic_uint_fast64_t app_errors; /* application errors answered (queue or ERROR) */
+};
+
+/* Label texts for the enums above (static). Cannot fail; "?" outside the range. */
+const char *cn_ws_close_reason_name(int reason);
+const char *cn_ws_connect_result_name(int result);
+
+#endif

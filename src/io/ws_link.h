@@ -1,0 +1,97 @@
+/* The link between a WebSocket connection (owned by its I/O thread) and its
+ * session actor (run by workers): the messages each side sends the other, and
+ * the one piece of state they share.
+ *
+ * I/O thread -> session (cn_actor_send): CN_WS_IN_FRAME for every complete STOMP
+ * frame, CN_WS_IN_PARSE_ERROR once when the parser fails (the transport reads
+ * nothing more after it), CN_WS_IN_CLOSED once when the connection is gone,
+ * whichever side closed it. After CLOSED the transport never sends again and has
+ * dropped its reference to the actor.
+ *
+ * Session -> I/O thread (cn_ws_out_push): rendered bytes with LWS_PRE headroom,
+ * addressed by connection id, appended to the connection's bounded outbound
+ * queue; a message may ask to close the connection once it (and everything
+ * before it) has been written. Messages for a connection that is gone are freed
+ * unsent.
+ *
+ * Shared: struct cn_ws_rx counts received bytes (heart-beats included, which the
+ * parser swallows), so the session can tell a silent client from a live one
+ * without a message per heart-beat. Reference counted: the transport and the
+ * session each hold one. */
+#ifndef CN_IO_WS_LINK_H
+#define CN_IO_WS_LINK_H
+
+#include <libwebsockets.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/msg.h"
+#include "proto/stomp_frame.h"
+
+struct cn_http_server;
+
+/* Message types the session actor receives from the transport. */
+enum {
+    CN_WS_IN_FRAME = 0x5700,
+    CN_WS_IN_PARSE_ERROR,
+    CN_WS_IN_CLOSED,
+};
+
+/* The type of struct cn_ws_out on the I/O thread's inbox (set by cn_ws_out_push). */
+#define CN_WS_OUT_MSG 0x5780
+
+struct cn_ws_rx {
+    atomic_uint refs;
+    /* Incremented (relaxed) by the I/O thread per received chunk; read (relaxed)
+     * by the session's heart-beat timer: only "did it change" matters. */
+    atomic_uint_fast64_t chunks;
+};
+
+/* Where a session's output goes. Plain data, copied into the session. */
+struct cn_ws_peer {
+    struct cn_http_server *server;
+    uint32_t thread;
+    uint64_t conn_id;
+    struct cn_ws_rx *rx; /* one reference, given to the session */
+};
+
+struct cn_ws_in_frame {
+    cn_msg hdr;
+    struct cn_stomp_frame *frame; /* cn_stomp_frame_clone; freed with the message */
+};
+
+struct cn_ws_in_error {
+    cn_msg hdr;
+    int code; /* negative enum cn_stomp_error */
+};
+
+struct cn_ws_in_closed {
+    cn_msg hdr;
+    int reason; /* enum cn_ws_close_reason as the transport saw it */
+};
+
+/* Outbound bytes: `len` bytes at data + LWS_PRE. One allocation. */
+struct cn_ws_out {
+    cn_msg hdr;
+    uint64_t conn_id;
+    struct cn_ws_out *qnext; /* the connection's queue, I/O thread only */
+    size_t len;
+    bool close_after; /* close once this has been written */
+    int close_reason; /* enum cn_ws_close_reason, when close_after */
+    unsigned char data[];
+};
+
+/* Makes an outbound message with room for `len` bytes after LWS_PRE headroom
+ * (data + LWS_PRE is where the frame goes). Cannot fail (OOM aborts). */
+struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len);
+
+/* Hands `out` (taken) to the I/O thread of `peer` (borrowed). Any thread, as long
+ * as the server is running (sessions stop before the I/O threads do). */
+void cn_ws_out_push(const struct cn_ws_peer *peer, struct cn_ws_out *out);
+
+/* Drops one reference to rx; the last frees it. NULL is a no-op. Any thread. */
+void cn_ws_rx_unref(struct cn_ws_rx *rx);
+
+#endif

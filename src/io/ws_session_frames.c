@@ -1,0 +1,344 @@
+/* The frames of an open STOMP session: SUBSCRIBE (membership through one
+ * room_membership statement), UNSUBSCRIBE, SEND, ACK/NACK, DISCONNECT, and the
+ * seams' messages (fan-out deliveries, producer answers); see ws_session.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "io/queries.h"
+#include "io/ws_session_internal.h"
+#include "proto/stomp_escape.h"
+
+#define ROOM_PREFIX   "/topic/room."
+#define ERRORS_QUEUE  "/user/queue/errors"
+#define SEND_CHAT     "/app/chat.send"
+
+static struct ws_sub *find_sub(struct ws_session *s, const char *id)
+{
+    for (struct ws_sub *x = s->subs; x; x = x->next)
+        if (strcmp(x->id, id) == 0)
+            return x;
+    return NULL;
+}
+
+static void add_sub(struct ws_session *s, const char *id, int64_t room_id)
+{
+    struct ws_sub *x = cn_xcalloc(1, sizeof *x);
+    size_t n = strlen(id);
+    x->id = cn_xstrdup(id);
+    x->id_esc = cn_xmalloc(cn_stomp_escaped_len(id, n) + 1);
+    x->id_esc_len = cn_stomp_escape(x->id_esc, id, n);
+    x->id_esc[x->id_esc_len] = '\0';
+    x->key = ++s->next_key;
+    x->room_id = room_id;
+    x->next = s->subs;
+    s->subs = x;
+    s->nsubs++;
+    if (room_id && s->deps->rooms && s->deps->rooms->subscribed)
+        s->deps->rooms->subscribed(s->deps->rooms->ctx, room_id, s->self, x->key);
+}
+
+static void free_sub(struct ws_session *s, struct ws_sub *x)
+{
+    if (x->room_id && s->deps->rooms && s->deps->rooms->unsubscribed)
+        s->deps->rooms->unsubscribed(s->deps->rooms->ctx, x->room_id, s->self, x->key);
+    free(x->id);
+    free(x->id_esc);
+    free(x);
+}
+
+void sess_drop_subs(struct ws_session *s)
+{
+    while (s->subs) {
+        struct ws_sub *x = s->subs;
+        s->subs = x->next;
+        free_sub(s, x);
+    }
+    s->nsubs = 0;
+}
+
+/* "/topic/room.<digits>" with a positive id that fits int64; 0 otherwise. */
+static int64_t room_of(const char *dest)
+{
+    size_t plen = sizeof ROOM_PREFIX - 1;
+    if (strncmp(dest, ROOM_PREFIX, plen) != 0)
+        return 0;
+    const char *p = dest + plen;
+    if (!*p || strlen(p) > 18)
+        return 0;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static void on_subscribe(struct ws_session *s, struct cn_ws_in_frame *m)
+{
+    const struct cn_stomp_frame *f = m->frame;
+    const char *id = cn_stomp_frame_get(f, "id", NULL);
+    const char *dest = cn_stomp_frame_get(f, "destination", NULL);
+    const char *ack = cn_stomp_frame_get(f, "ack", NULL);
+    const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
+    if (!id || !dest || !*id) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "SUBSCRIBE needs id and destination headers");
+    } else if (ack && strcmp(ack, "auto") && strcmp(ack, "client") &&
+               strcmp(ack, "client-individual")) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "ack must be auto, client or client-individual");
+    } else if (find_sub(s, id)) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "duplicate subscription id");
+    } else if (s->nsubs >= s->deps->cfg.max_subscriptions) {
+        sess_app_error(s, receipt, "TOO_MANY_SUBSCRIPTIONS",
+                       "too many subscriptions on this connection");
+    } else if (strcmp(dest, ERRORS_QUEUE) == 0) {
+        add_sub(s, id, 0);
+        sess_receipt(s, f);
+    } else {
+        int64_t room = room_of(dest);
+        if (!room) {
+            sess_app_error(s, receipt, "UNKNOWN_DESTINATION", "unknown destination");
+        } else {
+            char uid[24], rid[24];
+            snprintf(uid, sizeof uid, "%" PRId64, s->user_id);
+            snprintf(rid, sizeof rid, "%" PRId64, room);
+            const char *params[] = {uid, rid};
+            int rc = cn_pg_pool_query(s->deps->pg, s->self, SESS_PG, (uint64_t)room,
+                                      cn_sql(CN_SQL_ROOM_MEMBERSHIP), 2, params);
+            if (rc == 0) {
+                s->pending = m; /* answered in sess_pg_reply, in order */
+                return;
+            }
+            sess_app_error(s, receipt, "UNAVAILABLE", "the database is busy; retry shortly");
+        }
+    }
+    cn_msg_free(&m->hdr);
+}
+
+void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *r)
+{
+    struct cn_ws_in_frame *m = s->pending;
+    s->pending = NULL;
+    if (!m || s->state != ST_OPEN) {
+        cn_msg_free(&r->hdr);
+        if (m)
+            cn_msg_free(&m->hdr);
+        return;
+    }
+    const struct cn_stomp_frame *f = m->frame;
+    const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
+    if (!r->ok || PQntuples(r->res) != 1) {
+        CN_WARN("ws", "session %s: room_membership failed (%s): %s", s->id,
+                r->sqlstate[0] ? r->sqlstate : "-", r->error);
+        sess_app_error(s, receipt, "UNAVAILABLE", "the database is unavailable; retry shortly");
+    } else if (strcmp(PQgetvalue(r->res, 0, 1), "t") != 0) {
+        /* An unknown room answers the same: no probing which rooms exist. */
+        sess_app_error(s, receipt, "NOT_MEMBER", "not a member of this room");
+    } else if (find_sub(s, cn_stomp_frame_get(f, "id", NULL))) {
+        /* Defensive: frames behind this one waited, so the id cannot have been taken. */
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "duplicate subscription id");
+    } else {
+        add_sub(s, cn_stomp_frame_get(f, "id", NULL), (int64_t)r->tag);
+        sess_receipt(s, f);
+    }
+    cn_msg_free(&r->hdr);
+    cn_msg_free(&m->hdr);
+}
+
+static void on_unsubscribe(struct ws_session *s, const struct cn_stomp_frame *f)
+{
+    const char *id = cn_stomp_frame_get(f, "id", NULL);
+    if (!id) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "UNSUBSCRIBE needs an id header");
+        return;
+    }
+    for (struct ws_sub **pp = &s->subs; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            struct ws_sub *x = *pp;
+            *pp = x->next;
+            s->nsubs--;
+            free_sub(s, x);
+            sess_receipt(s, f);
+            return;
+        }
+    }
+    sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "no subscription with this id");
+}
+
+static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
+{
+    const char *dest = cn_stomp_frame_get(f, "destination", NULL);
+    const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
+    if (!dest) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "SEND needs a destination header");
+        return;
+    }
+    if (strcmp(dest, SEND_CHAT) == 0) {
+        struct cn_send_request req;
+        struct cn_json_error err;
+        if (cn_json_decode_send(f->body, f->body_len, &req, &err) != 0) {
+            char msg[160];
+            cn_json_error_format(&err, msg, sizeof msg);
+            sess_app_error(s, receipt, "INVALID_BODY", msg);
+            cn_send_request_clear(&req);
+            return;
+        }
+        int rc = -ENOSYS;
+        if (s->deps->send_sink) {
+            struct cn_session_send send = {s->self, s->user_id, s->id, &req, receipt};
+            rc = s->deps->send_sink(s->deps->send_ctx, &send);
+        }
+        cn_send_request_clear(&req);
+        /* Until the Kafka producer is wired there is no sink: say so honestly
+         * rather than pretend the message was accepted. */
+        if (rc != 0)
+            sess_app_error(s, receipt, "UNAVAILABLE",
+                           rc == -ENOSYS ? "sending is not available on this node yet"
+                                         : "sending is unavailable; retry shortly");
+        return;
+    }
+    if (strcmp(dest, "/app/chat.typing") == 0 || strcmp(dest, "/app/auth.refresh") == 0) {
+        sess_app_error(s, receipt, "UNAVAILABLE", "this destination is not available yet");
+        return;
+    }
+    sess_app_error(s, receipt, "UNKNOWN_DESTINATION", "unknown destination");
+}
+
+void sess_open_frame(struct ws_session *s, struct cn_ws_in_frame *m)
+{
+    const struct cn_stomp_frame *f = m->frame;
+    switch (f->command) {
+    case CN_STOMP_SUBSCRIBE:
+        on_subscribe(s, m); /* takes m */
+        return;
+    case CN_STOMP_UNSUBSCRIBE:
+        on_unsubscribe(s, f);
+        break;
+    case CN_STOMP_SEND:
+        on_send(s, f);
+        break;
+    case CN_STOMP_ACK:
+    case CN_STOMP_NACK:
+        /* Every subscription delivers as auto for now (no fan-out yet), so there
+         * is nothing to acknowledge; the frame is still checked and receipted. */
+        if (!cn_stomp_frame_get(f, "id", NULL))
+            sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "ACK and NACK need an id header");
+        else
+            sess_receipt(s, f);
+        break;
+    case CN_STOMP_BEGIN:
+    case CN_STOMP_COMMIT:
+    case CN_STOMP_ABORT:
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "transactions are not supported");
+        break;
+    case CN_STOMP_DISCONNECT: {
+        const char *r = cn_stomp_frame_get(f, "receipt", NULL);
+        struct sess_hdr h[] = {{"receipt-id", r}};
+        if (r) {
+            sess_send_frame(s, CN_STOMP_RECEIPT, h, 1, NULL, 0, true, CN_WS_CLOSE_DISCONNECT);
+        } else {
+            struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, 0);
+            o->close_after = true;
+            o->close_reason = CN_WS_CLOSE_DISCONNECT;
+            cn_ws_out_push(&s->peer, o);
+        }
+        s->state = ST_CLOSING;
+        s->close_reason = CN_WS_CLOSE_DISCONNECT;
+        break;
+    }
+    case CN_STOMP_CONNECT:
+    case CN_STOMP_STOMP:
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "already connected");
+        break;
+    default:
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "not a client frame");
+        break;
+    }
+    cn_msg_free(&m->hdr);
+}
+
+struct deliver_msg {
+    cn_msg hdr;
+    uint64_t sub_key;
+    struct cn_ws_shared_msg *shared;
+};
+
+static void deliver_free(cn_msg *m)
+{
+    cn_ws_shared_msg_unref(((struct deliver_msg *)m)->shared);
+    free(m);
+}
+
+int cn_session_deliver(cn_actor *session, uint64_t sub_key, struct cn_ws_shared_msg *shared)
+{
+    struct deliver_msg *d = cn_xmalloc(sizeof *d);
+    cn_msg_init(&d->hdr, CN_SESSION_DELIVER, deliver_free);
+    d->sub_key = sub_key;
+    d->shared = shared;
+    return cn_actor_send(session, &d->hdr);
+}
+
+void sess_deliver(struct ws_session *s, cn_msg *m)
+{
+    struct deliver_msg *d = (struct deliver_msg *)m;
+    struct ws_sub *x = NULL;
+    if (s->state == ST_OPEN)
+        for (x = s->subs; x && x->key != d->sub_key; x = x->next)
+            ;
+    if (x) {
+        size_t n = cn_stomp_message_size(x->id_esc_len, 0, d->shared->len);
+        struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, n);
+        long len = cn_stomp_message_render((char *)o->data, LWS_PRE + n, LWS_PRE, x->id_esc,
+                                           x->id_esc_len, NULL, 0, d->shared->data,
+                                           d->shared->len);
+        o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
+        atomic_fetch_add_explicit(&s->deps->counters->frames_out[CN_STOMP_MESSAGE], 1,
+                                  memory_order_relaxed);
+        s->out_since_tick = true;
+        cn_ws_out_push(&s->peer, o);
+    }
+    cn_msg_free(m);
+}
+
+void sess_send_done(struct ws_session *s, struct cn_session_send_done *m)
+{
+    if (s->state == ST_OPEN) {
+        if (m->code) {
+            sess_app_error(s, m->receipt[0] ? m->receipt : NULL, m->code, m->message);
+        } else if (m->receipt[0]) {
+            struct sess_hdr h[] = {{"receipt-id", m->receipt}};
+            sess_send_frame(s, CN_STOMP_RECEIPT, h, 1, NULL, 0, false, 0);
+        }
+    }
+    cn_msg_free(&m->hdr);
+}
+
+struct cn_ws_shared_msg *cn_ws_shared_msg_new(const struct cn_stomp_message_fields *f)
+{
+    size_t len;
+    char *tail = cn_stomp_message_shared_new(f, &len);
+    struct cn_ws_shared_msg *m = cn_xmalloc(sizeof *m + len);
+    atomic_init(&m->refs, 1);
+    m->len = len;
+    memcpy(m->data, tail, len);
+    free(tail);
+    return m;
+}
+
+void cn_ws_shared_msg_ref(struct cn_ws_shared_msg *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+void cn_ws_shared_msg_unref(struct cn_ws_shared_msg *m)
+{
+    /* acq_rel: the last dropper sees every other holder's reads done. */
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        free(m);
+}

@@ -1,0 +1,97 @@
+/* Internal to the session actor (ws_session.c: life, CONNECT, heart-beats,
+ * output and errors; ws_session_frames.c: the frames of an open session). */
+#ifndef CN_IO_WS_SESSION_INTERNAL_H
+#define CN_IO_WS_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/ws_session.h"
+
+enum sess_state { ST_AWAIT_CONNECT, ST_OPEN, ST_CLOSING };
+
+/* Message types of the session's own timers and replies. */
+enum {
+    SESS_TIMER_CONNECT = 0x57a0,
+    SESS_TIMER_HB_IN,
+    SESS_TIMER_HB_OUT,
+    SESS_PG,
+};
+
+struct ws_sub {
+    struct ws_sub *next;
+    char *id;     /* as the client sent it (decoded) */
+    char *id_esc; /* escaped once, for MESSAGE */
+    size_t id_esc_len;
+    uint64_t key;    /* unique in the session, never reused */
+    int64_t room_id; /* 0 for /user/queue/errors */
+};
+
+/* A frame held back while an earlier one waits for the database. */
+struct ws_deferred {
+    struct ws_deferred *next;
+    struct cn_ws_in_frame *m;
+};
+
+#define SESS_MAX_DEFERRED 1024u
+
+struct ws_session {
+    const struct cn_ws_session_deps *deps;
+    cn_actor *self;
+    struct cn_ws_peer peer;
+    enum sess_state state;
+    char id[40];
+    int64_t user_id;
+    uint32_t hb_in_ms, hb_out_ms;
+    uint64_t t_connect, t_hb_in, t_hb_out; /* timer ids, 0 = none */
+    uint64_t rx_seen, rx_last_ms;
+    bool out_since_tick;
+    int close_reason; /* set when the session started the close */
+    bool counted_open;
+    struct ws_sub *subs;
+    unsigned nsubs;
+    uint64_t next_key, next_msg;
+    struct cn_ws_in_frame *pending; /* SUBSCRIBE waiting for room_membership */
+    struct ws_deferred *dq_head, *dq_tail;
+    unsigned dq_len;
+};
+
+struct sess_hdr {
+    const char *name;
+    const char *value; /* NULL: the header is left out */
+};
+
+/* Renders and queues a frame (headers escaped per command, content-length for
+ * bodies). Counts it. */
+void sess_send_frame(struct ws_session *s, enum cn_stomp_command cmd, const struct sess_hdr *h,
+                     int n, const char *body, size_t body_len, bool close_after, int reason);
+
+/* RECEIPT for f when it asked for one. */
+void sess_receipt(struct ws_session *s, const struct cn_stomp_frame *f);
+
+/* ERROR (message, receipt-id of f when it had one) then close, for `reason`. */
+void sess_fail(struct ws_session *s, const struct cn_stomp_frame *f, int reason,
+               const char *message);
+
+/* An application error per docs/PROTOCOL.md: a MESSAGE on /user/queue/errors
+ * when subscribed, else ERROR then close. receipt may be NULL. */
+void sess_app_error(struct ws_session *s, const char *receipt, const char *code,
+                    const char *message);
+
+/* Handles one frame of an open session; takes m unless it keeps it in
+ * s->pending (then the session waits for the database). */
+void sess_open_frame(struct ws_session *s, struct cn_ws_in_frame *m);
+
+/* The room_membership reply of s->pending. Takes m. */
+void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *m);
+
+/* A fan-out delivery. Takes m. */
+void sess_deliver(struct ws_session *s, cn_msg *m);
+
+/* A producer answer. Takes m. */
+void sess_send_done(struct ws_session *s, struct cn_session_send_done *m);
+
+/* Ends every subscription (room hooks told) and frees them. */
+void sess_drop_subs(struct ws_session *s);
+
+#endif

@@ -1,0 +1,83 @@
+/* Seams between the STOMP session actor and the parts of the realtime path built
+ * after it: the Kafka producer (SEND) and the room actors (fan-out). Types and
+ * prototypes only; the node wires implementations into struct
+ * cn_ws_session_deps.
+ *
+ * SEND: a session hands each valid SEND /app/chat.send to the sink together with
+ * its own actor handle; the sink (the producer path) answers later with a
+ * struct cn_session_send_done message to that actor, which turns it into the
+ * RECEIPT (after Kafka acknowledged) or an application error.
+ *
+ * Fan-out: when a session subscribes to /topic/room.{id} it calls
+ * rooms->subscribed with a key unique within the session (never reused), and
+ * rooms->unsubscribed when the subscription or the session ends. A room actor
+ * renders each MESSAGE's shared tail once (cn_ws_shared_msg_new) and sends every
+ * subscribed session a cn_session_deliver for its key; the session writes
+ * "MESSAGE\nsubscription:<id>\n" in front of it (cn_stomp_message_render) onto
+ * its own outbound queue, so a slow subscriber is the transport's problem, never
+ * the room's. */
+#ifndef CN_IO_WS_SESSION_SEAMS_H
+#define CN_IO_WS_SESSION_SEAMS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "actors/runtime.h"
+#include "proto/json_requests.h"
+#include "proto/stomp_writer.h"
+
+/* One SEND for the producer. Everything is borrowed for the call. */
+struct cn_session_send {
+    cn_actor *session; /* where cn_session_send_done goes; cn_actor_ref to keep it */
+    int64_t user_id;
+    const char *session_id;
+    const struct cn_send_request *req;
+    const char *receipt; /* the frame's receipt header, or NULL */
+};
+
+/* Takes a SEND. Returns 0 when exactly one cn_session_send_done will follow, or
+ * a negative errno (the session then answers UNAVAILABLE itself). */
+typedef int (*cn_session_send_sink)(void *ctx, const struct cn_session_send *send);
+
+#define CN_SESSION_SEND_DONE 0x5790
+
+/* The sink's answer to a session. code NULL = accepted durably: RECEIPT when
+ * receipt is not empty; else an application error (code, message: static texts).
+ * Allocate with cn_xmalloc; the session frees it with free(). */
+struct cn_session_send_done {
+    cn_msg hdr; /* type CN_SESSION_SEND_DONE, free_fn NULL */
+    const char *code;
+    const char *message;
+    char receipt[]; /* "" when the SEND had none */
+};
+
+struct cn_session_room_hooks {
+    void *ctx;
+    /* session is borrowed (cn_actor_ref to keep it). Called on the session's worker. */
+    void (*subscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key);
+    void (*unsubscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key);
+};
+
+/* A MESSAGE tail shared by every recipient: immutable once made, reference
+ * counted across threads. */
+struct cn_ws_shared_msg {
+    atomic_uint refs;
+    size_t len;
+    char data[];
+};
+
+/* Renders the tail once (one reference to the caller). Cannot fail. */
+struct cn_ws_shared_msg *cn_ws_shared_msg_new(const struct cn_stomp_message_fields *f);
+
+/* Adds / drops a reference; the last drop frees. Any thread; NULL is a no-op. */
+void cn_ws_shared_msg_ref(struct cn_ws_shared_msg *m);
+void cn_ws_shared_msg_unref(struct cn_ws_shared_msg *m);
+
+#define CN_SESSION_DELIVER 0x5791
+
+/* Sends `shared` (one reference taken) to subscription `sub_key` of `session`
+ * (borrowed). A delivery for a subscription that has ended is dropped. Returns 0
+ * or -ESHUTDOWN (session gone; the reference is dropped). Any thread. */
+int cn_session_deliver(cn_actor *session, uint64_t sub_key, struct cn_ws_shared_msg *shared);
+
+#endif

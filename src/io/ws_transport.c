@@ -1,0 +1,355 @@
+/* The I/O-thread side of STOMP over WebSocket; see ws_transport.h.
+ *
+ * A connection's state lives in the wsi's opaque user data (like the HTTP
+ * server's per-request state, and told apart from it by a leading `kind`). The
+ * connection owns its parser, its outbound queue and one reference to its session
+ * actor; the session owns everything else. They meet only through messages
+ * (ws_link.h), so a slow or stopped session never blocks this thread, and this
+ * thread never waits for a session. */
+#include "io/ws_transport.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/u64map.h"
+#include "base/xmalloc.h"
+#include "proto/stomp_writer.h"
+
+/* The first member of both kinds of per-connection state (see http_server.c). */
+#define KIND_WS 0x57530001
+
+struct ws_conn {
+    int kind; /* KIND_WS; must stay first */
+    uint64_t id;
+    struct lws *wsi;
+    struct cn__ws_thread *t;
+    struct ws_conn *prev, *next; /* every open connection of the thread */
+    struct cn_stomp_parser *parser;
+    cn_actor *session; /* one reference; NULL once detached (close_all) */
+    struct cn_ws_rx *rx;
+    struct cn_ws_out *head, *tail;
+    size_t queued; /* bytes in the queue */
+    bool input_dead; /* the parser failed: later bytes are ignored */
+    bool closing;    /* a close is under way: later output is dropped */
+    int close_reason;
+};
+
+struct cn__ws_thread {
+    struct cn_http_server *srv;
+    uint32_t index;
+    struct cn_ws_config cfg;
+    struct cn_u64map conns; /* id -> ws_conn */
+    struct ws_conn *all;
+    uint64_t next_id;
+    bool shut; /* close_all ran: no new sessions */
+};
+
+struct cn__ws_thread *cn__ws_thread_new(struct cn_http_server *srv, uint32_t index,
+                                        const struct cn_ws_config *cfg)
+{
+    struct cn__ws_thread *t = cn_xcalloc(1, sizeof *t);
+    t->srv = srv;
+    t->index = index;
+    t->cfg = *cfg;
+    if (!t->cfg.max_outbound)
+        t->cfg.max_outbound = 1u << 20;
+    if (t->cfg.slow_close_s <= 0)
+        t->cfg.slow_close_s = 2;
+    cn_u64map_init(&t->conns);
+    return t;
+}
+
+void cn__ws_thread_free(struct cn__ws_thread *t)
+{
+    if (!t)
+        return;
+    cn_u64map_free(&t->conns);
+    free(t);
+}
+
+bool cn__ws_is_conn(const void *opaque)
+{
+    return opaque && *(const int *)opaque == KIND_WS;
+}
+
+struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len)
+{
+    struct cn_ws_out *o = cn_xmalloc(sizeof *o + LWS_PRE + len);
+    cn_msg_init(&o->hdr, 0, NULL);
+    o->conn_id = conn_id;
+    o->qnext = NULL;
+    o->len = len;
+    o->close_after = false;
+    o->close_reason = CN_WS_CLOSE_PEER;
+    return o;
+}
+
+void cn_ws_rx_unref(struct cn_ws_rx *rx)
+{
+    /* acq_rel: the last dropper sees every relaxed write before it frees. */
+    if (rx && atomic_fetch_sub_explicit(&rx->refs, 1, memory_order_acq_rel) == 1)
+        free(rx);
+}
+
+static void count(atomic_uint_fast64_t *c, int64_t d)
+{
+    atomic_fetch_add_explicit(c, (uint_fast64_t)d, memory_order_relaxed);
+}
+
+static void drop_queue(struct ws_conn *c)
+{
+    while (c->head) {
+        struct cn_ws_out *o = c->head;
+        c->head = o->qnext;
+        cn_msg_free(&o->hdr);
+    }
+    c->tail = NULL;
+    c->queued = 0;
+}
+
+static void enqueue(struct ws_conn *c, struct cn_ws_out *o)
+{
+    o->qnext = NULL;
+    if (c->tail)
+        c->tail->qnext = o;
+    else
+        c->head = o;
+    c->tail = o;
+    c->queued += o->len;
+    lws_callback_on_writable(c->wsi);
+}
+
+/* Starts a close: nothing more is queued after `last` (which may be NULL when
+ * there is nothing left to write), and the connection dies within the deadline
+ * even if the client never reads again. */
+static void begin_close(struct ws_conn *c, int reason)
+{
+    c->closing = true;
+    c->close_reason = reason;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->t->cfg.slow_close_s);
+}
+
+static void tell_session(struct ws_conn *c, cn_msg *m)
+{
+    if (c->session)
+        cn_actor_send(c->session, m); /* a stopped session frees it: fine */
+    else
+        cn_msg_free(m);
+}
+
+static void send_closed(struct ws_conn *c, int reason)
+{
+    struct cn_ws_in_closed *m = cn_xmalloc(sizeof *m);
+    cn_msg_init(&m->hdr, CN_WS_IN_CLOSED, NULL);
+    m->reason = reason;
+    tell_session(c, &m->hdr);
+}
+
+static void slow_consumer(struct ws_conn *c)
+{
+    count(&c->t->cfg.counters->slow_consumer_closes, 1);
+    CN_INFO("ws", "connection %llx: slow consumer (outbound queue over %zu bytes): closing",
+            (unsigned long long)c->id, c->t->cfg.max_outbound);
+    drop_queue(c);
+    /* The ERROR goes out only if the client reads again before the deadline;
+     * either way the connection closes and nobody waits for it. */
+    static const char text[] = "slow consumer: outbound queue overflow (max_outbound_bytes limit)";
+    char buf[LWS_PRE + 256];
+    long n = cn_stomp_write_error(buf, sizeof buf, LWS_PRE, text, NULL, NULL, 0);
+    if (n > 0) {
+        struct cn_ws_out *o = cn_ws_out_new(c->id, (size_t)n);
+        memcpy(o->data + LWS_PRE, buf + LWS_PRE, (size_t)n);
+        o->close_after = true;
+        o->close_reason = CN_WS_CLOSE_SLOW_CONSUMER;
+        enqueue(c, o);
+        count(&c->t->cfg.counters->frames_out[CN_STOMP_ERROR], 1);
+    }
+    begin_close(c, CN_WS_CLOSE_SLOW_CONSUMER);
+}
+
+void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *o)
+{
+    struct ws_conn *c = cn_u64map_get(&t->conns, o->conn_id);
+    if (!c || c->closing) {
+        cn_msg_free(&o->hdr);
+        return;
+    }
+    if (c->queued + o->len > t->cfg.max_outbound) {
+        cn_msg_free(&o->hdr);
+        slow_consumer(c);
+        return;
+    }
+    bool close_after = o->close_after;
+    int reason = o->close_reason;
+    enqueue(c, o);
+    if (close_after)
+        begin_close(c, reason);
+}
+
+static bool path_is_ws(struct lws *wsi)
+{
+    char path[16];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 ||
+        lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
+        return false;
+    return strcmp(path, "/ws") == 0;
+}
+
+static int on_established(struct cn__ws_thread *t, struct lws *wsi)
+{
+    if (t->shut || !t->cfg.open_session)
+        return -1;
+    struct ws_conn *c = cn_xcalloc(1, sizeof *c);
+    c->kind = KIND_WS;
+    c->t = t;
+    c->wsi = wsi;
+    c->id = ((uint64_t)(t->index + 1) << 48) | ++t->next_id;
+    c->parser = cn_stomp_parser_new(&t->cfg.limits);
+    c->close_reason = CN_WS_CLOSE_PEER;
+    c->rx = cn_xmalloc(sizeof *c->rx);
+    atomic_init(&c->rx->refs, 2); /* ours and the session's */
+    atomic_init(&c->rx->chunks, 0);
+    struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx};
+    c->session = t->cfg.open_session(t->cfg.open_ctx, &peer);
+    cn_u64map_put(&t->conns, c->id, c);
+    c->next = t->all;
+    if (t->all)
+        t->all->prev = c;
+    t->all = c;
+    lws_set_opaque_user_data(wsi, c);
+    count(&t->cfg.counters->connections_open, 1);
+    count(&t->cfg.counters->connections_total, 1);
+    return 0;
+}
+
+static void in_frame_free(cn_msg *m)
+{
+    free(((struct cn_ws_in_frame *)m)->frame);
+    free(m);
+}
+
+static void on_receive(struct ws_conn *c, const char *in, size_t len)
+{
+    if (c->input_dead || c->closing)
+        return;
+    atomic_fetch_add_explicit(&c->rx->chunks, 1, memory_order_relaxed);
+    while (len > 0) {
+        struct cn_stomp_frame f;
+        size_t used = 0;
+        int rc = cn_stomp_parser_parse(c->parser, in, len, &used, &f);
+        if (rc == CN_STOMP_NEED_MORE)
+            return;
+        if (rc < 0) {
+            c->input_dead = true;
+            struct cn_ws_in_error *m = cn_xmalloc(sizeof *m);
+            cn_msg_init(&m->hdr, CN_WS_IN_PARSE_ERROR, NULL);
+            m->code = rc;
+            tell_session(c, &m->hdr);
+            return;
+        }
+        struct cn_ws_in_frame *m = cn_xmalloc(sizeof *m);
+        cn_msg_init(&m->hdr, CN_WS_IN_FRAME, in_frame_free);
+        m->frame = cn_stomp_frame_clone(&f);
+        tell_session(c, &m->hdr);
+        in += used;
+        len -= used;
+    }
+}
+
+static int on_writeable(struct ws_conn *c)
+{
+    struct cn_ws_out *o = c->head;
+    if (!o)
+        return 0;
+    c->head = o->qnext;
+    if (!c->head)
+        c->tail = NULL;
+    c->queued -= o->len;
+    if (o->len > 0 &&
+        lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
+        cn_msg_free(&o->hdr);
+        return -1;
+    }
+    bool close_now = o->close_after;
+    cn_msg_free(&o->hdr);
+    if (close_now) {
+        /* lws flushes a partly written frame before it calls us again, and it calls
+         * us for this one only after the previous ones went out: the ERROR or
+         * RECEIPT before the close is on the wire. */
+        static const char bye[] = "bye";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+        return -1;
+    }
+    if (c->head)
+        lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static void on_closed(struct ws_conn *c)
+{
+    struct cn__ws_thread *t = c->t;
+    send_closed(c, c->close_reason);
+    if (c->session)
+        cn_actor_unref(c->session);
+    cn_u64map_del(&t->conns, c->id);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->all = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    drop_queue(c);
+    cn_stomp_parser_free(c->parser);
+    cn_ws_rx_unref(c->rx);
+    count(&t->cfg.counters->connections_open, -1);
+    lws_set_opaque_user_data(c->wsi, NULL);
+    free(c);
+}
+
+int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_reasons reason,
+                    void *in, size_t len)
+{
+    void *opaque = lws_get_opaque_user_data(wsi);
+    struct ws_conn *c = cn__ws_is_conn(opaque) ? opaque : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* Only /ws upgrades, and only while sessions can be opened. */
+        return path_is_ws(wsi) && !t->shut && t->cfg.open_session ? 0 : -1;
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(t, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        if (c)
+            on_receive(c, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return c ? on_writeable(c) : 0;
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (c)
+            on_closed(c);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+void cn__ws_close_all(struct cn__ws_thread *t)
+{
+    if (t->shut)
+        return;
+    t->shut = true;
+    for (struct ws_conn *c = t->all; c; c = c->next) {
+        if (!c->closing)
+            c->close_reason = CN_WS_CLOSE_SHUTDOWN;
+        send_closed(c, c->close_reason);
+        if (c->session)
+            cn_actor_unref(c->session);
+        c->session = NULL;
+        c->closing = true;
+        static const char bye[] = "server shutting down";
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye,
+                         sizeof bye - 1);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}

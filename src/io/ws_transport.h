@@ -1,0 +1,74 @@
+/* The I/O-thread side of STOMP over WebSocket at /ws: internal to the HTTP server
+ * (http_server.c routes WebSocket callbacks here; nothing else calls it).
+ *
+ * Per connection it keeps an incremental STOMP parser, a reference to the
+ * connection's session actor, and a bounded queue of outbound bytes. Received
+ * bytes go through the parser and each complete frame is cloned and sent to the
+ * session; outbound messages from the session are queued and written one per
+ * LWS_CALLBACK_SERVER_WRITEABLE. A queue that would pass its byte bound makes the
+ * connection a slow consumer: the queue is dropped, an ERROR is written if the
+ * client ever reads again, and the connection closes within a short deadline;
+ * nothing else waits for it.
+ *
+ * Threads: everything here runs on the owning I/O thread, except
+ * cn__ws_thread_new/free (the server's start and stop). */
+#ifndef CN_IO_WS_TRANSPORT_H
+#define CN_IO_WS_TRANSPORT_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/runtime.h"
+#include "io/ws_counters.h"
+#include "io/ws_link.h"
+#include "proto/stomp_parser.h"
+
+struct cn_http_server;
+
+/* Opens the session actor of a new connection. Takes peer->rx (one reference) and
+ * returns one actor reference, which the transport keeps until the connection
+ * closes. Called on the I/O thread; must not block. */
+typedef cn_actor *(*cn_ws_open_fn)(void *ctx, const struct cn_ws_peer *peer);
+
+/* The WebSocket part of the server configuration. open_session NULL disables /ws. */
+struct cn_ws_config {
+    struct cn_stomp_limits limits;  /* per-connection parser limits */
+    size_t max_outbound;            /* bytes queued per connection; 0 = 1 MiB */
+    int slow_close_s;               /* how long a slow consumer gets to read its ERROR; 0 = 2 */
+    cn_ws_open_fn open_session;
+    void *open_ctx;
+    struct cn_ws_counters *counters; /* borrowed; required with open_session */
+};
+
+struct cn__ws_thread;
+
+/* Per-I/O-thread WebSocket state. Cannot fail. cfg is copied. */
+struct cn__ws_thread *cn__ws_thread_new(struct cn_http_server *srv, uint32_t index,
+                                        const struct cn_ws_config *cfg);
+
+/* Frees the thread's state once its lws context is destroyed (every connection
+ * has been closed through cn__ws_callback by then). NULL is a no-op. */
+void cn__ws_thread_free(struct cn__ws_thread *t);
+
+/* True when the wsi's opaque user data is a WebSocket connection of ours (the
+ * other kind is the HTTP server's per-request state). */
+bool cn__ws_is_conn(const void *opaque);
+
+/* Handles a WebSocket callback reason (FILTER_PROTOCOL_CONNECTION, ESTABLISHED,
+ * RECEIVE, SERVER_WRITEABLE, CLOSED, WSI_DESTROY for a connection of ours).
+ * Returns what the lws callback must return (-1 closes the connection). */
+int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_reasons reason,
+                    void *in, size_t len);
+
+/* Queues an outbound message (taken) on its connection, or frees it when the
+ * connection is gone or closing. */
+void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *out);
+
+/* Shutdown: tells every session its connection is gone (reason shutdown), drops
+ * the actor references and closes the connections; later upgrades are refused.
+ * After it returns this thread never sends to an actor again. Idempotent. */
+void cn__ws_close_all(struct cn__ws_thread *t);
+
+#endif
