@@ -329,10 +329,12 @@ static void on_cancelled(struct io_thread *t)
     /* Bounded, so a flood of answers cannot starve this thread's sockets; the
      * inbox wakes us again when more remain. */
     cn_inbox_drain(&t->replies, 256, deliver_reply, t);
-    if (atomic_load_explicit(&t->ws_close_asked, memory_order_acquire) && /* pairs: close_sessions */
+    if (atomic_load_explicit(&t->ws_close_asked,
+                             memory_order_acquire) && /* pairs: close_sessions */
         !atomic_load_explicit(&t->ws_close_done, memory_order_relaxed)) {
         cn__ws_close_all(t->ws);
-        atomic_store_explicit(&t->ws_close_done, true, memory_order_release); /* pairs: close_sessions */
+        atomic_store_explicit(&t->ws_close_done, true,
+                              memory_order_release); /* pairs: close_sessions */
     }
     int st = atomic_load_explicit(&t->state, memory_order_acquire); /* pairs: set_state */
     if (st >= IO_STOP_ACCEPTING && t->listen_wsi) {
@@ -430,10 +432,8 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 static const struct lws_protocols protocols[] = {
     /* protocols[0] serves HTTP and WebSocket upgrades without a subprotocol (what
      * many browser STOMP clients send); the STOMP subprotocols share its callback. */
-    {"http", http_cb, 0, 0, 0, NULL, 0},
-    {"v12.stomp", http_cb, 0, 0, 0, NULL, 0},
-    {"v11.stomp", http_cb, 0, 0, 0, NULL, 0},
-    {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
+    {"http", http_cb, 0, 0, 0, NULL, 0},      {"v12.stomp", http_cb, 0, 0, 0, NULL, 0},
+    {"v11.stomp", http_cb, 0, 0, 0, NULL, 0}, {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -574,7 +574,8 @@ bool cn_http_server_close_sessions(struct cn_http_server *s, uint64_t timeout_ms
 {
     for (int i = 0; i < s->n; i++) {
         struct io_thread *t = &s->threads[i];
-        atomic_store_explicit(&t->ws_close_asked, true, memory_order_release); /* pairs: on_cancelled */
+        atomic_store_explicit(&t->ws_close_asked, true,
+                              memory_order_release); /* pairs: on_cancelled */
         if (t->ctx)
             lws_cancel_service(t->ctx);
     }

@@ -11,15 +11,15 @@
 
 /* Why a session ended, counted once per connection. */
 enum cn_ws_close_reason {
-    CN_WS_CLOSE_PEER = 0,         /* the client closed the socket (or it broke) */
-    CN_WS_CLOSE_DISCONNECT,       /* DISCONNECT frame */
-    CN_WS_CLOSE_PROTOCOL,         /* bad frame, limit, frame before CONNECT, ... */
-    CN_WS_CLOSE_AUTH,             /* missing or invalid token at CONNECT */
-    CN_WS_CLOSE_APP_ERROR,        /* application error without /user/queue/errors */
-    CN_WS_CLOSE_CONNECT_TIMEOUT,  /* no CONNECT in time */
-    CN_WS_CLOSE_HEARTBEAT,        /* client silent past the heart-beat grace */
-    CN_WS_CLOSE_SLOW_CONSUMER,    /* outbound queue overflow */
-    CN_WS_CLOSE_SHUTDOWN,         /* the node is stopping */
+    CN_WS_CLOSE_PEER = 0,        /* the client closed the socket (or it broke) */
+    CN_WS_CLOSE_DISCONNECT,      /* DISCONNECT frame */
+    CN_WS_CLOSE_PROTOCOL,        /* bad frame, limit, frame before CONNECT, ... */
+    CN_WS_CLOSE_AUTH,            /* missing or invalid token at CONNECT */
+    CN_WS_CLOSE_APP_ERROR,       /* application error without /user/queue/errors */
+    CN_WS_CLOSE_CONNECT_TIMEOUT, /* no CONNECT in time */
+    CN_WS_CLOSE_HEARTBEAT,       /* client silent past the heart-beat grace */
+    CN_WS_CLOSE_SLOW_CONSUMER,   /* outbound queue overflow */
+    CN_WS_CLOSE_SHUTDOWN,        /* the node is stopping */
     CN_WS_CLOSE__COUNT
 };
 

@@ -117,9 +117,8 @@ void sess_app_error(struct ws_session *s, const char *receipt, const char *code,
         char mid[64];
         snprintf(mid, sizeof mid, "%s-e%" PRIu64, s->id, ++s->next_msg);
         struct sess_hdr h[] = {
-            {"subscription", q->id},  {"destination", "/user/queue/errors"},
-            {"message-id", mid},      {"receipt-id", receipt},
-            {"content-type", "application/json"},
+            {"subscription", q->id}, {"destination", "/user/queue/errors"}, {"message-id", mid},
+            {"receipt-id", receipt}, {"content-type", "application/json"},
         };
         sess_send_frame(s, CN_STOMP_MESSAGE, h, 5, body, len, false, 0);
     } else {
@@ -182,8 +181,8 @@ static void on_connect(struct ws_session *s, const struct cn_stomp_frame *f)
         return;
     }
     struct cn_token_claims claims;
-    int rc = cn_jwt_verify(s->deps->jwt_key, s->deps->jwt_key_len, token,
-                           (int64_t)time(NULL), &claims);
+    int rc =
+        cn_jwt_verify(s->deps->jwt_key, s->deps->jwt_key_len, token, (int64_t)time(NULL), &claims);
     if (rc != 0) {
         count(&c->connects[rc == CN_JWT_EEXPIRED ? CN_WS_CONNECT_EXPIRED : CN_WS_CONNECT_BAD_TOKEN],
               1);
@@ -266,8 +265,8 @@ static void on_closed(struct ws_session *s, const struct cn_ws_in_closed *m)
     struct cn_ws_counters *c = s->deps->counters;
     /* The session's own reason wins: it knows why it asked for the close. The
      * transport's wins for what only it sees (peer, slow consumer, shutdown). */
-    int reason = s->state == ST_CLOSING && m->reason == CN_WS_CLOSE_PEER ? s->close_reason
-                                                                          : m->reason;
+    int reason =
+        s->state == ST_CLOSING && m->reason == CN_WS_CLOSE_PEER ? s->close_reason : m->reason;
     count(&c->disconnects[reason], 1);
     if (s->counted_open)
         count(&c->sessions_open, -1);

@@ -13,9 +13,9 @@
 #include "io/ws_session_internal.h"
 #include "proto/stomp_escape.h"
 
-#define ROOM_PREFIX   "/topic/room."
-#define ERRORS_QUEUE  "/user/queue/errors"
-#define SEND_CHAT     "/app/chat.send"
+#define ROOM_PREFIX  "/topic/room."
+#define ERRORS_QUEUE "/user/queue/errors"
+#define SEND_CHAT    "/app/chat.send"
 
 static struct ws_sub *find_sub(struct ws_session *s, const char *id)
 {
@@ -294,8 +294,7 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
         size_t n = cn_stomp_message_size(x->id_esc_len, 0, d->shared->len);
         struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, n);
         long len = cn_stomp_message_render((char *)o->data, LWS_PRE + n, LWS_PRE, x->id_esc,
-                                           x->id_esc_len, NULL, 0, d->shared->data,
-                                           d->shared->len);
+                                           x->id_esc_len, NULL, 0, d->shared->data, d->shared->len);
         o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
         atomic_fetch_add_explicit(&s->deps->counters->frames_out[CN_STOMP_MESSAGE], 1,
                                   memory_order_relaxed);

@@ -29,7 +29,7 @@ struct ws_conn {
     cn_actor *session; /* one reference; NULL once detached (close_all) */
     struct cn_ws_rx *rx;
     struct cn_ws_out *head, *tail;
-    size_t queued; /* bytes in the queue */
+    size_t queued;   /* bytes in the queue */
     bool input_dead; /* the parser failed: later bytes are ignored */
     bool closing;    /* a close is under way: later output is dropped */
     int close_reason;
@@ -266,8 +266,7 @@ static int on_writeable(struct ws_conn *c)
     if (!c->head)
         c->tail = NULL;
     c->queued -= o->len;
-    if (o->len > 0 &&
-        lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
+    if (o->len > 0 && lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
         cn_msg_free(&o->hdr);
         return -1;
     }
@@ -348,8 +347,7 @@ void cn__ws_close_all(struct cn__ws_thread *t)
         c->session = NULL;
         c->closing = true;
         static const char bye[] = "server shutting down";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye,
-                         sizeof bye - 1);
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye, sizeof bye - 1);
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
 }

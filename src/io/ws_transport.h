@@ -34,9 +34,9 @@ typedef cn_actor *(*cn_ws_open_fn)(void *ctx, const struct cn_ws_peer *peer);
 
 /* The WebSocket part of the server configuration. open_session NULL disables /ws. */
 struct cn_ws_config {
-    struct cn_stomp_limits limits;  /* per-connection parser limits */
-    size_t max_outbound;            /* bytes queued per connection; 0 = 1 MiB */
-    int slow_close_s;               /* how long a slow consumer gets to read its ERROR; 0 = 2 */
+    struct cn_stomp_limits limits; /* per-connection parser limits */
+    size_t max_outbound;           /* bytes queued per connection; 0 = 1 MiB */
+    int slow_close_s;              /* how long a slow consumer gets to read its ERROR; 0 = 2 */
     cn_ws_open_fn open_session;
     void *open_ctx;
     struct cn_ws_counters *counters; /* borrowed; required with open_session */
