@@ -6,13 +6,15 @@
 #
 # Needs a running dev stack (ops/dev up) and a Release build (build/release/bin/chat-node).
 # Steps, all on loopback:
-#   1. starts its own "cold" chat-node (CHAT_CACHE_ROOMS_ENABLED=false: every GET /api/rooms
-#      runs the one SQL statement; CHAT_AUTH_PASSWORD_HASH_COST=min so the set-up is quick)
-#      and nginx with a generated config under a temp dir (never the system service);
+#   1. starts two chat-nodes of build/release with the dev stack's config (var/chat-node.ini),
+#      so both run the binary just built: "warm" (Redis cache-aside, the default) and "cold"
+#      (CHAT_CACHE_ROOMS_ENABLED=false: every GET /api/rooms runs the one SQL statement;
+#      CHAT_AUTH_PASSWORD_HASH_COST=min so the set-up is quick), and nginx with a generated
+#      config under a temp dir (never the system service);
 #   2. creates or reuses BENCH_USERS bench users with 10 rooms each (3 messages per room)
 #      through the cold node's REST API (perf/rest/setup_rooms.py) and logs them in;
 #   3. checks that the warm node, the cold node and nginx answer the same body;
-#   4. for nginx, the warm node (dev node1: Redis cache-aside, the default) and the cold node:
+#   4. for nginx, the warm node and the cold node:
 #      a wrk warm-up of BENCH_WARMUP s, then a measured run of BENCH_DURATION s, each request
 #      with the next user's token (perf/rest/rooms.lua), recording the CPU each party used;
 #   5. stops what it started, prints one JSON line and appends it to perf/results/rest_rooms.jsonl.
@@ -21,7 +23,8 @@
 #
 # Environment (defaults): BENCH_USERS (1000), BENCH_CONNECTIONS (200), BENCH_THREADS (2, wrk
 # threads; wrk shares the cores with the servers), BENCH_DURATION (20), BENCH_WARMUP (5),
-# BENCH_WARM_PORT (8081, the dev stack's node1), BENCH_COLD_PORT (8091), BENCH_NGINX_PORT
+# BENCH_WARM_PORT (8090), BENCH_WARM_EXISTING (0; 1: use the node already listening on
+# BENCH_WARM_PORT, e.g. the dev stack's node1 on 8081), BENCH_COLD_PORT (8091), BENCH_NGINX_PORT
 # (8092), BENCH_NGINX_WORKERS (auto), BENCH_TARGETS ("nginx warm cold"), BENCH_RESULTS
 # (perf/results/rest_rooms.jsonl; "-" appends nowhere), BENCH_NOTE (free text kept in the
 # result), BENCH_PROFILE (0), BENCH_KEEP (0: keep the temp dir).
@@ -32,7 +35,7 @@ cd "$ROOT"
 HERE="$ROOT/perf/rest"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -41,7 +44,8 @@ CONNS="${BENCH_CONNECTIONS:-200}"
 THREADS="${BENCH_THREADS:-2}"
 DURATION="${BENCH_DURATION:-20}"
 WARMUP="${BENCH_WARMUP:-5}"
-WARM_PORT="${BENCH_WARM_PORT:-8081}"
+WARM_PORT="${BENCH_WARM_PORT:-8090}"
+WARM_EXISTING="${BENCH_WARM_EXISTING:-0}"
 COLD_PORT="${BENCH_COLD_PORT:-8091}"
 NGINX_PORT="${BENCH_NGINX_PORT:-8092}"
 NGINX_WORKERS="${BENCH_NGINX_WORKERS:-auto}"
@@ -81,12 +85,17 @@ WARM_URL="http://$HOST:$WARM_PORT"
 COLD_URL="http://$HOST:$COLD_PORT"
 NGINX_URL="http://$HOST:$NGINX_PORT"
 
-curl -sf -m 3 "$WARM_URL/healthz" >/dev/null || die "warm node $WARM_URL is not healthy: ops/dev up"
-WARM_PID="$(ss -ltnpH "sport = :$WARM_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
-[[ -n "$WARM_PID" ]] || die "cannot find the pid listening on $WARM_PORT"
-REDIS_PID="$(ss -ltnpH "sport = :$REDIS_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+pid_on() { ss -ltnpH "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2; }
+if [[ "$WARM_EXISTING" == 1 ]]; then
+    curl -sf -m 3 "$WARM_URL/healthz" >/dev/null || die "warm node $WARM_URL is not healthy: ops/dev up"
+    WARM_PID="$(pid_on "$WARM_PORT")"
+    [[ -n "$WARM_PID" ]] || die "cannot find the pid listening on $WARM_PORT"
+else
+    [[ -z "$(ss -ltnH "sport = :$WARM_PORT")" ]] || die "port $WARM_PORT is taken (set BENCH_WARM_PORT)"
+fi
+REDIS_PID="$(pid_on "$REDIS_PORT")"
 PG_PORT="$(sed -E 's|.*:([0-9]+)/.*|\1|' <<<"$PG_URL")"
-PG_PID="$(ss -ltnpH "sport = :$PG_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+PG_PID="$(pid_on "$PG_PORT")"
 [[ -n "$REDIS_PID" && -n "$PG_PID" ]] || die "cannot find the Redis/PostgreSQL pids (ports $REDIS_PORT/$PG_PORT)"
 for p in "$COLD_PORT" "$NGINX_PORT"; do
     [[ -z "$(ss -ltnH "sport = :$p")" ]] || die "port $p is taken (set BENCH_COLD_PORT / BENCH_NGINX_PORT)"
@@ -94,6 +103,7 @@ done
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/cn-bench-rooms.XXXXXX")"
 COLD_PID=""
+OWN_WARM_PID=""
 NGINX_PID=""
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
     local pid="$1" i
@@ -110,6 +120,7 @@ cleanup() {
     local rc=$?
     stop_pid "$NGINX_PID" nginx
     stop_pid "$COLD_PID" "cold node"
+    stop_pid "$OWN_WARM_PID" "warm node"
     if ((rc != 0)); then
         say "failed; logs kept in $TMP"
     elif [[ "$KEEP" == 1 || "$PROFILE" == 1 ]]; then
@@ -131,7 +142,15 @@ wait_http() { # wait_http URL SECONDS
     return 1
 }
 
-# ---------------------------------------------------------------- cold node
+# ---------------------------------------------------------------- nodes
+if [[ "$WARM_EXISTING" != 1 ]]; then
+    say "starting the warm node on $WARM_URL (cache.rooms_enabled=true, the default)"
+    CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$WARM_PORT" CHAT_NODE_ID=bench-warm \
+        CHAT_ADMIN_SOCKET="$TMP/warm.admin.sock" CHAT_CACHE_ROOMS_ENABLED=true \
+        "$NODE_BIN" --config "$CONFIG" >"$TMP/warm.log" 2>&1 &
+    OWN_WARM_PID=$!
+    WARM_PID=$OWN_WARM_PID
+fi
 say "starting the cold node on $COLD_URL (cache.rooms_enabled=false)"
 CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$COLD_PORT" CHAT_NODE_ID=bench-cold \
     CHAT_ADMIN_SOCKET="$TMP/cold.admin.sock" CHAT_CACHE_ROOMS_ENABLED=false \
@@ -139,6 +158,7 @@ CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$COLD_PORT" CHAT_NODE_ID=bench-cold \
     "$NODE_BIN" --config "$CONFIG" >"$TMP/cold.log" 2>&1 &
 COLD_PID=$!
 wait_http "$COLD_URL/healthz" 60 || die "cold node not healthy in 60 s; see $TMP/cold.log"
+wait_http "$WARM_URL/healthz" 60 || die "warm node not healthy in 60 s; see $TMP/warm.log"
 
 # ---------------------------------------------------------------- users, rooms, tokens
 say "set-up: $USERS users with 10 rooms each (through $COLD_URL)"
@@ -244,6 +264,9 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- result line
 WARM_EXE="$(readlink "/proc/$WARM_PID/exe" || true)"
+WARM_KIND=own
+[[ "$WARM_EXISTING" == 1 ]] && WARM_KIND=existing
+BIN_MTIME="$(date -u -r "$NODE_BIN" +%Y-%m-%dT%H:%M:%SZ)"
 RESULT="$(
     python3 - "$TMP" "$TARGETS" <<EOF
 import json, os, subprocess, sys, time
@@ -260,6 +283,7 @@ r = {
     "bench": "rest_rooms",
     "commit": git("rev-parse", "--short", "HEAD"),
     "src_dirty": bool(git("status", "--porcelain", "--", "src")),
+    "binary_mtime": "$BIN_MTIME",
     "machine": {"cpus": os.cpu_count(), "cpu": cpu_model, "kernel": os.uname().release,
                 "loadavg_before": "$LOAD_BEFORE", "loadavg_after": "$LOAD_AFTER"},
     "setup": {"users": $USERS, "rooms_per_user": 10, "messages_per_room": 3,
@@ -267,7 +291,7 @@ r = {
               "duration_s": $DURATION, "warmup_s": $WARMUP, "wrk_timeout_s": 5,
               "node_io_threads": "$(ini http io_threads)", "node_workers": "$(ini runtime workers)",
               "pg_pool_size": "$(ini postgres pool_size)", "nginx_workers": "$NGINX_WORKERS",
-              "warm_node": "$WARM_URL (pid $WARM_PID, $WARM_EXE)", "cold_node": "$COLD_URL"},
+              "warm_node": "$WARM_URL ($WARM_KIND node, pid $WARM_PID, $WARM_EXE)", "cold_node": "$COLD_URL"},
     "command": "perf/rest/bench_rooms.sh",
     "note": os.environ.get("BENCH_NOTE", ""),
 }
