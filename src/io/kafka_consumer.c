@@ -540,7 +540,7 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
                    1000000u;
     c->max_in_flight = o->max_in_flight ? (size_t)o->max_in_flight : DEF_INFLIGHT;
     c->close_timeout_ms = o->close_timeout_ms ? o->close_timeout_ms : DEF_CLOSE;
-    const char *strategy = o->assignment_strategy ? o->assignment_strategy : "cooperative-sticky";
+    const char *strategy = o->assignment_strategy ? o->assignment_strategy : "roundrobin";
     c->cooperative = strcmp(strategy, "cooperative-sticky") == 0;
     char session[16];
     snprintf(session, sizeof session, "%d",

@@ -52,10 +52,14 @@ struct cn_kafka_consumer_opts {
     int batch_max;                    /* records per batch; 0 = 256 */
     int batch_linger_ms;              /* wait for a fuller batch; 0 = 5, -1 = none */
     int max_in_flight;                /* batches per partition; 0 = 4 */
-    const char *assignment_strategy;  /* NULL = "cooperative-sticky" */
-    int session_timeout_ms;           /* 0 = 10,000 */
-    int close_timeout_ms;             /* longest wait to leave the group; 0 = 10,000 */
-    const char *client_id;            /* NULL = "chat-node" */
+    /* NULL = "roundrobin" (eager). "cooperative-sticky" is supported (incremental
+     * assign/unassign), but librdkafka 2.0.2's mock cluster, our dev broker, keeps
+     * declaring a cooperative member's partitions lost (5 s cycles, commits refused
+     * with ILLEGAL_GENERATION) while the eager protocol rebalances cleanly. */
+    const char *assignment_strategy;
+    int session_timeout_ms; /* 0 = 10,000 */
+    int close_timeout_ms;   /* longest wait to leave the group; 0 = 10,000 */
+    const char *client_id;  /* NULL = "chat-node" */
 };
 
 /* One record. Pointers point into the batch's own memory. */
