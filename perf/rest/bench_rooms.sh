@@ -27,7 +27,9 @@
 # BENCH_WARM_PORT, e.g. the dev stack's node1 on 8081), BENCH_COLD_PORT (8091), BENCH_NGINX_PORT
 # (8092), BENCH_NGINX_WORKERS (auto), BENCH_TARGETS ("nginx warm cold"), BENCH_RESULTS
 # (perf/results/rest_rooms.jsonl; "-" appends nowhere), BENCH_NOTE (free text kept in the
-# result), BENCH_PROFILE (0), BENCH_KEEP (0: keep the temp dir).
+# result), BENCH_NODE_ENV (extra VAR=VALUE words for both nodes the script starts, for what-if
+# runs, e.g. "CHAT_HTTP_IO_THREADS=2"; kept in the result), BENCH_PROFILE (0), BENCH_KEEP (0:
+# keep the temp dir).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,7 +37,7 @@ cd "$ROOT"
 HERE="$ROOT/perf/rest"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -53,6 +55,10 @@ TARGETS="${BENCH_TARGETS:-nginx warm cold}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/rest_rooms.jsonl}"
 PROFILE="${BENCH_PROFILE:-0}"
 KEEP="${BENCH_KEEP:-0}"
+read -r -a NODE_ENV <<<"${BENCH_NODE_ENV:-}"
+for w in "${NODE_ENV[@]}"; do
+    [[ "$w" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "BENCH_NODE_ENV: '$w' is not VAR=VALUE"
+done
 NODE_BIN="$ROOT/build/release/bin/chat-node"
 CONFIG="$ROOT/var/chat-node.ini"
 HOST=127.0.0.1
@@ -145,14 +151,14 @@ wait_http() { # wait_http URL SECONDS
 # ---------------------------------------------------------------- nodes
 if [[ "$WARM_EXISTING" != 1 ]]; then
     say "starting the warm node on $WARM_URL (cache.rooms_enabled=true, the default)"
-    CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$WARM_PORT" CHAT_NODE_ID=bench-warm \
+    env "${NODE_ENV[@]}" CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$WARM_PORT" CHAT_NODE_ID=bench-warm \
         CHAT_ADMIN_SOCKET="$TMP/warm.admin.sock" CHAT_CACHE_ROOMS_ENABLED=true \
         "$NODE_BIN" --config "$CONFIG" >"$TMP/warm.log" 2>&1 &
     OWN_WARM_PID=$!
     WARM_PID=$OWN_WARM_PID
 fi
 say "starting the cold node on $COLD_URL (cache.rooms_enabled=false)"
-CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$COLD_PORT" CHAT_NODE_ID=bench-cold \
+env "${NODE_ENV[@]}" CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$COLD_PORT" CHAT_NODE_ID=bench-cold \
     CHAT_ADMIN_SOCKET="$TMP/cold.admin.sock" CHAT_CACHE_ROOMS_ENABLED=false \
     CHAT_AUTH_PASSWORD_HASH_COST=min \
     "$NODE_BIN" --config "$CONFIG" >"$TMP/cold.log" 2>&1 &
@@ -290,7 +296,7 @@ r = {
               "body_bytes": $BODY_BYTES, "wrk_threads": $THREADS, "connections": $CONNS,
               "duration_s": $DURATION, "warmup_s": $WARMUP, "wrk_timeout_s": 5,
               "node_io_threads": "$(ini http io_threads)", "node_workers": "$(ini runtime workers)",
-              "pg_pool_size": "$(ini postgres pool_size)", "nginx_workers": "$NGINX_WORKERS",
+              "pg_pool_size": "$(ini postgres pool_size)", "node_env": os.environ.get("BENCH_NODE_ENV", ""), "nginx_workers": "$NGINX_WORKERS",
               "warm_node": "$WARM_URL ($WARM_KIND node, pid $WARM_PID, $WARM_EXE)", "cold_node": "$COLD_URL"},
     "command": "perf/rest/bench_rooms.sh",
     "note": os.environ.get("BENCH_NOTE", ""),
