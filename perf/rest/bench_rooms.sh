@@ -111,6 +111,8 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/cn-bench-rooms.XXXXXX")"
 COLD_PID=""
 OWN_WARM_PID=""
 NGINX_PID=""
+CHILD=""       # the step running now (wrk, set-up), so a signal stops it at once
+PROFILE_WRK="" # wrk under load during BENCH_PROFILE
 stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
     local pid="$1" i
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
@@ -122,8 +124,20 @@ stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
     say "$2 (pid $pid) did not stop in 10 s: KILL"
     kill -KILL "$pid" 2>/dev/null || true
 }
+# run_child CMD...: runs CMD as a child and waits for it, so that INT/TERM reach the trap at once
+# (bash runs traps only between foreground commands); the trap then stops the child.
+run_child() {
+    local rc=0
+    "$@" &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return "$rc"
+}
 cleanup() {
     local rc=$?
+    stop_pid "$CHILD" "$(ps -o comm= -p "$CHILD" 2>/dev/null || echo child)"
+    stop_pid "$PROFILE_WRK" wrk
     stop_pid "$NGINX_PID" nginx
     stop_pid "$COLD_PID" "cold node"
     stop_pid "$OWN_WARM_PID" "warm node"
@@ -168,7 +182,7 @@ wait_http "$WARM_URL/healthz" 60 || die "warm node not healthy in 60 s; see $TMP
 
 # ---------------------------------------------------------------- users, rooms, tokens
 say "set-up: $USERS users with 10 rooms each (through $COLD_URL)"
-timeout 900 python3 "$HERE/setup_rooms.py" --node "$COLD_URL" --pg-url "$PG_URL" \
+run_child timeout 900 python3 "$HERE/setup_rooms.py" --node "$COLD_URL" --pg-url "$PG_URL" \
     --redis-port "$REDIS_PORT" --users "$USERS" --out "$TMP" || die "set-up failed"
 TOKEN0="$(head -1 "$TMP/tokens")"
 
@@ -252,11 +266,11 @@ for t in $TARGETS; do
     say "$t: warm-up ${WARMUP}s, then ${DURATION}s measured (wrk -t$THREADS -c$CONNS)"
     if ((WARMUP > 0)); then
         wrk_cmd "$url" "$WARMUP"
-        "${WRK[@]}" >"$TMP/wrk.$t.warmup.txt" 2>&1 || die "wrk warm-up failed ($TMP/wrk.$t.warmup.txt)"
+        run_child "${WRK[@]}" >"$TMP/wrk.$t.warmup.txt" 2>&1 || die "wrk warm-up failed ($TMP/wrk.$t.warmup.txt)"
     fi
     [[ "$t" == nginx ]] || metrics "$url" >"$TMP/metrics.$t.before"
     wrk_cmd "$url" "$DURATION"
-    python3 "$HERE/run_wrk.py" "${cpu[@]}" -- "${WRK[@]}" >"$TMP/run.$t.json" ||
+    run_child python3 "$HERE/run_wrk.py" "${cpu[@]}" -- "${WRK[@]}" >"$TMP/run.$t.json" ||
         die "wrk run failed"
     if [[ "$t" == nginx ]]; then
         echo '{}' >"$TMP/metrics.$t.before"
@@ -350,10 +364,11 @@ if [[ "$PROFILE" == 1 ]]; then
         say "$t: profiling ${DURATION}s under load (not counted)"
         wrk_cmd "$url" "$((DURATION + 2))"
         "${WRK[@]}" >"$TMP/wrk.$t.profile.txt" 2>&1 &
-        wrk_pid=$!
+        PROFILE_WRK=$!
         sleep 1
-        perf record -q -e cpu-clock -g -p "$pid" -o "$TMP/perf.$t.data" -- sleep "$DURATION" 2>/dev/null
-        wait "$wrk_pid" || true
+        run_child perf record -q -e cpu-clock -g -p "$pid" -o "$TMP/perf.$t.data" -- sleep "$DURATION" 2>/dev/null
+        wait "$PROFILE_WRK" || true
+        PROFILE_WRK=""
         perf report -i "$TMP/perf.$t.data" --no-children --stdio --percent-limit 1 -g none 2>/dev/null |
             grep -v '^$' >"$TMP/perf.$t.txt" || true
         say "$t: top of perf report --no-children ($TMP/perf.$t.txt)"

@@ -15,6 +15,7 @@ that end during the run are counted up to their last sample only.
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -91,6 +92,13 @@ def main():
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop(signum, frame):  # stopped from outside: stop wrk too
+        p.terminate()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     time.sleep(0.5)
     procs_mid = all_procs()  # wrk (and env) are alive now: known, so not "others"
     out, err = p.communicate()
