@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -414,6 +416,10 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
                     CN_WARN("http", "accept: %s", strerror(errno));
                 break; /* EMFILE and friends: retry on the next readiness */
             }
+            /* Responses and STOMP frames go out as several small writes; without
+             * NODELAY the last one waits for the peer's delayed ACK (40 ms each). */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             atomic_fetch_add_explicit(&t->srv->accepted, 1, memory_order_relaxed);
             if (!lws_adopt_socket_vhost(t->vh, fd))
                 CN_WARN("http", "could not adopt an accepted connection");

@@ -248,7 +248,11 @@ SELECT r.id, r.name, r.type, r.created_by,
        floor(extract(epoch FROM greatest(lm.created_at, m.joined_at)) * 1000)::bigint
            AS last_activity_ms
   FROM chat_room_members m
-  JOIN chat_rooms r ON r.id = m.room_id
+  -- The room by primary key per membership: a plain join lets the planner hash-join a
+  -- sequential scan of chat_rooms once the table is small relative to the statistics
+  -- (measured: 2.8-4.1k statements/s that way, 6.0-6.8k by key). OFFSET 0 fences it.
+  CROSS JOIN LATERAL (
+        SELECT r0.* FROM chat_rooms r0 WHERE r0.id = m.room_id OFFSET 0) r
   CROSS JOIN LATERAL (
         SELECT count(*) AS member_count FROM chat_room_members x WHERE x.room_id = m.room_id) mc
   LEFT JOIN LATERAL (
