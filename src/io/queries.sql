@@ -407,6 +407,15 @@ SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
 --   every member's room list). Zero rows: unknown room or no members.
 SELECT user_id FROM chat_room_members WHERE room_id = $1::bigint ORDER BY user_id;
 
+-- name: room_member_ids_many
+-- params: $1 room_ids bigint[]
+-- returns: one row per distinct member of any of the rooms: user_id bigint, ordered by
+--   user_id (the persistence pipeline drops the cached room list of every member of the
+--   rooms a batch stored messages in: one statement per batch). Zero rows: no members.
+SELECT DISTINCT user_id FROM chat_room_members
+ WHERE room_id = ANY ($1::bigint[])
+ ORDER BY user_id;
+
 -- name: messages_insert_batch
 -- params: parallel arrays, one element per event, all of the same length:
 --   $1 message_key uuid[], $2 room_id bigint[], $3 sender_id bigint[], $4 content text[],

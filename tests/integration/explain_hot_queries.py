@@ -201,6 +201,7 @@ EXPECTED_INDEXES = {
                        {"messages_room_id_desc_idx"}],
     "room_membership": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
     "room_member_ids": [{_MEMBERS_BY_ROOM}],
+    "room_member_ids_many": [{_MEMBERS_BY_ROOM}],
     "messages_insert_batch": [{_MEMBERS_BY_ROOM}],
     "room_messages_after_offset": [{"messages_room_offset_idx"}],
 }
@@ -280,6 +281,7 @@ def plan_cases(db):
             ("room_member_ids", label, [room]),
             ("room_messages_after_offset", label, [room, offset, None, 100]),
         ]
+    cases.append(("room_member_ids_many", "sample rooms", [[r for r, *_ in rooms.values()]]))
     return cases
 
 

@@ -24,6 +24,7 @@ static const struct {
     {CN_SQL_ROOM_MARK_READ, "room_mark_read", 3},
     {CN_SQL_ROOM_MEMBERSHIP, "room_membership", 2},
     {CN_SQL_ROOM_MEMBER_IDS, "room_member_ids", 1},
+    {CN_SQL_ROOM_MEMBER_IDS_MANY, "room_member_ids_many", 1},
     {CN_SQL_MESSAGES_INSERT_BATCH, "messages_insert_batch", 8},
     {CN_SQL_ROOM_MESSAGES_AFTER_OFFSET, "room_messages_after_offset", 4},
 };
