@@ -23,6 +23,7 @@
 #include "io/http_routes.h"
 #include "io/http_server.h"
 #include "io/password_hasher.h"
+#include "io/persist.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
@@ -90,6 +91,8 @@ struct node {
     struct cn_rest_deps rest;
     struct cn_http_routes routes;
     struct cn_ws_counters ws_counters;
+    struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
+    struct cn_persist *persist;            /* consumer group chat-persistence */
     struct cn_ws_session_deps ws; /* send_sink and rooms: wired when those paths land */
 };
 
@@ -141,6 +144,34 @@ static void stop_adapters(struct node *n)
     n->hasher = NULL;
     n->pg = NULL;
     n->redis = NULL;
+}
+
+/* The persistence pipeline, with a producer of its own for the DLT (a dead letter
+ * must not queue behind, or be purged with, client SENDs). Off: nothing started. */
+static int start_persist(struct node *n, char *err, size_t errlen)
+{
+    const struct cn_config *cfg = n->cfg;
+    if (!cfg->persist_enabled)
+        return 0;
+    struct cn_kafka_producer_opts po = {.brokers = cfg->kafka_brokers,
+                                        .client_id = "chat-node-persist-dlt"};
+    n->persist_dlt = cn_kafka_producer_start_opts(&po, err, errlen);
+    if (!n->persist_dlt)
+        return -1;
+    struct cn_persist_opts o = {
+        .rt = n->rt,
+        .brokers = cfg->kafka_brokers,
+        .pg = n->pg,
+        .dlt = n->persist_dlt,
+        .redis = cfg->cache_rooms_enabled ? n->redis : NULL,
+        .batch_max = cfg->persist_batch_max,
+        .batch_linger_ms = cfg->persist_batch_linger_ms,
+        .retries = cfg->persist_retries,
+        .retry_backoff_ms = cfg->persist_retry_backoff_ms,
+    };
+    n->persist = cn_persist_start(&o, err, errlen);
+    n->routes.persist = n->persist; /* read by /metrics once the HTTP server starts */
+    return n->persist ? 0 : -1;
 }
 
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
@@ -218,11 +249,18 @@ static void stop_node(struct node *n)
             _exit(1);
         }
     }
+    /* The pipeline before what its actors call: consumer, then the DLT producer (its
+     * reports still reach live actors), then the pool and Redis in stop_adapters. */
+    cn_persist_close(n->persist);
+    cn_kafka_producer_stop(n->persist_dlt);
+    n->persist_dlt = NULL;
     stop_adapters(n);
     if (n->rt)
         cn_runtime_shutdown(n->rt);
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
+    cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    n->persist = NULL;
     cn_health_stop(n->health);
 }
 
@@ -255,7 +293,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         stop_node(&n);
         return 1;
     }
-    if (start_adapters(&n, err, sizeof err) != 0 ||
+    if (start_adapters(&n, err, sizeof err) != 0 || start_persist(&n, err, sizeof err) != 0 ||
         start_http(&n, start_ms, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         stop_node(&n);

@@ -27,6 +27,11 @@ struct cn_config {
     char *kafka_brokers;
     int kafka_messages_partitions;
     int kafka_read_receipts_partitions;
+    bool persist_enabled;
+    int persist_batch_max;
+    int persist_batch_linger_ms;
+    int persist_retries;
+    int persist_retry_backoff_ms;
     char *auth_jwt_secret;
     int auth_token_ttl_s;
     int auth_hasher_threads;

@@ -7,6 +7,7 @@
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
 #include "io/metrics.h"
+#include "io/persist.h"
 #include "io/process_stats.h"
 
 static const char json_content_type[] = "application/json";
@@ -79,6 +80,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     struct cn_strbuf b;
     cn_strbuf_init(&b, 8192);
     cn_metrics_render(&b, &src);
+    cn_persist_metrics_render(&b, r->persist);
     free(rts);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

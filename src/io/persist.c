@@ -94,7 +94,7 @@ struct cn_persist *cn_persist_start(const struct cn_persist_opts *o, char *err, 
     return p;
 }
 
-void cn_persist_stop(struct cn_persist *p)
+void cn_persist_close(struct cn_persist *p)
 {
     if (!p)
         return;
@@ -111,6 +111,13 @@ void cn_persist_stop(struct cn_persist *p)
     pthread_rwlock_wrlock(&p->gate);
     p->closed = true;
     pthread_rwlock_unlock(&p->gate);
+}
+
+void cn_persist_stop(struct cn_persist *p)
+{
+    if (!p)
+        return;
+    cn_persist_close(p);
     cn__persist_unref(p);
 }
 

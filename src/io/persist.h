@@ -68,9 +68,15 @@ struct cn_persist *cn_persist_start(const struct cn_persist_opts *o, char *err, 
 
 /* Stops the consumer (leaving the group), then waits until no actor is inside an
  * adapter call and refuses further ones (actors drop their work: what was not
- * committed is redelivered to the next owner), then frees `p` once its actors are
- * done with it. Call before stopping the pool, the producer, Redis and the runtime.
- * Owner thread; NULL is a no-op. Cannot fail. */
+ * committed is redelivered to the next owner). Call before stopping the pool, the
+ * producer, Redis and the runtime. Stats and metrics stay readable (without the
+ * consumer's partitions) until cn_persist_stop. Owner thread; idempotent; NULL is a
+ * no-op. Cannot fail. */
+void cn_persist_close(struct cn_persist *p);
+
+/* cn_persist_close, then drops the owner's reference: `p` is freed once its actors
+ * are finalised too. No thread may use `p` afterwards. Owner thread; NULL is a
+ * no-op. Cannot fail. */
 void cn_persist_stop(struct cn_persist *p);
 
 /* Fills `out` (caller memory). Any thread until cn_persist_stop; cannot fail. */
