@@ -1,0 +1,352 @@
+/* The room actor (see room_actor.h): subscribers, live delivery, gap repair. */
+#include "io/room_actor.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "io/broadcast_envelope.h"
+#include "io/queries.h"
+#include "io/ws_session_seams.h"
+#include "proto/message_body.h"
+
+#define ROOM_PUBSUB 0x6310
+#define ROOM_WINDOW 0x6311
+#define ROOM_PG     0x6312
+
+#define PG_REPAIR_LIMIT "1000"
+
+struct member {
+    cn_actor *session; /* our reference */
+    uint64_t sub_key;
+};
+
+/* An envelope held while a repair is running: offsets and a copy of the body. */
+struct held {
+    struct held *next;
+    int64_t offset, prev;
+    char message_key[CN_UUID_STR_LEN + 1];
+    size_t body_len;
+    char body[];
+};
+
+struct room {
+    int64_t id;
+    struct cn_room_deps deps;
+    char channel[32];
+    char window[48];
+    char destination[48];
+    struct member *members;
+    size_t nmembers, cap;
+    int64_t last;                        /* offset delivered last; -1 before the first */
+    int repairing;                       /* a window or PostgreSQL read is out */
+    int trust_next;                      /* after a repair, accept the next envelope's prev as is */
+    struct held *pending, *pending_tail; /* newer envelopes, in arrival order */
+    struct held *window_rows;            /* window entries waiting for the PostgreSQL part */
+};
+
+/* Frees a member message, dropping its session reference when it still holds
+ * one (a message freed undelivered by a stopped room). */
+static void member_msg_free(cn_msg *hdr)
+{
+    struct cn_room_member_msg *m = (struct cn_room_member_msg *)hdr;
+    cn_msg_free(&m->hdr);
+}
+
+cn_msg *cn_room_member_msg(uint32_t type, cn_actor *session, uint64_t sub_key)
+{
+    struct cn_room_member_msg *m = cn_xcalloc(1, sizeof *m);
+    cn_msg_init(&m->hdr, type, member_msg_free);
+    cn_actor_ref(session);
+    m->session = session;
+    m->sub_key = sub_key;
+    return &m->hdr;
+}
+
+static void free_list(struct held *h)
+{
+    while (h) {
+        struct held *n = h->next;
+        free(h);
+        h = n;
+    }
+}
+
+static void room_free(void *st)
+{
+    struct room *r = st;
+    for (size_t i = 0; i < r->nmembers; i++)
+        cn_actor_unref(r->members[i].session);
+    free(r->members);
+    free_list(r->pending);
+    free_list(r->window_rows);
+    cn_fanout_add(&r->deps.counters->rooms_open, (uint64_t)-1);
+    free(r);
+}
+
+static struct held *hold(const struct cn_bc_envelope *e)
+{
+    struct held *h = cn_xmalloc(sizeof *h + e->body_len);
+    h->next = NULL;
+    h->offset = e->offset;
+    h->prev = e->prev;
+    memcpy(h->message_key, e->message_key, sizeof h->message_key);
+    h->body_len = e->body_len;
+    memcpy(h->body, e->body, e->body_len);
+    return h;
+}
+
+/* Renders the shared tail once and queues it to every subscription. */
+static void deliver(struct room *r, int64_t offset, const char *key, const char *body,
+                    size_t body_len)
+{
+    r->last = offset;
+    if (r->nmembers == 0)
+        return;
+    struct cn_stomp_message_fields f = {
+        .destination = r->destination,
+        .message_id = key,
+        .content_type = "application/json",
+        .body = body,
+        .body_len = body_len,
+    };
+    struct cn_ws_shared_msg *m = cn_ws_shared_msg_new(&f);
+    for (size_t i = 0; i < r->nmembers; i++) {
+        cn_ws_shared_msg_ref(m);
+        cn_session_deliver(r->members[i].session, r->members[i].sub_key, m);
+    }
+    cn_ws_shared_msg_unref(m);
+    cn_fanout_add(&r->deps.counters->delivered, r->nmembers);
+}
+
+static void start_repair(cn_actor *self, struct room *r)
+{
+    r->repairing = 1;
+    cn_fanout_add(&r->deps.counters->gap_repairs, 1);
+    char after[24];
+    snprintf(after, sizeof after, "(%" PRId64, r->last);
+    const char *argv[] = {"ZRANGEBYSCORE", r->window, after, "+inf"};
+    if (cn_redis_command(r->deps.redis, self, ROOM_WINDOW, 0, 4, argv, NULL) != 0) {
+        /* defensive: valid arguments are never refused; repair from what arrives */
+        r->repairing = 0;
+        r->trust_next = 1;
+    }
+}
+
+/* Delivers held envelopes in order while no repair is needed. */
+static void flush(cn_actor *self, struct room *r)
+{
+    while (!r->repairing && r->pending) {
+        struct held *h = r->pending;
+        if (r->last >= 0 && h->offset <= r->last) {
+            cn_fanout_add(&r->deps.counters->duplicates_dropped, 1);
+        } else if (r->last >= 0 && h->prev != r->last && !r->trust_next) {
+            start_repair(self, r); /* h stays first in line */
+            if (r->repairing)
+                return;
+            continue;
+        } else {
+            deliver(r, h->offset, h->message_key, h->body, h->body_len);
+            r->trust_next = 0;
+        }
+        r->pending = h->next;
+        if (!r->pending)
+            r->pending_tail = NULL;
+        free(h);
+    }
+}
+
+static void append_pending(struct room *r, struct held *h)
+{
+    if (r->pending_tail)
+        r->pending_tail->next = h;
+    else
+        r->pending = h;
+    r->pending_tail = h;
+}
+
+/* Delivers the window rows kept for after the PostgreSQL part, then what is
+ * pending; the repair is over. */
+static void finish_repair(cn_actor *self, struct room *r)
+{
+    struct held *w = r->window_rows;
+    r->window_rows = NULL;
+    for (struct held *h = w; h; h = h->next) {
+        if (h->offset > r->last) {
+            deliver(r, h->offset, h->message_key, h->body, h->body_len);
+            cn_fanout_add(&r->deps.counters->repaired_window, 1);
+        }
+    }
+    free_list(w);
+    r->repairing = 0;
+    r->trust_next = 1; /* we filled what could be filled; do not loop on a hole */
+    flush(self, r);
+}
+
+static void query_postgres(cn_actor *self, struct room *r, int64_t before)
+{
+    char room[24], after[24], upto[24];
+    snprintf(room, sizeof room, "%" PRId64, r->id);
+    snprintf(after, sizeof after, "%" PRId64, r->last);
+    snprintf(upto, sizeof upto, "%" PRId64, before);
+    const char *params[] = {room, after, before >= 0 ? upto : NULL, PG_REPAIR_LIMIT};
+    if (cn_pg_pool_query(r->deps.pg, self, ROOM_PG, 0, cn_sql(CN_SQL_ROOM_MESSAGES_AFTER_OFFSET), 4,
+                         params) != 0) {
+        CN_WARN("room", "room %" PRId64 ": gap repair from PostgreSQL refused (queue full)", r->id);
+        finish_repair(self, r);
+    }
+}
+
+static void on_window(cn_actor *self, struct room *r, struct cn_redis_reply *rep)
+{
+    struct held *head = NULL, **tail = &head;
+    if (rep->ok && rep->reply && rep->reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < rep->reply->elements; i++) {
+            redisReply *x = rep->reply->element[i];
+            struct cn_bc_envelope e;
+            if (x->type != REDIS_REPLY_STRING || cn_bc_envelope_parse(x->str, x->len, &e) != 0)
+                continue;
+            if (e.offset <= r->last)
+                continue;
+            *tail = hold(&e);
+            tail = &(*tail)->next;
+        }
+    } else {
+        CN_WARN("room", "room %" PRId64 ": window read failed: %s", r->id, rep->error);
+    }
+    cn_msg_free(&rep->hdr);
+    r->window_rows = head;
+    /* The first thing after `last` we know of: the window's oldest, else the
+     * oldest pending envelope. If it does not follow `last`, the window lost the
+     * start of the hole (capped, expired, unreachable): ask PostgreSQL. */
+    const struct held *first = head ? head : r->pending;
+    if (first && first->prev != r->last)
+        query_postgres(self, r, first->offset);
+    else if (!first)
+        finish_repair(self, r);
+    else
+        finish_repair(self, r);
+}
+
+static void on_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
+{
+    if (!rep->ok) {
+        CN_WARN("room", "room %" PRId64 ": gap repair from PostgreSQL failed: %s", r->id,
+                rep->error);
+    } else {
+        PGresult *res = rep->res;
+        for (int i = 0; i < PQntuples(res); i++) {
+            struct cn_message m = {
+                .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                .message_key = PQgetvalue(res, i, 1),
+                .room_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
+                .sender_id = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                .sender_nickname = PQgetvalue(res, i, 4),
+                .sender_nickname_len = (size_t)PQgetlength(res, i, 4),
+                .content = PQgetvalue(res, i, 5),
+                .content_len = (size_t)PQgetlength(res, i, 5),
+                .created_at_ms = strtoll(PQgetvalue(res, i, 7), NULL, 10),
+                .position = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+            };
+            const char *type = PQgetvalue(res, i, 6);
+            if (cn_message_type_parse(type, strlen(type), &m.type) != 0)
+                m.type = CN_MSG_TEXT; /* defensive: the column is constrained */
+            if (m.position <= r->last)
+                continue;
+            size_t cap = cn_message_body_max_len(&m);
+            char *body = cn_xmalloc(cap);
+            long n = cn_message_body_render(body, cap, &m);
+            if (n >= 0) {
+                deliver(r, m.position, m.message_key, body, (size_t)n);
+                cn_fanout_add(&r->deps.counters->repaired_postgres, 1);
+            }
+            free(body);
+        }
+    }
+    cn_msg_free(&rep->hdr);
+    finish_repair(self, r);
+}
+
+static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
+{
+    if (p->kind == CN_REDIS_PUBSUB_MESSAGE) {
+        struct cn_bc_envelope e;
+        if (cn_bc_envelope_parse(p->payload, p->payload_len, &e) == 0) {
+            append_pending(r, hold(&e));
+            flush(self, r);
+        } else {
+            CN_WARN("room", "room %" PRId64 ": dropping a malformed envelope", r->id);
+        }
+    } else if (p->kind == CN_REDIS_PUBSUB_RESUBSCRIBED && r->last >= 0 && !r->repairing) {
+        /* Messages published while the subscriber connection was down are lost
+         * to Pub/Sub: read them back now rather than wait for the next one. */
+        start_repair(self, r);
+    }
+    cn_msg_free(&p->hdr);
+}
+
+static void on_member(struct room *r, struct cn_room_member_msg *m)
+{
+    if (m->hdr.type == CN_ROOM_JOIN) {
+        if (r->nmembers == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 4;
+            r->members = cn_xrealloc(r->members, r->cap * sizeof *r->members);
+        }
+        r->members[r->nmembers++] = (struct member){m->session, m->sub_key};
+        m->session = NULL; /* the reference is ours now */
+    } else {
+        for (size_t i = 0; i < r->nmembers; i++) {
+            if (r->members[i].session == m->session && r->members[i].sub_key == m->sub_key) {
+                cn_actor_unref(r->members[i].session);
+                r->members[i] = r->members[--r->nmembers]; /* order of members is free */
+                break;
+            }
+        }
+    }
+    cn_msg_free(&m->hdr);
+}
+
+static void room_behaviour(cn_actor *self, void *st, cn_msg *m)
+{
+    struct room *r = st;
+    switch (m->type) {
+    case CN_ROOM_JOIN:
+    case CN_ROOM_LEAVE:
+        on_member(r, (struct cn_room_member_msg *)m);
+        return;
+    case ROOM_PUBSUB:
+        on_pubsub(self, r, (struct cn_redis_pubsub *)m);
+        return;
+    case ROOM_WINDOW:
+        on_window(self, r, (struct cn_redis_reply *)m);
+        return;
+    case ROOM_PG:
+        on_pg(self, r, (struct cn_pg_reply *)m);
+        return;
+    case CN_ROOM_STOP:
+        cn_msg_free(m);
+        cn_redis_unsubscribe(r->deps.redis, r->channel, self);
+        cn_actor_stop(self);
+        return;
+    default:
+        cn_msg_free(m);
+    }
+}
+
+cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, int64_t room_id)
+{
+    struct room *r = cn_xcalloc(1, sizeof *r);
+    r->id = room_id;
+    r->deps = *deps;
+    r->last = -1;
+    snprintf(r->channel, sizeof r->channel, "room:%" PRId64, room_id);
+    snprintf(r->window, sizeof r->window, "room:%" PRId64 ":window", room_id);
+    snprintf(r->destination, sizeof r->destination, "/topic/room.%" PRId64, room_id);
+    cn_fanout_add(&deps->counters->rooms_open, 1);
+    cn_actor *a = cn_actor_spawn(rt, room_behaviour, r, room_free);
+    cn_redis_subscribe(deps->redis, r->channel, a, ROOM_PUBSUB);
+    return a;
+}
