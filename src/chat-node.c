@@ -22,11 +22,13 @@
 #include "io/health.h"
 #include "io/http_routes.h"
 #include "io/http_server.h"
+#include "io/kafka_producer.h"
 #include "io/password_hasher.h"
 #include "io/persist.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
+#include "io/send_sink.h"
 #include "io/ws_session.h"
 
 extern char **environ;
@@ -93,7 +95,9 @@ struct node {
     struct cn_ws_counters ws_counters;
     struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
     struct cn_persist *persist;            /* consumer group chat-persistence */
-    struct cn_ws_session_deps ws; /* send_sink and rooms: wired when those paths land */
+    struct cn_ws_session_deps ws; /* rooms: wired when that path lands */
+    struct cn_kafka_producer *producer;
+    struct cn_send_sink send; /* the SEND path (rate limiters -> Kafka) */
 };
 
 static int start_adapters(struct node *n, char *err, size_t errlen)
@@ -131,6 +135,23 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the password hasher");
         return -1;
     }
+    struct cn_kafka_producer_opts ko = {
+        .brokers = cfg->kafka_brokers,
+        .message_timeout_ms = cfg->kafka_send_timeout_ms,
+        .client_id = cfg->node_id,
+    };
+    n->producer = cn_kafka_producer_start_opts(&ko, err, errlen);
+    if (!n->producer)
+        return -1;
+    n->send.rt = n->rt;
+    n->send.pg = n->pg;
+    n->send.producer = n->producer;
+    n->send.limits = (struct cn_send_limits){
+        .rate = (uint32_t)cfg->limits_send_rate,
+        .window_ms = 1000,
+        .flood_refusals = (uint32_t)cfg->limits_send_burst_close,
+        .flood_window_ms = (uint32_t)cfg->limits_send_burst_window_ms,
+    };
     return 0;
 }
 
@@ -138,6 +159,12 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
  * adapters answer their pending requests with errors to actors that are alive. */
 static void stop_adapters(struct node *n)
 {
+    /* Limiter actors may outlive their sessions by a turn: close the gate they pass
+     * before they use the pool or the producer, then stop those. The producer's
+     * last reports still find the runtime running. */
+    cn_send_sink_close(&n->send);
+    cn_kafka_producer_stop(n->producer);
+    n->producer = NULL;
     cn_hasher_stop(n->hasher);
     cn_pg_pool_stop(n->pg);
     cn_redis_stop(n->redis);
@@ -196,6 +223,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.pg = n->pg;
     n->routes.redis = n->redis;
     n->routes.ws = &n->ws_counters;
+    n->routes.send = &n->send.counters;
     n->ws = (struct cn_ws_session_deps){
         .rt = n->rt,
         .pg = n->pg,
@@ -205,6 +233,8 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
                 .connect_timeout_ms = (uint32_t)cfg->stomp_connect_timeout_ms,
                 .max_subscriptions = (uint32_t)cfg->stomp_max_subscriptions},
         .counters = &n->ws_counters,
+        .send_sink = cn_send_sink_take,
+        .send_ctx = &n->send,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,

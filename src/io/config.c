@@ -113,6 +113,15 @@ static const struct key keys[] = {
      268435456, "bytes queued for one slow client before it is closed as a slow consumer"},
     {"stomp", "max_subscriptions", KEY_INT, OFF(stomp_max_subscriptions), "256", 1, 100000,
      "subscriptions per STOMP session"},
+    {"limits", "send_rate", KEY_INT, OFF(limits_send_rate), "10", 1, 100000,
+     "SENDs a session may make per second (sliding window); more: RATE_LIMITED"},
+    {"limits", "send_burst_close", KEY_INT, OFF(limits_send_burst_close), "50", 0, 1000000,
+     "refused (rate-limited) SENDs within send_burst_window_ms that close the session with "
+     "ERROR; 0 = never"},
+    {"limits", "send_burst_window_ms", KEY_INT, OFF(limits_send_burst_window_ms), "10000", 100,
+     3600000, "the window of send_burst_close"},
+    {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
+     "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -52,6 +52,10 @@ struct cn_config {
     int stomp_connect_timeout_ms;
     int stomp_max_outbound_bytes;
     int stomp_max_subscriptions;
+    int limits_send_rate;
+    int limits_send_burst_close;
+    int limits_send_burst_window_ms;
+    int kafka_send_timeout_ms;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

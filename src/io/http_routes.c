@@ -76,6 +76,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
         .redis = r->redis ? &rds : NULL,
         .rest = r->rest ? r->rest->counters : NULL,
         .ws = r->ws,
+        .send = r->send,
     };
     struct cn_strbuf b;
     cn_strbuf_init(&b, 8192);

@@ -29,6 +29,7 @@ struct cn_http_routes {
     struct cn_pg_pool *pg;
     struct cn_redis *redis;
     const struct cn_ws_counters *ws; /* WebSocket/STOMP counters; NULL: not shown */
+    const struct cn_send_counters *send; /* SEND outcomes; NULL: not shown */
     struct cn_persist *persist;      /* the persistence pipeline; NULL: not shown */
 };
 

@@ -211,4 +211,6 @@ void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src
         render_rest(b, src->rest);
     if (src->ws)
         render_ws(b, src->ws);
+    if (src->send)
+        cn_send_metrics_render(b, src->send);
 }

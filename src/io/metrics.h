@@ -14,6 +14,7 @@
 #include "io/process_stats.h"
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
+#include "io/send_sink.h"
 #include "io/ws_counters.h"
 
 struct cn_metrics_sources {
@@ -26,6 +27,7 @@ struct cn_metrics_sources {
     const struct cn_redis_stats *redis;  /* NULL: not shown */
     const struct cn_rest_counters *rest; /* NULL: not shown */
     const struct cn_ws_counters *ws;     /* NULL: not shown */
+    const struct cn_send_counters *send; /* NULL: not shown */
 };
 
 /* Appends the whole page to b. Cannot fail. */

@@ -90,6 +90,11 @@ static void fail_with(struct ws_session *s, const char *receipt, int reason, con
     begin_close(s, reason);
 }
 
+void sess_fail_receipt(struct ws_session *s, const char *receipt, int reason, const char *message)
+{
+    fail_with(s, receipt, reason, message, NULL, 0);
+}
+
 void sess_fail(struct ws_session *s, const struct cn_stomp_frame *f, int reason,
                const char *message)
 {
@@ -273,6 +278,10 @@ static void on_closed(struct ws_session *s, const struct cn_ws_in_closed *m)
     s->counted_open = false;
     begin_close(s, reason);
     sess_drop_subs(s);
+    /* Stopped here, on a worker, not in session_free: that also runs inside
+     * cn_runtime_shutdown, where only cn_actor_unref is allowed. */
+    if (s->send_helper)
+        cn_actor_stop(s->send_helper);
     cn_actor_stop(s->self);
 }
 
@@ -394,6 +403,8 @@ static void session_free(void *state)
     /* Runtime shutdown finalises live actors without a CLOSED: keep the gauge true. */
     if (s->counted_open)
         count(&s->deps->counters->sessions_open, -1);
+    if (s->send_helper)
+        cn_actor_unref(s->send_helper);
     cn_ws_rx_unref(s->peer.rx);
     free(s);
 }

@@ -190,7 +190,8 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
         }
         int rc = -ENOSYS;
         if (s->deps->send_sink) {
-            struct cn_session_send send = {s->self, s->user_id, s->id, &req, receipt};
+            struct cn_session_send send = {s->self, s->user_id, s->id, &req, receipt,
+                                           &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);
         }
         cn_send_request_clear(&req);
@@ -307,7 +308,10 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
 void sess_send_done(struct ws_session *s, struct cn_session_send_done *m)
 {
     if (s->state == ST_OPEN) {
-        if (m->code) {
+        if (m->code && m->close) {
+            sess_fail_receipt(s, m->receipt[0] ? m->receipt : NULL, CN_WS_CLOSE_PROTOCOL,
+                              m->message);
+        } else if (m->code) {
             sess_app_error(s, m->receipt[0] ? m->receipt : NULL, m->code, m->message);
         } else if (m->receipt[0]) {
             struct sess_hdr h[] = {{"receipt-id", m->receipt}};

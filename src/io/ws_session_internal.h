@@ -54,6 +54,7 @@ struct ws_session {
     struct cn_ws_in_frame *pending; /* SUBSCRIBE waiting for room_membership */
     struct ws_deferred *dq_head, *dq_tail;
     unsigned dq_len;
+    cn_actor *send_helper; /* the send sink's per-session actor (rate limiter), or NULL */
 };
 
 struct sess_hdr {
@@ -65,6 +66,9 @@ struct sess_hdr {
  * bodies). Counts it. */
 void sess_send_frame(struct ws_session *s, enum cn_stomp_command cmd, const struct sess_hdr *h,
                      int n, const char *body, size_t body_len, bool close_after, int reason);
+
+/* ERROR (message, receipt-id when not NULL) then close, for `reason`. */
+void sess_fail_receipt(struct ws_session *s, const char *receipt, int reason, const char *message);
 
 /* RECEIPT for f when it asked for one. */
 void sess_receipt(struct ws_session *s, const struct cn_stomp_frame *f);

@@ -33,6 +33,11 @@ struct cn_session_send {
     const char *session_id;
     const struct cn_send_request *req;
     const char *receipt; /* the frame's receipt header, or NULL */
+    /* The session's slot for one helper actor of the sink (the SEND path's rate
+     * limiter): the sink may spawn one and store its reference here. The session
+     * owns that reference: it stops the actor when the connection closes and
+     * unrefs it when the session is freed. */
+    cn_actor **helper;
 };
 
 /* Takes a SEND. Returns 0 when exactly one cn_session_send_done will follow, or
@@ -42,12 +47,14 @@ typedef int (*cn_session_send_sink)(void *ctx, const struct cn_session_send *sen
 #define CN_SESSION_SEND_DONE 0x5790
 
 /* The sink's answer to a session. code NULL = accepted durably: RECEIPT when
- * receipt is not empty; else an application error (code, message: static texts).
+ * receipt is not empty; else an application error (code, message: static texts),
+ * or, with `close` set, ERROR (with receipt-id) then close (sustained flooding).
  * Allocate with cn_xmalloc; the session frees it with free(). */
 struct cn_session_send_done {
     cn_msg hdr; /* type CN_SESSION_SEND_DONE, free_fn NULL */
     const char *code;
     const char *message;
+    int close; /* 1: the session ends with ERROR, whatever it subscribed */
     char receipt[]; /* "" when the SEND had none */
 };
 

@@ -478,8 +478,9 @@ def test_unknown_room_and_destination_are_application_errors(node, alice):
     c.close()
 
 
-def test_send_before_the_producer_is_wired_is_unavailable(node, alice):
-    # This assertion changes when the Kafka path lands: then a valid SEND gets a RECEIPT.
+def test_send_is_receipted_after_kafka_and_bad_sends_are_application_errors(node, alice):
+    # A valid SEND is receipted once Kafka acknowledged it (tests/integration/stomp_send.py
+    # covers the SEND path in depth); bad ones are application errors, in order.
     room = alice.group_room(node.url)
     c = connected(node, alice)
     c.send(frame("SUBSCRIBE", [("id", "e"), ("destination", "/user/queue/errors")]))
@@ -489,10 +490,14 @@ def test_send_before_the_producer_is_wired_is_unavailable(node, alice):
     c.send(frame("SEND", [("destination", "/app/chat.send"), ("receipt", "s2")],
                  json.dumps({"roomId": room, "content": ""})))
     c.send(frame("SEND", [("destination", "/app/nowhere"), ("receipt", "s3")], "{}"))
-    got = [c.recv_frame() for _ in range(3)]
-    assert [(json.loads(b)["error"]["code"], h["receipt-id"]) for _, h, b in got] == \
-        [("UNAVAILABLE", "s1"), ("INVALID_BODY", "s2"), ("UNKNOWN_DESTINATION", "s3")]
-    assert "content" in json.loads(got[1][2])["error"]["message"]
+    got = [c.recv_frame(15) for _ in range(3)]
+    # The SEND waits for Kafka while the invalid ones are answered at once.
+    receipt = [f for f in got if f[0] == "RECEIPT"]
+    assert [h["receipt-id"] for _, h, _ in receipt] == ["s1"], got
+    errors = [f for f in got if f[0] == "MESSAGE"]
+    assert [(json.loads(b)["error"]["code"], h["receipt-id"]) for _, h, b in errors] == \
+        [("INVALID_BODY", "s2"), ("UNKNOWN_DESTINATION", "s3")]
+    assert "content" in json.loads(errors[0][2])["error"]["message"]
     c.close()
 
 
@@ -572,7 +577,7 @@ def test_stompjs_connects_subscribes_gets_receipts_and_disconnects(node, alice):
     assert result["connected"]["version"] == "1.2"
     assert result["connected"]["server"].startswith("chat-node/")
     assert result["receipts"] == ["sub-errors", "sub-room", "unsub-room"]
-    assert result["error"]["code"] == "UNAVAILABLE"
+    assert result["error"]["code"] == "INVALID_BODY"  # the client's SYSTEM SEND
     assert result["disconnected"] is True
     cnlib.wait_until(lambda: metric(node, "chat_stomp_disconnects_total",
                                     '{reason="disconnect"}') > before, 5,

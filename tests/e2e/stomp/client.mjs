@@ -61,7 +61,8 @@ client.onConnect = async (frame) => {
   await r2;
   client.publish({
     destination: '/app/chat.send',
-    body: JSON.stringify({ roomId: Number(roomId), content: 'hello from stompjs' }),
+    // SYSTEM is the server's own type: refused with INVALID_BODY on the errors queue.
+    body: JSON.stringify({ roomId: Number(roomId), content: 'hello from stompjs', type: 'SYSTEM' }),
   });
   await gotError;
   await client.deactivate();
