@@ -53,7 +53,9 @@ struct room {
 static void member_msg_free(cn_msg *hdr)
 {
     struct cn_room_member_msg *m = (struct cn_room_member_msg *)hdr;
-    cn_msg_free(&m->hdr);
+    if (m->session)
+        cn_actor_unref(m->session);
+    free(m);
 }
 
 cn_msg *cn_room_member_msg(uint32_t type, cn_actor *session, uint64_t sub_key)
