@@ -24,7 +24,9 @@
 #include "io/http_server.h"
 #include "io/kafka_producer.h"
 #include "io/password_hasher.h"
+#include "io/broadcast_pipeline.h"
 #include "io/persist.h"
+#include "io/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
@@ -95,6 +97,9 @@ struct node {
     struct cn_ws_counters ws_counters;
     struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
     struct cn_persist *persist;            /* consumer group chat-persistence */
+    struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
+    struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
+    struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
     struct cn_ws_session_deps ws; /* rooms: wired when that path lands */
     struct cn_kafka_producer *producer;
     struct cn_send_sink send; /* the SEND path (rate limiters -> Kafka) */
@@ -235,6 +240,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .counters = &n->ws_counters,
         .send_sink = cn_send_sink_take,
         .send_ctx = &n->send,
+        .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
@@ -268,6 +274,25 @@ static void drain_requests(struct node *n, uint64_t deadline_ms)
     }
 }
 
+/* The Redis fan-out: the room registry (fed by the sessions' hooks) and the
+ * broadcast pipeline that publishes every event to its room's channel. */
+static int start_fanout(struct node *n, char *err, size_t errlen)
+{
+    struct cn_room_deps rd = {.redis = n->redis, .pg = n->pg, .counters = &n->fanout};
+    n->rooms = cn_room_registry_new(n->rt, &rd);
+    n->routes.fanout = &n->fanout;
+    struct cn_broadcast_opts bo = {
+        .rt = n->rt,
+        .redis = n->redis,
+        .brokers = n->cfg->kafka_brokers,
+        .window_size = n->cfg->fanout_window_size,
+        .window_ttl_s = n->cfg->fanout_window_ttl_s,
+        .counters = &n->fanout,
+    };
+    n->broadcast = cn_broadcast_start(&bo, err, errlen);
+    return n->broadcast ? 0 : -1;
+}
+
 static void stop_node(struct node *n)
 {
     if (n->http) {
@@ -282,6 +307,8 @@ static void stop_node(struct node *n)
     /* The pipeline before what its actors call: consumer, then the DLT producer (its
      * reports still reach live actors), then the pool and Redis in stop_adapters. */
     cn_persist_close(n->persist);
+    cn_broadcast_stop(n->broadcast); /* before Redis, which its actors use */
+    n->broadcast = NULL;
     cn_kafka_producer_stop(n->persist_dlt);
     n->persist_dlt = NULL;
     stop_adapters(n);
@@ -290,6 +317,8 @@ static void stop_node(struct node *n)
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
     cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
+    n->rooms = NULL;
     n->persist = NULL;
     cn_health_stop(n->health);
 }
@@ -324,6 +353,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         return 1;
     }
     if (start_adapters(&n, err, sizeof err) != 0 || start_persist(&n, err, sizeof err) != 0 ||
+        start_fanout(&n, err, sizeof err) != 0 ||
         start_http(&n, start_ms, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         stop_node(&n);

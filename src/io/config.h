@@ -39,6 +39,8 @@ struct cn_config {
     char *auth_password_hash_cost;
     int cache_rooms_ttl_s;
     bool cache_rooms_enabled;
+    int fanout_window_size;
+    int fanout_window_ttl_s;
     char *admin_socket;
     char *log_level;
     int startup_connect_attempts;

@@ -6,6 +6,7 @@
 
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
+#include "io/room_metrics.h"
 #include "io/metrics.h"
 #include "io/persist.h"
 #include "io/process_stats.h"
@@ -82,6 +83,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     cn_strbuf_init(&b, 8192);
     cn_metrics_render(&b, &src);
     cn_persist_metrics_render(&b, r->persist);
+    cn_fanout_metrics_render(&b, r->fanout);
     free(rts);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "actors/runtime.h"
+#include "io/room_counters.h"
 #include "io/health.h"
 #include "io/http_server.h"
 #include "io/rest/rest.h"
@@ -29,8 +30,9 @@ struct cn_http_routes {
     struct cn_pg_pool *pg;
     struct cn_redis *redis;
     const struct cn_ws_counters *ws; /* WebSocket/STOMP counters; NULL: not shown */
-    const struct cn_send_counters *send; /* SEND outcomes; NULL: not shown */
     struct cn_persist *persist;      /* the persistence pipeline; NULL: not shown */
+    const struct cn_send_counters *send; /* SEND outcomes; NULL: not shown */
+    const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
 };
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */
