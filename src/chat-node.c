@@ -100,7 +100,7 @@ struct node {
     struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
     struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
     struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
-    struct cn_ws_session_deps ws; /* rooms: wired when that path lands */
+    struct cn_ws_session_deps ws;          /* rooms: wired when that path lands */
     struct cn_kafka_producer *producer;
     struct cn_send_sink send; /* the SEND path (rate limiters -> Kafka) */
 };
@@ -316,7 +316,7 @@ static void stop_node(struct node *n)
         cn_runtime_shutdown(n->rt);
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
-    cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    cn_persist_stop(n->persist);     /* after the I/O threads: /metrics reads it */
     cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
     n->rooms = NULL;
     n->persist = NULL;
@@ -353,8 +353,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         return 1;
     }
     if (start_adapters(&n, err, sizeof err) != 0 || start_persist(&n, err, sizeof err) != 0 ||
-        start_fanout(&n, err, sizeof err) != 0 ||
-        start_http(&n, start_ms, err, sizeof err) != 0) {
+        start_fanout(&n, err, sizeof err) != 0 || start_http(&n, start_ms, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         stop_node(&n);
         return 1;
