@@ -32,6 +32,7 @@ struct ws_conn {
     size_t queued;   /* bytes in the queue */
     bool input_dead; /* the parser failed: later bytes are ignored */
     bool closing;    /* a close is under way: later output is dropped */
+    bool over_limit; /* a write pass left more than max_outbound queued: timer armed */
     int close_reason;
 };
 
@@ -175,7 +176,10 @@ void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *o)
         cn_msg_free(&o->hdr);
         return;
     }
-    if (c->queued + o->len > t->cfg.max_outbound) {
+    /* A burst may pass the limit for a moment: the verdict "slow" is given after
+     * a write pass (on_writeable) that could not bring the queue back under it,
+     * or here at four times the limit, which bounds the memory either way. */
+    if (c->queued + o->len > 4 * t->cfg.max_outbound) {
         cn_msg_free(&o->hdr);
         slow_consumer(c);
         return;
@@ -257,28 +261,54 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
     }
 }
 
+/* Writes queued frames while the socket takes them whole: one frame per
+ * callback would drain a burst at one frame per poll round, and a fast reader
+ * would then overflow its queue like a slow one. Bounded per callback so one
+ * busy connection cannot starve the others of this I/O thread. */
 static int on_writeable(struct ws_conn *c)
 {
-    struct cn_ws_out *o = c->head;
-    if (!o)
-        return 0;
-    c->head = o->qnext;
-    if (!c->head)
-        c->tail = NULL;
-    c->queued -= o->len;
-    if (o->len > 0 && lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
+    enum { MAX_FRAMES_PER_CALL = 64, MAX_BYTES_PER_CALL = 256 * 1024 };
+    size_t frames = 0, bytes = 0;
+    bool choked = false;
+    while (c->head && frames < MAX_FRAMES_PER_CALL && bytes < MAX_BYTES_PER_CALL) {
+        /* lws keeps the unsent part of a partly written frame and calls us again
+         * only after it went out: write nothing more until then. */
+        if (frames > 0 && lws_send_pipe_choked(c->wsi)) {
+            choked = true;
+            break;
+        }
+        struct cn_ws_out *o = c->head;
+        c->head = o->qnext;
+        if (!c->head)
+            c->tail = NULL;
+        c->queued -= o->len;
+        if (o->len > 0 &&
+            lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
+            cn_msg_free(&o->hdr);
+            return -1;
+        }
+        frames++;
+        bytes += o->len;
+        bool close_now = o->close_after;
         cn_msg_free(&o->hdr);
-        return -1;
+        if (close_now) {
+            /* Everything queued before the ERROR or RECEIPT is on its way first. */
+            static const char bye[] = "bye";
+            lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+            return -1;
+        }
     }
-    bool close_now = o->close_after;
-    cn_msg_free(&o->hdr);
-    if (close_now) {
-        /* lws flushes a partly written frame before it calls us again, and it calls
-         * us for this one only after the previous ones went out: the ERROR or
-         * RECEIPT before the close is on the wire. */
-        static const char bye[] = "bye";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
-        return -1;
+    if (choked && c->queued > c->t->cfg.max_outbound && !c->closing) {
+        /* The socket took what it could and more than the limit still waits. A
+         * reader that is merely behind catches up within the grace; one that
+         * stopped reading gets no more writeable callbacks, so a timer decides. */
+        if (!c->over_limit) {
+            c->over_limit = true;
+            lws_set_timer_usecs(c->wsi, (lws_usec_t)c->t->cfg.slow_close_s * 500000);
+        }
+    } else if (c->over_limit && c->queued <= c->t->cfg.max_outbound) {
+        c->over_limit = false;
+        lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
     }
     if (c->head)
         lws_callback_on_writable(c->wsi);
@@ -323,6 +353,12 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c ? on_writeable(c) : 0;
+    case LWS_CALLBACK_TIMER:
+        /* Armed by on_writeable: half the slow-consumer grace has passed with the
+         * queue over the limit. */
+        if (c && c->over_limit && !c->closing && c->queued > c->t->cfg.max_outbound)
+            slow_consumer(c);
+        return 0;
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WSI_DESTROY:
         if (c)
