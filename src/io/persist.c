@@ -172,14 +172,14 @@ void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
                        "next offset to read, as committed, per partition (-1 unknown)");
         char lbl[128];
         for (size_t i = 0; i < n; i++) {
-            snprintf(lbl, sizeof lbl, "topic=\"%s\",partition=\"%d\"", parts[i].topic,
+            snprintf(lbl, sizeof lbl, "topic=\"%.64s\",partition=\"%d\"", parts[i].topic,
                      (int)parts[i].partition);
             cn_prom_sample_f64(b, "chat_persist_committed_offset", lbl, (double)parts[i].committed);
         }
         cn_prom_family(b, "chat_persist_lag", "gauge",
                        "records behind the end of the partition (-1 unknown)");
         for (size_t i = 0; i < n; i++) {
-            snprintf(lbl, sizeof lbl, "topic=\"%s\",partition=\"%d\"", parts[i].topic,
+            snprintf(lbl, sizeof lbl, "topic=\"%.64s\",partition=\"%d\"", parts[i].topic,
                      (int)parts[i].partition);
             cn_prom_sample_f64(b, "chat_persist_lag", lbl, (double)parts[i].lag);
         }

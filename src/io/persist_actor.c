@@ -54,6 +54,12 @@ struct pstate {
     size_t dlt_pending; /* DLT records not yet acknowledged */
     bool insert_done;   /* stored (and caches dropped), or handed to the DLT */
     char error[272];    /* the last insert error: sqlstate, ": ", message */
+    /* After the batch insert failed every attempt, the events are inserted one by
+     * one so that only those that fail alone go to the DLT (one bad room id must
+     * not take the good events of its batch with it). */
+    bool splitting;
+    size_t split_i;         /* the record whose single insert is in flight */
+    char (*split_err)[272]; /* per record: its own error, for its DLT header */
 };
 
 static void free_params(struct pstate *s)
@@ -70,8 +76,11 @@ static void end_batch(struct pstate *s)
     s->cur = NULL;
     free(s->why);
     free(s->attempts_of);
+    free(s->split_err);
     s->why = NULL;
     s->attempts_of = NULL;
+    s->split_err = NULL;
+    s->splitting = false;
     free_params(s);
 }
 
@@ -154,6 +163,7 @@ static void send_insert(cn_actor *self, struct pstate *s)
 }
 
 static void maybe_finish(cn_actor *self, struct pstate *s);
+static void next_single(cn_actor *self, struct pstate *s);
 
 static void start_batch(cn_actor *self, struct pstate *s)
 {
@@ -227,6 +237,48 @@ static void maybe_finish(cn_actor *self, struct pstate *s)
     start_batch(self, s);
 }
 
+/* Split mode: inserts the next decodable record of the batch alone (one attempt:
+ * the batch already had its retries), or ends the batch when none is left. */
+static void next_single(cn_actor *self, struct pstate *s)
+{
+    while (s->split_i < s->cur->n && s->why[s->split_i])
+        s->split_i++;
+    if (s->split_i == s->cur->n) {
+        /* The members' cached lists of rooms that got rows now expire by their TTL:
+         * this path is rare, and the batch path drops them at once. */
+        s->insert_done = true;
+        maybe_finish(self, s);
+        return;
+    }
+    const struct cn_kafka_record *r = &s->cur->records[s->split_i];
+    struct cn_chat_message_event e;
+    cn_event_decode_chat_message(r->value, r->len, &e); /* decoded fine in start_batch */
+    struct cn_persist_sql sql;
+    cn__persist_sql_init(&sql);
+    cn__persist_sql_add(&sql, &e, r->partition, r->offset);
+    free_params(s);
+    cn__persist_sql_finish(&sql, s->params);
+    send_insert(self, s);
+}
+
+static void on_single(cn_actor *self, struct pstate *s, const struct cn_pg_reply *r)
+{
+    size_t i = s->split_i++;
+    if (r->ok) {
+        atomic_fetch_add_explicit(&s->p->rows, (uint64_t)PQntuples(r->res), memory_order_relaxed);
+    } else {
+        if (strcmp(r->sqlstate, STOPPING_STATE) == 0)
+            return; /* the next owner redoes the batch */
+        snprintf(s->split_err[i], sizeof s->split_err[i], "%s%s%s", r->sqlstate,
+                 r->sqlstate[0] ? ": " : "", r->error);
+        s->why[i] = s->split_err[i];
+        s->attempts_of[i] = s->p->o.retries + 1; /* the batch's attempts: this one was extra */
+        s->dlt_pending++;
+        produce_dlt(self, s, i);
+    }
+    next_single(self, s);
+}
+
 static void insert_failed(cn_actor *self, struct pstate *s, const struct cn_pg_reply *r)
 {
     struct cn_persist *p = s->p;
@@ -243,6 +295,15 @@ static void insert_failed(cn_actor *self, struct pstate *s, const struct cn_pg_r
                 "%s[%d]: insert of %zu events failed (attempt %d), retry in %" PRIu64 " ms: %s",
                 s->topic, s->partition, s->ngood, s->attempts, ms, s->error);
         send_tick(self, MSG_RETRY, s->seq, 0, ms);
+        return;
+    }
+    if (s->ngood > 1) {
+        CN_WARN("persist", "%s[%d]: insert of %zu events failed %d times (%s): one by one now",
+                s->topic, s->partition, s->ngood, s->attempts, s->error);
+        s->splitting = true;
+        s->split_err = cn_xcalloc(s->cur->n, sizeof *s->split_err);
+        s->split_i = 0;
+        next_single(self, s);
         return;
     }
     CN_WARN("persist", "%s[%d]: insert of %zu events failed %d times, to the DLT: %s", s->topic,
@@ -384,8 +445,12 @@ static void behave(cn_actor *self, void *state, cn_msg *m)
         break;
     case MSG_INSERT: {
         struct cn_pg_reply *r = (struct cn_pg_reply *)m;
-        if (s->cur && r->tag == s->seq)
-            on_insert(self, s, r);
+        if (s->cur && r->tag == s->seq) {
+            if (s->splitting)
+                on_single(self, s, r);
+            else
+                on_insert(self, s, r);
+        }
         break;
     }
     case MSG_MEMBERS: {
