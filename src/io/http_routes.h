@@ -29,9 +29,9 @@ struct cn_http_routes {
     /* Adapters whose counters /metrics shows; NULL when absent. */
     struct cn_pg_pool *pg;
     struct cn_redis *redis;
-    const struct cn_ws_counters *ws; /* WebSocket/STOMP counters; NULL: not shown */
-    struct cn_persist *persist;      /* the persistence pipeline; NULL: not shown */
-    const struct cn_send_counters *send; /* SEND outcomes; NULL: not shown */
+    const struct cn_ws_counters *ws;         /* WebSocket/STOMP counters; NULL: not shown */
+    struct cn_persist *persist;              /* the persistence pipeline; NULL: not shown */
+    const struct cn_send_counters *send;     /* SEND outcomes; NULL: not shown */
     const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
 };
 

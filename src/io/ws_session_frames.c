@@ -190,8 +190,8 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
         }
         int rc = -ENOSYS;
         if (s->deps->send_sink) {
-            struct cn_session_send send = {s->self, s->user_id, s->id, &req, receipt,
-                                           &s->send_helper};
+            struct cn_session_send send = {s->self, s->user_id, s->id,
+                                           &req,    receipt,    &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);
         }
         cn_send_request_clear(&req);

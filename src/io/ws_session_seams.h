@@ -54,7 +54,7 @@ struct cn_session_send_done {
     cn_msg hdr; /* type CN_SESSION_SEND_DONE, free_fn NULL */
     const char *code;
     const char *message;
-    int close; /* 1: the session ends with ERROR, whatever it subscribed */
+    int close;      /* 1: the session ends with ERROR, whatever it subscribed */
     char receipt[]; /* "" when the SEND had none */
 };
 
