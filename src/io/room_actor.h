@@ -13,6 +13,10 @@
  * delivered twice. Deliveries go through cn_session_deliver, which only queues:
  * a slow session never holds the room up.
  *
+ * Resume: a JOIN may carry a position; that subscription alone gets what
+ * followed it (window, else PostgreSQL) before any live message, deduplicated
+ * against the live ones held for it meanwhile (see "Resume" in room_actor.c).
+ *
  * The actor is created and told about subscriptions by the room registry
  * (room_registry.h), which also sends the final stop. */
 #ifndef CN_IO_ROOM_ACTOR_H
@@ -36,11 +40,14 @@ struct cn_room_member_msg {
     cn_msg hdr;
     cn_actor *session;
     uint64_t sub_key;
+    int64_t resume_after; /* JOIN: the position to resume after, -1 none */
 };
 
 /* A JOIN or LEAVE (type) for `session` (borrowed; the message takes a reference).
- * Cannot fail. */
-cn_msg *cn_room_member_msg(uint32_t type, cn_actor *session, uint64_t sub_key);
+ * resume_after >= 0 (JOIN): the subscription first gets the room's messages
+ * after that position (window, else PostgreSQL), then live ones. Cannot fail. */
+cn_msg *cn_room_member_msg(uint32_t type, cn_actor *session, uint64_t sub_key,
+                           int64_t resume_after);
 
 /* What a room actor needs; borrowed, outlives every room actor. */
 struct cn_room_deps {

@@ -20,7 +20,8 @@ struct cn_room_registry {
     struct cn_u64map rooms; /* room id -> struct entry; under mu */
 };
 
-static void on_subscribed(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key)
+static void on_subscribed(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key,
+                          int64_t resume_after)
 {
     struct cn_room_registry *r = ctx;
     pthread_mutex_lock(&r->mu);
@@ -31,7 +32,7 @@ static void on_subscribed(void *ctx, int64_t room_id, cn_actor *session, uint64_
         cn_u64map_put(&r->rooms, (uint64_t)room_id, e);
     }
     e->subs++;
-    cn_actor_send(e->actor, cn_room_member_msg(CN_ROOM_JOIN, session, sub_key));
+    cn_actor_send(e->actor, cn_room_member_msg(CN_ROOM_JOIN, session, sub_key, resume_after));
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -41,7 +42,7 @@ static void on_unsubscribed(void *ctx, int64_t room_id, cn_actor *session, uint6
     pthread_mutex_lock(&r->mu);
     struct entry *e = cn_u64map_get(&r->rooms, (uint64_t)room_id);
     if (e) { /* defensive: every unsubscribed follows a subscribed */
-        cn_actor_send(e->actor, cn_room_member_msg(CN_ROOM_LEAVE, session, sub_key));
+        cn_actor_send(e->actor, cn_room_member_msg(CN_ROOM_LEAVE, session, sub_key, -1));
         if (--e->subs == 0) {
             cn_msg *stop = cn_xcalloc(1, sizeof *stop);
             stop->type = CN_ROOM_STOP;

@@ -13,9 +13,10 @@
 #include "io/ws_session_internal.h"
 #include "proto/stomp_escape.h"
 
-#define ROOM_PREFIX  "/topic/room."
-#define ERRORS_QUEUE "/user/queue/errors"
-#define SEND_CHAT    "/app/chat.send"
+#define ROOM_PREFIX   "/topic/room."
+#define ERRORS_QUEUE  "/user/queue/errors"
+#define SEND_CHAT     "/app/chat.send"
+#define RESUME_HEADER "x-resume-after"
 
 static struct ws_sub *find_sub(struct ws_session *s, const char *id)
 {
@@ -25,7 +26,7 @@ static struct ws_sub *find_sub(struct ws_session *s, const char *id)
     return NULL;
 }
 
-static void add_sub(struct ws_session *s, const char *id, int64_t room_id)
+static void add_sub(struct ws_session *s, const char *id, int64_t room_id, int64_t resume_after)
 {
     struct ws_sub *x = cn_xcalloc(1, sizeof *x);
     size_t n = strlen(id);
@@ -39,7 +40,7 @@ static void add_sub(struct ws_session *s, const char *id, int64_t room_id)
     s->subs = x;
     s->nsubs++;
     if (room_id && s->deps->rooms && s->deps->rooms->subscribed)
-        s->deps->rooms->subscribed(s->deps->rooms->ctx, room_id, s->self, x->key);
+        s->deps->rooms->subscribed(s->deps->rooms->ctx, room_id, s->self, x->key, resume_after);
 }
 
 static void free_sub(struct ws_session *s, struct ws_sub *x)
@@ -79,6 +80,24 @@ static int64_t room_of(const char *dest)
     return v;
 }
 
+/* The x-resume-after header of f: -1 when absent, the position when it is a
+ * decimal non-negative integer of at most 18 digits, -2 otherwise. */
+static int64_t resume_of(const struct cn_stomp_frame *f)
+{
+    const char *p = cn_stomp_frame_get(f, RESUME_HEADER, NULL);
+    if (!p)
+        return -1;
+    if (!*p || strlen(p) > 18)
+        return -2;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -2;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
 static void on_subscribe(struct ws_session *s, struct cn_ws_in_frame *m)
 {
     const struct cn_stomp_frame *f = m->frame;
@@ -93,11 +112,14 @@ static void on_subscribe(struct ws_session *s, struct cn_ws_in_frame *m)
         sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "ack must be auto, client or client-individual");
     } else if (find_sub(s, id)) {
         sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "duplicate subscription id");
+    } else if (resume_of(f) == -2) {
+        sess_fail(s, f, CN_WS_CLOSE_PROTOCOL,
+                  "x-resume-after must be a non-negative integer (a message position)");
     } else if (s->nsubs >= s->deps->cfg.max_subscriptions) {
         sess_app_error(s, receipt, "TOO_MANY_SUBSCRIPTIONS",
                        "too many subscriptions on this connection");
     } else if (strcmp(dest, ERRORS_QUEUE) == 0) {
-        add_sub(s, id, 0);
+        add_sub(s, id, 0, -1);
         sess_receipt(s, f);
     } else {
         int64_t room = room_of(dest);
@@ -143,7 +165,7 @@ void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *r)
         /* Defensive: frames behind this one waited, so the id cannot have been taken. */
         sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "duplicate subscription id");
     } else {
-        add_sub(s, cn_stomp_frame_get(f, "id", NULL), (int64_t)r->tag);
+        add_sub(s, cn_stomp_frame_get(f, "id", NULL), (int64_t)r->tag, resume_of(f));
         sess_receipt(s, f);
     }
     cn_msg_free(&r->hdr);

@@ -60,8 +60,11 @@ struct cn_session_send_done {
 
 struct cn_session_room_hooks {
     void *ctx;
-    /* session is borrowed (cn_actor_ref to keep it). Called on the session's worker. */
-    void (*subscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key);
+    /* session is borrowed (cn_actor_ref to keep it). Called on the session's worker.
+     * resume_after: the SUBSCRIBE's x-resume-after position, -1 when it had none;
+     * the subscription then gets the room's messages after it before live ones. */
+    void (*subscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key,
+                       int64_t resume_after);
     void (*unsubscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key);
 };
 
