@@ -405,6 +405,7 @@ static void cu_finish(cn_actor *self, struct room *r, struct member *mb)
             struct cn_ws_shared_msg *m = shared(r, h->message_key, h->body, h->body_len);
             give(r, mb, h->offset, m);
             cn_ws_shared_msg_unref(m);
+            cn_fanout_add(&r->deps.counters->repaired_window, 1);
         }
     }
     free_list(w);
@@ -485,7 +486,6 @@ static void on_cu_window(cn_actor *self, struct room *r, struct cn_redis_reply *
     free_list(mb->cu_window);
     mb->cu_window = head;
     if (head && head->prev == mb->floor) {
-        cn_fanout_add(&r->deps.counters->repaired_window, 1);
         cu_finish(self, r, mb);
         return;
     }

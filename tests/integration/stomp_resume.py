@@ -168,6 +168,45 @@ def test_resume_older_than_the_window_comes_from_postgresql(nodes, room_setup):
         node.close()
 
 
+def test_resume_while_the_room_is_busy_is_ordered_and_once(nodes, room_setup):
+    """Live messages arriving during the catch-up are held for the resuming
+    subscription and given after it, without duplicates."""
+    import threading
+    n1, n2 = nodes
+    alice, bob, room = room_setup
+    a = connected(At(n1), alice)
+    b = connected(At(n2), bob)  # keeps the room's actor on n2 live and current
+    a2 = None
+    try:
+        subscribe(a, room)
+        subscribe(b, room)
+        cnlib.wait_until(lambda: numsub(room) >= 2, 10 * cnlib.scale(), what="subscribed")
+        first = inject(room, alice, ["seen"])
+        last = recv_messages(a, 1)[0][1]["position"]
+        a.close()
+        missed = inject(room, alice, [f"missed {i}" for i in range(10)])
+        wait_published(room, missed)
+        busy = []
+        t = threading.Thread(target=lambda: [busy.extend(inject(room, alice, [
+            f"busy {r} {i}" for i in range(10)])) for r in range(3)])
+        t.start()
+        a2 = connected(At(n2), alice)
+        subscribe(a2, room, resume=last)
+        t.join(60)
+        want = missed + busy
+        got = recv_messages(a2, len(want), timeout=30)
+        assert [m["messageKey"] for _, m in got] == want
+        positions = [m["position"] for _, m in got]
+        assert positions == sorted(set(positions)) and positions[0] > last
+        assert_none(a2, 0.5)
+        got = recv_messages(b, len(first + want))
+        assert [m["messageKey"] for _, m in got] == first + want
+    finally:
+        for c in (a, b, a2):
+            if c:
+                c.close()
+
+
 @pytest.mark.parametrize("bad", ["-1", "abc", "", "12x", "1234567890123456789"])
 def test_malformed_resume_header_is_refused(nodes, room_setup, bad):
     n1, _ = nodes
