@@ -201,6 +201,11 @@ static long scan(struct cn_stomp_parser *p, const char *base, size_t avail)
         size_t end = lf_at;
         if (end > p->line && base[end - 1] == '\r')
             end--;
+        /* The line limit before the frame limit, in the same order as the no-LF
+         * branch above: how the bytes were split must not change which error a
+         * client gets (the fuzzer compares whole and split input). */
+        if (end - p->line > p->lim.max_header_line)
+            return CN_STOMP_E_LINE_TOO_LONG;
         if (lf_at + 1 > max_frame)
             return CN_STOMP_E_FRAME_TOO_LARGE;
         int rc = process_line(p, base, p->line, end);
