@@ -18,6 +18,7 @@
 #include "actors/runtime.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/xmalloc.h"
 #include "io/config.h"
 #include "io/health.h"
 #include "io/http_routes.h"
@@ -31,6 +32,7 @@
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
 #include "io/send_sink.h"
+#include "io/token_cache.h"
 #include "io/ws_session.h"
 
 extern char **environ;
@@ -83,6 +85,10 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
 }
 
 /* Everything a running node holds, so start-up and shutdown read as two lists. */
+/* Verified tokens remembered per I/O thread: a few thousand active clients per thread
+ * hit it; each slot is about 100 bytes. */
+#define TOKEN_CACHE_SLOTS 4096u
+
 struct node {
     const struct cn_config *cfg;
     struct cn_health *health;
@@ -93,6 +99,7 @@ struct node {
     struct cn_http_server *http;
     struct cn_rest_counters rest_counters;
     struct cn_rest_deps rest;
+    struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
     struct cn_http_routes routes;
     struct cn_ws_counters ws_counters;
     struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
@@ -209,6 +216,9 @@ static int start_persist(struct node *n, char *err, size_t errlen)
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
+    n->token_caches = cn_xcalloc((size_t)cfg->http_io_threads, sizeof *n->token_caches);
+    for (int i = 0; i < cfg->http_io_threads; i++)
+        n->token_caches[i] = cn_token_cache_new(TOKEN_CACHE_SLOTS);
     n->rest = (struct cn_rest_deps){
         .rt = n->rt,
         .pg = n->pg,
@@ -219,6 +229,8 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .token_ttl_s = cfg->auth_token_ttl_s,
         .rooms_cache_ttl_s = cfg->cache_rooms_ttl_s,
         .counters = &n->rest_counters,
+        .token_caches = n->token_caches,
+        .token_cache_count = (unsigned)cfg->http_io_threads,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -319,6 +331,12 @@ static void stop_node(struct node *n)
     cn_persist_stop(n->persist);     /* after the I/O threads: /metrics reads it */
     cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
     n->rooms = NULL;
+    if (n->token_caches) {
+        for (int i = 0; i < n->cfg->http_io_threads; i++)
+            cn_token_cache_free(n->token_caches[i]);
+        free(n->token_caches);
+        n->token_caches = NULL;
+    }
     n->persist = NULL;
     cn_health_stop(n->health);
 }

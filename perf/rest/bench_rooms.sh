@@ -26,7 +26,8 @@
 # BENCH_WARM_PORT (8090), BENCH_WARM_EXISTING (0; 1: use the node already listening on
 # BENCH_WARM_PORT, e.g. the dev stack's node1 on 8081), BENCH_COLD_PORT (8091), BENCH_NGINX_PORT
 # (8092), BENCH_NGINX_WORKERS (auto), BENCH_TARGETS ("nginx warm cold"), BENCH_RESULTS
-# (perf/results/rest_rooms.jsonl; "-" appends nowhere), BENCH_NOTE (free text kept in the
+# (perf/results/rest_rooms.jsonl; "-" appends nowhere), BENCH_NODE_BIN (build/release/bin/chat-node:
+# another binary for an A/B run), BENCH_NOTE (free text kept in the
 # result), BENCH_NODE_ENV (extra VAR=VALUE words for both nodes the script starts, for what-if
 # runs, e.g. "CHAT_HTTP_IO_THREADS=2"; kept in the result), BENCH_PROFILE (0), BENCH_KEEP (0:
 # keep the temp dir).
@@ -37,7 +38,7 @@ cd "$ROOT"
 HERE="$ROOT/perf/rest"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -59,7 +60,7 @@ read -r -a NODE_ENV <<<"${BENCH_NODE_ENV:-}"
 for w in "${NODE_ENV[@]}"; do
     [[ "$w" =~ ^[A-Z_][A-Z0-9_]*= ]] || die "BENCH_NODE_ENV: '$w' is not VAR=VALUE"
 done
-NODE_BIN="$ROOT/build/release/bin/chat-node"
+NODE_BIN="${BENCH_NODE_BIN:-$ROOT/build/release/bin/chat-node}"
 CONFIG="$ROOT/var/chat-node.ini"
 HOST=127.0.0.1
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/xmalloc.h"
 
@@ -40,8 +41,9 @@ static const struct key keys[] = {
     {"http", "host", KEY_STR, OFF(http_host), "0.0.0.0", 0, 0,
      "address the HTTP/WebSocket port binds to"},
     {"http", "port", KEY_INT, OFF(http_port), "8080", 1, 65535, "HTTP/WebSocket port"},
-    {"http", "io_threads", KEY_INT, OFF(http_io_threads), "1", 1, 64,
-     "I/O threads, each with its own libwebsockets context and SO_REUSEPORT socket"},
+    {"http", "io_threads", KEY_INT, OFF(http_io_threads), "0", 0, 64,
+     "I/O threads, each with its own libwebsockets context and SO_REUSEPORT socket "
+     "(0: one per core)"},
     {"http", "request_timeout_s", KEY_INT, OFF(http_request_timeout_s), "30", 1, 3600,
      "a REST request not answered within this many seconds is closed"},
     {"http", "max_body", KEY_INT, OFF(http_max_body), "65536", 1024, 16777216,
@@ -327,7 +329,15 @@ int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, c
         if (set_value(cfg, match, eq + 1, err, errlen) != 0)
             return -1;
     }
-    return validate(cfg, err, errlen);
+    if (validate(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->http_io_threads == 0) {
+        /* One per core: a single I/O thread is the serial bottleneck of the REST path
+         * (docs/PERFORMANCE.md, REST). */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->http_io_threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
+    }
+    return 0;
 }
 
 void cn_config_print_help(FILE *out)

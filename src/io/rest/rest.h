@@ -22,6 +22,7 @@
 struct cn_pg_pool;
 struct cn_redis;
 struct cn_hasher;
+struct cn_token_cache;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -40,6 +41,11 @@ struct cn_rest_deps {
     int64_t token_ttl_s;
     int rooms_cache_ttl_s;
     struct cn_rest_counters *counters;
+    /* One verified-token cache per I/O thread, indexed by cn_http_later.thread: each
+     * is touched only by its thread. NULL (or a thread past the count) verifies every
+     * token in full. Owned by the caller. */
+    struct cn_token_cache **token_caches;
+    unsigned token_cache_count;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see

@@ -14,6 +14,7 @@
 #include "io/rest/rest.h"
 #include "io/rest/rest_request.h"
 #include "proto/json_requests.h"
+#include "io/token_cache.h"
 #include "proto/jwt.h"
 
 #define HISTORY_DEFAULT_SIZE 20
@@ -32,6 +33,19 @@ static int parse_id(const char *s, size_t n, int64_t *out)
     }
     *out = v;
     return 0;
+}
+
+static int verify_token(const struct cn_rest_deps *deps, const struct cn_http_later *later,
+                        const char *token, size_t len, struct cn_token_claims *claims)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (deps->token_caches && later->thread < deps->token_cache_count)
+        return cn_token_cache_verify(deps->token_caches[later->thread], deps->jwt_key,
+                                     deps->jwt_key_len, token, len, now, claims);
+    char *tok = cn_xstrndup(token, len);
+    int rc = cn_jwt_verify(deps->jwt_key, deps->jwt_key_len, tok, now, claims);
+    free(tok);
+    return rc;
 }
 
 struct route {
@@ -228,11 +242,8 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
             return true;
         }
         int rc = cn_jwt_from_authorization(hr->authorization, &token, &toklen);
-        if (rc == 0) {
-            char *tok = cn_xstrndup(token, toklen);
-            rc = cn_jwt_verify(deps->jwt_key, deps->jwt_key_len, tok, (int64_t)time(NULL), &claims);
-            free(tok);
-        }
+        if (rc == 0)
+            rc = verify_token(deps, later, token, toklen, &claims);
         if (rc != 0) {
             cn_http_error(resp, 401, "UNAUTHORIZED", cn_jwt_strerror(rc));
             rest_req_free(req);

@@ -80,6 +80,20 @@ static void test_ini_then_environment_wins(void)
     unlink(path);
 }
 
+static void test_io_threads_zero_means_one_per_core(void)
+{
+    char s[160];
+    snprintf(s, sizeof s, "CHAT_AUTH_JWT_SECRET=%s", secret);
+    char *envp[] = {"CHAT_HTTP_IO_THREADS=0", s, NULL};
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK_EQ(cfg.http_io_threads, cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
+    cn_config_free(&cfg);
+}
+
 static void test_unknown_ini_key_is_named(void)
 {
     char *path = write_ini("[http]\nport = 9001\nprot = 3\n");
@@ -142,5 +156,6 @@ static void test_help_lists_every_key_with_its_variable(void)
 
 CN_TEST_MAIN(test_defaults_are_valid_once_a_secret_is_set, test_empty_secret_is_refused,
              test_dev_secret_needs_dev_mode, test_ini_then_environment_wins,
-             test_unknown_ini_key_is_named, test_bad_values_are_named,
-             test_missing_file_is_an_error, test_help_lists_every_key_with_its_variable)
+             test_io_threads_zero_means_one_per_core, test_unknown_ini_key_is_named,
+             test_bad_values_are_named, test_missing_file_is_an_error,
+             test_help_lists_every_key_with_its_variable)
