@@ -53,6 +53,12 @@ struct cn_runtime {
     cn__parking parking;
     cn__timers timers;
     _Atomic bool stopping; /* set once by shutdown */
+    /* Workers looking for work without parking (at most max_spinners). While one
+     * spins, a sender need not wake a parked worker: the spinner finds the work, and
+     * wakes a parked one when it sees more behind what it took. Only RMWs touch it
+     * after start (scheduler.c: wake_unless_spinning, stop_spinning). */
+    _Atomic unsigned spinning;
+    unsigned max_spinners; /* immutable */
     bool started;          /* start/shutdown only */
 
     pthread_mutex_t reg_lock; /* guards the registry of live actors */

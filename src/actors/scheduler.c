@@ -4,7 +4,13 @@
  * queue first (so adapters are never starved by a worker whose own ring stays full),
  * then its own ring, the injection queue, and the rings of the other workers
  * (stealing). Finding nothing, it spins briefly so that a burst costs no system call,
- * then parks (park.h) until a sender wakes it. */
+ * then parks (park.h) until a sender wakes it.
+ *
+ * Only half the workers (at least one) may spin at once, and a sender wakes a parked
+ * worker only when none spins (Go's scheduler does the same). On a small machine the
+ * workers share the cores with the I/O, Redis and Kafka threads: with every idle
+ * worker spinning, the spin took a quarter of the node's CPU under REST load and
+ * every send paid a futex wake-up (docs/PERFORMANCE.md, REST). */
 #include "actors/internal.h"
 
 #include "base/log.h"
@@ -64,6 +70,8 @@ cn_runtime *cn_runtime_new(const cn_runtime_config *cfg)
     cn__parking_init(&rt->parking, n);
     cn__timers_init(&rt->timers);
     atomic_init(&rt->stopping, false);
+    atomic_init(&rt->spinning, 0);
+    rt->max_spinners = n / 2 > 0 ? n / 2 : 1;
     if (pthread_mutex_init(&rt->reg_lock, NULL) != 0)
         abort();
     rt->reg_first = NULL;
@@ -79,6 +87,38 @@ unsigned cn_runtime_workers(const cn_runtime *rt)
     return rt->nworkers;
 }
 
+/* Wakes a parked worker unless one is spinning, which will find the work. */
+static void wake_unless_spinning(cn_runtime *rt)
+{
+    /* acq_rel RMW rather than a load: pairs with the RMW in stop_spinning. The two
+     * RMWs are ordered in `spinning`'s modification order: if ours comes first, the
+     * spinner's reads from it and so sees the caller's queue push when it looks again;
+     * if the spinner's comes first, we read the count without it. Either the work is
+     * seen or we wake someone. (An RMW, not a fence, because ThreadSanitizer does not
+     * model fences.) */
+    if (atomic_fetch_add_explicit(&rt->spinning, 0, memory_order_acq_rel) == 0)
+        cn__unpark_one(&rt->parking);
+}
+
+/* Claims one of the spinner places; false when they are all taken. */
+static bool start_spinning(cn_runtime *rt)
+{
+    /* relaxed: the count only limits spinning; stop_spinning orders the way out. */
+    unsigned s = atomic_load_explicit(&rt->spinning, memory_order_relaxed);
+    while (s < rt->max_spinners)
+        if (atomic_compare_exchange_weak_explicit(&rt->spinning, &s, s + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+static void stop_spinning(cn_runtime *rt)
+{
+    /* acq_rel: pairs with the RMW in wake_unless_spinning (see there); the caller
+     * looks at the queues after it. */
+    atomic_fetch_sub_explicit(&rt->spinning, 1, memory_order_acq_rel);
+}
+
 void cn__schedule(cn_actor *a)
 {
     cn_runtime *rt = a->rt;
@@ -86,7 +126,7 @@ void cn__schedule(cn_actor *a)
     if (!w || w->rt != rt || !cn__localq_push(&w->q, &a->run))
         cn__injectq_push(&rt->inject, &a->run);
     /* The actor may already be running elsewhere; from here on only rt is used. */
-    cn__unpark_one(&rt->parking);
+    wake_unless_spinning(rt);
 }
 
 static cn_actor *as_actor(cn__runnable *r)
@@ -139,10 +179,17 @@ static void *worker_main(void *arg)
     current_worker = w;
     while (!stopping(rt)) {
         cn__runnable *r = find_work(w);
-        for (unsigned s = 0; !r && s < SPIN_ROUNDS && !stopping(rt); s++) {
-            for (unsigned p = 0; p < SPIN_PAUSES; p++)
-                cpu_relax();
-            r = find_work(w);
+        if (!r && start_spinning(rt)) {
+            for (unsigned s = 0; !r && s < SPIN_ROUNDS && !stopping(rt); s++) {
+                for (unsigned p = 0; p < SPIN_PAUSES; p++)
+                    cpu_relax();
+                r = find_work(w);
+            }
+            stop_spinning(rt);
+            /* Senders did not wake anyone while we spun: if more work waits behind
+             * what we took, get a parked worker to help. */
+            if (r && work_visible(rt))
+                wake_unless_spinning(rt);
         }
         if (r) {
             cn__actor_run(w, as_actor(r));
