@@ -9,6 +9,7 @@ import concurrent.futures
 import configparser
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -193,6 +194,59 @@ def test_bad_tokens_are_401():
         assert r.json()["error"]["code"] == "UNAUTHORIZED"
     ok = forge({"alg": "HS256", "typ": "JWT"}, good, key)
     assert requests.get(f"{NODE1}/api/rooms", headers={"Authorization": f"Bearer {ok}"}).status_code == 200
+
+
+def test_a_token_that_worked_is_refused_once_it_expires():
+    # The node remembers verified tokens; a remembered one must still expire on time.
+    u = User()
+    now = int(time.time())
+    exp = now + 2
+    tok = forge({"alg": "HS256", "typ": "JWT"},
+                {"sub": str(u.id), "iat": now, "exp": exp, "jti": "short"}, secret())
+    h = {"Authorization": f"Bearer {tok}"}
+    for _ in range(3):
+        assert requests.get(f"{NODE1}/api/rooms", headers=h).status_code == 200
+    while time.time() < exp + 0.05:  # the token's own deadline, not a guess
+        time.sleep(0.05)
+    r = requests.get(f"{NODE1}/api/rooms", headers=h)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["message"] == "token expired"
+
+
+def test_one_connection_carries_many_answers():
+    # Each answer (status line, headers, body) leaves in one write; keep-alive must
+    # still frame every answer exactly, whatever its status and size.
+    u = User()
+    other = User()
+    third = User()
+    room = u.post("/api/rooms/group", {"name": "big", "memberIds": [third.id]}).json()
+    insert_messages(room["id"], u.id, 100, "x" * 3000)
+    host, port = NODE1.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    auth = {"Authorization": f"Bearer {u.token}"}
+    calls = [
+        ("GET", "/api/rooms", auth, None, 200),
+        ("GET", f"/api/rooms/{room['id']}/messages?size=100", auth, None, 200),
+        ("GET", "/api/nope", auth, None, 404),
+        ("GET", "/api/rooms", {}, None, 401),
+        ("GET", f"/api/rooms/{room['id']}", {"Authorization": f"Bearer {other.token}"}, None, 403),
+        ("POST", "/api/rooms/group", {**auth, "Content-Type": "application/json"}, b"{bad", 400),
+        ("GET", "/healthz", {}, None, 200),
+        ("GET", f"/api/rooms/{room['id']}/messages?size=100", auth, None, 200),
+    ]
+    sock = None
+    for method, path, headers, body, status in calls:
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        assert r.status == status, (path, r.status, data[:200])
+        assert len(data) == int(r.getheader("content-length"))
+        json.loads(data)
+        if path.endswith("size=100"):
+            assert len(json.loads(data)["messages"]) == 100
+        sock = sock or conn.sock
+        assert conn.sock is sock, f"the connection was not kept after {method} {path}"
+    conn.close()
 
 
 # --- rooms --------------------------------------------------------------------------------
