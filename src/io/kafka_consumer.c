@@ -555,7 +555,13 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
         set(conf, "enable.auto.offset.store", "false", err, errlen) ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) ||
         set(conf, "partition.assignment.strategy", strategy, err, errlen) ||
-        set(conf, "session.timeout.ms", session, err, errlen)) {
+        set(conf, "session.timeout.ms", session, err, errlen) ||
+        /* A fetch that finds nothing waits this long on the broker. A real broker
+         * answers as soon as a record arrives, but librdkafka's mock cluster (the dev
+         * broker) sits out the whole wait, which put 0.5-3 s between a SEND and its
+         * delivery at the 500 ms default. 10 ms costs an idle consumer about 100
+         * small fetches a second per broker. */
+        set(conf, "fetch.wait.max.ms", "10", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_consumer(c);
         return NULL;

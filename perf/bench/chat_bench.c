@@ -1,0 +1,673 @@
+/* chat-bench: the fan-out load generator. Opens one STOMP-over-WebSocket session per
+ * line of a sessions file, subscribes each to its rooms, then sends chat messages at a
+ * fixed total rate for a while, spread round-robin over the sessions, and measures what
+ * the subscribers receive: delivered against expected, duplicates, end-to-end latency
+ * (client send to subscriber receive, through the server's Kafka and Redis path), and
+ * the CPU it used itself (so a run where the generator saturated says so).
+ *
+ *   chat-bench --url HOST:PORT --sessions FILE --rate MSGS_PER_S --duration S
+ *              [--drain S] [--dest-prefix /topic/room.] [--send-dest /app/chat.send]
+ *              [--server-pid PID] [--label TEXT]
+ *
+ * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
+ * session sends into its first room and subscribes to all of them. One thread, epoll,
+ * non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
+ * STOMP parser for what comes back. Prints one JSON object on stdout.
+ *
+ * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
+ * sequence number up to count deliveries per message, so loss and duplicates are exact.
+ * Expected deliveries of a message = the sessions of this run subscribed to its room,
+ * counted for messages the server acknowledged (RECEIPT). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "latency_hist.h"
+#include "proto/stomp_frame.h"
+#include "proto/stomp_parser.h"
+#include "ws_frame.h"
+
+enum state { S_CONNECTING, S_HANDSHAKE, S_STOMP_CONNECT, S_SUBSCRIBING, S_READY, S_DEAD };
+
+struct session {
+    int fd;
+    enum state st;
+    int64_t user_id;
+    char *token;
+    int64_t *rooms;
+    unsigned nrooms, subscribed;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+    bool want_out;
+    struct cn_stomp_parser *parser;
+    int64_t connect_start_ns;
+    int64_t hb_out_ns; /* how often the server wants to hear from us; 0: never */
+    int64_t last_out_ns;
+};
+
+struct room_count {
+    int64_t room;
+    unsigned subscribers;
+};
+
+static struct {
+    struct sockaddr_in addr;
+    char hostport[128];
+    const char *dest_prefix, *send_dest, *label;
+    double rate, duration, drain;
+    int server_pid;
+    struct session *s;
+    unsigned n;
+    struct room_count *rc;
+    unsigned nrc;
+    int ep;
+    /* per message sequence number: its room's expected deliveries, how many arrived,
+     * whether the server acknowledged it */
+    uint16_t *expect, *got;
+    uint8_t *acked;
+    uint64_t max_seq, sent, receipts, errors, dead, delivered, dups_seen, bad_body;
+    uint64_t connects_ok;
+    struct latency_hist lat, connect_lat;
+    char first_error[256];
+} B;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "chat-bench: %s\n", msg);
+    exit(2);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+static unsigned room_subscribers(int64_t room)
+{
+    for (unsigned i = 0; i < B.nrc; i++)
+        if (B.rc[i].room == room)
+            return B.rc[i].subscribers;
+    return 0;
+}
+
+static void count_room(int64_t room)
+{
+    for (unsigned i = 0; i < B.nrc; i++)
+        if (B.rc[i].room == room) {
+            B.rc[i].subscribers++;
+            return;
+        }
+    B.rc = xrealloc(B.rc, (B.nrc + 1) * sizeof *B.rc);
+    B.rc[B.nrc++] = (struct room_count){room, 1};
+}
+
+static void load_sessions(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die("cannot open the sessions file");
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *save = NULL, *uid = strtok_r(line, " \t\n", &save);
+        char *tok = strtok_r(NULL, " \t\n", &save);
+        char *rooms = strtok_r(NULL, " \t\n", &save);
+        if (!uid || !tok || !rooms)
+            continue;
+        B.s = xrealloc(B.s, (B.n + 1) * sizeof *B.s);
+        struct session *s = &B.s[B.n++];
+        memset(s, 0, sizeof *s);
+        s->fd = -1;
+        s->user_id = atoll(uid);
+        s->token = strdup(tok);
+        for (char *r = strtok_r(rooms, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+            s->rooms = xrealloc(s->rooms, (s->nrooms + 1) * sizeof *s->rooms);
+            s->rooms[s->nrooms++] = atoll(r);
+            count_room(atoll(r));
+        }
+    }
+    fclose(f);
+    if (B.n == 0)
+        die("the sessions file has no session");
+}
+
+static void want_write(struct session *s, bool on)
+{
+    if (s->want_out == on || s->fd < 0)
+        return;
+    s->want_out = on;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = s};
+    epoll_ctl(B.ep, EPOLL_CTL_MOD, s->fd, &ev);
+}
+
+static void kill_session(struct session *s, const char *why)
+{
+    if (s->st == S_DEAD)
+        return;
+    if (!B.first_error[0])
+        snprintf(B.first_error, sizeof B.first_error, "session of user %" PRId64 ": %s", s->user_id,
+                 why);
+    s->st = S_DEAD;
+    B.dead++;
+    if (s->fd >= 0) {
+        epoll_ctl(B.ep, EPOLL_CTL_DEL, s->fd, NULL);
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+static void flush(struct session *s)
+{
+    while (s->out_off < s->out_len) {
+        ssize_t w = send(s->fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                want_write(s, true);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            kill_session(s, strerror(errno));
+            return;
+        }
+        s->out_off += (size_t)w;
+    }
+    s->out_off = s->out_len = 0;
+    want_write(s, false);
+}
+
+static void queue_raw(struct session *s, const void *data, size_t len)
+{
+    if (s->out_len + len > s->out_cap) {
+        s->out_cap = (s->out_len + len) * 2;
+        s->out = xrealloc(s->out, s->out_cap);
+    }
+    memcpy(s->out + s->out_len, data, len);
+    s->out_len += len;
+}
+
+/* Queues one STOMP frame (text, NUL included) as one WebSocket message. */
+static void queue_frame(struct session *s, const char *frame, size_t len)
+{
+    uint8_t hdr[WS_CLIENT_HDR_MAX];
+    size_t h = ws_client_header(hdr, WS_OP_TEXT, len);
+    queue_raw(s, hdr, h);
+    queue_raw(s, frame, len);
+    s->last_out_ns = now_ns();
+}
+
+/* Sends a heart-beat EOL to every session that has been silent for half the interval
+ * its server asked for (CONNECTED heart-beat: the second number). */
+static void heartbeats(int64_t t)
+{
+    for (unsigned i = 0; i < B.n; i++) {
+        struct session *s = &B.s[i];
+        if (s->st == S_DEAD || s->hb_out_ns == 0 || t - s->last_out_ns < s->hb_out_ns / 2)
+            continue;
+        queue_frame(s, "\n", 1);
+        flush(s);
+    }
+}
+
+static void start_connect(struct session *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        die("socket() failed: out of file descriptors? (ulimit -n)");
+    int one = 1;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    s->connect_start_ns = now_ns();
+    int rc = connect(s->fd, (struct sockaddr *)&B.addr, sizeof B.addr);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(s->fd);
+        s->fd = -1;
+        kill_session(s, strerror(errno));
+        return;
+    }
+    s->st = S_CONNECTING;
+    s->parser = cn_stomp_parser_new(NULL);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = s};
+    s->want_out = true;
+    epoll_ctl(B.ep, EPOLL_CTL_ADD, s->fd, &ev);
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: Y2hhdC1iZW5jaC1rZXkxMg==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v12.stomp\r\n\r\n",
+                     B.hostport);
+    queue_raw(s, req, (size_t)n);
+}
+
+static void send_stomp_connect(struct session *s)
+{
+    char f[4096 + 256];
+    int n = snprintf(f, sizeof f,
+                     "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n"
+                     "heart-beat:0,0\n\n",
+                     s->token);
+    queue_frame(s, f, (size_t)n + 1);
+    s->st = S_STOMP_CONNECT;
+}
+
+static void send_subscribes(struct session *s)
+{
+    for (unsigned i = 0; i < s->nrooms; i++) {
+        char f[256];
+        int n = snprintf(f, sizeof f,
+                         "SUBSCRIBE\nid:r%" PRId64 "\ndestination:%s%" PRId64 "\nreceipt:s%" PRId64
+                         "\n\n",
+                         s->rooms[i], B.dest_prefix, s->rooms[i], s->rooms[i]);
+        queue_frame(s, f, (size_t)n + 1);
+    }
+    s->st = S_SUBSCRIBING;
+}
+
+static void send_message(struct session *s)
+{
+    uint64_t seq = B.sent;
+    if (seq >= B.max_seq)
+        return;
+    char body[128];
+    int bl = snprintf(body, sizeof body,
+                      "{\"roomId\":%" PRId64 ",\"content\":\"%" PRIu64 " %" PRId64 "\"}",
+                      s->rooms[0], seq, now_ns());
+    char f[512];
+    int n = snprintf(f, sizeof f,
+                     "SEND\ndestination:%s\ncontent-type:application/json\ncontent-length:%d\n"
+                     "receipt:m%" PRIu64 "\n\n%s",
+                     B.send_dest, bl, seq, body);
+    queue_frame(s, f, (size_t)n + 1);
+    B.expect[seq] = (uint16_t)room_subscribers(s->rooms[0]);
+    B.sent++;
+    flush(s);
+}
+
+/* The content of a MESSAGE body: finds "content":"<seq> <ns>". */
+static void on_message(const struct cn_stomp_frame *fr, int64_t t)
+{
+    const char *c = strstr(fr->body, "\"content\":\"");
+    if (!c) {
+        B.bad_body++;
+        return;
+    }
+    c += 11;
+    char *end;
+    unsigned long long seq = strtoull(c, &end, 10);
+    if (end == c || *end != ' ' || seq >= B.max_seq) {
+        B.bad_body++;
+        return;
+    }
+    long long sent_ns = strtoll(end + 1, NULL, 10);
+    if (B.got[seq] == UINT16_MAX)
+        return;
+    B.got[seq]++;
+    B.delivered++;
+    if (B.got[seq] > B.expect[seq] && B.expect[seq])
+        B.dups_seen++;
+    if (sent_ns > 0 && t > sent_ns)
+        latency_hist_add(&B.lat, (uint64_t)(t - sent_ns) / 1000);
+}
+
+static void on_frame(struct session *s, const struct cn_stomp_frame *fr, int64_t t)
+{
+    switch (fr->command) {
+    case CN_STOMP_CONNECTED: {
+        latency_hist_add(&B.connect_lat, (uint64_t)(t - s->connect_start_ns) / 1000);
+        B.connects_ok++;
+        const char *hb = cn_stomp_frame_get(fr, "heart-beat", NULL);
+        const char *comma = hb ? strchr(hb, ',') : NULL;
+        if (comma)
+            s->hb_out_ns = (int64_t)atoll(comma + 1) * 1000000;
+        send_subscribes(s);
+        flush(s);
+        break;
+    }
+    case CN_STOMP_RECEIPT: {
+        const char *id = cn_stomp_frame_get(fr, "receipt-id", NULL);
+        if (id && id[0] == 's') {
+            if (++s->subscribed == s->nrooms)
+                s->st = S_READY;
+        } else if (id && id[0] == 'm') {
+            unsigned long long seq = strtoull(id + 1, NULL, 10);
+            if (seq < B.max_seq && !B.acked[seq]) {
+                B.acked[seq] = 1;
+                B.receipts++;
+            }
+        }
+        break;
+    }
+    case CN_STOMP_MESSAGE:
+        on_message(fr, t);
+        break;
+    case CN_STOMP_ERROR: {
+        B.errors++;
+        const char *m = cn_stomp_frame_get(fr, "message", NULL);
+        kill_session(s, m ? m : "ERROR frame");
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void on_ws_payload(struct session *s, const uint8_t *p, size_t len, int64_t t)
+{
+    while (len > 0 && s->st != S_DEAD) {
+        size_t used = 0;
+        struct cn_stomp_frame fr;
+        int rc = cn_stomp_parser_parse(s->parser, (const char *)p, len, &used, &fr);
+        if (rc < 0) {
+            kill_session(s, "the server sent a frame the STOMP parser refused");
+            return;
+        }
+        if (rc == CN_STOMP_FRAME)
+            on_frame(s, &fr, t);
+        p += used;
+        len -= used;
+        if (rc == CN_STOMP_NEED_MORE)
+            break;
+    }
+}
+
+static void on_readable(struct session *s, int64_t t)
+{
+    for (;;) {
+        if (s->in_cap - s->in_len < 16384) {
+            s->in_cap = s->in_cap ? s->in_cap * 2 : 32768;
+            s->in = xrealloc(s->in, s->in_cap);
+        }
+        ssize_t r = recv(s->fd, s->in + s->in_len, s->in_cap - s->in_len, 0);
+        if (r == 0) {
+            kill_session(s, "the server closed the connection");
+            return;
+        }
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR)
+                continue;
+            kill_session(s, strerror(errno));
+            return;
+        }
+        s->in_len += (size_t)r;
+        if ((size_t)r < s->in_cap - s->in_len + (size_t)r)
+            break; /* short read: the socket is drained */
+    }
+    size_t off = 0;
+    if (s->st == S_HANDSHAKE || s->st == S_CONNECTING) {
+        uint8_t *end = memmem(s->in, s->in_len, "\r\n\r\n", 4);
+        if (!end)
+            return;
+        if (s->in_len < 12 || memcmp(s->in + 9, "101", 3) != 0) {
+            kill_session(s, "the WebSocket upgrade was refused");
+            return;
+        }
+        off = (size_t)(end + 4 - s->in);
+        send_stomp_connect(s);
+        flush(s);
+    }
+    while (off < s->in_len && s->st != S_DEAD) {
+        struct ws_frame_view f;
+        long used = ws_server_frame(s->in + off, s->in_len - off, &f);
+        if (used < 0) {
+            kill_session(s, "malformed WebSocket frame");
+            return;
+        }
+        if (used == 0)
+            break;
+        if (f.op == WS_OP_CLOSE) {
+            kill_session(s, "the server sent a WebSocket close");
+            return;
+        }
+        if (f.op == WS_OP_PING) {
+            uint8_t hdr[WS_CLIENT_HDR_MAX];
+            size_t h = ws_client_header(hdr, WS_OP_PONG, f.len);
+            queue_raw(s, hdr, h);
+            queue_raw(s, f.payload, f.len);
+            flush(s);
+        } else if (f.op == WS_OP_TEXT || f.op == WS_OP_BINARY || f.op == WS_OP_CONT) {
+            on_ws_payload(s, f.payload, f.len, t);
+        }
+        off += (size_t)used;
+    }
+    if (s->st != S_DEAD) {
+        memmove(s->in, s->in + off, s->in_len - off);
+        s->in_len -= off;
+    }
+}
+
+static void poll_once(int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(B.ep, evs, 256, timeout_ms);
+    int64_t t = now_ns();
+    for (int i = 0; i < n; i++) {
+        struct session *s = evs[i].data.ptr;
+        if (s->st == S_DEAD)
+            continue;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t el = sizeof err;
+            getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            kill_session(s, err ? strerror(err) : "connection hung up");
+            continue;
+        }
+        if (evs[i].events & EPOLLOUT) {
+            if (s->st == S_CONNECTING)
+                s->st = S_HANDSHAKE;
+            flush(s);
+        }
+        if (s->st != S_DEAD && (evs[i].events & EPOLLIN))
+            on_readable(s, t);
+    }
+}
+
+static double cpu_seconds_self(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double cpu_seconds_of(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    /* fields after the command: state(3) ... utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static unsigned count_state(enum state st)
+{
+    unsigned c = 0;
+    for (unsigned i = 0; i < B.n; i++)
+        c += B.s[i].st == st;
+    return c;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: chat-bench --url HOST:PORT --sessions FILE --rate N --duration S\n"
+                    "       [--drain S] [--dest-prefix P] [--send-dest D] [--server-pid PID]\n"
+                    "       [--label TEXT]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL, *sessions = NULL;
+    B.dest_prefix = "/topic/room.";
+    B.send_dest = "/app/chat.send";
+    B.label = "";
+    B.drain = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        if (!strcmp(a, "--url"))
+            url = v;
+        else if (!strcmp(a, "--sessions"))
+            sessions = v;
+        else if (!strcmp(a, "--rate"))
+            B.rate = atof(v);
+        else if (!strcmp(a, "--duration"))
+            B.duration = atof(v);
+        else if (!strcmp(a, "--drain"))
+            B.drain = atof(v);
+        else if (!strcmp(a, "--dest-prefix"))
+            B.dest_prefix = v;
+        else if (!strcmp(a, "--send-dest"))
+            B.send_dest = v;
+        else if (!strcmp(a, "--server-pid"))
+            B.server_pid = atoi(v);
+        else if (!strcmp(a, "--label"))
+            B.label = v;
+        else
+            usage();
+        i++;
+    }
+    if (!url || !sessions || B.rate <= 0 || B.duration <= 0)
+        usage();
+    const char *colon = strrchr(url, ':');
+    if (!colon)
+        usage();
+    snprintf(B.hostport, sizeof B.hostport, "%s", url);
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - url), url);
+    B.addr.sin_family = AF_INET;
+    B.addr.sin_port = htons((uint16_t)atoi(colon + 1));
+    if (inet_pton(AF_INET, host, &B.addr.sin_addr) != 1)
+        die("--url: HOST must be an IPv4 address");
+    load_sessions(sessions);
+    B.max_seq = (uint64_t)(B.rate * B.duration) + 1;
+    B.expect = calloc(B.max_seq, sizeof *B.expect);
+    B.got = calloc(B.max_seq, sizeof *B.got);
+    B.acked = calloc(B.max_seq, 1);
+    if (!B.expect || !B.got || !B.acked)
+        die("out of memory");
+    B.ep = epoll_create1(EPOLL_CLOEXEC);
+
+    /* 1. connect and subscribe, at most 200 handshakes in flight */
+    int64_t t0 = now_ns();
+    unsigned next = 0;
+    while (count_state(S_READY) + (unsigned)B.dead < B.n) {
+        unsigned pending = 0;
+        for (unsigned i = 0; i < next; i++)
+            pending += B.s[i].st != S_READY && B.s[i].st != S_DEAD;
+        while (next < B.n && pending < 200) {
+            start_connect(&B.s[next++]);
+            pending++;
+        }
+        poll_once(10);
+        heartbeats(now_ns());
+        if (now_ns() - t0 > (int64_t)120 * 1000000000)
+            die("sessions did not all connect and subscribe within 120 s");
+    }
+    double connect_s = (double)(now_ns() - t0) / 1e9;
+    unsigned ready = count_state(S_READY);
+
+    /* 2. send at the rate, round robin over the ready sessions */
+    double cpu0 = cpu_seconds_self(), srv0 = cpu_seconds_of(B.server_pid);
+    int64_t start = now_ns(), end = start + (int64_t)(B.duration * 1e9);
+    unsigned rr = 0;
+    int64_t last_hb = start;
+    for (int64_t t = now_ns(); t < end; t = now_ns()) {
+        if (t - last_hb > 100000000) {
+            heartbeats(t);
+            last_hb = t;
+        }
+        uint64_t due = (uint64_t)((double)(t - start) / 1e9 * B.rate);
+        for (unsigned guard = 0; B.sent < due && guard < B.n * 2; guard++) {
+            struct session *s = &B.s[rr++ % B.n];
+            if (s->st == S_READY)
+                send_message(s);
+        }
+        poll_once(1);
+    }
+    int64_t send_end = now_ns();
+    /* 3. drain: until every acknowledged message arrived everywhere, or the deadline */
+    int64_t drain_end = send_end + (int64_t)(B.drain * 1e9);
+    while (now_ns() < drain_end) {
+        poll_once(5);
+        heartbeats(now_ns());
+        if (B.receipts == B.sent) {
+            uint64_t want = 0;
+            for (uint64_t q = 0; q < B.sent; q++)
+                want += B.expect[q];
+            if (B.delivered >= want)
+                break;
+        }
+    }
+    double wall = (double)(send_end - start) / 1e9;
+    double cpu = cpu_seconds_self() - cpu0;
+    double srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - srv0 : -1;
+
+    uint64_t expected = 0, lost = 0, dups = 0, got_acked = 0;
+    for (uint64_t q = 0; q < B.sent; q++) {
+        if (!B.acked[q])
+            continue;
+        expected += B.expect[q];
+        got_acked += B.got[q];
+        if (B.got[q] < B.expect[q])
+            lost += B.expect[q] - B.got[q];
+        else
+            dups += B.got[q] - B.expect[q];
+    }
+    double cores = cpu / ((double)(now_ns() - start) / 1e9);
+    printf("{\"bench\":\"fanout\",\"label\":\"%s\",\"sessions\":%u,\"ready\":%u,\"rooms\":%u,"
+           "\"rate\":%.0f,\"duration_s\":%.1f,\"connect_s\":%.2f,"
+           "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+           "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
+           ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
+           "\"p999\":%.2f,\"max\":%.2f},\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64
+           ",\"bad_bodies\":%" PRIu64 ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
+           "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"first_error\":\"%s\"}\n",
+           B.label, B.n, ready, B.nrc, B.rate, wall, connect_s,
+           latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
+           latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
+           B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
+           latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,
+           latency_hist_quantile(&B.lat, 0.99) / 1e3, latency_hist_quantile(&B.lat, 0.999) / 1e3,
+           B.lat.max_us / 1e3, B.errors, B.dead, B.bad_body, cores, cores > 0.9 ? "true" : "false",
+           srv, srv >= 0 ? srv / wall : -1.0, B.first_error);
+    return lost == 0 && B.errors == 0 ? 0 : 1;
+}

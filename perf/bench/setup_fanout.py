@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Sessions file for chat-bench's fan-out scenario (perf/bench/fanout.sh).
+
+    setup_fanout.py --node URL --rooms R --room-size K --out FILE
+
+Signs up (or logs in again) R*K bench users, bench-fanout-NNNNN@bench.example.com, through
+the REST API of --node (run it with CHAT_AUTH_PASSWORD_HASH_COST=min, or each sign-up costs
+~110 ms), puts them in R group rooms of K members (users in blocks of K; the block's first
+user creates the room with the other K-1), and writes FILE with one line per user:
+`userId token roomId`. A re-run reuses a block's room when its creator already has exactly
+one room with these members. Stdlib only.
+"""
+import argparse
+import http.client
+import json
+import sys
+import threading
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+PASSWORD = "bench-fanout-password"
+_local = threading.local()
+
+
+def call(base, method, path, body=None, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = json.dumps(body).encode() if body is not None else None
+    for _ in range(3):
+        c = getattr(_local, "conn", None)
+        if c is None:
+            u = urllib.parse.urlsplit(base)
+            c = _local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        try:
+            c.request(method, path, body=data, headers=headers)
+            r = c.getresponse()
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
+        except (http.client.HTTPException, OSError):
+            c.close()
+            _local.conn = None
+    raise SystemExit(f"setup_fanout: {method} {path} keeps failing")
+
+
+def user(base, i):
+    email = f"bench-fanout-{i:05d}@bench.example.com"
+    st, body = call(base, "POST", "/api/auth/signup",
+                    {"email": email, "password": PASSWORD, "nickname": f"fan{i}"})
+    if st not in (201, 409):
+        raise SystemExit(f"setup_fanout: signup {email}: {st} {body}")
+    st, body = call(base, "POST", "/api/auth/login", {"email": email, "password": PASSWORD})
+    if st != 200:
+        raise SystemExit(f"setup_fanout: login {email}: {st} {body}")
+    return body["user"]["id"], body["accessToken"]
+
+
+def room(base, block, users):
+    creator_id, token = users[0]
+    members = sorted(u for u, _ in users[1:])
+    st, rooms = call(base, "GET", "/api/rooms", token=token)
+    if st != 200:
+        raise SystemExit(f"setup_fanout: my rooms: {st} {rooms}")
+    name = f"fanout-{block:05d}"
+    for r in rooms:
+        if r["name"] == name and r["memberCount"] == len(users):
+            return r["id"]
+    st, body = call(base, "POST", "/api/rooms/group", {"name": name, "memberIds": members},
+                    token=token)
+    if st not in (200, 201):
+        raise SystemExit(f"setup_fanout: create room: {st} {body}")
+    return body["id"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--node", required=True)
+    ap.add_argument("--rooms", type=int, required=True)
+    ap.add_argument("--room-size", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    n = a.rooms * a.room_size
+    with ThreadPoolExecutor(16) as ex:
+        users = list(ex.map(lambda i: user(a.node, i), range(n)))
+        blocks = [users[b * a.room_size:(b + 1) * a.room_size] for b in range(a.rooms)]
+        room_ids = list(ex.map(lambda b: room(a.node, b, blocks[b]), range(a.rooms)))
+    with open(a.out, "w") as f:
+        for b, members in enumerate(blocks):
+            for uid, tok in members:
+                f.write(f"{uid} {tok} {room_ids[b]}\n")
+    print(f"setup_fanout: {n} users in {a.rooms} rooms of {a.room_size} -> {a.out}",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
