@@ -48,6 +48,8 @@ cn_stack_profile()
     KAFKA_BIN="${CN_KAFKA_BIN:-$NODE_BUILD/bin/chat-kafka-dev}"
     NODE_BIN="$NODE_BUILD/bin/chat-node"
     PG_URL="postgresql://chat:chat@127.0.0.1:$PG_PORT/chat"
+    # CN_STACK_NODES=1 runs the stack with its first node only (perf/bench/fanout.sh).
+    if [[ "${CN_STACK_NODES:-2}" == 1 ]]; then NODE_PORTS=("${NODE_PORTS[0]}"); fi
     NODE_COUNT=${#NODE_PORTS[@]}
     # Deadlines (seconds). Sanitizer builds start slowly.
     NODE_HEALTH_TIMEOUT="${CN_NODE_HEALTH_TIMEOUT:-90}"

@@ -79,9 +79,10 @@ static struct {
      * whether the server acknowledged it */
     uint16_t *expect, *got;
     uint8_t *acked;
+    int64_t *sent_ns; /* per sequence number: when the SEND was queued */
     uint64_t max_seq, sent, receipts, errors, dead, delivered, dups_seen, bad_body;
     uint64_t connects_ok;
-    struct latency_hist lat, connect_lat;
+    struct latency_hist lat, connect_lat, ack_lat;
     char first_error[256];
 } B;
 
@@ -291,9 +292,11 @@ static void send_message(struct session *s)
     if (seq >= B.max_seq)
         return;
     char body[128];
+    int64_t t = now_ns();
+    B.sent_ns[seq] = t;
     int bl = snprintf(body, sizeof body,
                       "{\"roomId\":%" PRId64 ",\"content\":\"%" PRIu64 " %" PRId64 "\"}",
-                      s->rooms[0], seq, now_ns());
+                      s->rooms[0], seq, t);
     char f[512];
     int n = snprintf(f, sizeof f,
                      "SEND\ndestination:%s\ncontent-type:application/json\ncontent-length:%d\n"
@@ -355,6 +358,8 @@ static void on_frame(struct session *s, const struct cn_stomp_frame *fr, int64_t
             if (seq < B.max_seq && !B.acked[seq]) {
                 B.acked[seq] = 1;
                 B.receipts++;
+                if (t > B.sent_ns[seq])
+                    latency_hist_add(&B.ack_lat, (uint64_t)(t - B.sent_ns[seq]) / 1000);
             }
         }
         break;
@@ -581,7 +586,8 @@ int main(int argc, char **argv)
     B.expect = calloc(B.max_seq, sizeof *B.expect);
     B.got = calloc(B.max_seq, sizeof *B.got);
     B.acked = calloc(B.max_seq, 1);
-    if (!B.expect || !B.got || !B.acked)
+    B.sent_ns = calloc(B.max_seq, sizeof *B.sent_ns);
+    if (!B.expect || !B.got || !B.acked || !B.sent_ns)
         die("out of memory");
     B.ep = epoll_create1(EPOLL_CLOEXEC);
 
@@ -658,8 +664,9 @@ int main(int argc, char **argv)
            "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64
            ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
-           "\"p999\":%.2f,\"max\":%.2f},\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64
-           ",\"bad_bodies\":%" PRIu64 ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
+           "\"p999\":%.2f,\"max\":%.2f},\"receipt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+           "\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64 ",\"bad_bodies\":%" PRIu64
+           ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
            "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"first_error\":\"%s\"}\n",
            B.label, B.n, ready, B.nrc, B.rate, wall, connect_s,
            latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
@@ -667,7 +674,9 @@ int main(int argc, char **argv)
            B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
            latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,
            latency_hist_quantile(&B.lat, 0.99) / 1e3, latency_hist_quantile(&B.lat, 0.999) / 1e3,
-           B.lat.max_us / 1e3, B.errors, B.dead, B.bad_body, cores, cores > 0.9 ? "true" : "false",
-           srv, srv >= 0 ? srv / wall : -1.0, B.first_error);
+           B.lat.max_us / 1e3, latency_hist_quantile(&B.ack_lat, 0.5) / 1e3,
+           latency_hist_quantile(&B.ack_lat, 0.99) / 1e3, B.ack_lat.max_us / 1e3, B.errors, B.dead,
+           B.bad_body, cores, cores > 0.9 ? "true" : "false", srv, srv >= 0 ? srv / wall : -1.0,
+           B.first_error);
     return lost == 0 && B.errors == 0 ? 0 : 1;
 }
