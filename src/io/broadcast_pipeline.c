@@ -280,7 +280,6 @@ struct cn_broadcast *cn_broadcast_start(const struct cn_broadcast_opts *o, char 
         .batch_type = BC_BATCH,
         .revoke_type = BC_REVOKE,
         .batch_linger_ms = -1, /* latency first: a batch is whatever one poll gave */
-        .max_in_flight = 64,
     };
     struct cn_kafka_consumer *c = cn_kafka_consumer_start(&co, err, errlen);
     if (!c) {

@@ -19,6 +19,7 @@
 #include "io/kafka_consumer.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
 #include <pthread.h>
@@ -623,6 +624,13 @@ void cn_kafka_consumer_stop(struct cn_kafka_consumer *c)
     atomic_store_explicit(&c->quit, true, memory_order_release);
     cn_wakefd_wake((void *)(intptr_t)c->wakefd);
     pthread_join(c->thread, NULL);
+    /* relaxed: statistics; the join ordered the consumer thread's writes anyway. */
+    CN_INFO(MOD,
+            "consumer %s: stopped after %" PRIu64 " records in %" PRIu64 " batches, %" PRIu64
+            " partition pauses",
+            c->group, atomic_load_explicit(&c->records, memory_order_relaxed),
+            atomic_load_explicit(&c->batches, memory_order_relaxed),
+            atomic_load_explicit(&c->pauses, memory_order_relaxed));
     rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
     free_consumer(c);
 }
