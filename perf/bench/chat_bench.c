@@ -12,7 +12,9 @@
  * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
  * session sends into its first room and subscribes to all of them. One thread, epoll,
  * non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
- * STOMP parser for what comes back. Prints one JSON object on stdout.
+ * STOMP parser for what comes back. Prints one JSON object on stdout. With --rate 0 it
+ * only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
+ * which reports the server's RSS growth per session (--server-pid).
  *
  * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
  * sequence number up to count deliveries per message, so loss and duplicates are exact.
@@ -520,6 +522,24 @@ static double cpu_seconds_of(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* VmRSS of a process in KiB, or -1. */
+static long rss_kb_of(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 static unsigned count_state(enum state st)
 {
     unsigned c = 0;
@@ -569,7 +589,7 @@ int main(int argc, char **argv)
             usage();
         i++;
     }
-    if (!url || !sessions || B.rate <= 0 || B.duration <= 0)
+    if (!url || !sessions || B.rate < 0 || B.duration <= 0)
         usage();
     const char *colon = strrchr(url, ':');
     if (!colon)
@@ -592,6 +612,7 @@ int main(int argc, char **argv)
     B.ep = epoll_create1(EPOLL_CLOEXEC);
 
     /* 1. connect and subscribe, at most 200 handshakes in flight */
+    long rss_before = rss_kb_of(B.server_pid);
     int64_t t0 = now_ns();
     unsigned next = 0;
     while (count_state(S_READY) + (unsigned)B.dead < B.n) {
@@ -642,6 +663,7 @@ int main(int argc, char **argv)
                 break;
         }
     }
+    long rss_after = rss_kb_of(B.server_pid);
     double wall = (double)(send_end - start) / 1e9;
     double cpu = cpu_seconds_self() - cpu0;
     double srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - srv0 : -1;
@@ -658,25 +680,30 @@ int main(int argc, char **argv)
             dups += B.got[q] - B.expect[q];
     }
     double cores = cpu / ((double)(now_ns() - start) / 1e9);
-    printf("{\"bench\":\"fanout\",\"label\":\"%s\",\"sessions\":%u,\"ready\":%u,\"rooms\":%u,"
-           "\"rate\":%.0f,\"duration_s\":%.1f,\"connect_s\":%.2f,"
-           "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-           "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64
-           ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
-           ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
-           "\"p999\":%.2f,\"max\":%.2f},\"receipt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-           "\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64 ",\"bad_bodies\":%" PRIu64
-           ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
-           "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"first_error\":\"%s\"}\n",
-           B.label, B.n, ready, B.nrc, B.rate, wall, connect_s,
-           latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
-           latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
-           B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
-           latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,
-           latency_hist_quantile(&B.lat, 0.99) / 1e3, latency_hist_quantile(&B.lat, 0.999) / 1e3,
-           B.lat.max_us / 1e3, latency_hist_quantile(&B.ack_lat, 0.5) / 1e3,
-           latency_hist_quantile(&B.ack_lat, 0.99) / 1e3, B.ack_lat.max_us / 1e3, B.errors, B.dead,
-           B.bad_body, cores, cores > 0.9 ? "true" : "false", srv, srv >= 0 ? srv / wall : -1.0,
-           B.first_error);
+    printf(
+        "{\"bench\":\"fanout\",\"label\":\"%s\",\"sessions\":%u,\"ready\":%u,\"rooms\":%u,"
+        "\"rate\":%.0f,\"duration_s\":%.1f,\"connect_s\":%.2f,"
+        "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+        "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
+        ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
+        ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
+        "\"p999\":%.2f,\"max\":%.2f},\"receipt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+        "\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64 ",\"bad_bodies\":%" PRIu64
+        ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
+        "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
+        "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
+        B.label, B.n, ready, B.nrc, B.rate, wall, connect_s,
+        latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
+        latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
+        B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
+        latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,
+        latency_hist_quantile(&B.lat, 0.99) / 1e3, latency_hist_quantile(&B.lat, 0.999) / 1e3,
+        B.lat.max_us / 1e3, latency_hist_quantile(&B.ack_lat, 0.5) / 1e3,
+        latency_hist_quantile(&B.ack_lat, 0.99) / 1e3, B.ack_lat.max_us / 1e3, B.errors, B.dead,
+        B.bad_body, cores, cores > 0.9 ? "true" : "false", srv, srv >= 0 ? srv / wall : -1.0,
+        rss_before, rss_after,
+        rss_before > 0 && rss_after > 0 && ready ? (double)(rss_after - rss_before) * 1024.0 / ready
+                                                 : -1.0,
+        B.first_error);
     return lost == 0 && B.errors == 0 ? 0 : 1;
 }

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Shared by the chat-bench scenarios (fanout.sh, idle.sh): the private one-node bench
+# stack, the sessions file, and the result line. Source it after setting ROOT.
+#
+# The stack is ops/dev's `test` profile pointed at var/bench, ports 25440/63810/18091,
+# one Release node (CN_STACK_NODES=1): the node under test is alone in its consumer
+# groups, and the dev and test stacks are left alone.
+
+BENCH_BIN="$ROOT/build/release/bin/chat-bench"
+NODE_URL="http://127.0.0.1:18091"
+SESSIONS="$ROOT/var/bench/sessions.txt"
+
+bench_die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 1
+}
+
+# bench_stack_up — starts the stack (stopped again at exit unless BENCH_KEEP_STACK=1),
+# waits until the node owns the 6 partitions of chat.messages; sets NODE_PID.
+bench_stack_up() {
+    [[ -x "$BENCH_BIN" && -x "$ROOT/build/release/bin/chat-node" ]] ||
+        bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
+    export CN_STACK_NODES=1 CN_TEST_STACK_VAR="$ROOT/var/bench" CN_TEST_STACK_PG_PORT=25440 \
+        CN_TEST_STACK_REDIS_PORT=63810 CN_TEST_STACK_NODE1_PORT=18091 \
+        CN_TEST_STACK_NODE_BUILD="$ROOT/build/release"
+    trap bench_stack_down EXIT
+    "$ROOT/ops/dev" --stack test up >/dev/null ||
+        bench_die "the private bench stack did not come up (var/bench/log)"
+    NODE_PID="$(cat "$ROOT/var/bench/run/node1.pid")"
+    # A fresh node joins its consumer groups a few seconds after it is healthy.
+    local _
+    for _ in $(seq 1 600); do
+        curl -s "$NODE_URL/metrics" | grep -q '^chat_persist_partitions_assigned 6$' && return 0
+        sleep 0.1
+    done
+    bench_die "the node did not get the 6 partitions of chat.messages within 60 s"
+}
+
+bench_stack_down() {
+    [[ "${BENCH_KEEP_STACK:-0}" == 1 ]] || "$ROOT/ops/dev" --stack test down >/dev/null || true
+}
+
+# bench_sessions ROOMS ROOM_SIZE — users, rooms and tokens through the REST API.
+bench_sessions() {
+    echo "[bench] setting up $(($1 * $2)) users in $1 rooms of $2" >&2
+    /usr/bin/python3 "$ROOT/perf/bench/setup_fanout.py" --node "$NODE_URL" --rooms "$1" \
+        --room-size "$2" --out "$SESSIONS"
+}
+
+# bench_record SCENARIO JSON RESULTS — adds run facts to chat-bench's JSON, prints it and
+# appends it to RESULTS ("-": nowhere).
+bench_record() {
+    local line
+    line="$(SCENARIO="$1" BENCH_LINE="$2" COMMIT="$(git -C "$ROOT" rev-parse --short HEAD)" \
+        DIRTY="$(git -C "$ROOT" status --porcelain -- src perf/bench | head -c1)" /usr/bin/python3 -c '
+import json, os, time
+d = json.loads(os.environ["BENCH_LINE"])
+d["scenario"] = os.environ["SCENARIO"]
+d["ts"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+d["commit"] = os.environ["COMMIT"]
+d["src_dirty"] = bool(os.environ["DIRTY"])
+d["machine"] = {"cpus": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]}
+d["note"] = os.environ.get("BENCH_NOTE", "")
+print(json.dumps(d))')"
+    echo "$line"
+    [[ "$3" == - ]] || echo "$line" >>"$3"
+}
