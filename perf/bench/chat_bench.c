@@ -563,10 +563,10 @@ int main(int argc, char **argv)
     B.send_dest = "/app/chat.send";
     B.label = "";
     B.drain = 5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v)
-            usage();
+    if (argc % 2 == 0)
+        usage(); /* every option takes a value */
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--url"))
             url = v;
         else if (!strcmp(a, "--sessions"))
@@ -587,7 +587,6 @@ int main(int argc, char **argv)
             B.label = v;
         else
             usage();
-        i++;
     }
     if (!url || !sessions || B.rate < 0 || B.duration <= 0)
         usage();
