@@ -22,6 +22,7 @@
 struct cn_pg_pool;
 struct cn_redis;
 struct cn_hasher;
+struct cn_send_sink;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -40,6 +41,9 @@ struct cn_rest_deps {
     int64_t token_ttl_s;
     int rooms_cache_ttl_s;
     struct cn_rest_counters *counters;
+    /* The SEND path: its producer and its gate, for POST /read's ReadReceiptEvent.
+     * NULL: reads are answered 503. */
+    struct cn_send_sink *send;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see
