@@ -201,6 +201,8 @@ int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id, 
     if (rc == 0)
         rc = get_id(root, "messageId", false, message_id, err);
     json_decref(root);
+    if (rc != 0)
+        *room_id = *message_id = 0; /* never half a request */
     return rc;
 }
 

@@ -168,6 +168,7 @@ static void test_typing_refresh_direct_read(void)
     CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5}"), &room, &id, &e), CN_JSON_E_INVALID);
     check_err(&e, "messageId: is required");
     CHECK_EQ(id, 0);
+    CHECK_EQ(room, 0);
     CHECK_EQ(cn_json_decode_read_receipt(S("{\"messageId\":9}"), &room, &id, &e),
              CN_JSON_E_INVALID);
     check_err(&e, "roomId: is required");
