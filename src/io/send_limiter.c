@@ -3,6 +3,11 @@
  * membership (cached), produces the event to Kafka and answers the session in
  * arrival order once each SEND's outcome is known. See send_sink.h.
  *
+ * SEND /app/chat.read takes the same road (so it is rate-limited and answered in
+ * order with the chat SENDs): read_receipt_check instead of the membership cache
+ * (it also checks that the message is of the room), then a ReadReceiptEvent to
+ * chat.read-receipts.
+ *
  * The SENDs of a session form one FIFO. `cursor` is the first entry still
  * waiting for a lookup or for its produce call; at most one database query is in
  * flight (the cursor's), so a burst into one room costs one membership query and
