@@ -153,5 +153,23 @@ def test_a_killed_nodes_users_go_offline_within_the_bound(pair):
         node.close()
 
 
+def test_a_stopped_nodes_users_go_offline_at_once(pair):
+    """SIGTERM: the node closes its sessions and waits for their OFFLINE before it stops,
+    so nobody waits for the TTL (30 s here) and a sweep."""
+    alice, bob, room = pair
+    node = cnlib.Node({"CHAT_PERSIST_ENABLED": "false", "CHAT_RECEIPTS_ENABLED": "false"})
+    try:
+        node.wait_healthy()
+        c = session(node.url, alice)
+        wait_status(bob, room, alice.id, "ONLINE", 10)
+        rc, _ = node.stop(signal.SIGTERM)
+        assert rc == 0, node.output()[-3000:]
+        m = member(bob, room, alice.id)
+        assert (m["status"], m["lastSeenAt"] is not None) == ("OFFLINE", True), m
+        c.close()
+    finally:
+        node.close()
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
