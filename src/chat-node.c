@@ -27,6 +27,8 @@
 #include "io/password_hasher.h"
 #include "io/broadcast_pipeline.h"
 #include "io/persist.h"
+#include "io/presence.h"
+#include "io/read_receipts.h"
 #include "io/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
@@ -109,7 +111,10 @@ struct node {
     struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
     struct cn_ws_session_deps ws;          /* rooms: wired when that path lands */
     struct cn_kafka_producer *producer;
-    struct cn_send_sink send; /* the SEND path (rate limiters -> Kafka) */
+    struct cn_send_sink send;          /* the SEND path (rate limiters -> Kafka) */
+    struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
+    struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
+    struct cn_presence *presence;
 };
 
 static int start_adapters(struct node *n, char *err, size_t errlen)
@@ -213,6 +218,52 @@ static int start_persist(struct node *n, char *err, size_t errlen)
     return n->persist ? 0 : -1;
 }
 
+/* The read-receipt pipeline (on the shared pool: its statement is as short as the
+ * REST ones) and presence (on a pool of one connection of its own, so that a user's
+ * ONLINE and OFFLINE are applied in the order the presence actor sends them, and its
+ * background statements never queue in front of requests). Off: nothing started. */
+static int start_receipts_presence(struct node *n, char *err, size_t errlen)
+{
+    const struct cn_config *cfg = n->cfg;
+    if (cfg->receipts_enabled) {
+        struct cn_read_receipts_opts ro = {
+            .rt = n->rt,
+            .brokers = cfg->kafka_brokers,
+            .pg = n->pg,
+            .redis = n->redis,
+            .invalidate_cache = cfg->cache_rooms_enabled,
+        };
+        n->receipts = cn_read_receipts_start(&ro, err, errlen);
+        n->routes.receipts = n->receipts;
+        if (!n->receipts)
+            return -1;
+    }
+    if (!cfg->presence_enabled)
+        return 0;
+    struct cn_pg_pool_opts po = {
+        .url = cfg->postgres_url,
+        .size = 1,
+        .max_queue = cfg->postgres_max_queue,
+        .query_timeout_ms = cfg->postgres_query_timeout_ms,
+        .application_name = "chat-node-presence",
+    };
+    n->presence_pg = cn_pg_pool_start_opts(&po, err, errlen);
+    if (!n->presence_pg)
+        return -1;
+    struct cn_presence_opts pr = {
+        .rt = n->rt,
+        .pg = n->presence_pg,
+        .redis = n->redis,
+        .node_id = cfg->node_id,
+        .ttl_ms = cfg->presence_ttl_ms,
+        .refresh_ms = cfg->presence_refresh_ms,
+        .sweep_ms = cfg->presence_sweep_ms,
+    };
+    n->presence = cn_presence_start(&pr, err, errlen);
+    n->routes.presence = n->presence;
+    return n->presence ? 0 : -1;
+}
+
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
@@ -231,6 +282,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .counters = &n->rest_counters,
         .token_caches = n->token_caches,
         .token_cache_count = (unsigned)cfg->http_io_threads,
+        .send = &n->send,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -253,6 +305,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .send_sink = cn_send_sink_take,
         .send_ctx = &n->send,
         .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
+        .presence = n->presence,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
@@ -316,19 +369,31 @@ static void stop_node(struct node *n)
             _exit(1);
         }
     }
-    /* The pipeline before what its actors call: consumer, then the DLT producer (its
+    /* Every session has been told to close: give their OFFLINE transitions a moment
+     * (the TTL and another node's sweep catch what does not make it). */
+    if (n->presence && !cn_presence_drain(n->presence, 2000))
+        CN_WARN("node", "presence did not settle within 2 s; other nodes' sweeps finish it");
+    cn_presence_close(n->presence);
+    /* The pipelines before what their actors call: consumer, then the DLT producer (its
      * reports still reach live actors), then the pool and Redis in stop_adapters. */
+    cn_read_receipts_close(n->receipts);
     cn_persist_close(n->persist);
     cn_broadcast_stop(n->broadcast); /* before Redis, which its actors use */
     n->broadcast = NULL;
     cn_kafka_producer_stop(n->persist_dlt);
     n->persist_dlt = NULL;
     stop_adapters(n);
+    cn_pg_pool_stop(n->presence_pg);
+    n->presence_pg = NULL;
     if (n->rt)
         cn_runtime_shutdown(n->rt);
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
-    cn_persist_stop(n->persist);     /* after the I/O threads: /metrics reads it */
+    cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    cn_read_receipts_stop(n->receipts);
+    n->receipts = NULL;
+    cn_presence_stop(n->presence);
+    n->presence = NULL;
     cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
     n->rooms = NULL;
     if (n->token_caches) {
@@ -371,7 +436,9 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         return 1;
     }
     if (start_adapters(&n, err, sizeof err) != 0 || start_persist(&n, err, sizeof err) != 0 ||
-        start_fanout(&n, err, sizeof err) != 0 || start_http(&n, start_ms, err, sizeof err) != 0) {
+        start_fanout(&n, err, sizeof err) != 0 ||
+        start_receipts_presence(&n, err, sizeof err) != 0 ||
+        start_http(&n, start_ms, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         stop_node(&n);
         return 1;

@@ -128,6 +128,17 @@ static const struct key keys[] = {
      3600000, "the window of send_burst_close"},
     {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
      "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
+    {"receipts", "enabled", KEY_BOOL, OFF(receipts_enabled), "true", 0, 0,
+     "run the read-receipt pipeline (consumer group chat-read-receipt) on this node"},
+    {"presence", "enabled", KEY_BOOL, OFF(presence_enabled), "true", 0, 0,
+     "track users' ONLINE/OFFLINE status from their STOMP sessions on this node"},
+    {"presence", "ttl_ms", KEY_INT, OFF(presence_ttl_ms), "30000", 100, 3600000,
+     "how long one refresh vouches for a user in Redis; a crashed node's users go OFFLINE "
+     "within ttl_ms + sweep_ms"},
+    {"presence", "refresh_ms", KEY_INT, OFF(presence_refresh_ms), "10000", 50, 3600000,
+     "how often a node vouches again for its users (must be below ttl_ms)"},
+    {"presence", "sweep_ms", KEY_INT, OFF(presence_sweep_ms), "15000", 50, 3600000,
+     "how often some node turns OFFLINE the ONLINE users no node vouches for"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -249,6 +260,17 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
     if (!cfg->dev_mode && strcmp(cfg->auth_jwt_secret, cn_config_dev_jwt_secret) == 0) {
         snprintf(err, errlen,
                  "auth.jwt_secret: the built-in dev secret is refused unless node.dev_mode=true");
+        return -1;
+    }
+    if (cfg->presence_refresh_ms >= cfg->presence_ttl_ms) {
+        snprintf(err, errlen,
+                 "presence.refresh_ms: %d must be below presence.ttl_ms (%d), or users would "
+                 "expire between two refreshes",
+                 cfg->presence_refresh_ms, cfg->presence_ttl_ms);
+        return -1;
+    }
+    if (strlen(cfg->node_id) == 0 || strlen(cfg->node_id) > 64) {
+        snprintf(err, errlen, "node.id: must be 1..64 bytes (it names the node in presence)");
         return -1;
     }
     const char *cost = cfg->auth_password_hash_cost;

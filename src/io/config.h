@@ -58,6 +58,11 @@ struct cn_config {
     int limits_send_burst_close;
     int limits_send_burst_window_ms;
     int kafka_send_timeout_ms;
+    bool receipts_enabled;
+    bool presence_enabled;
+    int presence_ttl_ms;
+    int presence_refresh_ms;
+    int presence_sweep_ms;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

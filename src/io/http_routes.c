@@ -9,6 +9,8 @@
 #include "io/room_metrics.h"
 #include "io/metrics.h"
 #include "io/persist.h"
+#include "io/presence.h"
+#include "io/read_receipts.h"
 #include "io/process_stats.h"
 
 static const char json_content_type[] = "application/json";
@@ -84,6 +86,8 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     cn_metrics_render(&b, &src);
     cn_persist_metrics_render(&b, r->persist);
     cn_fanout_metrics_render(&b, r->fanout);
+    cn_read_receipts_metrics_render(&b, r->receipts);
+    cn_presence_metrics_render(&b, r->presence);
     free(rts);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -16,6 +16,9 @@
 #include "io/http_server.h"
 #include "io/rest/rest.h"
 
+struct cn_read_receipts;
+struct cn_presence;
+
 struct cn_http_routes {
     const char *node_id;
     cn_runtime *runtime;
@@ -33,6 +36,8 @@ struct cn_http_routes {
     struct cn_persist *persist;              /* the persistence pipeline; NULL: not shown */
     const struct cn_send_counters *send;     /* SEND outcomes; NULL: not shown */
     const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
+    struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */
+    struct cn_presence *presence;            /* presence; NULL: not shown */
 };
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */

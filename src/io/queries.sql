@@ -273,7 +273,7 @@ SELECT r.id, r.name, r.type, r.created_by,
 --   member_joined_at_ms bigint:
 --   is_member = false -> exactly one row, member columns NULL (403: members not shown);
 --   is_member = true  -> one row per member (room columns repeated), ordered by joined_at.
-WITH r AS MATERIALIZED (      -- MATERIALIZED: see room_mark_read
+WITH r AS MATERIALIZED (      -- MATERIALIZED: see read_receipt_check
     SELECT * FROM chat_rooms WHERE id = $2::bigint
 ), me AS (
     SELECT m.unread_count FROM chat_room_members m
@@ -347,16 +347,20 @@ SELECT f.room_exists, f.is_member,
           JOIN users u ON u.id = msg.sender_id) p ON true
  ORDER BY p.id DESC;
 
--- name: room_mark_read
+-- name: read_receipt_check
 -- params: $1 user_id bigint, $2 room_id bigint, $3 message_id bigint|NULL (NULL = the
 --   room's latest message)
--- returns: exactly one row: outcome text, last_read_message_id bigint|NULL, unread_count integer|NULL.
---   outcome 'ok'                -> member's last_read_message_id = max(old, message) and
---                                  unread_count = 0;
---   outcome 'not_found'         -> no such room (404);
---   outcome 'not_member'        -> 403, nothing written;
---   outcome 'unknown_message'   -> $3 is not a message of this room (404/422), nothing written.
---   The read position never moves backwards.
+-- returns: exactly one row: outcome text, message_id bigint|NULL (the message the receipt
+--   is for: $3, or the room's latest; NULL for an empty room), last_read_message_id
+--   bigint|NULL and unread_count integer|NULL (what the member's row will hold once the
+--   read-receipt pipeline applied the receipt, if no message arrives meanwhile).
+--   outcome 'ok'              -> a member; produce the ReadReceiptEvent when message_id
+--                                is not NULL;
+--   outcome 'not_found'       -> no such room (404);
+--   outcome 'not_member'      -> 403;
+--   outcome 'unknown_message' -> $3 is not a message of this room (404).
+--   Writes nothing: the pipeline (read_receipts_apply) does, so REST and STOMP reads go
+--   through Kafka in room order.
 -- The room id reaches the last-message lookup through a MATERIALIZED CTE, so the planner
 -- costs it for "some room" (LIMIT 1: the (room_id, id DESC) index) instead of using this
 -- room's share of all rows, which for a big room would make a backward walk of the primary
@@ -364,10 +368,12 @@ SELECT f.room_exists, f.is_member,
 -- room_detail.
 WITH args AS MATERIALIZED (
     SELECT $2::bigint AS room_id
+), me AS (
+    SELECT m.last_read_message_id, m.unread_count FROM chat_room_members m
+     WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
 ), flags AS (
     SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
-           EXISTS (SELECT 1 FROM chat_room_members
-                    WHERE room_id = $2::bigint AND user_id = $1::bigint) AS is_member,
+           EXISTS (SELECT 1 FROM me) AS is_member,
            ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM messages
                                             WHERE id = $3::bigint AND room_id = $2::bigint))
                AS message_ok,
@@ -375,22 +381,50 @@ WITH args AS MATERIALIZED (
                                   WHERE msg.room_id = a.room_id
                                   ORDER BY msg.id DESC LIMIT 1)) AS target
       FROM args a
-), upd AS (
-    UPDATE chat_room_members m
-       SET last_read_message_id = greatest(m.last_read_message_id, f.target),
-           unread_count = 0
-      FROM flags f
-     WHERE f.is_member AND f.message_ok
-       AND m.room_id = $2::bigint AND m.user_id = $1::bigint
-    RETURNING m.last_read_message_id, m.unread_count
 )
 SELECT CASE WHEN NOT f.room_exists THEN 'not_found'
             WHEN NOT f.is_member THEN 'not_member'
             WHEN NOT f.message_ok THEN 'unknown_message'
             ELSE 'ok' END AS outcome,
-       upd.last_read_message_id, upd.unread_count
-  FROM flags f
-  LEFT JOIN upd ON true;
+       f.target AS message_id,
+       greatest((SELECT last_read_message_id FROM me), f.target) AS last_read_message_id,
+       CASE WHEN NOT f.is_member THEN NULL
+            WHEN f.target IS NULL
+              OR f.target <= coalesce((SELECT last_read_message_id FROM me), 0)
+            THEN (SELECT unread_count FROM me)
+            ELSE (SELECT count(*) FROM messages x
+                   WHERE x.room_id = $2::bigint AND x.id > f.target
+                     AND x.sender_id <> $1::bigint)::integer END AS unread_count
+  FROM flags f;
+
+-- name: read_receipts_apply
+-- params: parallel arrays, one element per ReadReceiptEvent of a batch, all of the same
+--   length: $1 room_id bigint[], $2 user_id bigint[], $3 message_id bigint[]
+-- returns: one row per membership whose read position moved: room_id bigint, user_id
+--   bigint, last_read_message_id bigint, unread_count integer (the read-receipt
+--   pipeline drops rooms:{user_id} and tells room:{room_id} for each).
+--   Per (room, user) only the highest message id of the batch counts. The position never
+--   moves backwards (an older or equal receipt changes nothing and returns no row); a
+--   message that is not in the room, or a user who is not a member, changes nothing.
+--   unread_count becomes the number of the room's messages after the new position that
+--   the member did not send. Idempotent: a replayed batch returns no rows.
+WITH batch AS (
+    SELECT b.room_id, b.user_id, max(b.message_id) AS message_id
+      FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b (room_id, user_id, message_id)
+     GROUP BY b.room_id, b.user_id
+), valid AS (
+    SELECT b.* FROM batch b
+      JOIN messages msg ON msg.id = b.message_id AND msg.room_id = b.room_id
+)
+UPDATE chat_room_members m
+   SET last_read_message_id = v.message_id,
+       unread_count = (SELECT count(*) FROM messages x
+                        WHERE x.room_id = v.room_id AND x.id > v.message_id
+                          AND x.sender_id <> v.user_id)
+  FROM valid v
+ WHERE m.room_id = v.room_id AND m.user_id = v.user_id
+   AND (m.last_read_message_id IS NULL OR m.last_read_message_id < v.message_id)
+RETURNING m.room_id, m.user_id, m.last_read_message_id, m.unread_count;
 
 -- name: room_membership
 -- params: $1 user_id bigint, $2 room_id bigint
@@ -477,3 +511,32 @@ SELECT msg.id, msg.message_key, msg.room_id, msg.sender_id, u.nickname AS sender
    AND msg.kafka_offset < coalesce($3::bigint, 9223372036854775807)
  ORDER BY msg.kafka_offset
  LIMIT $4::integer;
+
+-- name: presence_online
+-- params: $1 user_ids bigint[]
+-- returns: one row id bigint per user whose status changed to ONLINE (the others already
+--   were). The presence actor runs it when a user's first session on the node opens, and
+--   for every user with a local session on each refresh tick, which heals a race with
+--   another node's OFFLINE (see docs/ARCHITECTURE.md "Presence").
+UPDATE users SET status = 'ONLINE'
+ WHERE id = ANY ($1::bigint[]) AND status <> 'ONLINE'
+RETURNING id;
+
+-- name: presence_offline
+-- params: $1 user_ids bigint[]
+-- returns: one row id bigint per user whose status changed to OFFLINE; last_seen_at is
+--   set to now() for those. Users already OFFLINE are left alone (their last_seen_at
+--   stays the time they went offline).
+UPDATE users SET status = 'OFFLINE', last_seen_at = now()
+ WHERE id = ANY ($1::bigint[]) AND status <> 'OFFLINE'
+RETURNING id;
+
+-- name: presence_online_page
+-- params: $1 after_id bigint (exclusive; 0 = from the start), $2 limit integer
+-- returns: up to $2 rows id bigint of ONLINE users with id > $1, ascending: the presence
+--   sweep's pages (the partial index users_online_idx keeps it independent of the number
+--   of offline users).
+SELECT id FROM users
+ WHERE status = 'ONLINE' AND id > $1::bigint
+ ORDER BY id
+ LIMIT $2::integer;

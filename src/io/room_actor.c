@@ -347,9 +347,42 @@ static void on_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
     finish_repair(self, r);
 }
 
+/* A room event (a read receipt): given to every subscription at once, catching up or
+ * not, with an `x-event` header. It has no position, so the room's last offset and the
+ * members' floors stay as they are: gap repair and resume never see it. */
+static void deliver_event(struct room *r, const struct cn_bc_event *ev)
+{
+    if (r->nmembers == 0)
+        return;
+    struct cn_stomp_header x = {"x-event", ev->name, (uint32_t)strlen("x-event"),
+                                (uint32_t)strlen(ev->name)};
+    struct cn_stomp_message_fields f = {
+        .destination = r->destination,
+        .message_id = ev->id,
+        .content_type = "application/json",
+        .extra = &x,
+        .nextra = 1,
+        .body = ev->body,
+        .body_len = ev->body_len,
+    };
+    struct cn_ws_shared_msg *m = cn_ws_shared_msg_new(&f);
+    for (size_t i = 0; i < r->nmembers; i++) {
+        cn_ws_shared_msg_ref(m);
+        cn_session_deliver(r->members[i].session, r->members[i].sub_key, m);
+    }
+    cn_ws_shared_msg_unref(m);
+    cn_fanout_add(&r->deps.counters->events_delivered, r->nmembers);
+}
+
 static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
 {
-    if (p->kind == CN_REDIS_PUBSUB_MESSAGE) {
+    if (p->kind == CN_REDIS_PUBSUB_MESSAGE && cn_bc_is_event(p->payload, p->payload_len)) {
+        struct cn_bc_event ev;
+        if (cn_bc_event_parse(p->payload, p->payload_len, &ev) == 0)
+            deliver_event(r, &ev);
+        else
+            CN_WARN("room", "room %" PRId64 ": dropping a malformed event", r->id);
+    } else if (p->kind == CN_REDIS_PUBSUB_MESSAGE) {
         struct cn_bc_envelope e;
         if (cn_bc_envelope_parse(p->payload, p->payload_len, &e) == 0) {
             append_pending(r, hold(&e));

@@ -15,6 +15,7 @@ struct cn_fanout_counters {
     atomic_uint_fast64_t bc_retries;         /* batches retried after a Redis failure */
     atomic_uint_fast64_t rooms_open;         /* room actors alive (gauge) */
     atomic_uint_fast64_t delivered;          /* MESSAGE deliveries handed to sessions */
+    atomic_uint_fast64_t events_delivered;   /* room events (read receipts) handed to sessions */
     atomic_uint_fast64_t gap_repairs;        /* repairs started: a hole seen, or a resubscribe */
     atomic_uint_fast64_t repaired_window;    /* messages filled in from the Redis window */
     atomic_uint_fast64_t repaired_postgres;  /* messages filled in from PostgreSQL */

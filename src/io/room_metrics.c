@@ -28,6 +28,8 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
                   (double)ld(&c->rooms_open));
     cn_prom_counter(b, "chat_room_deliveries_total", "MESSAGE deliveries handed to sessions.",
                     ld(&c->delivered));
+    cn_prom_counter(b, "chat_room_event_deliveries_total",
+                    "Room events (read receipts) handed to sessions.", ld(&c->events_delivered));
     cn_prom_counter(b, "chat_room_gap_repairs_total",
                     "Gap repairs started (a hole in the offsets, or a Redis resubscribe).",
                     ld(&c->gap_repairs));

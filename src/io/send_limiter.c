@@ -3,6 +3,11 @@
  * membership (cached), produces the event to Kafka and answers the session in
  * arrival order once each SEND's outcome is known. See send_sink.h.
  *
+ * SEND /app/chat.read takes the same road (so it is rate-limited and answered in
+ * order with the chat SENDs): read_receipt_check instead of the membership cache
+ * (it also checks that the message is of the room), then a ReadReceiptEvent to
+ * chat.read-receipts.
+ *
  * The SENDs of a session form one FIFO. `cursor` is the first entry still
  * waiting for a lookup or for its produce call; at most one database query is in
  * flight (the cursor's), so a burst into one room costs one membership query and
@@ -24,11 +29,12 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/queries.h"
+#include "io/read_receipts.h"
 #include "io/send_window.h"
 #include "proto/event_codec.h"
 
 enum { LIM_PG = 0x5801, LIM_KAFKA = 0x5802 };
-enum { Q_NICKNAME = 1, Q_MEMBERSHIP = 2 };
+enum { Q_NICKNAME = 1, Q_MEMBERSHIP = 2, Q_READ_CHECK = 3 };
 enum { IT_WAIT = 0, IT_FLIGHT, IT_DONE };
 
 /* Rooms whose membership is cached per session. A member who leaves a room keeps
@@ -179,6 +185,40 @@ static void produce(struct limiter *l, struct cn__send_item *it)
     }
 }
 
+/* Produces the ReadReceiptEvent of a checked SEND /app/chat.read. */
+static void produce_read(struct limiter *l, struct cn__send_item *it)
+{
+    struct cn_read_receipt_event ev = {
+        .room_id = it->room_id,
+        .user_id = l->user_id,
+        .message_id = it->message_id,
+        .read_at_ms = cn_wall_ms(),
+    };
+    size_t len;
+    char *value = cn_event_encode_read_receipt(&ev, &len);
+    char key[24];
+    int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
+    static const char version[] = "1";
+    const struct cn_kafka_header hdrs[] = {
+        {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
+        {"schema-version", version, sizeof version - 1},
+    };
+    int rc = -ESHUTDOWN;
+    if (cn__send_sink_enter(l->sink)) {
+        rc =
+            cn_kafka_produce(l->sink->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY,
+                             key, (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
+        cn__send_sink_leave(l->sink);
+    }
+    free(value);
+    if (rc == 0)
+        it->state = IT_FLIGHT;
+    else
+        fail_unavailable(l, it,
+                         rc == -EAGAIN ? "the receipt queue is full; retry shortly"
+                                       : "read receipts are unavailable; retry shortly");
+}
+
 /* Moves the cursor on until an entry waits for the database. */
 static void pump(struct limiter *l)
 {
@@ -187,7 +227,15 @@ static void pump(struct limiter *l)
         struct cn__send_item *it = l->cursor;
         char a[24], b[24];
         int rc = 0;
-        if (!l->nickname) {
+        if (it->is_read) {
+            /* Checked every time (no cache): the message must be of the room too. */
+            snprintf(a, sizeof a, "%" PRId64, l->user_id);
+            snprintf(b, sizeof b, "%" PRId64, it->room_id);
+            char c[24];
+            snprintf(c, sizeof c, "%" PRId64, it->message_id);
+            const char *p[] = {a, b, c};
+            rc = submit(l, Q_READ_CHECK, CN_SQL_READ_RECEIPT_CHECK, 3, p);
+        } else if (!l->nickname) {
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             const char *p[] = {a};
             rc = submit(l, Q_NICKNAME, CN_SQL_USER_BY_ID, 1, p);
@@ -217,9 +265,25 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         return;
     }
     if (!r->ok) {
-        CN_WARN("send", "%s failed: %s", q == Q_NICKNAME ? "user_by_id" : "room_membership",
+        CN_WARN("send", "%s failed: %s",
+                q == Q_NICKNAME     ? "user_by_id"
+                : q == Q_READ_CHECK ? "read_receipt_check"
+                                    : "room_membership",
                 r->error);
         fail_unavailable(l, it, "the database is unavailable; retry shortly");
+    } else if (q == Q_READ_CHECK) {
+        const char *outcome = PQntuples(r->res) == 1 ? PQgetvalue(r->res, 0, 0) : "";
+        if (strcmp(outcome, "ok") == 0) {
+            produce_read(l, it);
+        } else {
+            count(&l->sink->counters.rejected);
+            if (strcmp(outcome, "not_member") == 0)
+                finish(it, "NOT_MEMBER", "you are not a member of this room");
+            else if (strcmp(outcome, "not_found") == 0)
+                finish(it, "ROOM_NOT_FOUND", "no such room");
+            else
+                finish(it, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
+        }
     } else if (q == Q_NICKNAME) {
         if (PQntuples(r->res) == 1) {
             l->nickname = cn_xstrdup(PQgetvalue(r->res, 0, 2));
@@ -255,7 +319,10 @@ static void on_delivery(struct limiter *l, struct cn_kafka_delivery *d)
             finish(it, NULL, NULL);
         } else {
             CN_DEBUG("send", "delivery failed: %s", d->error);
-            fail_unavailable(l, it, "the message was not stored; retry with the same messageKey");
+            fail_unavailable(l, it,
+                             it->is_read ? "the receipt was not stored; retry shortly"
+                                         : "the message was not stored; retry with the same "
+                                           "messageKey");
         }
     }
     cn_msg_free(&d->hdr);
@@ -288,7 +355,7 @@ static void on_send(struct limiter *l, struct cn__send_item *it)
             it->message = "too many messages refused: sustained flooding; closing";
             CN_INFO("send", "user %" PRId64 ": session closed for flooding", l->user_id);
         }
-    } else if (it->type == CN_MSG_SYSTEM) {
+    } else if (!it->is_read && it->type == CN_MSG_SYSTEM) {
         count(&l->sink->counters.rejected);
         finish(it, "INVALID_BODY", "type: SYSTEM messages are sent by the server only");
     }

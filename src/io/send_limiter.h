@@ -21,6 +21,8 @@ struct cn__send_item {
     int state; /* limiter-private */
     const char *code, *message;
     int close;
+    bool is_read; /* SEND /app/chat.read: room_id + message_id, no content */
+    int64_t message_id;
     int64_t room_id;
     enum cn_message_type type;
     bool has_key;

@@ -27,6 +27,16 @@ int cn_send_sink_take(void *ctx, const struct cn_session_send *send)
     size_t rlen = send->receipt ? strlen(send->receipt) : 0;
     struct cn__send_item *it = cn_xcalloc(1, sizeof *it + rlen + 1);
     cn_msg_init(&it->hdr, CN__SEND_ITEM, item_free);
+    if (rlen)
+        memcpy(it->receipt, send->receipt, rlen);
+    it->receipt[rlen] = '\0';
+    if (!req) {
+        /* A read receipt: it shares the SENDs' queue, so answers stay in order. */
+        it->is_read = true;
+        it->room_id = send->read_room_id;
+        it->message_id = send->read_message_id;
+        return cn_actor_send(*send->helper, &it->hdr);
+    }
     it->room_id = req->room_id;
     it->type = req->type;
     it->has_key = req->has_message_key;
@@ -36,9 +46,6 @@ int cn_send_sink_take(void *ctx, const struct cn_session_send *send)
     memcpy(it->content, req->content, req->content_len);
     it->content[req->content_len] = '\0';
     it->content_len = req->content_len;
-    if (rlen)
-        memcpy(it->receipt, send->receipt, rlen);
-    it->receipt[rlen] = '\0';
     /* -ESHUTDOWN only when the limiter was stopped, which the session does once
      * its connection closed: then nobody waits for the answer. */
     return cn_actor_send(*send->helper, &it->hdr);

@@ -8,6 +8,10 @@
  * session with a cn_session_send_done once Kafka's delivery report is in: RECEIPT
  * only for a record acknowledged by every in-sync replica.
  *
+ * SEND /app/chat.read uses the same sink and limiter (cn_session_send.req NULL):
+ * read_receipt_check, then a ReadReceiptEvent to chat.read-receipts, RECEIPT after
+ * the ack (see read_receipts.h for what consumes it).
+ *
  * Answers go back in the order the SENDs arrived, whatever order their lookups and
  * deliveries complete in, so RECEIPTs stay cumulative as STOMP wants. */
 #ifndef CN_IO_SEND_SINK_H

@@ -201,6 +201,8 @@ static void on_connect(struct ws_session *s, const struct cn_stomp_frame *f)
     s->counted_open = true;
     s->user_id = claims.user_id;
     s->state = ST_OPEN;
+    cn_presence_opened(s->deps->presence, s->user_id);
+    s->presence_open = true;
     if (s->t_connect)
         cn_timer_cancel(s->deps->rt, s->t_connect);
     s->t_connect = 0;
@@ -276,6 +278,11 @@ static void on_closed(struct ws_session *s, const struct cn_ws_in_closed *m)
     if (s->counted_open)
         count(&c->sessions_open, -1);
     s->counted_open = false;
+    /* Here and not in session_free, which also runs inside cn_runtime_shutdown, where
+     * no actor may be sent to. The node's shutdown closes every session first. */
+    if (s->presence_open)
+        cn_presence_closed(s->deps->presence, s->user_id);
+    s->presence_open = false;
     begin_close(s, reason);
     sess_drop_subs(s);
     /* Stopped here, on a worker, not in session_free: that also runs inside

@@ -26,6 +26,7 @@
 
 #include "actors/runtime.h"
 #include "io/pg_pool.h"
+#include "io/presence.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"
 #include "io/ws_session_seams.h"
@@ -52,6 +53,9 @@ struct cn_ws_session_deps {
     void *send_ctx;
     /* The room fan-out seam; NULL until room actors exist. */
     const struct cn_session_room_hooks *rooms;
+    /* Told of every session that completed CONNECT and of its close; NULL: no
+     * presence (presence.enabled = false). */
+    struct cn_presence *presence;
 };
 
 /* A cn_ws_open_fn: spawns the session of a new connection. `deps` is a struct

@@ -16,6 +16,7 @@
 #define ROOM_PREFIX   "/topic/room."
 #define ERRORS_QUEUE  "/user/queue/errors"
 #define SEND_CHAT     "/app/chat.send"
+#define SEND_READ     "/app/chat.read"
 #define RESUME_HEADER "x-resume-after"
 
 static struct ws_sub *find_sub(struct ws_session *s, const char *id)
@@ -212,8 +213,12 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
         }
         int rc = -ENOSYS;
         if (s->deps->send_sink) {
-            struct cn_session_send send = {s->self, s->user_id, s->id,
-                                           &req,    receipt,    &s->send_helper};
+            struct cn_session_send send = {.session = s->self,
+                                           .user_id = s->user_id,
+                                           .session_id = s->id,
+                                           .req = &req,
+                                           .receipt = receipt,
+                                           .helper = &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);
         }
         cn_send_request_clear(&req);
@@ -223,6 +228,32 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
             sess_app_error(s, receipt, "UNAVAILABLE",
                            rc == -ENOSYS ? "sending is not available on this node yet"
                                          : "sending is unavailable; retry shortly");
+        return;
+    }
+    if (strcmp(dest, SEND_READ) == 0) {
+        int64_t room = 0, msg = 0;
+        struct cn_json_error err;
+        if (cn_json_decode_read_receipt(f->body, f->body_len, &room, &msg, &err) != 0) {
+            char text[160];
+            cn_json_error_format(&err, text, sizeof text);
+            sess_app_error(s, receipt, "INVALID_BODY", text);
+            return;
+        }
+        int rc = -ENOSYS;
+        if (s->deps->send_sink) {
+            struct cn_session_send send = {.session = s->self,
+                                           .user_id = s->user_id,
+                                           .session_id = s->id,
+                                           .req = NULL,
+                                           .read_room_id = room,
+                                           .read_message_id = msg,
+                                           .receipt = receipt,
+                                           .helper = &s->send_helper};
+            rc = s->deps->send_sink(s->deps->send_ctx, &send);
+        }
+        if (rc != 0)
+            sess_app_error(s, receipt, "UNAVAILABLE",
+                           "read receipts are unavailable; retry shortly");
         return;
     }
     if (strcmp(dest, "/app/chat.typing") == 0 || strcmp(dest, "/app/auth.refresh") == 0) {

@@ -48,6 +48,7 @@ struct ws_session {
     bool out_since_tick;
     int close_reason; /* set when the session started the close */
     bool counted_open;
+    bool presence_open; /* told presence it opened; the close tells it once */
     struct ws_sub *subs;
     unsigned nsubs;
     uint64_t next_key, next_msg;

@@ -31,7 +31,10 @@ struct cn_session_send {
     cn_actor *session; /* where cn_session_send_done goes; cn_actor_ref to keep it */
     int64_t user_id;
     const char *session_id;
+    /* SEND /app/chat.send: the decoded body. NULL for SEND /app/chat.read, which
+     * carries read_room_id and read_message_id instead (both > 0). */
     const struct cn_send_request *req;
+    int64_t read_room_id, read_message_id;
     const char *receipt; /* the frame's receipt header, or NULL */
     /* The session's slot for one helper actor of the sink (the SEND path's rate
      * limiter): the sink may spawn one and store its reference here. The session

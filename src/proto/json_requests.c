@@ -188,6 +188,24 @@ int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id, struct
     return rc;
 }
 
+int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id, int64_t *message_id,
+                                struct cn_json_error *err)
+{
+    int rc;
+    *room_id = 0;
+    *message_id = 0;
+    json_t *root = load_object(body, len, false, err, &rc);
+    if (!root)
+        return rc;
+    rc = get_id(root, "roomId", false, room_id, err);
+    if (rc == 0)
+        rc = get_id(root, "messageId", false, message_id, err);
+    json_decref(root);
+    if (rc != 0)
+        *room_id = *message_id = 0; /* never half a request */
+    return rc;
+}
+
 int cn_json_decode_refresh(const char *body, size_t len, struct cn_refresh_request *out,
                            struct cn_json_error *err)
 {

@@ -54,6 +54,12 @@ int cn_json_decode_send(const char *body, size_t len, struct cn_send_request *ou
                         struct cn_json_error *err);
 void cn_send_request_clear(struct cn_send_request *r);
 
+/* SEND /app/chat.read `{roomId, messageId}`: both required (a STOMP client always
+ * knows the message it shows; "everything" is REST's empty body). Nothing to clear;
+ * on failure both outputs are 0. */
+int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id, int64_t *message_id,
+                                struct cn_json_error *err);
+
 /* SEND /app/chat.typing `{roomId}` (no strings, nothing to clear) */
 int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id,
                           struct cn_json_error *err);

@@ -43,6 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_error(cn_json_decode_typing(body, size, &id, &e), &e);
     check_error(cn_json_decode_direct_room(body, size, &id, &e), &e);
     check_error(cn_json_decode_read(body, size, &id, &e), &e);
+    int64_t room, msg;
+    rc = cn_json_decode_read_receipt(body, size, &room, &msg, &e);
+    check_error(rc, &e);
+    if (rc == 0 ? room <= 0 || msg <= 0 : room != 0 || msg != 0)
+        abort(); /* both ids on success; both 0 on failure */
 
     struct cn_refresh_request r;
     check_error(cn_json_decode_refresh(body, size, &r, &e), &e);

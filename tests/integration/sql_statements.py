@@ -242,20 +242,49 @@ def test_detail_history_read_and_unread(db):
     page = call(db, "room_history", alice, room, None, 4)
     assert len(page) == 5 and [r["content"] for r in page[:4]] == ["d1", "m4", "m3", "m2"]
 
-    # read: 404 / 403 / unknown message / explicit / latest; never backwards
-    assert call(db, "room_mark_read", alice, 987654321, None)[0]["outcome"] == "not_found"
-    assert call(db, "room_mark_read", eve, room, None)[0]["outcome"] == "not_member"
+    # read check: 404 / 403 / unknown message / explicit / latest; writes nothing
+    assert call(db, "read_receipt_check", alice, 987654321, None)[0]["outcome"] == "not_found"
+    assert call(db, "read_receipt_check", eve, room, None)[0]["outcome"] == "not_member"
     other_room = call(db, "direct_room_open", alice, eve)[0]["id"]
     foreign = insert_messages(db, int(other_room), [eve], ["x"], partition=int(other_room) % 6)
-    assert call(db, "room_mark_read", carol, room, foreign[0]["id"])[0]["outcome"] == "unknown_message"
-    assert unread(carol) == "5"
-    r1, = call(db, "room_mark_read", carol, room, ids[2])
-    assert (r1["outcome"], r1["last_read_message_id"], r1["unread_count"]) == ("ok", str(ids[2]), "0")
-    r2, = call(db, "room_mark_read", carol, room, ids[0])
-    assert r2["last_read_message_id"] == str(ids[2]), "the read position moved backwards"
-    r3, = call(db, "room_mark_read", carol, room, None)
-    assert r3["last_read_message_id"] == dup[0]["id"]
+    bad, = call(db, "read_receipt_check", carol, room, foreign[0]["id"])
+    assert bad["outcome"] == "unknown_message"
+    c1, = call(db, "read_receipt_check", carol, room, ids[2])
+    # after m2: m3 and m4 (bob, alice); d1 is carol's own
+    assert (c1["outcome"], c1["message_id"], c1["last_read_message_id"], c1["unread_count"]) == \
+        ("ok", str(ids[2]), str(ids[2]), "2")
+    latest, = call(db, "read_receipt_check", carol, room, None)
+    assert latest["message_id"] == dup[0]["id"] and latest["unread_count"] == "0"
+    assert unread(carol) == "5", "the check must not write"
+
+    # apply: only the highest receipt per member counts; never backwards; idempotent;
+    # foreign messages and non-members change nothing
+    moved = call(db, "read_receipts_apply", [room, room, room, room],
+                 [carol, carol, eve, bob], [ids[0], ids[2], ids[2], int(foreign[0]["id"])])
+    assert [(r["user_id"], r["last_read_message_id"], r["unread_count"]) for r in moved] == \
+        [(str(carol), str(ids[2]), "2")]
+    assert unread(carol) == "2" and unread(bob) == "4"
+    assert call(db, "read_receipts_apply", [room], [carol], [ids[2]]) == []
+    assert call(db, "read_receipts_apply", [room], [carol], [ids[0]]) == [], "moved backwards"
+    back, = call(db, "read_receipt_check", carol, room, ids[0])
+    assert (back["last_read_message_id"], back["unread_count"]) == (str(ids[2]), "2")
+    done, = call(db, "read_receipts_apply", [room], [carol], [int(dup[0]["id"])])
+    assert done["unread_count"] == "0"
     assert call(db, "my_rooms", carol)[0]["unread_count"] == "0"
+
+
+def test_presence_transitions_and_sweep_page(db):
+    a, b, c = (signup(db, f"presence.{t}") for t in ("a", "b", "c"))
+    status = lambda u: scalar(db, f"SELECT status || ' ' || (last_seen_at IS NOT NULL) "  # noqa: E731
+                                  f"FROM users WHERE id = {u}")
+    assert status(a) == "OFFLINE false"
+    assert sorted(int(r["id"]) for r in call(db, "presence_online", [a, b])) == sorted([a, b])
+    assert call(db, "presence_online", [a]) == [], "already ONLINE: no change"
+    page = [int(r["id"]) for r in call(db, "presence_online_page", 0, 500)]
+    assert a in page and b in page and c not in page and page == sorted(page)
+    assert [int(r["id"]) for r in call(db, "presence_online_page", a, 500)][:1] == [b]
+    assert [int(r["id"]) for r in call(db, "presence_offline", [a, c])] == [a]
+    assert status(a) == "OFFLINE true" and status(c) == "OFFLINE false" and status(b) == "ONLINE false"
 
 
 def test_history_pages_while_messages_arrive(db):

@@ -23,6 +23,7 @@ struct cn_pg_pool;
 struct cn_redis;
 struct cn_hasher;
 struct cn_token_cache;
+struct cn_send_sink;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -46,6 +47,9 @@ struct cn_rest_deps {
      * token in full. Owned by the caller. */
     struct cn_token_cache **token_caches;
     unsigned token_cache_count;
+    /* The SEND path: its producer and its gate, for POST /read's ReadReceiptEvent.
+     * NULL: reads are answered 503. */
+    struct cn_send_sink *send;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see

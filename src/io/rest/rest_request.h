@@ -36,6 +36,7 @@ enum rest_msg_type {
     REST_MSG_PG,
     REST_MSG_HASH,
     REST_MSG_REDIS,
+    REST_MSG_KAFKA, /* struct cn_kafka_delivery */
 };
 
 struct cn_rest_req {

@@ -1,23 +1,31 @@
 /* Room endpoints: POST /api/rooms/direct, POST /api/rooms/group,
- * POST /api/rooms/{id}/join, GET /api/rooms/{id}, POST /api/rooms/{id}/read.
+ * POST /api/rooms/{id}/join, GET /api/rooms/{id}, POST /api/rooms/{id}/read (the
+ * only one that answers after Kafka rather than PostgreSQL: see rest_read_step).
  *
  * Each is one SQL statement whose `outcome` column (or documented zero-row
  * answer) tells the handler which status to give, so a refusal never costs a
  * second round trip (src/io/queries.sql). Writes that change a user's room list
  * drop that list from the cache. */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
+#include "io/kafka_producer.h"
 #include "io/pg_pool.h"
 #include "io/queries.h"
+#include "io/read_receipts.h"
+#include "io/send_sink.h"
 #include "io/rest/rest_request.h"
 #include "io/rest/rest_rows.h"
+#include "proto/event_codec.h"
 #include "proto/json_responses.h"
 
-enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS };
+enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS, STEP_PRODUCED };
 
 static const char *outcome_of(const PGresult *res)
 {
@@ -190,12 +198,77 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
     cn_msg_free(m);
 }
 
+/* The answer of a read: the position and unread count the receipt leaves (as checked;
+ * the pipeline applies it a moment later). `res` is the read_receipt_check row. */
+static void reply_read(struct cn_rest_req *req, const PGresult *res)
+{
+    json_t *v = json_object();
+    json_object_set_new(v, "roomId", json_integer(req->room_id));
+    json_object_set_new(v, "lastReadMessageId",
+                        rest_col_str(res, 0, "last_read_message_id")
+                            ? json_integer(rest_col_i64(res, 0, "last_read_message_id"))
+                            : json_null());
+    json_object_set_new(v, "unreadCount",
+                        json_integer(rest_col_str(res, 0, "unread_count")
+                                         ? rest_col_i64(res, 0, "unread_count")
+                                         : 0));
+    rest_reply_json(req, 200, v);
+}
+
+/* Produces the ReadReceiptEvent; the delivery report arrives as REST_MSG_KAFKA. Answers
+ * 503 itself when the producer refuses it. */
+static void produce_receipt(struct cn_rest_req *req, int64_t message_id)
+{
+    struct cn_read_receipt_event ev = {
+        .room_id = req->room_id,
+        .user_id = req->user_id,
+        .message_id = message_id,
+        .read_at_ms = cn_wall_ms(),
+    };
+    size_t len;
+    char *value = cn_event_encode_read_receipt(&ev, &len);
+    char key[24];
+    int keylen = snprintf(key, sizeof key, "%" PRId64, req->room_id);
+    static const char ct[] = "application/msgpack", version[] = "1";
+    const struct cn_kafka_header hdrs[] = {
+        {"content-type", ct, sizeof ct - 1},
+        {"schema-version", version, sizeof version - 1},
+    };
+    struct cn_send_sink *sink = req->deps->send;
+    int rc = -ESHUTDOWN;
+    /* The SEND path's gate: shutdown closes it before it stops the producer. */
+    if (sink && cn__send_sink_enter(sink)) {
+        rc =
+            cn_kafka_produce(sink->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY, key,
+                             (size_t)keylen, value, len, hdrs, 2, req->self, REST_MSG_KAFKA, 0);
+        cn__send_sink_leave(sink);
+    }
+    free(value);
+    if (rc != 0)
+        rest_reply_error(req, 503, "UNAVAILABLE",
+                         rc == -EAGAIN ? "the receipt queue is full; retry shortly"
+                                       : "read receipts are unavailable; retry shortly");
+}
+
+/* POST /api/rooms/{id}/read: read_receipt_check, then the event to
+ * chat.read-receipts; 200 once Kafka acknowledged it (the position moves when the
+ * chat-read-receipt pipeline applies it, which also drops the reader's room list). An
+ * empty room has nothing to read: 200 at once, and the list is dropped here. */
 void rest_read_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         req->step = STEP_DONE;
-        rest_sql_ids(req, CN_SQL_ROOM_MARK_READ, 3,
+        rest_sql_ids(req, CN_SQL_READ_RECEIPT_CHECK, 3,
                      (int64_t[]){req->user_id, req->room_id, req->message_id});
+        return;
+    }
+    if (req->step == STEP_PRODUCED) {
+        struct cn_kafka_delivery *d = (struct cn_kafka_delivery *)m;
+        if (d->ok)
+            reply_read(req, req->held);
+        else
+            rest_reply_error(req, 503, "UNAVAILABLE", "the receipt was not stored; retry shortly");
+        cn_msg_free(m);
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
@@ -203,15 +276,16 @@ void rest_read_step(struct cn_rest_req *req, cn_msg *m)
         return;
     const char *outcome = outcome_of(r->res);
     if (strcmp(outcome, "ok") == 0) {
-        rest_cache_invalidate(req, &req->user_id, 1);
-        json_t *v = json_object();
-        const char *last = rest_col_str(r->res, 0, "last_read_message_id");
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "lastReadMessageId",
-                            last ? json_integer(rest_col_i64(r->res, 0, "last_read_message_id"))
-                                 : json_null());
-        json_object_set_new(v, "unreadCount", json_integer(0));
-        rest_reply_json(req, 200, v);
+        if (!rest_col_str(r->res, 0, "message_id")) {
+            rest_cache_invalidate(req, &req->user_id, 1);
+            reply_read(req, r->res);
+        } else {
+            int64_t message_id = rest_col_i64(r->res, 0, "message_id");
+            req->held = r->res;
+            r->res = NULL;
+            req->step = STEP_PRODUCED;
+            produce_receipt(req, message_id);
+        }
     } else if (strcmp(outcome, "not_found") == 0) {
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
     } else if (strcmp(outcome, "not_member") == 0) {

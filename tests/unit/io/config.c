@@ -3,6 +3,7 @@
 #include "check.h"
 #include "io/config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static const char *secret = "0123456789abcdef0123456789abcdef-test";
@@ -154,8 +155,35 @@ static void test_help_lists_every_key_with_its_variable(void)
     free(buf);
 }
 
-CN_TEST_MAIN(test_defaults_are_valid_once_a_secret_is_set, test_empty_secret_is_refused,
-             test_dev_secret_needs_dev_mode, test_ini_then_environment_wins,
-             test_io_threads_zero_means_one_per_core, test_unknown_ini_key_is_named,
-             test_bad_values_are_named, test_missing_file_is_an_error,
-             test_help_lists_every_key_with_its_variable)
+static void test_presence_keys_and_their_relation(void)
+{
+    struct cn_config cfg;
+    char err[256] = "";
+    char env[128];
+    snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", secret);
+    char *ok[] = {env, "CHAT_PRESENCE_TTL_MS=1500", "CHAT_PRESENCE_REFRESH_MS=300",
+                  "CHAT_PRESENCE_SWEEP_MS=500", NULL};
+    cn_config_defaults(&cfg);
+    CHECK(cfg.presence_enabled && cfg.receipts_enabled);
+    CHECK_EQ(cfg.presence_ttl_ms, 30000);
+    CHECK_EQ(cfg.presence_refresh_ms, 10000);
+    CHECK_EQ(cfg.presence_sweep_ms, 15000);
+    CHECK_EQ(cn_config_load(&cfg, NULL, ok, err, sizeof err), 0);
+    CHECK_EQ(cfg.presence_ttl_ms, 1500);
+    CHECK_EQ(cfg.presence_refresh_ms, 300);
+    CHECK_EQ(cfg.presence_sweep_ms, 500);
+    cn_config_free(&cfg);
+
+    /* A refresh no faster than the TTL would let users expire between two refreshes. */
+    char *bad[] = {env, "CHAT_PRESENCE_TTL_MS=1000", "CHAT_PRESENCE_REFRESH_MS=1000", NULL};
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, bad, err, sizeof err), -1);
+    CHECK(strstr(err, "presence.refresh_ms") != NULL);
+    cn_config_free(&cfg);
+}
+
+CN_TEST_MAIN(test_presence_keys_and_their_relation, test_defaults_are_valid_once_a_secret_is_set,
+             test_empty_secret_is_refused, test_dev_secret_needs_dev_mode,
+             test_ini_then_environment_wins, test_io_threads_zero_means_one_per_core,
+             test_unknown_ini_key_is_named, test_bad_values_are_named,
+             test_missing_file_is_an_error, test_help_lists_every_key_with_its_variable)

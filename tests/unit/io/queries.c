@@ -21,12 +21,16 @@ static const struct {
     {CN_SQL_MY_ROOMS, "my_rooms", 1},
     {CN_SQL_ROOM_DETAIL, "room_detail", 2},
     {CN_SQL_ROOM_HISTORY, "room_history", 4},
-    {CN_SQL_ROOM_MARK_READ, "room_mark_read", 3},
+    {CN_SQL_READ_RECEIPT_CHECK, "read_receipt_check", 3},
+    {CN_SQL_READ_RECEIPTS_APPLY, "read_receipts_apply", 3},
     {CN_SQL_ROOM_MEMBERSHIP, "room_membership", 2},
     {CN_SQL_ROOM_MEMBER_IDS, "room_member_ids", 1},
     {CN_SQL_ROOM_MEMBER_IDS_MANY, "room_member_ids_many", 1},
     {CN_SQL_MESSAGES_INSERT_BATCH, "messages_insert_batch", 8},
     {CN_SQL_ROOM_MESSAGES_AFTER_OFFSET, "room_messages_after_offset", 4},
+    {CN_SQL_PRESENCE_ONLINE, "presence_online", 1},
+    {CN_SQL_PRESENCE_OFFLINE, "presence_offline", 1},
+    {CN_SQL_PRESENCE_ONLINE_PAGE, "presence_online_page", 2},
 };
 
 static void test_every_id_is_listed_once(void)

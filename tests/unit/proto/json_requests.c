@@ -160,6 +160,23 @@ static void test_typing_refresh_direct_read(void)
     CHECK_EQ(id, 123);
     CHECK_EQ(cn_json_decode_read(S("{\"messageId\":-1}"), &id, &e), CN_JSON_E_INVALID);
     check_err(&e, "messageId: must be a positive integer");
+
+    int64_t room;
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":9}"), &room, &id, &e), 0);
+    CHECK_EQ(room, 5);
+    CHECK_EQ(id, 9);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5}"), &room, &id, &e), CN_JSON_E_INVALID);
+    check_err(&e, "messageId: is required");
+    CHECK_EQ(id, 0);
+    CHECK_EQ(room, 0);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"messageId\":9}"), &room, &id, &e),
+             CN_JSON_E_INVALID);
+    check_err(&e, "roomId: is required");
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":\"9\"}"), &room, &id, &e),
+             CN_JSON_E_INVALID);
+    check_err(&e, "messageId: must be a positive integer");
+    CHECK(cn_json_decode_read_receipt("", 0, &room, &id, &e) != 0);
+    CHECK(cn_json_decode_read_receipt(S("{\"roomId\":5,"), &room, &id, &e) != 0);
 }
 
 static void test_signup_login(void)
