@@ -52,6 +52,14 @@ def psql(sql):
     return [line.split("|") for line in r.stdout.splitlines() if line]
 
 
+def numsub(room):
+    r = subprocess.run(["redis-cli", "-h", cnlib.need("CN_TEST_REDIS_HOST"), "-p",
+                        cnlib.need("CN_TEST_REDIS_PORT"), "PUBSUB", "NUMSUB", f"room:{room}"],
+                       check=True, capture_output=True, text=True, timeout=10)
+    out = r.stdout.split()
+    return int(out[1]) if len(out) > 1 else 0
+
+
 def start_node():
     n = cnlib.Node(overrides=OVERRIDES)
     try:
@@ -117,12 +125,13 @@ class Sender(threading.Thread):
 
     def _run(self):
         pending = list(self.msgs)  # (key, room, content), in the order first sent
+        tried = set()
         first = True
         while pending:
             c = self.session()
             if not first:
                 self.reconnects += 1
-                self.resent += len(pending)
+                self.resent += len([m for m in pending if m[0] in tried])
             first = False
             sent, i = [], 0
             try:
@@ -135,6 +144,7 @@ class Sender(threading.Thread):
                                      json.dumps({"roomId": room, "content": content,
                                                  "messageKey": key})))
                         sent.append(key)
+                        tried.add(key)
                         i += 1
                     cmd, h, body = c.recv_frame(30)
                     rid = h.get("receipt-id")
@@ -245,6 +255,10 @@ def run_burst(survivor, victim, stop):
     watchers = [Watcher(survivor, owner, room) for room in rooms]
     for w in watchers:
         w.start()
+    # A RECEIPT of SUBSCRIBE does not wait for the node's Redis subscription; what is
+    # published before it is live is not this subscriber's (no resume asked for).
+    cnlib.wait_until(lambda: all(numsub(room) >= 1 for room in rooms), 10 * cnlib.scale(),
+                     what="the survivor subscribed to every room channel")
     per_room = {room: [] for room in rooms}
     burst = Burst()
     senders = []
@@ -332,11 +346,24 @@ def check(survivor, rooms, per_room, senders, watchers, owner):
             failures.append(f"room {room}: MESSAGEs out of position order")
         extra = len(keys) - len(set(keys))
         if extra:
-            failures.append(f"room {room}: {extra} duplicate message-id(s)")
+            seen, twice = set(), []
+            for k, p in got:
+                if k in seen:
+                    twice.append(p)
+                seen.add(k)
+            failures.append(f"room {room}: {extra} duplicate message-id(s) (second at "
+                            f"positions {twice[:10]})")
         missing = stored_keys - set(keys)
         if missing:
-            failures.append(f"room {room}: {len(missing)} stored message(s) never delivered")
-    assert not failures, failures
+            offs = sorted(int(o) for k, o in psql(
+                f"SELECT message_key, kafka_offset FROM messages WHERE room_id = {room}")
+                if k in missing)
+            failures.append(f"room {room}: {len(missing)} stored message(s) never delivered "
+                            f"(positions {offs[:20]})")
+    if failures:
+        text = requests.get(survivor.url + "/metrics", timeout=10).text
+        failures += [line for line in text.splitlines() if line.startswith("chat_room_")]
+    assert not failures, "\n".join(failures)
 
 
 def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(survivor):
