@@ -30,7 +30,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from stomp_session import Client, Closed, User, frame  # noqa: E402
+from stomp_session import Client, Closed, User, frame, metric  # noqa: E402
 
 TOTAL = 10000
 ROOMS = 5
@@ -119,7 +119,7 @@ class Sender(threading.Thread):
                                                ("destination", "/user/queue/errors")]))
                     return c
                 c.close()
-            except (Closed, TimeoutError, OSError, Exception):  # node going away
+            except Exception:  # the node is going away or not up yet: try again
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"no STOMP session for {self.user.id} within 30s")
@@ -267,6 +267,9 @@ def run_burst(survivor, victim, stop):
     # published before it is live is not this subscriber's (no resume asked for).
     cnlib.wait_until(lambda: all(numsub(room) >= 1 for room in rooms), 10 * cnlib.scale(),
                      what="the survivor subscribed to every room channel")
+    # The victim owns chat-persistence partitions, so its death moves work to others.
+    cnlib.wait_until(lambda: metric(victim, "chat_persist_partitions_assigned") >= 1,
+                     60 * cnlib.scale(), interval=0.2, what="partitions for the victim")
     per_room = {room: [] for room in rooms}
     burst = Burst()
     senders = []
@@ -299,6 +302,10 @@ def run_burst(survivor, victim, stop):
     print(f"burst done in {time.monotonic() - t0:.1f}s: "
           f"{sum(s.reconnects for s in senders)} reconnects, "
           f"{sum(s.resent for s in senders)} messages re-sent")
+    # The node really went away in the middle: each of its clients had to move.
+    assert cut < TOTAL * 9 // 10, cut
+    assert all(s.reconnects >= 1 for s in senders if s.node is victim), \
+        [s.reconnects for s in senders]
     return rooms, per_room, senders, watchers, owner
 
 
