@@ -23,18 +23,24 @@
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 
-/* KEYS: window, channel. ARGV: offset, "<messageKey>\n<body>", cap, ttl.
- * Returns 1 when published, 0 for an offset the window already passed. */
+/* KEYS: window, channel, keys. ARGV: offset, "<messageKey>\n<body>", cap, ttl,
+ * messageKey, keys cap. Returns 1 when published, 0 for an offset the window
+ * already passed (a redelivery), 2 for a messageKey the room already published at
+ * an earlier offset (a client's retry that Kafka holds twice). */
 static const char PUBLISH_LUA[] =
     "local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "local prev = -1\n"
     "if top[2] then prev = tonumber(top[2]) end\n"
     "local off = tonumber(ARGV[1])\n"
     "if off <= prev then return 0 end\n"
+    "if redis.call('ZSCORE', KEYS[3], ARGV[5]) then return 2 end\n"
     "local env = ARGV[1] .. ' ' .. string.format('%d', prev) .. ' ' .. ARGV[2]\n"
     "redis.call('ZADD', KEYS[1], off, env)\n"
     "redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))\n"
     "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))\n"
+    "redis.call('ZADD', KEYS[3], off, ARGV[5])\n"
+    "redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))\n"
+    "redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))\n"
     "redis.call('PUBLISH', KEYS[2], env)\n"
     "return 1\n";
 
@@ -121,23 +127,29 @@ static int publish_record(cn_actor *self, struct part *p, const struct cn_kafka_
         cn_fanout_add(&p->b->o.counters->bc_bad, 1);
         return 0;
     }
-    char window[48], channel[40], off[24], wcap[16], ttl[16];
+    char window[48], channel[40], keys[48], off[24], wcap[16], ttl[16], kcap[16];
     snprintf(window, sizeof window, "room:%" PRId64 ":window", ev.room_id);
     snprintf(channel, sizeof channel, "room:%" PRId64, ev.room_id);
+    snprintf(keys, sizeof keys, "room:%" PRId64 ":keys", ev.room_id);
     snprintf(off, sizeof off, "%" PRId64, r->offset);
     snprintf(wcap, sizeof wcap, "%d", p->b->o.window_size);
     snprintf(ttl, sizeof ttl, "%d", p->b->o.window_ttl_s);
-    const char *argv[] = {"EVAL", PUBLISH_LUA, "2", window, channel, off, arg, wcap, ttl};
+    snprintf(kcap, sizeof kcap, "%d", p->b->o.dedup_keys > 0 ? p->b->o.dedup_keys : 4096);
+    const char *argv[] = {"EVAL", PUBLISH_LUA, "3",  window, channel, keys,
+                          off,    arg,         wcap, ttl,    arg,     kcap};
     size_t lens[] = {4,
                      sizeof PUBLISH_LUA - 1,
                      1,
                      strlen(window),
                      strlen(channel),
+                     strlen(keys),
                      strlen(off),
                      CN_UUID_STR_LEN + 1 + (size_t)n,
                      strlen(wcap),
-                     strlen(ttl)};
-    rc = cn_redis_command(p->b->o.redis, self, BC_REPLY, p->seq, 9, argv, lens);
+                     strlen(ttl),
+                     CN_UUID_STR_LEN, /* the messageKey: the first bytes of `arg` */
+                     strlen(kcap)};
+    rc = cn_redis_command(p->b->o.redis, self, BC_REPLY, p->seq, 12, argv, lens);
     free(arg);
     if (rc != 0) { /* defensive: the arguments are valid and bounded */
         p->failed = 1;
@@ -207,6 +219,8 @@ static void on_reply(cn_actor *self, struct part *p, struct cn_redis_reply *r)
         p->failed = 1;
     } else if (r->reply && r->reply->type == REDIS_REPLY_INTEGER && r->reply->integer == 0) {
         cn_fanout_add(&p->b->o.counters->bc_duplicates, 1);
+    } else if (r->reply && r->reply->type == REDIS_REPLY_INTEGER && r->reply->integer == 2) {
+        cn_fanout_add(&p->b->o.counters->bc_retried_keys, 1);
     } else {
         cn_fanout_add(&p->b->o.counters->bc_published, 1);
     }

@@ -11,6 +11,14 @@
  * tell the previous offset" atomic. The same read makes redelivery harmless: an
  * offset at or below the window's newest is neither stored nor published again.
  *
+ * A client that gets no RECEIPT (its node died) sends the message again with the
+ * same messageKey, so Kafka may hold it twice, at two offsets. PostgreSQL keeps
+ * the first (ON CONFLICT); the script does the same for subscribers: the room's
+ * last `dedup_keys` messageKeys are in the sorted set `room:{id}:keys` (scored by
+ * offset, expiring with the window), and a later offset with a known key is
+ * neither stored nor published. The room's offset chain (`prev`) skips it, as the
+ * stored rows do.
+ *
  * Offsets are committed after the whole batch is in Redis. A Redis failure
  * retries the batch after a backoff (the script is idempotent), so nothing is
  * skipped while Redis is down; the consumer pauses the partition meanwhile.
@@ -33,6 +41,7 @@ struct cn_broadcast_opts {
     const char *brokers;                 /* borrowed */
     int window_size;                     /* messages kept per room */
     int window_ttl_s;                    /* the window expires after this long without a message */
+    int dedup_keys;                      /* messageKeys remembered per room (0 = 4096) */
     struct cn_fanout_counters *counters; /* borrowed; outlives the pipeline */
 };
 

@@ -94,6 +94,9 @@ static const struct key keys[] = {
      "messages kept per room in Redis (room:{id}:window) for gap repair and resume"},
     {"fanout", "window_ttl_s", KEY_INT, OFF(fanout_window_ttl_s), "86400", 1, 31536000,
      "a room's Redis window expires after this long without a message"},
+    {"fanout", "dedup_keys", KEY_INT, OFF(fanout_dedup_keys), "4096", 1, 1000000,
+     "messageKeys remembered per room (room:{id}:keys): a retried SEND whose first try "
+     "reached Kafka is not delivered twice when it comes within this many messages"},
     {"admin", "socket", KEY_STR, OFF(admin_socket), "/run/chat-node/admin.sock", 0, 0,
      "Unix socket path for chat-admin"},
     {"log", "level", KEY_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},

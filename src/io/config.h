@@ -41,6 +41,7 @@ struct cn_config {
     bool cache_rooms_enabled;
     int fanout_window_size;
     int fanout_window_ttl_s;
+    int fanout_dedup_keys;
     char *admin_socket;
     char *log_level;
     int startup_connect_attempts;

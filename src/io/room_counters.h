@@ -11,6 +11,7 @@
 struct cn_fanout_counters {
     atomic_uint_fast64_t bc_published;       /* events published to room:{id} */
     atomic_uint_fast64_t bc_duplicates;      /* redelivered events the window already had */
+    atomic_uint_fast64_t bc_retried_keys;    /* later records of a messageKey already published */
     atomic_uint_fast64_t bc_bad;             /* undecodable events, skipped */
     atomic_uint_fast64_t bc_retries;         /* batches retried after a Redis failure */
     atomic_uint_fast64_t rooms_open;         /* room actors alive (gauge) */

@@ -20,6 +20,10 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
     cn_prom_counter(b, "chat_broadcast_duplicates_total",
                     "Redelivered events the room's window already held (not published again).",
                     ld(&c->bc_duplicates));
+    cn_prom_counter(b, "chat_broadcast_retried_keys_total",
+                    "Records of a messageKey the room already published (a client's retry "
+                    "that Kafka holds twice; not published again).",
+                    ld(&c->bc_retried_keys));
     cn_prom_counter(b, "chat_broadcast_bad_events_total", "Undecodable events skipped.",
                     ld(&c->bc_bad));
     cn_prom_counter(b, "chat_broadcast_retries_total", "Batches retried after a Redis failure.",

@@ -55,12 +55,13 @@ def numsub(room):
     return int(out[1]) if len(out) > 1 else 0
 
 
-def inject(room, sender, contents):
+def inject(room, sender, contents, message_keys=None):
     """Produces one ChatMessageEvent per content to chat.messages, key = room id, in
-    order (one kcat process, one partition: Kafka keeps the order). Returns the keys."""
+    order (one kcat process, one partition: Kafka keeps the order). Returns the keys
+    (message_keys when given, else fresh UUIDs)."""
     keys, lines = [], []
-    for c in contents:
-        k = str(uuid.uuid4())
+    for i, c in enumerate(contents):
+        k = message_keys[i] if message_keys else str(uuid.uuid4())
         keys.append(k)
         ev = msgpack.packb({"kind": "ChatMessage", "v": 1, "messageKey": k, "roomId": room,
                             "senderId": sender.id, "senderNickname": "alice", "content": c,
@@ -198,6 +199,36 @@ def test_subscriber_reconnects_lose_nothing_and_duplicate_nothing(nodes, room_se
         for n, r0 in zip(nodes, repairs0):
             cnlib.wait_until(lambda: metric(n.url, "chat_room_gap_repairs_total") > r0,
                              5 * cnlib.scale(), what="gap repair counted")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_retried_message_key_is_delivered_once(nodes, room_setup):
+    """A client that got no RECEIPT (its node died) sends again with the same
+    messageKey, so Kafka may hold the message twice. Subscribers get it once, at the
+    first position (the one PostgreSQL keeps); redelivery.py is the end-to-end case."""
+    n1, n2 = nodes
+    alice, bob, room = room_setup
+    a = connected(n1, alice)
+    b = connected(n2, bob)
+    try:
+        subscribe(a, room)
+        subscribe(b, room)
+        cnlib.wait_until(lambda: numsub(room) >= 2, 10 * cnlib.scale(),
+                         what="both nodes subscribed")
+        retried = sum(metric(n.url, "chat_broadcast_retried_keys_total") for n in nodes)
+        k1, k2, k3 = (str(uuid.uuid4()) for _ in range(3))
+        inject(room, alice, ["one", "two", "one again", "three", "two again"],
+               message_keys=[k1, k2, k1, k3, k2])
+        for cl in (a, b):
+            got = recv_messages(cl, 3)
+            assert [(m["messageKey"], m["content"]) for _, m in got] == \
+                [(k1, "one"), (k2, "two"), (k3, "three")]
+            assert_none(cl)  # neither retry trails behind
+        cnlib.wait_until(
+            lambda: sum(metric(n.url, "chat_broadcast_retried_keys_total") for n in nodes)
+            >= retried + 2, 5 * cnlib.scale(), what="retried keys counted")
     finally:
         a.close()
         b.close()
