@@ -11,36 +11,14 @@ user creates the room with the other K-1), and writes FILE with one line per use
 one room with these members. Stdlib only.
 """
 import argparse
-import http.client
-import json
+import os
 import sys
-import threading
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rest"))
+from setup_rooms import call  # noqa: E402  (the REST bench's client: keep-alive per thread, retries)
+
 PASSWORD = "bench-fanout-password"
-_local = threading.local()
-
-
-def call(base, method, path, body=None, token=None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    data = json.dumps(body).encode() if body is not None else None
-    for _ in range(3):
-        c = getattr(_local, "conn", None)
-        if c is None:
-            u = urllib.parse.urlsplit(base)
-            c = _local.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        try:
-            c.request(method, path, body=data, headers=headers)
-            r = c.getresponse()
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-        except (http.client.HTTPException, OSError):
-            c.close()
-            _local.conn = None
-    raise SystemExit(f"setup_fanout: {method} {path} keeps failing")
 
 
 def user(base, i):
