@@ -6,8 +6,11 @@
 
 #include <errno.h>
 
-/* Sanitizers and a busy 2-core box make the timer thread late; never early. */
-#define LATE_TOLERANCE_MS SCALE(20, 60)
+/* Sanitizers and a busy 2-core box make the timer thread late; never early. The bound
+ * is about the OS giving the timer thread a core, not about the heap: 20 ms failed once
+ * with three engineers' builds and test stacks on the 2 cores (ctest runs unit tests two
+ * at a time, too). */
+#define LATE_TOLERANCE_MS SCALE(40, 120)
 
 enum { N_TIMERS = 10 };
 static _Atomic uint64_t fire_count;
