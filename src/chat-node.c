@@ -20,6 +20,8 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/config.h"
+#include "io/conn_guard.h"
+#include "io/user_sessions.h"
 #include "io/health.h"
 #include "io/http_routes.h"
 #include "io/http_server.h"
@@ -115,6 +117,8 @@ struct node {
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
     struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
     struct cn_presence *presence;
+    struct cn_user_sessions *user_sessions; /* limits.sessions_per_user */
+    struct cn_conn_guard *guard;            /* limits.max_connections, accept_rate */
 };
 
 static int start_adapters(struct node *n, char *err, size_t errlen)
@@ -293,6 +297,9 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.redis = n->redis;
     n->routes.ws = &n->ws_counters;
     n->routes.send = &n->send.counters;
+    n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
+    n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
+                                 (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
     n->ws = (struct cn_ws_session_deps){
         .rt = n->rt,
         .pg = n->pg,
@@ -306,6 +313,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .send_ctx = &n->send,
         .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
         .presence = n->presence,
+        .user_sessions = n->user_sessions,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
@@ -321,7 +329,8 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
                .max_outbound = (size_t)cfg->stomp_max_outbound_bytes,
                .open_session = cn_ws_session_open,
                .open_ctx = &n->ws,
-               .counters = &n->ws_counters},
+               .counters = &n->ws_counters,
+               .guard = n->guard},
     };
     n->http = cn_http_server_start(&hcfg, err, errlen);
     if (!n->http)
@@ -397,6 +406,10 @@ static void stop_node(struct node *n)
     n->presence = NULL;
     cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
     n->rooms = NULL;
+    cn_user_sessions_free(n->user_sessions);
+    n->user_sessions = NULL;
+    cn_conn_guard_free(n->guard);
+    n->guard = NULL;
     if (n->token_caches) {
         for (int i = 0; i < n->cfg->http_io_threads; i++)
             cn_token_cache_free(n->token_caches[i]);

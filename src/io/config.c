@@ -129,6 +129,15 @@ static const struct key keys[] = {
      "ERROR; 0 = never"},
     {"limits", "send_burst_window_ms", KEY_INT, OFF(limits_send_burst_window_ms), "10000", 100,
      3600000, "the window of send_burst_close"},
+    {"limits", "sessions_per_user", KEY_INT, OFF(limits_sessions_per_user), "10", 0, 100000,
+     "STOMP sessions one user may hold on this node; more: ERROR then WebSocket close 1013; "
+     "0 = no limit"},
+    {"limits", "max_connections", KEY_INT, OFF(limits_max_connections), "16000", 0, 1000000,
+     "WebSocket connections this node keeps open (keep it below the open-file limit, with "
+     "room for HTTP and the node's own files); more: HTTP 503 + Retry-After; 0 = no limit"},
+    {"limits", "accept_rate", KEY_INT, OFF(limits_accept_rate), "2000", 0, 1000000,
+     "WebSocket upgrades this node takes per second; more: HTTP 503 + Retry-After; "
+     "0 = no limit"},
     {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
      "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
     {"receipts", "enabled", KEY_BOOL, OFF(receipts_enabled), "true", 0, 0,

@@ -58,6 +58,9 @@ struct cn_config {
     int limits_send_rate;
     int limits_send_burst_close;
     int limits_send_burst_window_ms;
+    int limits_sessions_per_user;
+    int limits_max_connections;
+    int limits_accept_rate;
     int kafka_send_timeout_ms;
     bool receipts_enabled;
     bool presence_enabled;

@@ -426,6 +426,7 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
              * NODELAY the last one waits for the peer's delayed ACK (40 ms each). */
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            cn_conn_guard_socket(fd); /* keepalive: conn_guard.h */
             atomic_fetch_add_explicit(&t->srv->accepted, 1, memory_order_relaxed);
             if (!lws_adopt_socket_vhost(t->vh, fd))
                 CN_WARN("http", "could not adopt an accepted connection");

@@ -187,6 +187,27 @@ static void render_ws(struct cn_strbuf *b, const struct cn_ws_counters *c)
     cn_prom_counter(b, "chat_ws_slow_consumer_closes_total",
                     "Connections closed because their outbound queue overflowed.",
                     ld(&c->slow_consumer_closes));
+    cn_prom_family(b, "chat_stomp_token_refreshes_total", "counter",
+                   "SEND /app/auth.refresh by result.");
+    for (int i = 0; i < CN_WS_REFRESH__COUNT; i++) {
+        cn_prom_label(label, sizeof label, "result", cn_ws_refresh_result_name(i));
+        cn_prom_sample_u64(b, "chat_stomp_token_refreshes_total", label, ld(&c->refreshes[i]));
+    }
+    cn_prom_family(b, "chat_ws_refused_total", "counter",
+                   "Connections refused by a limit (HTTP 503 or WebSocket close 1013).");
+    for (int i = 0; i < CN_WS_REFUSED__COUNT; i++) {
+        cn_prom_label(label, sizeof label, "reason", cn_ws_refusal_name(i));
+        cn_prom_sample_u64(b, "chat_ws_refused_total", label, ld(&c->refused[i]));
+    }
+    cn_prom_counter(b, "chat_typing_in_total", "SEND /app/chat.typing taken.", ld(&c->typing_in));
+    cn_prom_counter(b, "chat_typing_throttled_total",
+                    "Typing SENDs not published: within 3 s of the last one of the user and room.",
+                    ld(&c->typing_throttled));
+    cn_prom_counter(b, "chat_typing_published_total", "Typing events published to Redis.",
+                    ld(&c->typing_published));
+    cn_prom_counter(b, "chat_typing_dropped_total",
+                    "Typing events not sent to a client whose outbound queue was under pressure.",
+                    ld(&c->typing_dropped));
 }
 
 void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src)

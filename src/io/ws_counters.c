@@ -11,6 +11,8 @@ static const char *const close_names[CN_WS_CLOSE__COUNT] = {
     [CN_WS_CLOSE_HEARTBEAT] = "heartbeat_timeout",
     [CN_WS_CLOSE_SLOW_CONSUMER] = "slow_consumer",
     [CN_WS_CLOSE_SHUTDOWN] = "shutdown",
+    [CN_WS_CLOSE_TOKEN_EXPIRED] = "token_expired",
+    [CN_WS_CLOSE_USER_LIMIT] = "user_limit",
 };
 
 static const char *const connect_names[CN_WS_CONNECT__COUNT] = {
@@ -22,6 +24,18 @@ static const char *const connect_names[CN_WS_CONNECT__COUNT] = {
     [CN_WS_CONNECT_BAD_HEADER] = "bad_header",
 };
 
+static const char *const refresh_names[CN_WS_REFRESH__COUNT] = {
+    [CN_WS_REFRESH_OK] = "ok",
+    [CN_WS_REFRESH_INVALID] = "invalid",
+    [CN_WS_REFRESH_WRONG_USER] = "wrong_user",
+};
+
+static const char *const refusal_names[CN_WS_REFUSED__COUNT] = {
+    [CN_WS_REFUSED_NODE_LIMIT] = "node_limit",
+    [CN_WS_REFUSED_ACCEPT_RATE] = "accept_rate",
+    [CN_WS_REFUSED_USER_LIMIT] = "user_limit",
+};
+
 const char *cn_ws_close_reason_name(int reason)
 {
     return reason >= 0 && reason < CN_WS_CLOSE__COUNT ? close_names[reason] : "?";
@@ -30,4 +44,14 @@ const char *cn_ws_close_reason_name(int reason)
 const char *cn_ws_connect_result_name(int result)
 {
     return result >= 0 && result < CN_WS_CONNECT__COUNT ? connect_names[result] : "?";
+}
+
+const char *cn_ws_refresh_result_name(int result)
+{
+    return result >= 0 && result < CN_WS_REFRESH__COUNT ? refresh_names[result] : "?";
+}
+
+const char *cn_ws_refusal_name(int refusal)
+{
+    return refusal >= 0 && refusal < CN_WS_REFUSED__COUNT ? refusal_names[refusal] : "?";
 }

@@ -20,6 +20,8 @@ enum cn_ws_close_reason {
     CN_WS_CLOSE_HEARTBEAT,       /* client silent past the heart-beat grace */
     CN_WS_CLOSE_SLOW_CONSUMER,   /* outbound queue overflow */
     CN_WS_CLOSE_SHUTDOWN,        /* the node is stopping */
+    CN_WS_CLOSE_TOKEN_EXPIRED,   /* the JWT's exp passed without an auth.refresh */
+    CN_WS_CLOSE_USER_LIMIT,      /* CONNECT over limits.sessions_per_user */
     CN_WS_CLOSE__COUNT
 };
 
@@ -32,6 +34,22 @@ enum cn_ws_connect_result {
     CN_WS_CONNECT_BAD_VERSION,
     CN_WS_CONNECT_BAD_HEADER, /* malformed heart-beat */
     CN_WS_CONNECT__COUNT
+};
+
+/* Outcome of a SEND /app/auth.refresh. */
+enum cn_ws_refresh_result {
+    CN_WS_REFRESH_OK = 0,
+    CN_WS_REFRESH_INVALID,    /* bad body, bad or expired token */
+    CN_WS_REFRESH_WRONG_USER, /* a valid token of another user */
+    CN_WS_REFRESH__COUNT
+};
+
+/* Why a connection was refused before it became a session. */
+enum cn_ws_refusal {
+    CN_WS_REFUSED_NODE_LIMIT = 0, /* limits.max_connections open already */
+    CN_WS_REFUSED_ACCEPT_RATE,    /* over limits.accept_rate this second */
+    CN_WS_REFUSED_USER_LIMIT,     /* the user has limits.sessions_per_user sessions */
+    CN_WS_REFUSED__COUNT
 };
 
 /* Frames by command: index = enum cn_stomp_command (1..15); 0 is unused. */
@@ -48,10 +66,17 @@ struct cn_ws_counters {
     atomic_uint_fast64_t heartbeats_out;
     atomic_uint_fast64_t slow_consumer_closes;
     atomic_uint_fast64_t app_errors; /* application errors answered (queue or ERROR) */
+    atomic_uint_fast64_t refreshes[CN_WS_REFRESH__COUNT];
+    atomic_uint_fast64_t refused[CN_WS_REFUSED__COUNT];
+    /* Typing: SENDs taken, dropped by the session's own 3 s throttle, published
+     * (Redis said first in 3 s), and events dropped under outbound pressure. */
+    atomic_uint_fast64_t typing_in, typing_throttled, typing_published, typing_dropped;
 };
 
 /* Label texts for the enums above (static). Cannot fail; "?" outside the range. */
 const char *cn_ws_close_reason_name(int reason);
 const char *cn_ws_connect_result_name(int result);
+const char *cn_ws_refresh_result_name(int result);
+const char *cn_ws_refusal_name(int refusal);
 
 #endif

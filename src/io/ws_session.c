@@ -58,7 +58,9 @@ static void cancel_timers(struct ws_session *s)
         cn_timer_cancel(rt, s->t_hb_in);
     if (s->t_hb_out)
         cn_timer_cancel(rt, s->t_hb_out);
-    s->t_connect = s->t_hb_in = s->t_hb_out = 0;
+    if (s->t_exp)
+        cn_timer_cancel(rt, s->t_exp);
+    s->t_connect = s->t_hb_in = s->t_hb_out = s->t_exp = 0;
 }
 
 /* From here on the session only waits for the transport's CLOSED. */
@@ -139,6 +141,28 @@ static void arm(struct ws_session *s, uint64_t *id, uint32_t type, uint64_t ms)
     *id = cn_timer_after(s->deps->rt, s->self, ms, m);
 }
 
+void sess_arm_expiry(struct ws_session *s)
+{
+    if (s->t_exp)
+        cn_timer_cancel(s->deps->rt, s->t_exp);
+    int64_t left = s->exp_s * 1000 - cn_wall_ms();
+    arm(s, &s->t_exp, SESS_TIMER_EXPIRY, left > 0 ? (uint64_t)left : 0);
+}
+
+static void on_expiry(struct ws_session *s)
+{
+    s->t_exp = 0;
+    if (s->state != ST_OPEN)
+        return;
+    /* The timer runs on the monotonic clock, exp is wall time: if the wall clock
+     * was set back meanwhile, wait for the rest. */
+    if (cn_wall_ms() < s->exp_s * 1000) {
+        sess_arm_expiry(s);
+        return;
+    }
+    sess_fail(s, NULL, CN_WS_CLOSE_TOKEN_EXPIRED, "token-expired");
+}
+
 static uint64_t hb_in_tick(const struct ws_session *s)
 {
     /* Check twice per interval, so the close comes close to the 2x bound. */
@@ -196,6 +220,16 @@ static void on_connect(struct ws_session *s, const struct cn_stomp_frame *f)
         sess_fail(s, NULL, CN_WS_CLOSE_AUTH, msg);
         return;
     }
+    if (cn_user_sessions_acquire(s->deps->user_sessions, claims.user_id) != 0) {
+        count(&c->refused[CN_WS_REFUSED_USER_LIMIT], 1);
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "too many sessions for this user (limits.sessions_per_user = %u); retry later",
+                 cn_user_sessions_limit(s->deps->user_sessions));
+        sess_fail(s, NULL, CN_WS_CLOSE_USER_LIMIT, msg);
+        return;
+    }
+    s->user_slot = true;
     count(&c->connects[CN_WS_CONNECT_OK], 1);
     count(&c->sessions_open, 1);
     s->counted_open = true;
@@ -230,6 +264,8 @@ static void on_connect(struct ws_session *s, const struct cn_stomp_frame *f)
     s->out_since_tick = false;
     arm(s, &s->t_hb_in, SESS_TIMER_HB_IN, hb_in_tick(s));
     arm(s, &s->t_hb_out, SESS_TIMER_HB_OUT, s->hb_out_ms);
+    s->exp_s = claims.exp;
+    sess_arm_expiry(s);
 }
 
 static void on_hb_in(struct ws_session *s)
@@ -283,6 +319,9 @@ static void on_closed(struct ws_session *s, const struct cn_ws_in_closed *m)
     if (s->presence_open)
         cn_presence_closed(s->deps->presence, s->user_id);
     s->presence_open = false;
+    if (s->user_slot)
+        cn_user_sessions_release(s->deps->user_sessions, s->user_id);
+    s->user_slot = false;
     begin_close(s, reason);
     sess_drop_subs(s);
     /* Stopped here, on a worker, not in session_free: that also runs inside
@@ -379,6 +418,9 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case SESS_TIMER_HB_OUT:
         on_hb_out(s);
         break;
+    case SESS_TIMER_EXPIRY:
+        on_expiry(s);
+        break;
     case SESS_PG:
         sess_pg_reply(s, (struct cn_pg_reply *)m);
         drain_deferred(s);
@@ -410,6 +452,8 @@ static void session_free(void *state)
     /* Runtime shutdown finalises live actors without a CLOSED: keep the gauge true. */
     if (s->counted_open)
         count(&s->deps->counters->sessions_open, -1);
+    if (s->user_slot)
+        cn_user_sessions_release(s->deps->user_sessions, s->user_id);
     if (s->send_helper)
         cn_actor_unref(s->send_helper);
     cn_ws_rx_unref(s->peer.rx);

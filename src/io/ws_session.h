@@ -9,7 +9,9 @@
  * Life: spawned by the transport when the upgrade completes (cn_ws_session_open
  * is the transport's cn_ws_open_fn). It waits for CONNECT/STOMP (closing the
  * connection after stomp.connect_timeout_ms otherwise), authenticates the JWT,
- * answers CONNECTED, runs heart-beats both ways, and handles SUBSCRIBE,
+ * answers CONNECTED, runs heart-beats both ways, closes the session when the
+ * token's exp passes (unless SEND /app/auth.refresh brought a newer token of
+ * the same user), and handles SUBSCRIBE,
  * UNSUBSCRIBE, SEND, ACK/NACK and DISCONNECT in arrival order (a frame that waits
  * for the database holds back the ones behind it, so receipts stay cumulative).
  * Errors follow docs/PROTOCOL.md: protocol errors are ERROR then close;
@@ -29,6 +31,7 @@
 #include "io/presence.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"
+#include "io/user_sessions.h"
 #include "io/ws_session_seams.h"
 
 struct cn_ws_session_config {
@@ -56,6 +59,8 @@ struct cn_ws_session_deps {
     /* Told of every session that completed CONNECT and of its close; NULL: no
      * presence (presence.enabled = false). */
     struct cn_presence *presence;
+    /* limits.sessions_per_user; NULL: no limit. */
+    struct cn_user_sessions *user_sessions;
 };
 
 /* A cn_ws_open_fn: spawns the session of a new connection. `deps` is a struct

@@ -17,6 +17,7 @@
 #define ERRORS_QUEUE  "/user/queue/errors"
 #define SEND_CHAT     "/app/chat.send"
 #define SEND_READ     "/app/chat.read"
+#define SEND_REFRESH  "/app/auth.refresh"
 #define RESUME_HEADER "x-resume-after"
 
 static struct ws_sub *find_sub(struct ws_session *s, const char *id)
@@ -256,7 +257,11 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
                            "read receipts are unavailable; retry shortly");
         return;
     }
-    if (strcmp(dest, "/app/chat.typing") == 0 || strcmp(dest, "/app/auth.refresh") == 0) {
+    if (strcmp(dest, SEND_REFRESH) == 0) {
+        sess_refresh(s, f);
+        return;
+    }
+    if (strcmp(dest, "/app/chat.typing") == 0) {
         sess_app_error(s, receipt, "UNAVAILABLE", "this destination is not available yet");
         return;
     }

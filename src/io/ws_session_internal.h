@@ -16,6 +16,7 @@ enum {
     SESS_TIMER_HB_IN,
     SESS_TIMER_HB_OUT,
     SESS_PG,
+    SESS_TIMER_EXPIRY,
 };
 
 struct ws_sub {
@@ -43,7 +44,9 @@ struct ws_session {
     char id[40];
     int64_t user_id;
     uint32_t hb_in_ms, hb_out_ms;
-    uint64_t t_connect, t_hb_in, t_hb_out; /* timer ids, 0 = none */
+    uint64_t t_connect, t_hb_in, t_hb_out, t_exp; /* timer ids, 0 = none */
+    int64_t exp_s;  /* the token's exp (Unix seconds); moved by /app/auth.refresh */
+    bool user_slot; /* holds a slot of deps->user_sessions */
     uint64_t rx_seen, rx_last_ms;
     bool out_since_tick;
     int close_reason; /* set when the session started the close */
@@ -82,6 +85,12 @@ void sess_fail(struct ws_session *s, const struct cn_stomp_frame *f, int reason,
  * when subscribed, else ERROR then close. receipt may be NULL. */
 void sess_app_error(struct ws_session *s, const char *receipt, const char *code,
                     const char *message);
+
+/* (Re)arms the expiry timer at s->exp_s. */
+void sess_arm_expiry(struct ws_session *s);
+
+/* SEND /app/auth.refresh (ws_session_auth.c). */
+void sess_refresh(struct ws_session *s, const struct cn_stomp_frame *f);
 
 /* Handles one frame of an open session; takes m unless it keeps it in
  * s->pending (then the session waits for the database). */

@@ -261,6 +261,18 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
     }
 }
 
+/* The WebSocket close after the session's last frame: 1013 (try again later)
+ * when a limit refused the session, so clients back off; normal otherwise. */
+static void close_status(struct lws *wsi, int reason)
+{
+    static const char bye[] = "bye", later[] = "try again later";
+    if (reason == CN_WS_CLOSE_USER_LIMIT)
+        lws_close_reason(wsi, (enum lws_close_status)1013, (unsigned char *)later,
+                         sizeof later - 1);
+    else
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+}
+
 /* Writes queued frames while the socket takes them whole: one frame per
  * callback would drain a burst at one frame per poll round, and a fast reader
  * would then overflow its queue like a slow one. Bounded per callback so one
@@ -290,11 +302,11 @@ static int on_writeable(struct ws_conn *c)
         frames++;
         bytes += o->len;
         bool close_now = o->close_after;
+        int reason = o->close_reason;
         cn_msg_free(&o->hdr);
         if (close_now) {
             /* Everything queued before the ERROR or RECEIPT is on its way first. */
-            static const char bye[] = "bye";
-            lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+            close_status(c->wsi, reason);
             return -1;
         }
     }
@@ -343,8 +355,14 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
     struct ws_conn *c = cn__ws_is_conn(opaque) ? opaque : NULL;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        /* Only /ws upgrades, and only while sessions can be opened. */
-        return path_is_ws(wsi) && !t->shut && t->cfg.open_session ? 0 : -1;
+        /* Only /ws upgrades, only while sessions can be opened, and only
+         * within the node's limits (a refusal is answered 503 by the guard). */
+        if (!path_is_ws(wsi) || t->shut || !t->cfg.open_session)
+            return -1;
+        if (!lws_partial_buffered(wsi) &&
+            cn_conn_guard_upgrade(t->cfg.guard, lws_get_socket_fd(wsi)) != 0)
+            return -1;
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(t, wsi);
     case LWS_CALLBACK_RECEIVE:

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "actors/runtime.h"
+#include "io/conn_guard.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"
 #include "proto/stomp_parser.h"
@@ -40,6 +41,7 @@ struct cn_ws_config {
     cn_ws_open_fn open_session;
     void *open_ctx;
     struct cn_ws_counters *counters; /* borrowed; required with open_session */
+    struct cn_conn_guard *guard;     /* borrowed; NULL: no node limits */
 };
 
 struct cn__ws_thread;
