@@ -314,6 +314,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
         .presence = n->presence,
         .user_sessions = n->user_sessions,
+        .redis = n->redis,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,

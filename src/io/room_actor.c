@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/broadcast_envelope.h"
@@ -366,6 +367,10 @@ static void deliver_event(struct room *r, const struct cn_bc_event *ev)
         .body_len = ev->body_len,
     };
     struct cn_ws_shared_msg *m = cn_ws_shared_msg_new(&f);
+    /* Typing is true for a moment only: sessions drop it once stale, and first
+     * under outbound pressure (ws_session_typing.c). */
+    if (strcmp(ev->name, "typing") == 0)
+        m->expires_ms = cn_now_ms() + CN_TYPING_TTL_MS;
     for (size_t i = 0; i < r->nmembers; i++) {
         cn_ws_shared_msg_ref(m);
         cn_session_deliver(r->members[i].session, r->members[i].sub_key, m);

@@ -79,6 +79,9 @@ struct cn_ws_out {
     struct cn_ws_out *qnext; /* the connection's queue, I/O thread only */
     size_t len;
     bool close_after; /* close once this has been written */
+    /* Ephemeral (typing): refused when the connection's queue is already over half
+     * its bound, so under pressure these go first and chat messages keep the room. */
+    bool droppable;
     int close_reason; /* enum cn_ws_close_reason, when close_after */
     unsigned char data[];
 };

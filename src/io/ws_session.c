@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/redis_client.h"
 #include "io/ws_session_internal.h"
 #include "proto/json_responses.h"
 #include "proto/jwt.h"
@@ -421,6 +422,9 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case SESS_TIMER_EXPIRY:
         on_expiry(s);
         break;
+    case SESS_TYPING_REPLY:
+        sess_typing_reply(s, (struct cn_redis_reply *)m);
+        return;
     case SESS_PG:
         sess_pg_reply(s, (struct cn_pg_reply *)m);
         drain_deferred(s);

@@ -61,6 +61,8 @@ struct cn_ws_session_deps {
     struct cn_presence *presence;
     /* limits.sessions_per_user; NULL: no limit. */
     struct cn_user_sessions *user_sessions;
+    /* SEND /app/chat.typing goes here (Redis only); NULL: typing is refused. */
+    struct cn_redis *redis;
 };
 
 /* A cn_ws_open_fn: spawns the session of a new connection. `deps` is a struct

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/queries.h"
@@ -18,6 +19,7 @@
 #define SEND_CHAT     "/app/chat.send"
 #define SEND_READ     "/app/chat.read"
 #define SEND_REFRESH  "/app/auth.refresh"
+#define SEND_TYPING   "/app/chat.typing"
 #define RESUME_HEADER "x-resume-after"
 
 static struct ws_sub *find_sub(struct ws_session *s, const char *id)
@@ -261,8 +263,11 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
         sess_refresh(s, f);
         return;
     }
-    if (strcmp(dest, "/app/chat.typing") == 0) {
-        sess_app_error(s, receipt, "UNAVAILABLE", "this destination is not available yet");
+    if (strcmp(dest, SEND_TYPING) == 0) {
+        if (s->deps->redis)
+            sess_typing(s, f);
+        else
+            sess_app_error(s, receipt, "UNAVAILABLE", "typing is not available on this node");
         return;
     }
     sess_app_error(s, receipt, "UNKNOWN_DESTINATION", "unknown destination");
@@ -349,12 +354,18 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
     if (s->state == ST_OPEN)
         for (x = s->subs; x && x->key != d->sub_key; x = x->next)
             ;
+    if (x && d->shared->expires_ms && cn_now_ms() > d->shared->expires_ms) {
+        /* A typing event that waited past its expiry says nothing true any more. */
+        atomic_fetch_add_explicit(&s->deps->counters->typing_dropped, 1, memory_order_relaxed);
+        x = NULL;
+    }
     if (x) {
         size_t n = cn_stomp_message_size(x->id_esc_len, 0, d->shared->len);
         struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, n);
         long len = cn_stomp_message_render((char *)o->data, LWS_PRE + n, LWS_PRE, x->id_esc,
                                            x->id_esc_len, NULL, 0, d->shared->data, d->shared->len);
         o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
+        o->droppable = d->shared->expires_ms != 0;
         atomic_fetch_add_explicit(&s->deps->counters->frames_out[CN_STOMP_MESSAGE], 1,
                                   memory_order_relaxed);
         s->out_since_tick = true;
@@ -385,6 +396,7 @@ struct cn_ws_shared_msg *cn_ws_shared_msg_new(const struct cn_stomp_message_fiel
     char *tail = cn_stomp_message_shared_new(f, &len);
     struct cn_ws_shared_msg *m = cn_xmalloc(sizeof *m + len);
     atomic_init(&m->refs, 1);
+    m->expires_ms = 0;
     m->len = len;
     memcpy(m->data, tail, len);
     free(tail);

@@ -17,15 +17,20 @@ enum {
     SESS_TIMER_HB_OUT,
     SESS_PG,
     SESS_TIMER_EXPIRY,
+    SESS_TYPING_REPLY,
 };
+
+/* Typing (ws_session_typing.c): at most one event per user and room this often. */
+#define CN_TYPING_EVERY_MS 3000
 
 struct ws_sub {
     struct ws_sub *next;
     char *id;     /* as the client sent it (decoded) */
     char *id_esc; /* escaped once, for MESSAGE */
     size_t id_esc_len;
-    uint64_t key;    /* unique in the session, never reused */
-    int64_t room_id; /* 0 for /user/queue/errors */
+    uint64_t key;       /* unique in the session, never reused */
+    int64_t room_id;    /* 0 for /user/queue/errors */
+    uint64_t typing_ms; /* when this session last sent typing for the room to Redis */
 };
 
 /* A frame held back while an earlier one waits for the database. */
@@ -88,6 +93,11 @@ void sess_app_error(struct ws_session *s, const char *receipt, const char *code,
 
 /* (Re)arms the expiry timer at s->exp_s. */
 void sess_arm_expiry(struct ws_session *s);
+
+/* SEND /app/chat.typing, and its Redis answer (ws_session_typing.c). */
+struct cn_redis_reply;
+void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f);
+void sess_typing_reply(struct ws_session *s, struct cn_redis_reply *r);
 
 /* SEND /app/auth.refresh (ws_session_auth.c). */
 void sess_refresh(struct ws_session *s, const struct cn_stomp_frame *f);

@@ -71,10 +71,18 @@ struct cn_session_room_hooks {
     void (*unsubscribed)(void *ctx, int64_t room_id, cn_actor *session, uint64_t sub_key);
 };
 
+/* How long a typing event stays true: it carries this as `expiresInMs`, and a
+ * room actor gives its delivery this long before sessions drop it unsent. */
+#define CN_TYPING_TTL_MS 5000
+
 /* A MESSAGE tail shared by every recipient: immutable once made, reference
  * counted across threads. */
 struct cn_ws_shared_msg {
     atomic_uint refs;
+    /* 0, or a cn_now_ms() after which the message is dropped rather than sent (a
+     * typing event): such a message is also the first dropped when the client's
+     * outbound queue is under pressure. Set by the maker before sharing. */
+    uint64_t expires_ms;
     size_t len;
     char data[];
 };

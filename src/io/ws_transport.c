@@ -82,6 +82,7 @@ struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len)
     o->qnext = NULL;
     o->len = len;
     o->close_after = false;
+    o->droppable = false;
     o->close_reason = CN_WS_CLOSE_PEER;
     return o;
 }
@@ -173,6 +174,11 @@ void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *o)
 {
     struct ws_conn *c = cn_u64map_get(&t->conns, o->conn_id);
     if (!c || c->closing) {
+        cn_msg_free(&o->hdr);
+        return;
+    }
+    if (o->droppable && c->queued + o->len > t->cfg.max_outbound / 2) {
+        count(&t->cfg.counters->typing_dropped, 1);
         cn_msg_free(&o->hdr);
         return;
     }
