@@ -287,6 +287,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .token_caches = n->token_caches,
         .token_cache_count = (unsigned)cfg->http_io_threads,
         .send = &n->send,
+        .events = n->redis,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -311,6 +312,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .counters = &n->ws_counters,
         .send_sink = cn_send_sink_take,
         .send_ctx = &n->send,
+        .send_forget_room = cn_send_sink_forget_room,
         .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
         .presence = n->presence,
         .user_sessions = n->user_sessions,

@@ -229,6 +229,32 @@ SELECT o.outcome,
          ORDER BY msg.id DESC
          LIMIT 1) lm ON true;
 
+-- name: room_leave
+-- params: $1 user_id bigint, $2 room_id bigint
+-- returns: exactly one row: outcome text, member_ids bigint[] (the members left, without
+--   the leaver, ordered; empty unless outcome is 'ok').
+--   outcome 'ok'         -> the user was a member and no longer is;
+--   outcome 'not_found'  -> no such room (404);
+--   outcome 'not_group'  -> a direct room cannot be left (409), nothing written;
+--   outcome 'not_member' -> the user is not a member (403), nothing written.
+WITH r AS (
+    SELECT id, type FROM chat_rooms WHERE id = $2::bigint
+), del AS (
+    DELETE FROM chat_room_members m
+     USING r
+     WHERE m.room_id = r.id AND m.user_id = $1::bigint AND r.type = 'GROUP'
+    RETURNING m.room_id
+)
+SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM r) THEN 'not_found'
+            WHEN (SELECT type FROM r) <> 'GROUP' THEN 'not_group'
+            WHEN NOT EXISTS (SELECT 1 FROM del) THEN 'not_member'
+            ELSE 'ok' END AS outcome,
+       CASE WHEN EXISTS (SELECT 1 FROM del)
+            THEN ARRAY(SELECT m.user_id FROM chat_room_members m
+                        WHERE m.room_id = $2::bigint AND m.user_id <> $1::bigint
+                        ORDER BY m.user_id)
+            ELSE '{}'::bigint[] END AS member_ids;
+
 -- name: my_rooms
 -- params: $1 user_id bigint
 -- returns: one row per room of the user (zero rows: no rooms), the ROOM columns plus

@@ -371,6 +371,12 @@ static void deliver_event(struct room *r, const struct cn_bc_event *ev)
      * under outbound pressure (ws_session_typing.c). */
     if (strcmp(ev->name, "typing") == 0)
         m->expires_ms = cn_now_ms() + CN_TYPING_TTL_MS;
+    /* A leave event (POST /api/rooms/{id}/leave): "leave-<room>-<user>-<ms>". The
+     * leaver's sessions end their subscriptions when it reaches them. */
+    long long room, user;
+    if (strcmp(ev->name, "leave") == 0 && sscanf(ev->id, "leave-%lld-%lld-", &room, &user) == 2 &&
+        user > 0)
+        m->revoke_user = user;
     for (size_t i = 0; i < r->nmembers; i++) {
         cn_ws_shared_msg_ref(m);
         cn_session_deliver(r->members[i].session, r->members[i].sub_key, m);

@@ -362,6 +362,27 @@ static void on_send(struct limiter *l, struct cn__send_item *it)
     pump(l);
 }
 
+struct forget_msg {
+    cn_msg hdr;
+    int64_t room_id;
+};
+
+/* The user left the room: the next SEND to it is checked again. */
+static void forget_member(struct limiter *l, int64_t room)
+{
+    for (unsigned i = 0; i < l->nmember; i++)
+        if (l->member[i] == room)
+            l->member[i] = 0; /* no room has id 0: the slot never matches again */
+}
+
+void cn_send_sink_forget_room(cn_actor *limiter, int64_t room_id)
+{
+    struct forget_msg *m = cn_xmalloc(sizeof *m);
+    cn_msg_init(&m->hdr, CN__SEND_FORGET, NULL);
+    m->room_id = room_id;
+    cn_actor_send(limiter, &m->hdr); /* a stopped limiter frees it */
+}
+
 static void behaviour(cn_actor *self, void *state, cn_msg *m)
 {
     struct limiter *l = state;
@@ -375,6 +396,10 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
         return;
     case LIM_KAFKA:
         on_delivery(l, (struct cn_kafka_delivery *)m);
+        return;
+    case CN__SEND_FORGET:
+        forget_member(l, ((struct forget_msg *)m)->room_id);
+        cn_msg_free(m);
         return;
     default:
         cn_msg_free(m);

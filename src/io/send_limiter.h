@@ -11,7 +11,8 @@
 #include "io/send_sink.h"
 #include "proto/chat_types.h"
 
-#define CN__SEND_ITEM 0x5800
+#define CN__SEND_ITEM   0x5800
+#define CN__SEND_FORGET 0x5803
 
 /* One SEND, as a message to the limiter and then as its queue entry. */
 struct cn__send_item {

@@ -79,4 +79,8 @@ void cn__send_sink_leave(struct cn_send_sink *sink);
 /* Appends the chat_send_* families to a /metrics page. Cannot fail. */
 void cn_send_metrics_render(struct cn_strbuf *b, const struct cn_send_counters *c);
 
+/* A cn_session_forget_room_fn: the session's limiter drops its cached membership
+ * of room_id (the user left it). Any thread. */
+void cn_send_sink_forget_room(cn_actor *limiter, int64_t room_id);
+
 #endif

@@ -54,6 +54,7 @@ struct cn_ws_session_deps {
      * error UNAVAILABLE. */
     cn_session_send_sink send_sink;
     void *send_ctx;
+    cn_session_forget_room_fn send_forget_room; /* NULL with no sink */
     /* The room fan-out seam; NULL until room actors exist. */
     const struct cn_session_room_hooks *rooms;
     /* Told of every session that completed CONNECT and of its close; NULL: no

@@ -49,7 +49,7 @@ static void add_sub(struct ws_session *s, const char *id, int64_t room_id, int64
 
 static void free_sub(struct ws_session *s, struct ws_sub *x)
 {
-    if (x->room_id && s->deps->rooms && s->deps->rooms->unsubscribed)
+    if (x->room_id && !x->revoked && s->deps->rooms && s->deps->rooms->unsubscribed)
         s->deps->rooms->unsubscribed(s->deps->rooms->ctx, x->room_id, s->self, x->key);
     free(x->id);
     free(x->id_esc);
@@ -347,6 +347,17 @@ int cn_session_deliver(cn_actor *session, uint64_t sub_key, struct cn_ws_shared_
     return cn_actor_send(session, &d->hdr);
 }
 
+/* The user left x's room: the subscription ends here (the room stops delivering
+ * to it) but its id stays known, so the client's UNSUBSCRIBE is still answered. */
+static void revoke_sub(struct ws_session *s, struct ws_sub *x)
+{
+    if (s->deps->rooms && s->deps->rooms->unsubscribed)
+        s->deps->rooms->unsubscribed(s->deps->rooms->ctx, x->room_id, s->self, x->key);
+    if (s->send_helper && s->deps->send_forget_room)
+        s->deps->send_forget_room(s->send_helper, x->room_id);
+    x->revoked = true;
+}
+
 void sess_deliver(struct ws_session *s, cn_msg *m)
 {
     struct deliver_msg *d = (struct deliver_msg *)m;
@@ -354,6 +365,8 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
     if (s->state == ST_OPEN)
         for (x = s->subs; x && x->key != d->sub_key; x = x->next)
             ;
+    if (x && x->revoked)
+        x = NULL;
     if (x && d->shared->expires_ms && cn_now_ms() > d->shared->expires_ms) {
         /* A typing event that waited past its expiry says nothing true any more. */
         atomic_fetch_add_explicit(&s->deps->counters->typing_dropped, 1, memory_order_relaxed);
@@ -370,6 +383,8 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
                                   memory_order_relaxed);
         s->out_since_tick = true;
         cn_ws_out_push(&s->peer, o);
+        if (d->shared->revoke_user && d->shared->revoke_user == s->user_id)
+            revoke_sub(s, x);
     }
     cn_msg_free(m);
 }
@@ -397,6 +412,7 @@ struct cn_ws_shared_msg *cn_ws_shared_msg_new(const struct cn_stomp_message_fiel
     struct cn_ws_shared_msg *m = cn_xmalloc(sizeof *m + len);
     atomic_init(&m->refs, 1);
     m->expires_ms = 0;
+    m->revoke_user = 0;
     m->len = len;
     memcpy(m->data, tail, len);
     free(tail);

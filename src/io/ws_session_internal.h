@@ -31,6 +31,7 @@ struct ws_sub {
     uint64_t key;       /* unique in the session, never reused */
     int64_t room_id;    /* 0 for /user/queue/errors */
     uint64_t typing_ms; /* when this session last sent typing for the room to Redis */
+    bool revoked;       /* the user left the room: no deliveries, no typing */
 };
 
 /* A frame held back while an earlier one waits for the database. */

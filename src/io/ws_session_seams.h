@@ -47,6 +47,11 @@ struct cn_session_send {
  * a negative errno (the session then answers UNAVAILABLE itself). */
 typedef int (*cn_session_send_sink)(void *ctx, const struct cn_session_send *send);
 
+/* Tells the sink's helper actor of a session (borrowed) that the user is no longer
+ * a member of room_id (the user left it), so cached membership is dropped and the
+ * next SEND to it is checked again. Any thread. */
+typedef void (*cn_session_forget_room_fn)(cn_actor *helper, int64_t room_id);
+
 #define CN_SESSION_SEND_DONE 0x5790
 
 /* The sink's answer to a session. code NULL = accepted durably: RECEIPT when
@@ -83,6 +88,10 @@ struct cn_ws_shared_msg {
      * typing event): such a message is also the first dropped when the client's
      * outbound queue is under pressure. Set by the maker before sharing. */
     uint64_t expires_ms;
+    /* 0, or the user whose subscriptions to the room end with this message (a
+     * leave event): each of that user's sessions delivers it, then drops the
+     * subscription. Set by the maker before sharing. */
+    int64_t revoke_user;
     size_t len;
     char data[];
 };

@@ -43,7 +43,7 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
     }
     struct ws_sub *sub = NULL;
     for (struct ws_sub *x = s->subs; x; x = x->next)
-        if (x->room_id == room)
+        if (x->room_id == room && !x->revoked)
             sub = x;
     if (!sub) {
         sess_app_error(s, receipt, "NOT_SUBSCRIBED",

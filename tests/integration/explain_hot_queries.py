@@ -212,6 +212,7 @@ EXPECTED_INDEXES = {
     "direct_room_open": [{"chat_rooms_direct_key_key"}],
     "group_room_create": [{"users_pkey"}],
     "room_join": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
+    "room_leave": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
     "my_rooms": [{"chat_room_members_user_room_idx"}, {"messages_room_id_desc_idx"},
                  {_MEMBERS_BY_ROOM}],
     "room_detail": [{_MEMBERS_BY_ROOM}, {"messages_room_id_desc_idx"}],
@@ -304,6 +305,7 @@ def plan_cases(db):
             ("read_receipt_check", label + ", explicit message", [member, room, cursor]),
             ("read_receipts_apply", label, [[room], [member], [cursor]]),
             ("room_membership", label, [member, room]),
+            ("room_leave", label, [member, room]),
             ("room_member_ids", label, [room]),
             ("room_messages_after_offset", label, [room, offset, None, 100]),
         ]

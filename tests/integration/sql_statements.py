@@ -192,6 +192,18 @@ def test_group_create_and_join(db):
     assert refused["outcome"] == "not_group" and refused["joined"] == "f"
     assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {direct}") == "2"
 
+    # room_leave: the joiner leaves; the members left come back (for their caches).
+    left, = call(db, "room_leave", joiner, room)
+    assert left["outcome"] == "ok", left
+    assert left["member_ids"] == "{" + ",".join(str(u) for u in sorted([owner, m1, m2])) + "}"
+    assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {room} "
+                      f"AND user_id = {joiner}") == "0"
+    again, = call(db, "room_leave", joiner, room)
+    assert (again["outcome"], again["member_ids"]) == ("not_member", "{}")
+    assert call(db, "room_leave", joiner, 987654321)[0]["outcome"] == "not_found"
+    assert call(db, "room_leave", owner, direct)[0]["outcome"] == "not_group"
+    assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {direct}") == "2"
+
 
 def test_detail_history_read_and_unread(db):
     alice, bob, carol, eve = (signup(db, f"flow.{t}") for t in ("alice", "bob", "carol", "eve"))

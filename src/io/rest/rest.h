@@ -50,6 +50,9 @@ struct cn_rest_deps {
     /* The SEND path: its producer and its gate, for POST /read's ReadReceiptEvent.
      * NULL: reads are answered 503. */
     struct cn_send_sink *send;
+    /* Room events (POST /leave's leave event on room:{id}), whatever the cache
+     * setting. NULL: none are published. */
+    struct cn_redis *events;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see

@@ -40,6 +40,7 @@ static const step_fn steps[] = {
     [EP_DIRECT_ROOM] = rest_direct_room_step,
     [EP_GROUP_ROOM] = rest_group_room_step,
     [EP_JOIN] = rest_join_step,
+    [EP_LEAVE] = rest_leave_step,
     [EP_MY_ROOMS] = rest_my_rooms_step,
     [EP_ROOM_DETAIL] = rest_room_detail_step,
     [EP_HISTORY] = rest_history_step,

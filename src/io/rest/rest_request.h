@@ -24,6 +24,7 @@ enum rest_endpoint {
     EP_DIRECT_ROOM,
     EP_GROUP_ROOM,
     EP_JOIN,
+    EP_LEAVE,
     EP_MY_ROOMS,
     EP_ROOM_DETAIL,
     EP_HISTORY,
@@ -102,6 +103,7 @@ void rest_login_step(struct cn_rest_req *req, cn_msg *m);
 void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m);
 void rest_group_room_step(struct cn_rest_req *req, cn_msg *m);
 void rest_join_step(struct cn_rest_req *req, cn_msg *m);
+void rest_leave_step(struct cn_rest_req *req, cn_msg *m);
 void rest_my_rooms_step(struct cn_rest_req *req, cn_msg *m);
 void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m);
 void rest_history_step(struct cn_rest_req *req, cn_msg *m);

@@ -1,6 +1,7 @@
 /* Room endpoints: POST /api/rooms/direct, POST /api/rooms/group,
- * POST /api/rooms/{id}/join, GET /api/rooms/{id}, POST /api/rooms/{id}/read (the
- * only one that answers after Kafka rather than PostgreSQL: see rest_read_step).
+ * POST /api/rooms/{id}/join, POST /api/rooms/{id}/leave, GET /api/rooms/{id}, POST
+ * /api/rooms/{id}/read (the only one that answers after Kafka rather than PostgreSQL: see
+ * rest_read_step).
  *
  * Each is one SQL statement whose `outcome` column (or documented zero-row
  * answer) tells the handler which status to give, so a refusal never costs a
@@ -15,10 +16,12 @@
 #include "base/clock.h"
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
+#include "io/broadcast_envelope.h"
 #include "io/kafka_producer.h"
 #include "io/pg_pool.h"
 #include "io/queries.h"
 #include "io/read_receipts.h"
+#include "io/redis_client.h"
 #include "io/send_sink.h"
 #include "io/rest/rest_request.h"
 #include "io/rest/rest_rows.h"
@@ -158,6 +161,85 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
     } else {
         rest_reply_error(req, 409, "NOT_JOINABLE", "a direct room cannot be joined");
+    }
+    cn_msg_free(m);
+}
+
+/* "{1,2,3}" (a bigint[] in text form) into at most max ids. Returns the count. */
+static size_t parse_ids(const char *text, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = text ? text : ""; *p && n < max;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            out[n++] = strtoll(p, &end, 10);
+            p = end;
+        } else {
+            p++;
+        }
+    }
+    return n;
+}
+
+/* Tells every node that user_id left room_id: the room actors hand the event to
+ * each subscription of the room, and the leaver's own sessions drop their
+ * subscriptions to it when they see it (ws_session_frames.c), within the
+ * Pub/Sub hop. Fire and forget, like the read events: a lost one leaves the
+ * leaver subscribed until the session ends (a new SUBSCRIBE is refused). */
+static void publish_leave(struct cn_rest_req *req)
+{
+    if (!req->deps->events)
+        return;
+    char chan[32], id[64], body[96];
+    snprintf(chan, sizeof chan, "room:%" PRId64, req->room_id);
+    snprintf(id, sizeof id, "leave-%" PRId64 "-%" PRId64 "-%" PRId64, req->room_id, req->user_id,
+             cn_wall_ms());
+    int bl = snprintf(body, sizeof body,
+                      "{\"type\":\"LEAVE\",\"roomId\":%" PRId64 ",\"userId\":%" PRId64 "}",
+                      req->room_id, req->user_id);
+    size_t elen;
+    char *event = cn_bc_event_render("leave", id, body, (size_t)bl, &elen);
+    const char *argv[] = {"PUBLISH", chan, event};
+    size_t argl[] = {7, strlen(chan), elen};
+    cn_redis_command(req->deps->events, NULL, 0, 0, 3, argv, argl);
+    free(event);
+}
+
+/* POST /api/rooms/{id}/leave: one statement that deletes the membership and
+ * returns the members left, whose room lists (member count) and the leaver's
+ * are dropped; then the leave event. */
+void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_ROOM_LEAVE, 2, (int64_t[]){req->user_id, req->room_id});
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        /* A group has at most CN_GROUP_MAX_MEMBERS + 1 members at creation, but joins
+         * add more: size the array from the text (at most one id per two bytes). */
+        const char *ids = rest_col_str(r->res, 0, "member_ids");
+        size_t max = (ids ? strlen(ids) / 2 : 0) + 2;
+        int64_t *users = cn_xcalloc(max, sizeof *users);
+        size_t n = parse_ids(ids, users, max - 1);
+        users[n++] = req->user_id;
+        rest_cache_invalidate(req, users, n);
+        free(users);
+        publish_leave(req);
+        json_t *v = json_object();
+        json_object_set_new(v, "roomId", json_integer(req->room_id));
+        json_object_set_new(v, "left", json_true());
+        rest_reply_json(req, 200, v);
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (strcmp(outcome, "not_member") == 0) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        rest_reply_error(req, 409, "NOT_LEAVABLE", "a direct room cannot be left");
     }
     cn_msg_free(m);
 }

@@ -88,6 +88,7 @@ static int match(const char *method, const char *path, struct route *r, int64_t 
     } sub[] = {
         {"", {EP_ROOM_DETAIL, "GET", true, false}},
         {"/join", {EP_JOIN, "POST", true, false}},
+        {"/leave", {EP_LEAVE, "POST", true, false}},
         {"/messages", {EP_HISTORY, "GET", true, false}},
         {"/read", {EP_READ, "POST", true, true}},
     };

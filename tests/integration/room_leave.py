@@ -1,0 +1,151 @@
+"""Leaving a room (issue 9): POST /api/rooms/{id}/leave ends the leaver's subscriptions
+to the room on every node within a second (each gets the leave event, then nothing
+more), the room's other subscribers see the event, and the leaver can no longer send,
+type or subscribe there. Two nodes of this test (cnlib.Node).
+"""
+import json
+import os
+import sys
+import time
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cnlib  # noqa: E402
+from stomp_session import Client, User, frame  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    ns = [cnlib.Node(overrides={"CHAT_STOMP_HEARTBEAT_MS": "2000"}) for _ in range(2)]
+    try:
+        for n in ns:
+            n.wait_healthy()
+        yield ns
+        for n in ns:
+            rc, _ = n.stop()
+            assert rc == 0, n.output()[-4000:]
+    finally:
+        for n in ns:
+            n.close()
+
+
+def auth(user):
+    return {"Authorization": f"Bearer {user.token}"}
+
+
+def session(node, user):
+    c = Client(node)
+    cmd, h, _ = c.connect(user.token, heart_beat="0,0")
+    assert cmd == "CONNECTED", (cmd, h)
+    c.keep_alive()
+    c.send(frame("SUBSCRIBE", [("id", "errs"), ("destination", "/user/queue/errors"),
+                               ("receipt", "e")]))
+    assert c.recv_frame()[1].get("receipt-id") == "e"
+    return c
+
+
+def subscribe(c, room, sid):
+    c.send(frame("SUBSCRIBE", [("id", sid), ("destination", f"/topic/room.{room}"),
+                               ("receipt", f"s-{sid}")]))
+    return c.recv_frame()
+
+
+def send(c, room, content, receipt):
+    c.send(frame("SEND", [("destination", "/app/chat.send"), ("receipt", receipt)],
+                 json.dumps({"roomId": room, "content": content})))
+
+
+def next_frame(c, timeout=10):
+    """The next frame that is not a typing or read event."""
+    while True:
+        f = c.recv_frame(timeout)
+        if f[1].get("x-event") not in ("typing", "read"):
+            return f
+
+
+def test_leaving_ends_the_leavers_subscriptions_on_every_node(nodes):
+    a, b = nodes
+    alice, bob, carol = User(a.url, "alice"), User(a.url, "bob"), User(a.url, "carol")
+    r = requests.post(f"{a.url}/api/rooms/group", headers=auth(alice),
+                      json={"name": "leave", "memberIds": [bob.id, carol.id]})
+    assert r.status_code in (200, 201), r.text
+    room = r.json()["id"]
+    bob_a, bob_b, carol_b, alice_a = session(a, bob), session(b, bob), session(b, carol), \
+        session(a, alice)
+    for c in (bob_a, bob_b, carol_b, alice_a):
+        cmd, h, _ = subscribe(c, room, "room")
+        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "s-room"), (cmd, h)
+    # bob can send (and his membership is now cached by his session).
+    send(bob_a, room, "before leaving", "m0")
+    got = sorted(next_frame(bob_a, 20)[0] for _ in range(2))  # his RECEIPT and his message
+    assert got == ["MESSAGE", "RECEIPT"], got
+    for c in (bob_b, carol_b, alice_a):
+        cmd, _, body = next_frame(c, 20)
+        assert cmd == "MESSAGE" and json.loads(body)["content"] == "before leaving"
+
+    t0 = time.monotonic()
+    r = requests.post(f"{b.url}/api/rooms/{room}/leave", headers=auth(bob))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"roomId": room, "left": True}
+    want = {"type": "LEAVE", "roomId": room, "userId": bob.id}
+    for c in (bob_a, bob_b, carol_b, alice_a):
+        cmd, h, body = next_frame(c, 5)
+        assert (cmd, h.get("x-event"), json.loads(body)) == ("MESSAGE", "leave", want), \
+            (cmd, h, body)
+        assert h["message-id"].startswith(f"leave-{room}-{bob.id}-")
+    assert time.monotonic() - t0 <= 1.0 * cnlib.scale(), time.monotonic() - t0
+
+    # The others still get the room's messages; bob's sessions, on either node, do not.
+    send(alice_a, room, "after bob left", "m1")
+    cmd, _, body = next_frame(carol_b, 20)
+    assert cmd == "MESSAGE" and json.loads(body)["content"] == "after bob left"
+    for c in (bob_a, bob_b):
+        with pytest.raises(TimeoutError):
+            f = next_frame(c, 1)
+            raise AssertionError(f"bob still receives: {f}")
+    # bob can no longer send (the cached membership was dropped), type or subscribe there;
+    # his UNSUBSCRIBE of the ended subscription is still answered.
+    send(bob_a, room, "sneaky", "m2")
+    cmd, h, body = next_frame(bob_a, 20)
+    assert (cmd, h.get("receipt-id"), json.loads(body)["error"]["code"]) == \
+        ("MESSAGE", "m2", "NOT_MEMBER"), (cmd, h, body)
+    bob_a.send(frame("SEND", [("destination", "/app/chat.typing"), ("receipt", "t")],
+                     json.dumps({"roomId": room})))
+    cmd, h, body = next_frame(bob_a)
+    assert json.loads(body)["error"]["code"] == "NOT_SUBSCRIBED", (cmd, h, body)
+    bob_b.send(frame("UNSUBSCRIBE", [("id", "room"), ("receipt", "u")]))
+    cmd, h, _ = next_frame(bob_b)
+    assert (cmd, h.get("receipt-id")) == ("RECEIPT", "u"), (cmd, h)
+    cmd, h, body = subscribe(bob_b, room, "again")
+    assert json.loads(body)["error"]["code"] == "NOT_MEMBER", (cmd, h, body)
+    assert requests.get(f"{a.url}/api/rooms/{room}", headers=auth(bob)).status_code == 403
+    rooms = requests.get(f"{a.url}/api/rooms", headers=auth(bob)).json()
+    assert room not in [x["id"] for x in rooms]
+    detail = requests.get(f"{a.url}/api/rooms/{room}", headers=auth(alice)).json()
+    assert sorted(m["id"] for m in detail["members"]) == sorted([alice.id, carol.id])
+    for c in (bob_a, bob_b, carol_b, alice_a):
+        c.close()
+
+
+def test_leave_refusals(nodes):
+    a, _ = nodes
+    alice, bob = User(a.url, "alice"), User(a.url, "bob")
+    r = requests.post(f"{a.url}/api/rooms/group", headers=auth(alice),
+                      json={"name": "x", "memberIds": []})
+    room = r.json()["id"]
+    r = requests.post(f"{a.url}/api/rooms/{room}/leave", headers=auth(bob))
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
+    r = requests.post(f"{a.url}/api/rooms/987654321/leave", headers=auth(bob))
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "ROOM_NOT_FOUND")
+    direct = requests.post(f"{a.url}/api/rooms/direct", headers=auth(alice),
+                           json={"targetUserId": bob.id}).json()["id"]
+    r = requests.post(f"{a.url}/api/rooms/{direct}/leave", headers=auth(bob))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "NOT_LEAVABLE")
+    assert requests.post(f"{a.url}/api/rooms/{room}/leave").status_code == 401
+    assert requests.get(f"{a.url}/api/rooms/{room}/leave", headers=auth(alice)).status_code == 405
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
