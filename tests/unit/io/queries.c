@@ -18,6 +18,7 @@ static const struct {
     {CN_SQL_DIRECT_ROOM_OPEN, "direct_room_open", 2},
     {CN_SQL_GROUP_ROOM_CREATE, "group_room_create", 3},
     {CN_SQL_ROOM_JOIN, "room_join", 2},
+    {CN_SQL_ROOM_LEAVE, "room_leave", 2},
     {CN_SQL_MY_ROOMS, "my_rooms", 1},
     {CN_SQL_ROOM_DETAIL, "room_detail", 2},
     {CN_SQL_ROOM_HISTORY, "room_history", 4},
