@@ -81,7 +81,7 @@ static void refuse(struct cn_conn_guard *g, int fd, int reason, int retry_after_
                      "Connection: close\r\n\r\n%s",
                      retry_after_s, bl, body);
     /* A fresh socket's send buffer takes this whole; if not, the close says enough. */
-    if (n > 0 && (size_t)n < sizeof resp)
+    if (fd >= 0 && n > 0 && (size_t)n < sizeof resp)
         (void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

@@ -34,7 +34,7 @@ void cn_conn_guard_free(struct cn_conn_guard *g);
 void cn_conn_guard_socket(int fd);
 
 /* A WebSocket upgrade on socket fd: 0 to go on, or -1 after writing the 503 (the
- * caller closes). NULL g: always 0. */
+ * caller closes; fd -1: refused and counted, nothing written). NULL g: always 0. */
 int cn_conn_guard_upgrade(struct cn_conn_guard *g, int fd);
 
 #endif

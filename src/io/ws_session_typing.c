@@ -68,11 +68,15 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
         snprintf(ttl, sizeof ttl, "%d", CN_TYPING_EVERY_MS);
         size_t elen;
         char *event = cn_bc_event_render("typing", id, body, (size_t)bl, &elen);
-        const char *argv[] = {"EVAL", typing_lua, "2", key, chan, ttl, event};
-        size_t argl[] = {4, sizeof typing_lua - 1, 1, strlen(key), strlen(chan), strlen(ttl), elen};
-        /* The answer (published or not) comes back to the session only to be counted. */
-        cn_redis_command(s->deps->redis, s->self, SESS_TYPING_REPLY, 0, 7, argv, argl);
-        free(event);
+        /* Defensive: the id is digits and dashes, at most 60 bytes, so it renders. */
+        if (event) {
+            const char *argv[] = {"EVAL", typing_lua, "2", key, chan, ttl, event};
+            size_t argl[] = {4,   sizeof typing_lua - 1, 1, strlen(key), strlen(chan), strlen(ttl),
+                             elen};
+            /* The answer (published or not) comes back only to be counted. */
+            cn_redis_command(s->deps->redis, s->self, SESS_TYPING_REPLY, 0, 7, argv, argl);
+            free(event);
+        }
     }
     /* Best effort by nature: the RECEIPT says "taken", not "delivered". */
     sess_receipt(s, f);

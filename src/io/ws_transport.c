@@ -365,10 +365,10 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
          * within the node's limits (a refusal is answered 503 by the guard). */
         if (!path_is_ws(wsi) || t->shut || !t->cfg.open_session)
             return -1;
-        if (!lws_partial_buffered(wsi) &&
-            cn_conn_guard_upgrade(t->cfg.guard, lws_get_socket_fd(wsi)) != 0)
-            return -1;
-        return 0;
+        /* Output of an earlier keep-alive answer still waiting in lws: the 503
+         * would jump the queue, so such an upgrade is refused without it. */
+        return cn_conn_guard_upgrade(t->cfg.guard,
+                                     lws_partial_buffered(wsi) ? -1 : lws_get_socket_fd(wsi));
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(t, wsi);
     case LWS_CALLBACK_RECEIVE:

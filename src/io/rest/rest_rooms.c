@@ -199,6 +199,8 @@ static void publish_leave(struct cn_rest_req *req)
                       req->room_id, req->user_id);
     size_t elen;
     char *event = cn_bc_event_render("leave", id, body, (size_t)bl, &elen);
+    if (!event) /* defensive: the id is digits and dashes, at most 59 bytes */
+        return;
     const char *argv[] = {"PUBLISH", chan, event};
     size_t argl[] = {7, strlen(chan), elen};
     cn_redis_command(req->deps->events, NULL, 0, 0, 3, argv, argl);
