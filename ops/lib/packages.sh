@@ -8,12 +8,14 @@ CN_PACKAGES_BUILD=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libck-dev libmsgpack-dev
     libjwt-dev libjemalloc-dev libjansson-dev libsodium-dev libinih-dev uuid-dev
-    libevent-dev
+    libevent-dev libuv1-dev
 )
 
 # The services of the stack and the tools ops/dev drives them with.
 CN_PACKAGES_RUN=(
     postgresql redis-server curl procps iproute2 python3
+    # lws loads its libuv event loop as a plugin at run time (http_server.c).
+    libwebsockets-evlib-uv
 )
 
 # Extra tools for the test command (later: nodejs chromium prometheus ...).

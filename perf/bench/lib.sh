@@ -3,7 +3,8 @@
 # stack, the sessions file, and the result line. Source it after setting ROOT.
 #
 # The stack is ops/dev's `test` profile pointed at var/bench, ports 25440/63810/18091,
-# one Release node (CN_STACK_NODES=1): the node under test is alone in its consumer
+# one Release node (CN_STACK_NODES=1; BENCH_NODE_BUILD=DIR runs DIR/bin/chat-node instead of
+# build/release's, for A/B runs): the node under test is alone in its consumer
 # groups, and the dev and test stacks are left alone.
 
 BENCH_BIN="$ROOT/build/release/bin/chat-bench"
@@ -18,11 +19,12 @@ bench_die() {
 # bench_stack_up — starts the stack (stopped again at exit unless BENCH_KEEP_STACK=1),
 # waits until the node owns the 6 partitions of chat.messages; sets NODE_PID.
 bench_stack_up() {
-    [[ -x "$BENCH_BIN" && -x "$ROOT/build/release/bin/chat-node" ]] ||
+    local node_build="${BENCH_NODE_BUILD:-$ROOT/build/release}"
+    [[ -x "$BENCH_BIN" && -x "$node_build/bin/chat-node" ]] ||
         bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
     export CN_STACK_NODES=1 CN_TEST_STACK_VAR="$ROOT/var/bench" CN_TEST_STACK_PG_PORT=25440 \
         CN_TEST_STACK_REDIS_PORT=63810 CN_TEST_STACK_NODE1_PORT=18091 \
-        CN_TEST_STACK_NODE_BUILD="$ROOT/build/release"
+        CN_TEST_STACK_NODE_BUILD="$node_build"
     trap bench_stack_down EXIT
     "$ROOT/ops/dev" --stack test up >/dev/null ||
         bench_die "the private bench stack did not come up (var/bench/log)"
