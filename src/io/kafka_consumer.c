@@ -36,10 +36,13 @@
 #include "base/xmalloc.h"
 #include "io/kafka_consumer_batch.h"
 
-#define MOD            "kafka"
-#define DEF_BATCH      256
-#define DEF_LINGER     5
-#define DEF_INFLIGHT   4
+#define MOD        "kafka"
+#define DEF_BATCH  256
+#define DEF_LINGER 5
+/* Generous: a pause makes librdkafka drop what it prefetched for the partition
+ * and fetch it again on resume, so pausing often costs more than it saves. 32
+ * batches of at most 256 records of a few hundred bytes is a few MB a partition. */
+#define DEF_INFLIGHT   32
 #define DEF_SESSION    10000
 #define DEF_CLOSE      10000
 #define CONSUME_BUDGET 4096 /* records per loop turn */
