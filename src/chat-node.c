@@ -155,6 +155,7 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
     struct cn_kafka_producer_opts ko = {
         .brokers = cfg->kafka_brokers,
         .message_timeout_ms = cfg->kafka_send_timeout_ms,
+        .linger_ms = cfg->kafka_linger_ms ? cfg->kafka_linger_ms : -1, /* -1: none */
         .client_id = cfg->node_id,
     };
     n->producer = cn_kafka_producer_start_opts(&ko, err, errlen);

@@ -59,6 +59,7 @@ struct cn_config {
     int limits_send_burst_close;
     int limits_send_burst_window_ms;
     int kafka_send_timeout_ms;
+    int kafka_linger_ms;
     bool receipts_enabled;
     bool presence_enabled;
     int presence_ttl_ms;
