@@ -565,7 +565,10 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
          * broker) sits out the whole wait, which put 0.5-3 s between a SEND and its
          * delivery at the 500 ms default. 10 ms costs an idle consumer about 100
          * small fetches a second per broker. */
-        set(conf, "fetch.wait.max.ms", "10", err, errlen)) {
+        set(conf, "fetch.wait.max.ms", "10", err, errlen) ||
+        /* Fetch requests are small writes while others are in flight: Nagle would
+         * hold them for the broker's delayed ACK. */
+        set(conf, "socket.nagle.disable", "true", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_consumer(c);
         return NULL;
