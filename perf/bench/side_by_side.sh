@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# perf/bench/side_by_side.sh — chat-node and RabbitMQ Web-STOMP measured with identical
+# parameters in one run: idle.sh then fanout.sh on the one-node bench stack (lib.sh), then
+# fanout_peer.sh (idle, then the same fan-out steps) against RabbitMQ; every result is
+# appended under perf/results/ as usual, and a table of both is printed at the end.
+#
+#   cmake --preset release && cmake --build build/release -j2 && perf/bench/side_by_side.sh
+#
+# Run it on a quiet machine: the two servers run one after the other, never at once.
+# Environment: as fanout.sh (BENCH_ROOMS 200, BENCH_ROOM_SIZE 10, BENCH_RATES, BENCH_DURATION
+# 15, BENCH_DRAIN 5, BENCH_RESULTS, BENCH_NOTE), BENCH_IDLE_SESSIONS (2000; 0 skips idle),
+# BENCH_HOLD (20), BENCH_IDLE_RESULTS (perf/results/idle.jsonl), the stack's ports
+# (BENCH_PG_PORT, BENCH_REDIS_PORT, BENCH_NODE_PORT, BENCH_VAR) and rabbitmq.sh's.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+IDLE_N="${BENCH_IDLE_SESSIONS:-2000}"
+lines="$(mktemp)"
+trap 'rm -f "$lines"' EXIT
+
+if ((IDLE_N > 0)); then
+    echo "[side_by_side] chat-node: idle, $IDLE_N sessions" >&2
+    BENCH_SESSIONS="$IDLE_N" BENCH_RESULTS="${BENCH_IDLE_RESULTS:-$ROOT/perf/results/idle.jsonl}" \
+        "$ROOT/perf/bench/idle.sh" >>"$lines"
+fi
+echo "[side_by_side] chat-node: fan-out" >&2
+"$ROOT/perf/bench/fanout.sh" >>"$lines"
+echo "[side_by_side] rabbitmq: idle and fan-out" >&2
+"$ROOT/perf/bench/fanout_peer.sh" >>"$lines"
+
+/usr/bin/python3 - "$lines" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print(f"{'server':<10} {'scenario':<7} {'rate':>6} {'deliv/s':>8} {'lost':>7} {'p50 ms':>8} "
+      f"{'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'srv cores':>9} {'bench':>6} {'KiB/sess':>8}")
+for r in rows:
+    lat = r["latency_ms"]
+    idle = r["scenario"] == "idle"
+    per = r["server_rss_per_session_b"] / 1024 if idle and r["server_rss_per_session_b"] >= 0 else None
+    bench = f"{r['bench_cpu_cores']:.2f}" + ("!" if r["bench_saturated"] else "")
+    print(f"{r.get('server', 'chat-node'):<10} {r['scenario']:<7} {r['rate']:>6.0f} "
+          f"{r['deliveries_per_s']:>8.0f} {r['lost']:>7} {lat['p50']:>8.2f} {lat['p99']:>8.2f} "
+          f"{lat['p999']:>9.2f} {lat['max']:>8.2f} {r['server_cpu_cores']:>9.2f} {bench:>6} "
+          f"{'' if per is None else f'{per:.0f}':>8}")
+print("bench: chat-bench's own CPU in cores; '!' = it saturated, that run measured the bench")
+PY
