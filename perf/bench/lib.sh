@@ -52,7 +52,7 @@ bench_stack_down() {
 bench_sessions() {
     echo "[bench] setting up $(($1 * $2)) users in $1 rooms of $2" >&2
     /usr/bin/python3 "$ROOT/perf/bench/setup_fanout.py" --node "$NODE_URL" --rooms "$1" \
-        --room-size "$2" --out "$SESSIONS"
+        --room-size "$2" --out "$SESSIONS" --pg-url "postgresql://chat:chat@127.0.0.1:$BENCH_PG_PORT/chat"
 }
 
 # bench_record SCENARIO JSON RESULTS — adds run facts to chat-bench's JSON, prints it and
