@@ -646,6 +646,7 @@ int main(int argc, char **argv)
     /* 1. connect and subscribe, at most B.inflight handshakes in flight */
     unsigned inflight = B.inflight ? B.inflight : B.n;
     long rss_before = rss_kb_of(B.server_pid);
+    double conn_cpu0 = cpu_seconds_self(), conn_srv0 = cpu_seconds_of(B.server_pid);
     int64_t t0 = now_ns();
     unsigned next = 0;
     while (count_state(S_READY) + (unsigned)B.dead < B.n) {
@@ -662,6 +663,8 @@ int main(int argc, char **argv)
             die("sessions did not all connect and subscribe within 120 s");
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
+    double connect_cpu = cpu_seconds_self() - conn_cpu0;
+    double connect_srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - conn_srv0 : -1;
     unsigned ready = count_state(S_READY);
 
     /* 2. send at the rate, round robin over the ready sessions (the first B.senders) */
@@ -717,7 +720,8 @@ int main(int argc, char **argv)
     printf(
         "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,"
         "\"ready\":%u,\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,"
-        "\"connect_s\":%.2f,\"connects_per_s\":%.0f,"
+        "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
+        "\"connect_bench_cpu_s\":%.2f,"
         "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
         "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
         ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
@@ -728,8 +732,8 @@ int main(int argc, char **argv)
         "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
         "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
         B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, ready, B.nrc, senders, B.rate,
-        wall, connect_s, connect_s > 0 ? (double)B.connects_ok / connect_s : 0.0,
-        latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
+        wall, connect_s, connect_s > 0 ? (double)B.connects_ok / connect_s : 0.0, connect_srv,
+        connect_cpu, latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
         latency_hist_quantile(&B.connect_lat, 0.9) / 1e3,
         latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
         B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,

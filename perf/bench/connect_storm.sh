@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/bench/connect_storm.sh — connect storm: BENCH_SESSIONS STOMP-over-WebSocket
+# perf/bench/connect_storm.sh — connect storm: BENCH_STORM_SESSIONS STOMP-over-WebSocket
 # sessions (rooms of 10) opened as fast as chat-bench can, at most BENCH_INFLIGHT
 # handshakes in flight (0: all at once); each session is counted connected at CONNECTED
 # and ready after its SUBSCRIBE receipt. Prints chat-bench's JSON result: connect latency
@@ -8,7 +8,7 @@
 #
 #   cmake --preset release && cmake --build build/release -j2 && perf/bench/connect_storm.sh
 #
-# Environment (defaults): BENCH_SERVER (chat-node, or rabbitmq: target.sh), BENCH_SESSIONS
+# Environment (defaults): BENCH_SERVER (chat-node, or rabbitmq: target.sh), BENCH_STORM_SESSIONS
 # (5000, a multiple of 10; at most ~19,000 with this box's 20,000 open files),
 # BENCH_INFLIGHT (0), BENCH_RESULTS (perf/results/connect_storm.jsonl; "-": nowhere),
 # BENCH_NOTE, BENCH_KEEP_STACK (0), the stack's ports (lib.sh).
@@ -24,10 +24,10 @@ source "$ROOT/perf/bench/lib.sh"
 # shellcheck source=perf/bench/target.sh
 source "$ROOT/perf/bench/target.sh"
 
-N="${BENCH_SESSIONS:-5000}"
+N="${BENCH_STORM_SESSIONS:-5000}"
 INFLIGHT="${BENCH_INFLIGHT:-0}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/connect_storm.jsonl}"
-((N % 10 == 0)) || bench_die "BENCH_SESSIONS must be a multiple of 10 (rooms of 10)"
+((N % 10 == 0)) || bench_die "BENCH_STORM_SESSIONS must be a multiple of 10 (rooms of 10)"
 
 bench_target_up "$((N / 10))" 10
 echo "[connect_storm] $N sessions, $INFLIGHT in flight (0: all)" >&2

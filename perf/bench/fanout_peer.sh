@@ -12,7 +12,7 @@
 #
 # Environment (defaults, the same names and values as fanout.sh and idle.sh): BENCH_ROOMS
 # (200), BENCH_ROOM_SIZE (10), BENCH_RATES ("500 1000 2500 5000 7500 10000"),
-# BENCH_DURATION (15), BENCH_DRAIN (5), BENCH_IDLE_SESSIONS (2000; 0 skips the idle step),
+# (set and empty: no fan-out step), BENCH_DURATION (15), BENCH_DRAIN (5), BENCH_IDLE_SESSIONS (2000; 0 skips the idle step),
 # BENCH_HOLD (20), BENCH_RESULTS (perf/results/fanout.jsonl; "-": nowhere),
 # BENCH_IDLE_RESULTS (perf/results/idle.jsonl), BENCH_NOTE, BENCH_KEEP_STACK (0: stop the
 # broker at exit), RABBITMQ_BENCH_WS_PORT (15674) and the other ports of rabbitmq.sh.
@@ -20,7 +20,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 # shellcheck source=perf/bench/lib.sh
@@ -28,7 +28,7 @@ source "$ROOT/perf/bench/lib.sh"
 
 ROOMS="${BENCH_ROOMS:-200}"
 ROOM_SIZE="${BENCH_ROOM_SIZE:-10}"
-RATES="${BENCH_RATES:-500 1000 2500 5000 7500 10000}"
+RATES="${BENCH_RATES-500 1000 2500 5000 7500 10000}"
 DURATION="${BENCH_DURATION:-15}"
 DRAIN="${BENCH_DRAIN:-5}"
 IDLE_N="${BENCH_IDLE_SESSIONS:-2000}"
@@ -55,6 +55,7 @@ if ((IDLE_N > 0)); then
     bench_record idle "$line" "$IDLE_RESULTS"
 fi
 
+[[ -n "$RATES" ]] || exit 0
 "$PEER" sessions "$ROOMS" "$ROOM_SIZE" "$PEER_SESSIONS"
 first_rate="${RATES%% *}"
 echo "[fanout_peer] warm-up: $first_rate messages/s for 5s (not recorded)" >&2

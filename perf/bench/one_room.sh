@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/bench/one_room.sh — fan-out in one big room: BENCH_ROOM_SIZE sessions all subscribed
+# perf/bench/one_room.sh — fan-out in one big room: BENCH_ONE_ROOM_SIZE sessions all subscribed
 # to one room, of which only the first BENCH_SENDERS send (the rest only listen), at rising
 # total send rates; every message is delivered to the whole room, so deliveries/s = rate x
 # room size. Each step prints chat-bench's JSON result (delivered vs expected, loss,
@@ -10,8 +10,8 @@
 #
 # chat-node's API makes groups of at most 100, so the room is created with 100 members and
 # the others are added with SQL (setup_fanout.py --pg-url). Environment (defaults):
-# BENCH_SERVER (chat-node, or rabbitmq: target.sh), BENCH_ROOM_SIZE (5000), BENCH_SENDERS
-# (10; chat-node allows 10 SENDs/s a session, so rate <= 10 x senders), BENCH_RATES
+# BENCH_SERVER (chat-node, or rabbitmq: target.sh), BENCH_ONE_ROOM_SIZE (5000), BENCH_SENDERS
+# (10; chat-node allows 10 SENDs/s a session, so rate <= 10 x senders), BENCH_ONE_ROOM_RATES
 # (messages/s, "2 5 10 20"), BENCH_DURATION (15), BENCH_DRAIN (5), BENCH_RESULTS
 # (perf/results/one_room.jsonl; "-": nowhere), BENCH_NOTE, BENCH_KEEP_STACK (0), the
 # stack's ports (lib.sh).
@@ -27,13 +27,13 @@ source "$ROOT/perf/bench/lib.sh"
 # shellcheck source=perf/bench/target.sh
 source "$ROOT/perf/bench/target.sh"
 
-SIZE="${BENCH_ROOM_SIZE:-5000}"
+SIZE="${BENCH_ONE_ROOM_SIZE:-5000}"
 SENDERS="${BENCH_SENDERS:-10}"
-RATES="${BENCH_RATES:-2 5 10 20}"
+RATES="${BENCH_ONE_ROOM_RATES:-2 5 10 20}"
 DURATION="${BENCH_DURATION:-15}"
 DRAIN="${BENCH_DRAIN:-5}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/one_room.jsonl}"
-((SIZE <= 65535)) || bench_die "BENCH_ROOM_SIZE must be at most 65535 (chat-bench counts in 16 bits)"
+((SIZE <= 65535)) || bench_die "BENCH_ONE_ROOM_SIZE must be at most 65535 (chat-bench counts in 16 bits)"
 
 bench_target_up 1 "$SIZE"
 first_rate="${RATES%% *}"

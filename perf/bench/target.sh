@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # The server a scenario measures, BENCH_SERVER: chat-node (default; the one-node bench
 # stack of lib.sh, sessions signed up through REST) or rabbitmq (perf/peer/rabbitmq.sh,
 # sessions with the bench login, /topic/room.N straight through the broker). Source it
