@@ -28,6 +28,7 @@ SCENARIO="${1:-fanout}"
 (($# > 0)) && shift
 SCRIPT="$ROOT/perf/bench/$SCENARIO.sh"
 [[ -x "$SCRIPT" ]] || die "no scenario $SCRIPT"
+[[ "${BENCH_SERVER:-chat-node}" == chat-node ]] || die "flame graphs are of chat-node (BENCH_SERVER=chat-node)"
 WINDOW="${FLAME_WINDOW:-10}"
 AFTER="${FLAME_AFTER:-^\[[a-z_]+\] [0-9]}"
 FREQ="${FLAME_FREQ:-999}"
@@ -38,21 +39,29 @@ if [[ ! -d "$ROOT/perf/flame/node_modules/d3-flame-graph" ]]; then
 fi
 
 out="$ROOT/perf/results/flame-$SCENARIO-$(date -u +%Y%m%dT%H%M%SZ)"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+log="$(mktemp)" since="$(mktemp)" # since: when the scenario started
+trap 'rm -f "$log" "$since"' EXIT
 "$SCRIPT" "$@" 2> >(tee "$log" >&2) &
 scenario=$!
+# Once the scenario runs, a failure here lets it finish (it stops its own stack).
+abandon() {
+    echo "flame.sh: $*; waiting for the scenario to finish" >&2
+    wait "$scenario" || true
+    exit 1
+}
 
 until grep -Eq "$AFTER" "$log"; do
     kill -0 "$scenario" 2>/dev/null || die "the scenario ended before its load started"
     sleep 0.2
 done
-node_pid="$(cat "$PID_FILE" 2>/dev/null)" || die "no node pid in $PID_FILE"
-kill -0 "$node_pid" 2>/dev/null || die "the node (pid $node_pid) is not running"
+# The pid file must be this run's (written after the scenario started), not a stale one.
+[[ "$PID_FILE" -nt "$since" ]] || abandon "no node pid of this run in $PID_FILE"
+node_pid="$(cat "$PID_FILE")"
+kill -0 "$node_pid" 2>/dev/null || abandon "the node (pid $node_pid) is not running"
 started="$(date -u +%H:%M:%SZ)"
 echo "[flame] recording chat-node (pid $node_pid) for ${WINDOW}s" >&2
 perf record -e cpu-clock -F "$FREQ" -g -p "$node_pid" -o "$out.data" -- sleep "$WINDOW" \
-    2>"$out.record.log" || die "perf record failed ($out.record.log)"
+    2>"$out.record.log" || abandon "perf record failed ($out.record.log)"
 rm -f "$out.record.log"
 wait "$scenario" || echo "[flame] the scenario exited with $? (the graph is still drawn)" >&2
 perf script -i "$out.data" -F comm,tid,period,ip,sym,dso 2>/dev/null |

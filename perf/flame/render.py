@@ -6,7 +6,9 @@
 Reads `perf script` samples on stdin (a header line `comm tid period`, then one indented
 line per frame, innermost first, a blank line between samples), folds them into the
 {name, value, children} tree d3-flame-graph draws (root, then the thread's name, then the
-stack from the outermost frame), and writes one HTML file with d3-flame-graph, the d3
+stack from the outermost frame; consecutive repeats of an unsymbolized frame, the
+garbage of a frame-pointer walk through a library built without them, fold to one), and
+writes one HTML file with d3-flame-graph, the d3
 modules it needs and the data inlined: it opens from disk, offline. The renderer is
 d3-flame-graph from npm (perf/flame/package.json; flame.sh runs `npm ci`); only the
 folding and the page around it are ours. Stdlib only.
@@ -51,7 +53,11 @@ def fold(lines):
             continue
         m = FRAME.match(line)
         if m and thread is not None:
-            frames.append(frame_name(m.group(1), m.group(2)))
+            name = frame_name(m.group(1), m.group(2))
+            # A frame-pointer walk through a library built without them (jemalloc, libc)
+            # reads garbage: a hundred "[unknown]" frames. Unsymbolized repeats fold to one.
+            if not (name.startswith("[") and frames and frames[-1] == name):
+                frames.append(name)
     if thread is not None:
         yield thread, frames[::-1], weight
 
