@@ -277,11 +277,14 @@ static void send_stomp_connect(struct session *s)
     char f[4096 + 256];
     int n;
     if (B.peer_rabbitmq) {
+        /* Web-STOMP closes a WebSocket that has been silent for 60 s (cowboy's idle
+         * timeout) and asks for no heart-beats itself: offer ours, every 10 s, as a
+         * chat-node session sends them when the node asks. */
         const char *colon = strchr(s->token, ':');
         int ll = colon ? (int)(colon - s->token) : (int)strlen(s->token);
         n = snprintf(f, sizeof f,
                      "CONNECT\naccept-version:1.2\nhost:/\nlogin:%.*s\npasscode:%s\n"
-                     "heart-beat:0,0\n\n",
+                     "heart-beat:10000,0\n\n",
                      ll, s->token, colon ? colon + 1 : "");
         queue_frame(s, f, (size_t)n + 1);
         s->st = S_STOMP_CONNECT;
