@@ -16,9 +16,10 @@
  * N WebSocket+STOMP handshakes in flight while connecting (200; 0: all at once, the
  * connect storm). --peer rabbitmq drives RabbitMQ Web-STOMP with the same workload: the
  * token field is `login:passcode` (CONNECT login/passcode, vhost /, heart-beats offered
- * every 10 s), and a SEND goes
- * straight to the subscribed destination (prefix + room; the broker fans out). One thread, epoll,
- * non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
+ * every 10 s), and a SEND goes straight to the subscribed destination (prefix + room; the
+ * broker fans out).
+ *
+ * One thread, epoll, non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
  * STOMP parser for what comes back. Prints one JSON object on stdout. With --rate 0 it
  * only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
  * which reports the server's RSS growth per session (--server-pid).
