@@ -19,9 +19,9 @@
  * every 10 s), and a SEND goes straight to the subscribed destination (prefix + room; the
  * broker fans out).
  *
- * One thread, epoll, non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
- * STOMP parser for what comes back. Prints one JSON object on stdout. With --rate 0 it
- * only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
+ * One thread, epoll, non-blocking sockets, WebSocket framing of its own (ws_frame.h) and
+ * the product's STOMP parser for what comes back. Prints one JSON object on stdout. With
+ * --rate 0 it only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
  * which reports the server's RSS growth per session (--server-pid).
  *
  * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
