@@ -33,20 +33,20 @@ SECONDS_RUN="${SOAK_SECONDS:-600}"
 SAMPLE="${SOAK_SAMPLE_S:-5}"
 MAX_GROWTH="${SOAK_MAX_GROWTH_PCT:-5}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/soak.jsonl}"
-SAMPLES="$ROOT/var/bench/soak-samples.txt"
+SAMPLES="$BENCH_VAR/soak-samples.txt"
 
 bench_stack_up
 bench_sessions "$ROOMS" "$ROOM_SIZE"
 # A short run first, so that connections the node opens on first use (Kafka brokers,
 # PostgreSQL pool members) are in the baseline rather than counted as leaks.
-"$BENCH_BIN" --url "127.0.0.1:${NODE_URL##*:}" --sessions "$SESSIONS" --rate "$RATE" \
+"$BENCH_BIN" --url "$NODE_HOSTPORT" --sessions "$SESSIONS" --rate "$RATE" \
     --duration 3 --drain 2 --label soak-warm-up >/dev/null || true
 sleep 1 # the node closes its side of chat-bench's sessions
 fds_before="$(ls "/proc/$NODE_PID/fd" | wc -l)"
 : >"$SAMPLES"
 echo "[soak] $((ROOMS * ROOM_SIZE)) sessions, $RATE msgs/s, ${WARMUP}s warm-up + ${SECONDS_RUN}s" >&2
-out="$ROOT/var/bench/soak-bench.json"
-"$BENCH_BIN" --url "127.0.0.1:${NODE_URL##*:}" --sessions "$SESSIONS" --rate "$RATE" \
+out="$BENCH_VAR/soak-bench.json"
+"$BENCH_BIN" --url "$NODE_HOSTPORT" --sessions "$SESSIONS" --rate "$RATE" \
     --duration "$((WARMUP + SECONDS_RUN))" --drain 5 --server-pid "$NODE_PID" \
     --label "soak rooms=$ROOMS size=$ROOM_SIZE rate=$RATE" >"$out" &
 bench_pid=$!
