@@ -91,6 +91,8 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     list.replaceChildren();
     $('room-h').textContent = room ? room.title : `Room ${id}`;
     $('send-form').hidden = false;
+    $('log').hidden = false;
+    $('no-room').hidden = true;
     $('members').replaceChildren();
     try {
       const page = await api.history(id, null);
@@ -181,10 +183,6 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
       const missing = order.some((k) => { const m = byKey.get(k).m; return m.senderId === me().id && !m.id; });
       renderSeen();
       return missing;
-    },
-    close() {
-      generation++;
-      roomId = null;
     },
   };
 }

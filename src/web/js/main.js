@@ -7,9 +7,9 @@ import { createChat } from './chat.js';
 import { $, uuid } from './dom.js';
 
 const STORE = 'chat-node.session';
+const FLASH = 'chat-node.flash'; // a message to show after the reload of a logout
 let session = JSON.parse(localStorage.getItem(STORE) || 'null'); // {token, user}
 let live = null;
-let pollTimer = null;
 let readTimer = null;
 
 const api = createApi(() => session && session.token, () => logout('Your session has expired: log in again.'));
@@ -79,19 +79,12 @@ async function login(email, password) {
   start();
 }
 
+// Starts over from a fresh page, so nothing of this user's rooms stays in memory.
 function logout(why) {
   if (live) live.stop();
-  live = null;
-  clearInterval(pollTimer);
-  chat.close();
-  session = null;
   localStorage.removeItem(STORE);
-  $('chat-view').hidden = true;
-  $('me').hidden = true;
-  $('auth-view').hidden = false;
-  $('conn').textContent = '';
-  delete $('conn').dataset.state;
-  if (why) showError({ message: why });
+  if (why) sessionStorage.setItem(FLASH, why);
+  location.reload();
 }
 $('logout').addEventListener('click', () => logout());
 
@@ -233,12 +226,15 @@ function start() {
   live.start();
   refreshRooms();
   // New rooms others put us in, and presence: the server pushes neither.
-  pollTimer = setInterval(() => { refreshRooms(); chat.refreshMembers(); }, 5000);
+  setInterval(() => { refreshRooms(); chat.refreshMembers(); }, 5000);
 }
 
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible' && chat.current()) markRead(chat.current());
 });
 
+const flash = sessionStorage.getItem(FLASH);
+sessionStorage.removeItem(FLASH);
+if (flash) showError({ message: flash });
 if (session && session.token) start();
 else $('auth-view').hidden = false;
