@@ -13,6 +13,7 @@ works in a real browser.
   sent meanwhile by the other user arrive after the reconnect in order and once
   (resume), a message typed while disconnected is sent once after it; and a burst
   over the rate limit shows the RATE_LIMITED error and a Retry that works.
+- tests/e2e/web/history.mjs: history pages by cursor as the log is scrolled up.
 
 Screenshots go to $CN_TEST_VAR/log/web-client/. Outside `ops/dev test` this exits 77
 unless CN_TEST_REQUIRE_STACK=1.
@@ -155,10 +156,11 @@ def test_two_users_on_two_nodes_in_chromium():
     assert os.listdir(out), "no screenshots saved"
 
 
-def start_node(port):
+def start_node(port, overrides=None):
     n = cnlib.Node(overrides={"CHAT_HTTP_PORT": str(port), "CHAT_NODE_ID": f"web-{port}",
                               "CHAT_ADMIN_SOCKET": os.path.join(tempfile.gettempdir(),
-                                                                f"cn-admin-web-{port}.sock")})
+                                                                f"cn-admin-web-{port}.sock"),
+                              **(overrides or {})})
     n.port, n.url = port, f"http://127.0.0.1:{port}"
     n.wait_healthy()
     return n
@@ -202,6 +204,23 @@ def test_reconnect_resume_and_error_states_in_chromium():
     text = "".join(lines)
     print(text)
     assert rc == 0, f"screenshots in {out}\n{text}"
+
+
+def test_history_pages_load_when_scrolling_up_in_chromium():
+    """130 messages: three pages of 50 by cursor after a reload (a node of this test with
+    a high send rate, so the burst is not rate limited)."""
+    npm_ci()
+    node = start_node(cnlib.free_port(), {"CHAT_LIMITS_SEND_RATE": "1000"})
+    out = os.path.join(SHOTS, "history")
+    try:
+        r = subprocess.run(["node", "history.mjs", node.url, out, "130"], cwd=E2E_DIR,
+                           capture_output=True, text=True, timeout=240 * cnlib.scale())
+        print(r.stdout, r.stderr)
+        assert r.returncode == 0, f"screenshots in {out}\n{r.stdout}\n{r.stderr}"
+    finally:
+        rc, _ = node.stop()
+        node.close()
+    assert rc == 0
 
 
 if __name__ == "__main__":

@@ -121,6 +121,9 @@ async function directTitle(id) {
 async function openRoom(id) {
   rooms.setOpen(id);
   const r = rooms.get(id);
+  const info = $('room-info');
+  info.textContent = r && r.type === 'GROUP' ? `Group room ${id}: others join it with this id.` : '';
+  info.hidden = !info.textContent;
   const msgs = await chat.open(id, r && { title: rooms.titleOf(r) });
   for (const m of msgs) live.notePosition(id, m.position);
   markRead(id);

@@ -1,0 +1,83 @@
+// Browser test of history paging (run by tests/integration/web_client.py against
+// a node of its own with a high send rate): one user fills a group room with more
+// messages than three history pages hold, reloads, and scrolls the log up until
+// every message is there, in order, each once.
+//   node history.mjs NODE_URL OUTDIR COUNT
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [url, outdir, countArg] = process.argv.slice(2);
+const COUNT = Number(countArg || '130');
+if (!url || !outdir) {
+  console.error('usage: node history.mjs NODE_URL OUTDIR [COUNT]');
+  process.exit(2);
+}
+mkdirSync(outdir, { recursive: true });
+const scale = Number(process.env.CN_TEST_TIMEOUT_SCALE || '1');
+const T = 15000 * scale;
+const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CN_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+const shown = (page) => page.locator('#messages li[data-position] .text').allTextContents();
+async function waitCount(page, n, what) {
+  try {
+    await page.waitForFunction((k) => document.querySelectorAll('#messages li[data-position]').length === k, n, { timeout: T });
+  } catch (e) {
+    throw new Error(`${what}: want ${n} messages, have ${(await shown(page)).length}`);
+  }
+}
+
+let ok = false;
+const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+const page = await ctx.newPage();
+page.setDefaultTimeout(T);
+page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+try {
+  await page.goto(url);
+  const form = page.locator('#signup-form');
+  await form.getByLabel('Email').fill(`dora-${run}@web.test`);
+  await form.getByLabel('Nickname').fill(`Dora-${run}`);
+  await form.getByLabel(/^Password/).fill('correct horse battery');
+  await form.getByRole('button', { name: 'Sign up' }).click();
+  await page.locator('#conn', { hasText: 'Connected' }).waitFor();
+  await page.locator('summary', { hasText: 'New group' }).click();
+  await page.locator('#group-form').getByLabel('Name').fill(`history ${run}`);
+  await page.locator('#group-form').getByRole('button', { name: 'Create' }).click();
+  await page.locator('#room-h', { hasText: `history ${run}` }).waitFor();
+
+  const want = Array.from({ length: COUNT }, (_, i) => `message ${i + 1}`);
+  await page.evaluate((lines) => {
+    const box = document.getElementById('msg');
+    const f = document.getElementById('send-form');
+    for (const l of lines) { box.value = l; f.requestSubmit(); }
+  }, want);
+  await waitCount(page, COUNT, 'every message confirmed live');
+  if (await page.locator('#messages .state[data-state="failed"]').count()) throw new Error('a send was refused');
+
+  // After a reload only the newest page is there; scrolling to the top loads the rest.
+  await page.reload();
+  await page.locator(`#rooms button:has-text("history ${run}")`).click();
+  await waitCount(page, 50, 'the newest page after the reload');
+  await page.screenshot({ path: join(outdir, '01-newest-page.png') });
+  for (const n of [100, COUNT]) {
+    await page.locator('#log').evaluate((el) => { el.scrollTop = 0; });
+    await waitCount(page, n, `after scrolling up to ${n}`);
+  }
+  await page.locator('#older').waitFor({ state: 'hidden' });
+  await page.screenshot({ path: join(outdir, '02-all-pages.png') });
+  const got = await shown(page);
+  if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`history out of order: ${JSON.stringify(got.slice(0, 8))}...`);
+  ok = true;
+  console.log(JSON.stringify({ ok: true, messages: got.length }));
+} catch (e) {
+  console.error(`[web history] FAILED: ${e.stack || e}`);
+  try { await page.screenshot({ path: join(outdir, 'failure.png'), fullPage: true }); } catch (e2) { /* gone */ }
+} finally {
+  await browser.close();
+}
+process.exit(ok ? 0 : 1);
