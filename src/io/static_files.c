@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,10 +66,21 @@ static const char *cache_control_of(const char *path)
     return strncmp(path, "/assets/", 8) == 0 ? "public, max-age=31536000, immutable" : "no-cache";
 }
 
+/* Writes the reason into err (truncated to errlen) and returns -1. Through vsnprintf:
+ * GCC's -Wformat-truncation flags every direct snprintf of a path into err. */
+__attribute__((format(printf, 3, 4))) static int set_err(char *err, size_t errlen, const char *fmt,
+                                                         ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int fail(char *err, size_t errlen, const char *what, const char *path, int e)
 {
-    snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
-    return -1;
+    return set_err(err, errlen, "%s %s: %s", what, path, strerror(e));
 }
 
 static int read_file(int dirfd, const char *name, const char *shown, struct file *f, char *err,
@@ -85,8 +97,7 @@ static int read_file(int dirfd, const char *name, const char *shown, struct file
     }
     if (st.st_size > (off_t)MAX_BYTES) {
         close(fd);
-        snprintf(err, errlen, "%s is larger than %u bytes", shown, MAX_BYTES);
-        return -1;
+        return set_err(err, errlen, "%s is larger than %u bytes", shown, MAX_BYTES);
     }
     f->len = (size_t)st.st_size;
     f->data = cn_xmalloc(f->len + 1);
@@ -136,8 +147,7 @@ static int walk(struct cn_static_files *s, int fd, const char *prefix, int depth
                          : walk(s, sub, path, depth + 1, err, errlen);
         } else if (S_ISREG(st.st_mode)) {
             if (s->count == MAX_FILES) {
-                snprintf(err, errlen, "more than %d files", MAX_FILES);
-                rc = -1;
+                rc = set_err(err, errlen, "more than %d files", MAX_FILES);
                 break;
             }
             struct file *f = &s->files[s->count];
@@ -150,8 +160,7 @@ static int walk(struct cn_static_files *s, int fd, const char *prefix, int depth
                 s->count++;
                 s->bytes += f->len;
                 if (s->bytes > MAX_BYTES) {
-                    snprintf(err, errlen, "more than %u bytes in all", MAX_BYTES);
-                    rc = -1;
+                    rc = set_err(err, errlen, "more than %u bytes in all", MAX_BYTES);
                 }
             }
         }
@@ -182,12 +191,11 @@ struct cn_static_files *cn_static_files_load(const char *dir, char *err, size_t 
     if (rc == 0) {
         qsort(s->files, s->count, sizeof *s->files, by_path);
         if (!find(s, "/index.html")) {
-            snprintf(why, sizeof why, "no index.html in it (is the web client built?)");
-            rc = -1;
+            rc = set_err(why, sizeof why, "no index.html in it (is the web client built?)");
         }
     }
     if (rc != 0) {
-        snprintf(err, errlen, "http.static_dir %s: %s", dir, why);
+        set_err(err, errlen, "http.static_dir %s: %s", dir, why);
         cn_static_files_free(s);
         return NULL;
     }
