@@ -151,6 +151,7 @@ def npm_ci():
 def test_two_users_on_two_nodes_in_chromium():
     npm_ci()
     out = os.path.join(SHOTS, "two_users")
+    shutil.rmtree(out, ignore_errors=True)  # screenshots of this run only
     r = subprocess.run(["node", "two_users.mjs", NODE1, NODE2, out], cwd=E2E_DIR,
                        capture_output=True, text=True, timeout=240 * cnlib.scale())
     print(r.stdout, r.stderr)
@@ -236,6 +237,7 @@ def test_reconnect_resume_and_error_states_in_chromium():
     npm_ci()
     proxy = Proxy(NODE2)
     out = os.path.join(SHOTS, "states")
+    shutil.rmtree(out, ignore_errors=True)
     p = subprocess.Popen(["node", "states.mjs", NODE1, proxy.url, out], cwd=E2E_DIR,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
@@ -265,6 +267,7 @@ def test_history_pages_load_when_scrolling_up_in_chromium():
     were delivered live."""
     npm_ci()
     out = os.path.join(SHOTS, "history")
+    shutil.rmtree(out, ignore_errors=True)
     r = subprocess.run(["node", "history.mjs", NODE2, out, "110"], cwd=E2E_DIR,
                        capture_output=True, text=True, timeout=300 * cnlib.scale())
     print(r.stdout, r.stderr)
