@@ -18,9 +18,11 @@ CN_PACKAGES_RUN=(
     libwebsockets-evlib-uv
 )
 
-# Extra tools for the test command (later: nodejs chromium prometheus ...).
+# Extra tools for the test command (later: prometheus ...). Node 20 and npm come from
+# the machine's nodesource package (not Debian's older nodejs); chromium is what the web
+# client's browser test (tests/e2e/web) drives, headless.
 CN_PACKAGES_TEST=(
-    kcat
+    kcat chromium
     python3-msgpack python3-pytest python3-requests python3-websocket
     wrk nginx
 )

@@ -160,10 +160,11 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
 
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    const char *cache = resp->cache_control ? resp->cache_control : "no-store";
     if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type, resp->body_len,
                                     &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end) ||
+                                    (const unsigned char *)cache, (int)strlen(cache), &p, end) ||
         lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
