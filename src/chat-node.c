@@ -24,6 +24,7 @@
 #include "io/user_sessions.h"
 #include "io/health.h"
 #include "io/http_routes.h"
+#include "io/static_files.h"
 #include "io/http_server.h"
 #include "io/kafka_producer.h"
 #include "io/password_hasher.h"
@@ -105,6 +106,7 @@ struct node {
     struct cn_rest_deps rest;
     struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
     struct cn_http_routes routes;
+    struct cn_static_files *statics; /* the web client (http.static_dir); NULL: none */
     struct cn_ws_counters ws_counters;
     struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
     struct cn_persist *persist;            /* consumer group chat-persistence */
@@ -159,6 +161,7 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
     struct cn_kafka_producer_opts ko = {
         .brokers = cfg->kafka_brokers,
         .message_timeout_ms = cfg->kafka_send_timeout_ms,
+        .linger_ms = cfg->kafka_linger_ms ? cfg->kafka_linger_ms : -1, /* -1: none */
         .client_id = cfg->node_id,
     };
     n->producer = cn_kafka_producer_start_opts(&ko, err, errlen);
@@ -271,6 +274,13 @@ static int start_receipts_presence(struct node *n, char *err, size_t errlen)
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
+    if (cfg->http_static_dir[0]) {
+        n->statics = cn_static_files_load(cfg->http_static_dir, err, errlen);
+        if (!n->statics)
+            return -1;
+        CN_INFO("http", "web client: %zu files from %s", cn_static_files_count(n->statics),
+                cfg->http_static_dir);
+    }
     n->token_caches = cn_xcalloc((size_t)cfg->http_io_threads, sizeof *n->token_caches);
     for (int i = 0; i < cfg->http_io_threads; i++)
         n->token_caches[i] = cn_token_cache_new(TOKEN_CACHE_SLOTS);
@@ -298,6 +308,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.redis = n->redis;
     n->routes.ws = &n->ws_counters;
     n->routes.send = &n->send.counters;
+    n->routes.statics = n->statics;
     n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
     n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
                                  (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
@@ -402,6 +413,8 @@ static void stop_node(struct node *n)
         cn_runtime_shutdown(n->rt);
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
+    cn_static_files_free(n->statics); /* after the I/O threads, which serve it */
+    n->statics = NULL;
     cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
     cn_read_receipts_stop(n->receipts);
     n->receipts = NULL;

@@ -8,17 +8,21 @@ CN_PACKAGES_BUILD=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libck-dev libmsgpack-dev
     libjwt-dev libjemalloc-dev libjansson-dev libsodium-dev libinih-dev uuid-dev
-    libevent-dev
+    libevent-dev libuv1-dev
 )
 
 # The services of the stack and the tools ops/dev drives them with.
 CN_PACKAGES_RUN=(
     postgresql redis-server curl procps iproute2 python3
+    # lws loads its libuv event loop as a plugin at run time (http_server.c).
+    libwebsockets-evlib-uv
 )
 
-# Extra tools for the test command (later: nodejs chromium prometheus ...).
+# Extra tools for the test command (later: prometheus ...). Node 20 and npm come from
+# the machine's nodesource package (not Debian's older nodejs); chromium is what the web
+# client's browser test (tests/e2e/web) drives, headless.
 CN_PACKAGES_TEST=(
-    kcat
+    kcat chromium
     python3-msgpack python3-pytest python3-requests python3-websocket
     wrk nginx
 )

@@ -7,13 +7,21 @@
  *
  *   chat-bench --url HOST:PORT --sessions FILE --rate MSGS_PER_S --duration S
  *              [--drain S] [--dest-prefix /topic/room.] [--send-dest /app/chat.send]
- *              [--server-pid PID] [--label TEXT]
+ *              [--server-pid PID] [--label TEXT] [--peer chat-node|rabbitmq]
+ *              [--senders N] [--inflight N]
  *
  * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
- * session sends into its first room and subscribes to all of them. One thread, epoll,
- * non-blocking sockets, WebSocket framing of its own (ws_frame.h) and the product's
- * STOMP parser for what comes back. Prints one JSON object on stdout. With --rate 0 it
- * only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
+ * session sends into its first room and subscribes to all of them. --senders N: only the
+ * first N sessions send (the rest only listen; 0, the default: all). --inflight N: at most
+ * N WebSocket+STOMP handshakes in flight while connecting (200; 0: all at once, the
+ * connect storm). --peer rabbitmq drives RabbitMQ Web-STOMP with the same workload: the
+ * token field is `login:passcode` (CONNECT login/passcode, vhost /, heart-beats offered
+ * every 10 s), and a SEND goes straight to the subscribed destination (prefix + room; the
+ * broker fans out).
+ *
+ * One thread, epoll, non-blocking sockets, WebSocket framing of its own (ws_frame.h) and
+ * the product's STOMP parser for what comes back. Prints one JSON object on stdout. With
+ * --rate 0 it only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
  * which reports the server's RSS growth per session (--server-pid).
  *
  * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
@@ -70,6 +78,8 @@ static struct {
     struct sockaddr_in addr;
     char hostport[128];
     const char *dest_prefix, *send_dest, *label;
+    bool peer_rabbitmq;
+    unsigned senders, inflight;
     double rate, duration, drain;
     int server_pid;
     struct session *s;
@@ -267,10 +277,25 @@ static void start_connect(struct session *s)
 static void send_stomp_connect(struct session *s)
 {
     char f[4096 + 256];
-    int n = snprintf(f, sizeof f,
-                     "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n"
-                     "heart-beat:0,0\n\n",
-                     s->token);
+    int n;
+    if (B.peer_rabbitmq) {
+        /* Web-STOMP closes a WebSocket that has been silent for 60 s (cowboy's idle
+         * timeout) and asks for no heart-beats itself: offer ours, every 10 s, as a
+         * chat-node session sends them when the node asks. */
+        const char *colon = strchr(s->token, ':');
+        int ll = colon ? (int)(colon - s->token) : (int)strlen(s->token);
+        n = snprintf(f, sizeof f,
+                     "CONNECT\naccept-version:1.2\nhost:/\nlogin:%.*s\npasscode:%s\n"
+                     "heart-beat:10000,0\n\n",
+                     ll, s->token, colon ? colon + 1 : "");
+        queue_frame(s, f, (size_t)n + 1);
+        s->st = S_STOMP_CONNECT;
+        return;
+    }
+    n = snprintf(f, sizeof f,
+                 "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n"
+                 "heart-beat:0,0\n\n",
+                 s->token);
     queue_frame(s, f, (size_t)n + 1);
     s->st = S_STOMP_CONNECT;
 }
@@ -299,11 +324,16 @@ static void send_message(struct session *s)
     int bl = snprintf(body, sizeof body,
                       "{\"roomId\":%" PRId64 ",\"content\":\"%" PRIu64 " %" PRId64 "\"}",
                       s->rooms[0], seq, t);
+    char dest[192];
+    if (B.peer_rabbitmq) /* no /app: straight to the room's topic */
+        snprintf(dest, sizeof dest, "%s%" PRId64, B.dest_prefix, s->rooms[0]);
+    else
+        snprintf(dest, sizeof dest, "%s", B.send_dest);
     char f[512];
     int n = snprintf(f, sizeof f,
                      "SEND\ndestination:%s\ncontent-type:application/json\ncontent-length:%d\n"
                      "receipt:m%" PRIu64 "\n\n%s",
-                     B.send_dest, bl, seq, body);
+                     dest, bl, seq, body);
     queue_frame(s, f, (size_t)n + 1);
     B.expect[seq] = (uint16_t)room_subscribers(s->rooms[0]);
     B.sent++;
@@ -552,7 +582,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: chat-bench --url HOST:PORT --sessions FILE --rate N --duration S\n"
                     "       [--drain S] [--dest-prefix P] [--send-dest D] [--server-pid PID]\n"
-                    "       [--label TEXT]\n");
+                    "       [--label TEXT] [--peer chat-node|rabbitmq] [--senders N]\n"
+                    "       [--inflight N]\n");
     exit(2);
 }
 
@@ -563,6 +594,7 @@ int main(int argc, char **argv)
     B.send_dest = "/app/chat.send";
     B.label = "";
     B.drain = 5;
+    B.inflight = 200;
     if (argc % 2 == 0)
         usage(); /* every option takes a value */
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -585,6 +617,12 @@ int main(int argc, char **argv)
             B.server_pid = atoi(v);
         else if (!strcmp(a, "--label"))
             B.label = v;
+        else if (!strcmp(a, "--peer") && (!strcmp(v, "rabbitmq") || !strcmp(v, "chat-node")))
+            B.peer_rabbitmq = !strcmp(v, "rabbitmq");
+        else if (!strcmp(a, "--senders"))
+            B.senders = (unsigned)atoi(v);
+        else if (!strcmp(a, "--inflight"))
+            B.inflight = (unsigned)atoi(v);
         else
             usage();
     }
@@ -610,15 +648,17 @@ int main(int argc, char **argv)
         die("out of memory");
     B.ep = epoll_create1(EPOLL_CLOEXEC);
 
-    /* 1. connect and subscribe, at most 200 handshakes in flight */
+    /* 1. connect and subscribe, at most B.inflight handshakes in flight */
+    unsigned inflight = B.inflight ? B.inflight : B.n;
     long rss_before = rss_kb_of(B.server_pid);
+    double conn_cpu0 = cpu_seconds_self(), conn_srv0 = cpu_seconds_of(B.server_pid);
     int64_t t0 = now_ns();
     unsigned next = 0;
     while (count_state(S_READY) + (unsigned)B.dead < B.n) {
         unsigned pending = 0;
         for (unsigned i = 0; i < next; i++)
             pending += B.s[i].st != S_READY && B.s[i].st != S_DEAD;
-        while (next < B.n && pending < 200) {
+        while (next < B.n && pending < inflight) {
             start_connect(&B.s[next++]);
             pending++;
         }
@@ -628,9 +668,12 @@ int main(int argc, char **argv)
             die("sessions did not all connect and subscribe within 120 s");
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
+    double connect_cpu = cpu_seconds_self() - conn_cpu0;
+    double connect_srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - conn_srv0 : -1;
     unsigned ready = count_state(S_READY);
 
-    /* 2. send at the rate, round robin over the ready sessions */
+    /* 2. send at the rate, round robin over the ready sessions (the first B.senders) */
+    unsigned senders = B.senders && B.senders < B.n ? B.senders : B.n;
     double cpu0 = cpu_seconds_self(), srv0 = cpu_seconds_of(B.server_pid);
     int64_t start = now_ns(), end = start + (int64_t)(B.duration * 1e9);
     unsigned rr = 0;
@@ -641,8 +684,8 @@ int main(int argc, char **argv)
             last_hb = t;
         }
         uint64_t due = (uint64_t)((double)(t - start) / 1e9 * B.rate);
-        for (unsigned guard = 0; B.sent < due && guard < B.n * 2; guard++) {
-            struct session *s = &B.s[rr++ % B.n];
+        for (unsigned guard = 0; B.sent < due && guard < senders * 2; guard++) {
+            struct session *s = &B.s[rr++ % senders];
             if (s->st == S_READY)
                 send_message(s);
         }
@@ -680,9 +723,11 @@ int main(int argc, char **argv)
     }
     double cores = cpu / ((double)(now_ns() - start) / 1e9);
     printf(
-        "{\"bench\":\"fanout\",\"label\":\"%s\",\"sessions\":%u,\"ready\":%u,\"rooms\":%u,"
-        "\"rate\":%.0f,\"duration_s\":%.1f,\"connect_s\":%.2f,"
-        "\"connect_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+        "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,"
+        "\"ready\":%u,\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,"
+        "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
+        "\"connect_bench_cpu_s\":%.2f,"
+        "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
         "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
         ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
         ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
@@ -691,8 +736,10 @@ int main(int argc, char **argv)
         ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
         "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
         "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
-        B.label, B.n, ready, B.nrc, B.rate, wall, connect_s,
-        latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
+        B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, ready, B.nrc, senders, B.rate,
+        wall, connect_s, connect_s > 0 ? (double)B.connects_ok / connect_s : 0.0, connect_srv,
+        connect_cpu, latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
+        latency_hist_quantile(&B.connect_lat, 0.9) / 1e3,
         latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
         B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
         latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,

@@ -34,11 +34,11 @@ bench_stack_up
 bench_sessions "$ROOMS" "$ROOM_SIZE"
 first_rate="${RATES%% *}"
 echo "[fanout] warm-up: $first_rate messages/s for 5s (not recorded)" >&2
-"$BENCH_BIN" --url 127.0.0.1:18091 --sessions "$SESSIONS" --rate "$first_rate" --duration 5 \
+"$BENCH_BIN" --url "$NODE_HOSTPORT" --sessions "$SESSIONS" --rate "$first_rate" --duration 5 \
     --drain "$DRAIN" --label warm-up >/dev/null || true
 for rate in $RATES; do
     echo "[fanout] $rate messages/s for ${DURATION}s" >&2
-    line="$("$BENCH_BIN" --url 127.0.0.1:18091 --sessions "$SESSIONS" --rate "$rate" \
+    line="$("$BENCH_BIN" --url "$NODE_HOSTPORT" --sessions "$SESSIONS" --rate "$rate" \
         --duration "$DURATION" --drain "$DRAIN" --server-pid "$NODE_PID" \
         --label "rooms=$ROOMS size=$ROOM_SIZE" || true)"
     [[ -n "$line" ]] || bench_die "chat-bench printed nothing at rate $rate"

@@ -29,7 +29,7 @@ RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/idle.jsonl}"
 bench_stack_up
 bench_sessions "$((N / 10))" 10
 echo "[idle] $N sessions, held ${HOLD}s" >&2
-line="$("$BENCH_BIN" --url 127.0.0.1:18091 --sessions "$SESSIONS" --rate 0 --duration "$HOLD" \
+line="$("$BENCH_BIN" --url "$NODE_HOSTPORT" --sessions "$SESSIONS" --rate 0 --duration "$HOLD" \
     --drain 0 --server-pid "$NODE_PID" --label "idle sessions=$N" || true)"
 [[ -n "$line" ]] || bench_die "chat-bench printed nothing"
 bench_record idle "$line" "$RESULTS"

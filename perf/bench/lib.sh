@@ -3,12 +3,19 @@
 # stack, the sessions file, and the result line. Source it after setting ROOT.
 #
 # The stack is ops/dev's `test` profile pointed at var/bench, ports 25440/63810/18091,
-# one Release node (CN_STACK_NODES=1): the node under test is alone in its consumer
-# groups, and the dev and test stacks are left alone.
+# one Release node (CN_STACK_NODES=1; BENCH_NODE_BUILD=DIR runs DIR/bin/chat-node instead of
+# build/release's, for A/B runs): the node under test is alone in its consumer
+# groups, and the dev and test stacks are left alone. BENCH_PG_PORT, BENCH_REDIS_PORT,
+# BENCH_NODE_PORT and BENCH_VAR move it, so that two engineers can bench on one box.
 
 BENCH_BIN="$ROOT/build/release/bin/chat-bench"
-NODE_URL="http://127.0.0.1:18091"
-SESSIONS="$ROOT/var/bench/sessions.txt"
+BENCH_PG_PORT="${BENCH_PG_PORT:-25440}"
+BENCH_REDIS_PORT="${BENCH_REDIS_PORT:-63810}"
+BENCH_NODE_PORT="${BENCH_NODE_PORT:-18091}"
+BENCH_VAR="${BENCH_VAR:-$ROOT/var/bench}"
+NODE_HOSTPORT="127.0.0.1:$BENCH_NODE_PORT"
+NODE_URL="http://$NODE_HOSTPORT"
+SESSIONS="$BENCH_VAR/sessions.txt"
 
 bench_die() {
     echo "$(basename "$0"): $*" >&2
@@ -18,15 +25,16 @@ bench_die() {
 # bench_stack_up — starts the stack (stopped again at exit unless BENCH_KEEP_STACK=1),
 # waits until the node owns the 6 partitions of chat.messages; sets NODE_PID.
 bench_stack_up() {
-    [[ -x "$BENCH_BIN" && -x "$ROOT/build/release/bin/chat-node" ]] ||
+    local node_build="${BENCH_NODE_BUILD:-$ROOT/build/release}"
+    [[ -x "$BENCH_BIN" && -x "$node_build/bin/chat-node" ]] ||
         bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
-    export CN_STACK_NODES=1 CN_TEST_STACK_VAR="$ROOT/var/bench" CN_TEST_STACK_PG_PORT=25440 \
-        CN_TEST_STACK_REDIS_PORT=63810 CN_TEST_STACK_NODE1_PORT=18091 \
-        CN_TEST_STACK_NODE_BUILD="$ROOT/build/release"
+    export CN_STACK_NODES=1 CN_TEST_STACK_VAR="$BENCH_VAR" CN_TEST_STACK_PG_PORT="$BENCH_PG_PORT" \
+        CN_TEST_STACK_REDIS_PORT="$BENCH_REDIS_PORT" CN_TEST_STACK_NODE1_PORT="$BENCH_NODE_PORT" \
+        CN_TEST_STACK_NODE_BUILD="$node_build"
     trap bench_stack_down EXIT
     "$ROOT/ops/dev" --stack test up >/dev/null ||
-        bench_die "the private bench stack did not come up (var/bench/log)"
-    NODE_PID="$(cat "$ROOT/var/bench/run/node1.pid")"
+        bench_die "the private bench stack did not come up ($BENCH_VAR/log)"
+    NODE_PID="$(cat "$BENCH_VAR/run/node1.pid")"
     # A fresh node joins its consumer groups a few seconds after it is healthy.
     local _
     for _ in $(seq 1 600); do
@@ -44,7 +52,7 @@ bench_stack_down() {
 bench_sessions() {
     echo "[bench] setting up $(($1 * $2)) users in $1 rooms of $2" >&2
     /usr/bin/python3 "$ROOT/perf/bench/setup_fanout.py" --node "$NODE_URL" --rooms "$1" \
-        --room-size "$2" --out "$SESSIONS"
+        --room-size "$2" --out "$SESSIONS" --pg-url "postgresql://chat:chat@127.0.0.1:$BENCH_PG_PORT/chat"
 }
 
 # bench_record SCENARIO JSON RESULTS — adds run facts to chat-bench's JSON, prints it and

@@ -8,10 +8,13 @@ the REST API of --node (run it with CHAT_AUTH_PASSWORD_HASH_COST=min, or each si
 ~110 ms), puts them in R group rooms of K members (users in blocks of K; the block's first
 user creates the room with the other K-1), and writes FILE with one line per user:
 `userId token roomId`. A re-run reuses a block's room when its creator already has exactly
-one room with these members. Stdlib only.
+one room with these members. A room of more than 100 (the API's limit for a group) is
+created with its first 100 members, and the others are added with SQL (--pg-url, psql on
+PATH): the one-room fan-out of one_room.sh. Stdlib only.
 """
 import argparse
 import os
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from setup_rooms import call  # noqa: E402  (the REST bench's client: keep-alive per thread, retries)
 
 PASSWORD = "bench-fanout-password"
+API_GROUP_MAX = 100  # POST /api/rooms/group: memberIds holds at most 100 distinct ids
 
 
 def user(base, i):
@@ -33,21 +37,33 @@ def user(base, i):
     return body["user"]["id"], body["accessToken"]
 
 
-def room(base, block, users):
+def room(base, block, users, pg_url):
     creator_id, token = users[0]
-    members = sorted(u for u, _ in users[1:])
+    members = sorted(u for u, _ in users[1:API_GROUP_MAX])
     st, rooms = call(base, "GET", "/api/rooms", token=token)
     if st != 200:
         raise SystemExit(f"setup_fanout: my rooms: {st} {rooms}")
     name = f"fanout-{block:05d}"
+    room_id = None
     for r in rooms:
-        if r["name"] == name and r["memberCount"] == len(users):
-            return r["id"]
-    st, body = call(base, "POST", "/api/rooms/group", {"name": name, "memberIds": members},
-                    token=token)
-    if st not in (200, 201):
-        raise SystemExit(f"setup_fanout: create room: {st} {body}")
-    return body["id"]
+        if r["name"] == name and (r["memberCount"] == len(users) or
+                                  (len(users) > API_GROUP_MAX and r["memberCount"] >= API_GROUP_MAX)):
+            room_id = r["id"]
+    if room_id is None:
+        st, body = call(base, "POST", "/api/rooms/group", {"name": name, "memberIds": members},
+                        token=token)
+        if st not in (200, 201):
+            raise SystemExit(f"setup_fanout: create room: {st} {body}")
+        room_id = body["id"]
+    if len(users) > API_GROUP_MAX:
+        if not pg_url:
+            raise SystemExit(f"setup_fanout: rooms of more than {API_GROUP_MAX} need --pg-url")
+        rest = ",".join(str(u) for u, _ in users[API_GROUP_MAX:])
+        subprocess.run(["psql", pg_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                        f"INSERT INTO chat_room_members (room_id, user_id) SELECT {room_id}, u"
+                        f" FROM unnest('{{{rest}}}'::bigint[]) u ON CONFLICT DO NOTHING"],
+                       check=True)
+    return room_id
 
 
 def main():
@@ -56,12 +72,13 @@ def main():
     ap.add_argument("--rooms", type=int, required=True)
     ap.add_argument("--room-size", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--pg-url", help="for rooms of more than 100: the node's database")
     a = ap.parse_args()
     n = a.rooms * a.room_size
     with ThreadPoolExecutor(16) as ex:
         users = list(ex.map(lambda i: user(a.node, i), range(n)))
         blocks = [users[b * a.room_size:(b + 1) * a.room_size] for b in range(a.rooms)]
-        room_ids = list(ex.map(lambda b: room(a.node, b, blocks[b]), range(a.rooms)))
+        room_ids = list(ex.map(lambda b: room(a.node, b, blocks[b], a.pg_url), range(a.rooms)))
     with open(a.out, "w") as f:
         for b, members in enumerate(blocks):
             for uid, tok in members:

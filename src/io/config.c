@@ -48,6 +48,9 @@ static const struct key keys[] = {
      "a REST request not answered within this many seconds is closed"},
     {"http", "max_body", KEY_INT, OFF(http_max_body), "65536", 1024, 16777216,
      "largest request body in bytes; larger ones get 413 before they are read"},
+    {"http", "static_dir", KEY_STR, OFF(http_static_dir), "", 0, 0,
+     "directory of the web client served at / (the build's <build>/web); read once at start, "
+     "start-up fails without an index.html in it; empty: no web client"},
     {"runtime", "workers", KEY_INT, OFF(runtime_workers), "0", 0, 256,
      "actor worker threads (0: one per core)"},
     {"postgres", "url", KEY_STR, OFF(postgres_url), "postgresql://chat:chat@127.0.0.1:5432/chat", 0,
@@ -140,6 +143,9 @@ static const struct key keys[] = {
      "0 = no limit"},
     {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
      "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
+    {"kafka", "linger_ms", KEY_INT, OFF(kafka_linger_ms), "2", 0, 1000,
+     "how long the SEND producer gathers records into one batch per partition (0 = send at "
+     "once): longer means fewer, fuller requests and fetches, and that much more latency"},
     {"receipts", "enabled", KEY_BOOL, OFF(receipts_enabled), "true", 0, 0,
      "run the read-receipt pipeline (consumer group chat-read-receipt) on this node"},
     {"presence", "enabled", KEY_BOOL, OFF(presence_enabled), "true", 0, 0,

@@ -17,6 +17,7 @@ struct cn_config {
     int http_io_threads;
     int http_request_timeout_s;
     int http_max_body;
+    char *http_static_dir;
     int runtime_workers;
     char *postgres_url;
     int postgres_pool_size;
@@ -62,6 +63,7 @@ struct cn_config {
     int limits_max_connections;
     int limits_accept_rate;
     int kafka_send_timeout_ms;
+    int kafka_linger_ms;
     bool receipts_enabled;
     bool presence_enabled;
     int presence_ttl_ms;

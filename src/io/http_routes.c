@@ -12,6 +12,7 @@
 #include "io/presence.h"
 #include "io/read_receipts.h"
 #include "io/process_stats.h"
+#include "io/static_files.h"
 
 static const char json_content_type[] = "application/json";
 
@@ -115,5 +116,7 @@ void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
             cn_http_error(resp, 405, "METHOD_NOT_ALLOWED", "use GET");
         return;
     }
+    if (cn_static_files_handle(r->statics, req, resp))
+        return;
     cn_http_error(resp, 404, "NOT_FOUND", "no such resource");
 }

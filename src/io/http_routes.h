@@ -1,6 +1,6 @@
-/* The node's HTTP routes: GET /healthz and GET /metrics for now; the REST API
- * joins here. Called on I/O threads by the HTTP server; never blocks (health is
- * read from the checker's last snapshot, metrics from counters).
+/* The node's HTTP routes: the REST API, GET /healthz, GET /metrics, and last the
+ * web client's static files (io/static_files.h). Called on I/O threads by the HTTP server; never
+ * blocks (health is read from the checker's last snapshot, metrics from counters).
  *
  * Memory: the context is owned by the program; the routes only borrow it. */
 #ifndef CN_IO_HTTP_ROUTES_H
@@ -18,6 +18,7 @@
 
 struct cn_read_receipts;
 struct cn_presence;
+struct cn_static_files;
 
 struct cn_http_routes {
     const char *node_id;
@@ -38,6 +39,7 @@ struct cn_http_routes {
     const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
     struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */
     struct cn_presence *presence;            /* presence; NULL: not shown */
+    const struct cn_static_files *statics;   /* the web client (http.static_dir); NULL: none */
 };
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */

@@ -7,6 +7,9 @@
  * it to WebSocket on /ws (ws_transport.c takes those connections over). Other
  * threads talk to an I/O thread only through its atomic `state` and its inbox,
  * plus lws_cancel_service, which wakes its poll loop. */
+/* Before libwebsockets.h, which declares lws_uv_getloop only when uv.h came first. */
+#include <uv.h>
+
 #include "http_server.h"
 
 #include <errno.h>
@@ -37,6 +40,14 @@ struct io_thread {
     int index;
     int listen_fd; /* owned until adopted by lws, then lws closes it */
     struct lws_context *ctx;
+    /* The thread's libuv loop, ours ("foreign" to lws): lws joins it, and we run
+     * it and close it after lws has let go of it. */
+    uv_loop_t loop;
+    bool loop_ready;
+    /* A copy of ctx that lws sets to NULL once the context is freed
+     * (info.pcontext): with a foreign loop, freeing takes a second
+     * lws_context_destroy after the loop has run the closes. */
+    struct lws_context *ctx_alive;
     struct lws_vhost *vh;
     struct lws *listen_wsi; /* I/O thread only */
     pthread_t thread;
@@ -149,10 +160,11 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
 
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    const char *cache = resp->cache_control ? resp->cache_control : "no-store";
     if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type, resp->body_len,
                                     &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end) ||
+                                    (const unsigned char *)cache, (int)strlen(cache), &p, end) ||
         lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
@@ -349,6 +361,8 @@ static void on_cancelled(struct io_thread *t)
         lws_set_timeout(t->listen_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         t->listen_wsi = NULL;
     }
+    if (st == IO_EXIT)
+        uv_stop(&t->loop); /* io_main's uv_run returns */
 }
 
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -458,6 +472,36 @@ static void lws_log_emit(int level, const char *line)
     cn_log(level == LLL_ERR ? CN_LOG_ERROR : CN_LOG_WARN, "lws", "%.*s", (int)n, line);
 }
 
+static void close_leftover(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* lws closes its libuv handles asynchronously: the first lws_context_destroy
+ * starts the closes, the loop runs until they are done, a second one frees the
+ * context, and only then can the loop be closed. */
+static void destroy_context(struct io_thread *t)
+{
+    if (t->ctx_alive)
+        lws_context_destroy(t->ctx_alive);
+    if (!t->loop_ready)
+        return;
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    if (t->ctx_alive)
+        lws_context_destroy(t->ctx_alive);
+    if (t->ctx_alive)
+        CN_WARN("http", "I/O thread %d: lws did not finish destroying its context", t->index);
+    if (uv_loop_close(&t->loop) == UV_EBUSY) {
+        uv_walk(&t->loop, close_leftover, NULL);
+        uv_run(&t->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&t->loop) != 0)
+            CN_WARN("http", "I/O thread %d: its event loop still has handles", t->index);
+    }
+    t->loop_ready = false;
+}
+
 static void *io_main(void *arg)
 {
     struct io_thread *t = arg;
@@ -467,8 +511,8 @@ static void *io_main(void *arg)
     if (!t->listen_wsi)
         CN_ERROR("http", "I/O thread %d could not watch its listening socket", t->index);
     while (atomic_load_explicit(&t->state, memory_order_acquire) != IO_EXIT)
-        lws_service(t->ctx, 0);
-    lws_context_destroy(t->ctx);
+        uv_run(&t->loop, UV_RUN_DEFAULT);
+    destroy_context(t);
     /* lws_context_destroy closed every connection; the wake function must not
      * reach the destroyed context, and no answer can find a connection now. */
     return NULL;
@@ -478,11 +522,29 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    /* libuv (epoll) instead of lws's default poll(): poll() walks every
+     * connection of the thread on each wake-up, which made it the node's
+     * hottest function under fan-out (docs/PERFORMANCE.md). The loop is ours, so
+     * lws installs no signal watchers (signals stay with main's sigwaitinfo). */
+    int rc = uv_loop_init(&t->loop);
+    if (rc != 0) {
+        snprintf(err, errlen, "libuv loop creation failed: %s", uv_strerror(rc));
+        return -1;
+    }
+    t->loop_ready = true;
+    void *loops[1] = {&t->loop};
+    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV |
+                   LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     info.user = t;
+    info.pcontext = &t->ctx_alive;
     t->ctx = lws_create_context(&info);
+    t->ctx_alive = t->ctx;
     if (!t->ctx) {
-        snprintf(err, errlen, "libwebsockets context creation failed");
+        snprintf(err, errlen,
+                 "libwebsockets context creation failed (is the libuv event "
+                 "plugin, Debian's libwebsockets-evlib-uv, installed?)");
+        destroy_context(t);
         return -1;
     }
     struct lws_context_creation_info vinfo;
@@ -493,7 +555,7 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     t->vh = lws_create_vhost(t->ctx, &vinfo);
     if (!t->vh) {
         snprintf(err, errlen, "libwebsockets vhost creation failed");
-        lws_context_destroy(t->ctx);
+        destroy_context(t);
         t->ctx = NULL;
         return -1;
     }
@@ -627,8 +689,8 @@ void cn_http_server_stop(struct cn_http_server *s)
         if (t->thread_started) {
             pthread_join(t->thread, NULL); /* the thread destroyed its context */
         } else {
-            if (t->ctx)
-                lws_context_destroy(t->ctx);
+            destroy_context(t); /* no thread: nobody else reads t->ctx */
+            t->ctx = NULL;
             if (t->listen_fd >= 0)
                 close(t->listen_fd);
         }

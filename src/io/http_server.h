@@ -40,7 +40,8 @@ struct cn_http_request {
 /* What a handler fills in. `body` is taken by the server (freed with free()). */
 struct cn_http_response {
     int status;
-    const char *content_type; /* static string */
+    const char *content_type;  /* static string */
+    const char *cache_control; /* static string; NULL: no-store */
     char *body;
     size_t body_len;
     bool deferred; /* set by the handler: the answer comes later via cn_http_reply */

@@ -36,10 +36,13 @@
 #include "base/xmalloc.h"
 #include "io/kafka_consumer_batch.h"
 
-#define MOD            "kafka"
-#define DEF_BATCH      256
-#define DEF_LINGER     5
-#define DEF_INFLIGHT   4
+#define MOD        "kafka"
+#define DEF_BATCH  256
+#define DEF_LINGER 5
+/* Generous: a pause makes librdkafka drop what it prefetched for the partition
+ * and fetch it again on resume, so pausing often costs more than it saves. 32
+ * batches of at most 256 records of a few hundred bytes is a few MB a partition. */
+#define DEF_INFLIGHT   32
 #define DEF_SESSION    10000
 #define DEF_CLOSE      10000
 #define CONSUME_BUDGET 4096 /* records per loop turn */
@@ -562,7 +565,10 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
          * broker) sits out the whole wait, which put 0.5-3 s between a SEND and its
          * delivery at the 500 ms default. 10 ms costs an idle consumer about 100
          * small fetches a second per broker. */
-        set(conf, "fetch.wait.max.ms", "10", err, errlen)) {
+        set(conf, "fetch.wait.max.ms", "10", err, errlen) ||
+        /* Fetch requests are small writes while others are in flight: Nagle would
+         * hold them for the broker's delayed ACK. */
+        set(conf, "socket.nagle.disable", "true", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_consumer(c);
         return NULL;

@@ -51,7 +51,7 @@ struct cn_kafka_consumer_opts {
     uint32_t batch_type, revoke_type; /* hdr.type of the two messages */
     int batch_max;                    /* records per batch; 0 = 256 */
     int batch_linger_ms;              /* wait for a fuller batch; 0 = 5, -1 = none */
-    int max_in_flight;                /* batches per partition; 0 = 4 */
+    int max_in_flight;                /* batches per partition; 0 = 32 */
     /* NULL = "roundrobin" (eager). "cooperative-sticky" is supported (incremental
      * assign/unassign), but librdkafka 2.0.2's mock cluster, our dev broker, keeps
      * declaring a cooperative member's partitions lost (5 s cycles, commits refused

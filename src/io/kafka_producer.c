@@ -243,7 +243,10 @@ struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_pro
         /* Java-compatible murmur2 for keyed records: cn_kafka_partition_for_key. */
         set(conf, "partitioner", "murmur2_random", err, errlen) ||
         /* Reports for failures only would hide successes from the actors. */
-        set(conf, "delivery.report.only.error", "false", err, errlen)) {
+        set(conf, "delivery.report.only.error", "false", err, errlen) ||
+        /* Small produce requests go out while others await their acks: without
+         * this, Nagle holds them for the broker's delayed ACK. */
+        set(conf, "socket.nagle.disable", "true", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_producer(p);
         return NULL;

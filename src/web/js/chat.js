@@ -1,0 +1,188 @@
+// The open room: history (newest page first, older pages by cursor when the
+// log is scrolled to the top), live messages in position order, the sender's own
+// messages while they wait for their receipt, "Seen" from read events, and the
+// members with presence dots.
+import { $, h, timeOf } from './dom.js';
+
+export function createChat({ api, me, onError, onSeenNeedsIds }) {
+  let roomId = null;
+  let byKey = new Map(); // messageKey -> {m, li}
+  let order = []; // messageKeys sorted by position (stored and live messages)
+  let nextCursor = null;
+  let hasNext = false;
+  let loadingOlder = false;
+  let seenUpTo = 0; // highest messageId another member has read
+  let generation = 0; // bumps on every open, so late answers for another room are dropped
+
+  const log = $('log');
+  const list = $('messages');
+
+  log.addEventListener('scroll', () => {
+    if (log.scrollTop < 40) loadOlder();
+  });
+  $('older').addEventListener('click', () => loadOlder());
+
+  const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  const toBottom = () => { log.scrollTop = log.scrollHeight; };
+
+  function liFor(m, state) {
+    const mine = m.senderId === me().id;
+    return h('li', { class: mine ? 'mine' : null, 'data-key': m.messageKey, 'data-position': m.position },
+      h('span', { class: 'who' }, mine ? 'You' : m.senderNickname),
+      h('time', { datetime: m.createdAt }, timeOf(m.createdAt)),
+      h('br'),
+      h('p', { class: 'text' }, m.content),
+      h('span', { class: 'state', 'data-state': state || null }, stateText(state)));
+  }
+
+  function stateText(state) {
+    if (state === 'sending') return 'Sending…';
+    if (state === 'failed') return 'Not sent';
+    if (state === 'seen') return 'Seen';
+    return '';
+  }
+
+  // Puts a stored or live message in its place; returns true when it was new.
+  function place(m) {
+    const known = byKey.get(m.messageKey);
+    if (known && known.m.position != null) {
+      if (m.id && !known.m.id) known.m.id = m.id;
+      return false;
+    }
+    const li = liFor(m);
+    if (known) known.li.remove(); // our own message, now confirmed by the server
+    byKey.set(m.messageKey, { m, li });
+    let i = order.length;
+    while (i > 0 && byKey.get(order[i - 1]).m.position > m.position) i--;
+    order.splice(i, 0, m.messageKey);
+    const next = order[i + 1] ? byKey.get(order[i + 1]).li : firstPendingLi();
+    list.insertBefore(li, next || null);
+    return true;
+  }
+
+  function firstPendingLi() {
+    for (const el of list.children) if (!el.dataset.position) return el;
+    return null;
+  }
+
+  function renderSeen() {
+    let last = null;
+    for (const k of order) {
+      const { m } = byKey.get(k);
+      if (m.senderId === me().id && m.id && m.id <= seenUpTo) last = k;
+    }
+    for (const k of order) {
+      const e = byKey.get(k);
+      const s = e.li.querySelector('.state');
+      const seen = k === last;
+      if ((s.dataset.state === 'seen') !== seen) {
+        s.textContent = stateText(seen ? 'seen' : null);
+        if (seen) s.dataset.state = 'seen'; else delete s.dataset.state;
+      }
+    }
+  }
+
+  async function open(id, room) {
+    const gen = ++generation;
+    roomId = id;
+    byKey = new Map();
+    order = [];
+    seenUpTo = 0;
+    list.replaceChildren();
+    $('room-h').textContent = room ? room.title : `Room ${id}`;
+    $('send-form').hidden = false;
+    $('log').hidden = false;
+    $('no-room').hidden = true;
+    $('members').replaceChildren();
+    try {
+      const page = await api.history(id, null);
+      if (gen !== generation) return [];
+      page.messages.slice().reverse().forEach(place);
+      nextCursor = page.nextCursor;
+      hasNext = page.hasNext;
+      $('older').hidden = !hasNext;
+      toBottom();
+      refreshMembers();
+      return page.messages;
+    } catch (e) {
+      onError(e);
+      return [];
+    }
+  }
+
+  async function loadOlder() {
+    if (!roomId || !hasNext || loadingOlder) return;
+    loadingOlder = true;
+    const gen = generation;
+    try {
+      const page = await api.history(roomId, nextCursor);
+      if (gen !== generation) return;
+      const before = log.scrollHeight;
+      page.messages.forEach(place);
+      nextCursor = page.nextCursor;
+      hasNext = page.hasNext;
+      $('older').hidden = !hasNext;
+      log.scrollTop += log.scrollHeight - before; // keep the reader's place
+      renderSeen();
+    } catch (e) {
+      onError(e);
+    } finally {
+      loadingOlder = false;
+    }
+  }
+
+  async function refreshMembers() {
+    if (!roomId) return;
+    const gen = generation;
+    try {
+      const d = await api.room(roomId);
+      if (gen !== generation) return;
+      $('members').replaceChildren(...d.members.map((u) => h('li', { 'data-user-id': u.id },
+        h('span', { class: 'dot', 'data-status': u.status, role: 'img', 'aria-label': u.status === 'ONLINE' ? 'online' : 'offline' }),
+        u.id === me().id ? `${u.nickname} (you)` : u.nickname)));
+      return d;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  return {
+    open,
+    refreshMembers,
+    current: () => roomId,
+    // A live message of the open room.
+    add(m) {
+      if (m.roomId !== roomId) return;
+      const stick = nearBottom() || m.senderId === me().id;
+      if (place(m) && stick) toBottom();
+      if (m.senderId === me().id && m.id == null && seenUpTo) onSeenNeedsIds(roomId);
+    },
+    // The sender's own message before its receipt; state 'sending' or 'failed'.
+    pending(m, state, retry) {
+      if (m.roomId !== roomId) return;
+      const known = byKey.get(m.messageKey);
+      if (known && known.m.position != null) return; // already delivered
+      const li = liFor(m, state);
+      if (state === 'failed') li.append(' ', h('button', { type: 'button', onclick: retry }, 'Retry'));
+      if (known) known.li.replaceWith(li);
+      else list.append(li);
+      byKey.set(m.messageKey, { m, li });
+      toBottom();
+    },
+    // Ids for messages that came live without one (read events name stored ids).
+    mergeIds(messages) {
+      for (const s of messages) {
+        const e = byKey.get(s.messageKey);
+        if (e && !e.m.id) e.m.id = s.id;
+      }
+      renderSeen();
+    },
+    onRead(ev) {
+      if (ev.roomId !== roomId || ev.userId === me().id) return false;
+      if (ev.messageId > seenUpTo) seenUpTo = ev.messageId;
+      const missing = order.some((k) => { const m = byKey.get(k).m; return m.senderId === me().id && !m.id; });
+      renderSeen();
+      return missing;
+    },
+  };
+}

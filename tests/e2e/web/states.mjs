@@ -1,0 +1,139 @@
+// Browser test of the web client's connection and error states (run by
+// tests/integration/web_client.py, which owns node C and stops and restarts it on
+// request: this script prints `CTL stop` / `CTL start` and waits for a line on
+// stdin). A is on the stack's node 1, C on that node of the test's own.
+//   node states.mjs NODE_A_URL NODE_C_URL OUTDIR
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const [urlA, urlC, outdir] = process.argv.slice(2);
+if (!urlA || !urlC || !outdir) {
+  console.error('usage: node states.mjs NODE_A_URL NODE_C_URL OUTDIR');
+  process.exit(2);
+}
+mkdirSync(outdir, { recursive: true });
+const scale = Number(process.env.CN_TEST_TIMEOUT_SCALE || '1');
+const T = 15000 * scale;
+const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
+const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function ctl(what) {
+  console.log(`CTL ${what}`);
+  const { value, done } = await stdin.next();
+  if (done || value.trim() !== 'ok') throw new Error(`CTL ${what}: got ${done ? 'EOF' : value}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CN_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+const pages = {};
+let step = 0;
+async function shot(name) {
+  step++;
+  for (const [who, p] of Object.entries(pages))
+    await p.screenshot({ path: join(outdir, `${String(step).padStart(2, '0')}-${name}-${who}.png`), fullPage: true });
+}
+const log = (s) => console.log(`[web states] ${s}`);
+
+async function user(name, url) {
+  const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.on('pageerror', (e) => console.log(`[${name} page error] ${e.message}`));
+  pages[name] = page;
+  await page.goto(url);
+  const form = page.locator('#signup-form');
+  await form.getByLabel('Email').fill(`${name.toLowerCase()}-${run}@web.test`);
+  await form.getByLabel('Nickname').fill(`${name}-${run}`.slice(0, 30));
+  await form.getByLabel(/^Password/).fill('correct horse battery');
+  await form.getByRole('button', { name: 'Sign up' }).click();
+  await page.locator('#conn', { hasText: 'Connected' }).waitFor();
+  return { page, id: Number(await page.locator('#me-id').textContent()), nickname: `${name}-${run}`.slice(0, 30) };
+}
+
+const texts = (page) => page.locator('#messages li[data-position] .text').allTextContents();
+async function waitTexts(page, want, what) {
+  try {
+    await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll(
+      '#messages li[data-position] .text')].map((e) => e.textContent)) === JSON.stringify(w), want, { timeout: T });
+  } catch (e) {
+    throw new Error(`${what}: want ${JSON.stringify(want)}, have ${JSON.stringify(await texts(page))}`);
+  }
+}
+async function send(page, text) {
+  await page.locator('#msg').fill(text);
+  await page.locator('#msg').press('Enter');
+}
+
+let ok = false;
+try {
+  const a = await user('Ann', urlA);
+  const c = await user('Cid', urlC);
+  await a.page.locator('summary', { hasText: 'New direct room' }).click();
+  await a.page.getByLabel("Other user's id").fill(String(c.id));
+  await a.page.locator('#direct-form').getByRole('button', { name: 'Open' }).click();
+  await a.page.locator('#room-h', { hasText: c.nickname }).waitFor();
+  const roomId = await a.page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id');
+  await send(a.page, 'before');
+  await c.page.locator(`#rooms button[data-room-id="${roomId}"]`).click();
+  await waitTexts(c.page, ['before'], 'C sees the first message');
+
+  // C's node goes away: C shows it, and what C types waits for the connection.
+  await ctl('stop');
+  await c.page.locator('#conn[data-state="reconnecting"]').waitFor();
+  await send(c.page, 'typed while offline');
+  await c.page.locator('#messages li:not([data-position]) .state[data-state="sending"]').waitFor();
+  const missed = ['missed 1', 'missed 2', 'missed 3'];
+  for (const t of missed) await send(a.page, t);
+  await waitTexts(a.page, ['before', ...missed], 'A has its messages confirmed');
+  await shot('disconnected');
+
+  // Back: C resumes from its last position (nothing missed, nothing twice), then its
+  // waiting message goes out once.
+  await ctl('start');
+  await c.page.locator('#conn[data-state="connected"]').waitFor();
+  const after = ['before', ...missed, 'typed while offline'];
+  await waitTexts(c.page, after, 'C after the reconnect');
+  await waitTexts(a.page, after, 'A gets the message C typed offline, once');
+  await shot('reconnected');
+  log('reconnect and resume: ok');
+
+  // Over the rate limit (limits.send_rate, 10/s): refused messages say so and can be retried.
+  const burst = Array.from({ length: 16 }, (_, i) => `burst ${i + 1}`);
+  await c.page.evaluate((lines) => {
+    const box = document.getElementById('msg');
+    const form = document.getElementById('send-form');
+    for (const l of lines) { box.value = l; form.requestSubmit(); }
+  }, burst);
+  await c.page.locator('#alert[data-code="RATE_LIMITED"]').waitFor();
+  await c.page.locator('#messages .state[data-state="failed"]').first().waitFor();
+  await shot('rate-limited');
+  const deadline = Date.now() + 2 * T;
+  for (;;) {
+    const failed = c.page.locator('#messages li', { has: c.page.locator('.state[data-state="failed"]') });
+    if (await failed.count() === 0 &&
+        await c.page.locator('#messages li:not([data-position])').count() === 0) break;
+    if (Date.now() > deadline) throw new Error('retries did not get every message through');
+    if (await failed.count() > 0) await failed.first().getByRole('button', { name: 'Retry' }).click();
+    // The retried message is either confirmed or refused again: wait for either.
+    await c.page.waitForFunction(() => !document.querySelector('#messages .state[data-state="sending"]'));
+  }
+  const got = await texts(c.page);
+  const tail = got.slice(after.length);
+  if (JSON.stringify([...tail].sort()) !== JSON.stringify([...burst].sort()))
+    throw new Error(`after retries C has ${JSON.stringify(tail)}`);
+  await waitTexts(a.page, got, 'A has the same messages in the same order');
+  await shot('retried');
+  log('rate limit and retry: ok');
+  ok = true;
+  console.log(JSON.stringify({ ok: true }));
+} catch (e) {
+  console.error(`[web states] FAILED: ${e.stack || e}`);
+  try { await shot('failure'); } catch (e2) { /* the browser may be gone */ }
+} finally {
+  await browser.close();
+}
+process.exit(ok ? 0 : 1);
