@@ -272,11 +272,19 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
 static void close_status(struct lws *wsi, int reason)
 {
     static const char bye[] = "bye", later[] = "try again later";
-    if (reason == CN_WS_CLOSE_USER_LIMIT)
-        lws_close_reason(wsi, (enum lws_close_status)1013, (unsigned char *)later,
-                         sizeof later - 1);
-    else
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+    if (reason == CN_WS_CLOSE_USER_LIMIT) {
+        /* lws_close_reason's frame does not always go out when the callback then
+         * returns -1 (with the libuv loops it did not); the 1013 is what tells a
+         * client to back off, so it is written here, after the ERROR. */
+        unsigned char buf[LWS_PRE + 2 + sizeof later];
+        buf[LWS_PRE] = 1013 >> 8;
+        buf[LWS_PRE + 1] = 1013 & 0xff;
+        memcpy(buf + LWS_PRE + 2, later, sizeof later - 1);
+        /* 4 is LWS_WRITE_CLOSE, which lws-write.h leaves to lws_close_reason. */
+        lws_write(wsi, buf + LWS_PRE, 2 + sizeof later - 1, (enum lws_write_protocol)4);
+        return;
+    }
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
 }
 
 /* Writes queued frames while the socket takes them whole: one frame per

@@ -231,9 +231,13 @@ def recv_close(c, timeout=10):
     while time.monotonic() < deadline:
         c.ws.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            op, data = c.ws.recv_data(control_frame=True)
+            # The frame itself, without the library's automatic close reply: the node
+            # does not wait for one, and a reply into a closed socket would raise
+            # before the close frame is returned.
+            fr = c.ws.recv_frame()
         except websocket.WebSocketConnectionClosedException:
             return None, errors
+        op, data = fr.opcode, fr.data
         if op == websocket.ABNF.OPCODE_CLOSE:
             return (int.from_bytes(data[:2], "big") if len(data) >= 2 else None), errors
         if b"ERROR" in data[:8]:
