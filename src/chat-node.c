@@ -185,8 +185,7 @@ static void stop_adapters(struct node *n)
      * before they use the pool or the producer, then stop those. The producer's
      * last reports still find the runtime running. */
     cn_send_sink_close(&n->send);
-    cn_kafka_producer_stop(n->producer);
-    n->producer = NULL;
+    cn_kafka_producer_close(n->producer); /* freed after the I/O threads: /metrics reads it */
     cn_hasher_stop(n->hasher);
     cn_pg_pool_stop(n->pg);
     cn_redis_stop(n->redis);
@@ -298,6 +297,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.redis = n->redis;
     n->routes.ws = &n->ws_counters;
     n->routes.send = &n->send.counters;
+    n->routes.producer = n->producer;
     n->ws = (struct cn_ws_session_deps){
         .rt = n->rt,
         .pg = n->pg,
@@ -453,6 +453,8 @@ static void stop_node(struct node *n)
     /* The I/O threads go last: actors answered through them until the runtime stopped. */
     cn_http_server_stop(n->http);
     cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    cn_kafka_producer_stop(n->producer);
+    n->producer = NULL;
     cn_read_receipts_stop(n->receipts);
     n->receipts = NULL;
     cn_presence_stop(n->presence);

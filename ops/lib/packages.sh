@@ -16,11 +16,11 @@ CN_PACKAGES_RUN=(
     postgresql redis-server curl procps iproute2 python3
 )
 
-# Extra tools for the test command (later: nodejs chromium prometheus ...).
+# Extra tools for the test command (later: nodejs chromium ...); prometheus for promtool.
 CN_PACKAGES_TEST=(
     kcat
     python3-msgpack python3-pytest python3-requests python3-websocket
-    wrk nginx
+    wrk nginx prometheus
 )
 
 # cn_missing_packages PKG... — prints the packages that are not installed.
