@@ -19,7 +19,7 @@ CN_PACKAGES_RUN=(
 # Extra tools for the test command (later: nodejs chromium ...); prometheus for promtool.
 CN_PACKAGES_TEST=(
     kcat
-    python3-msgpack python3-pytest python3-requests python3-websocket
+    python3-msgpack python3-pytest python3-requests python3-websocket python3-yaml
     wrk nginx prometheus
 )
 
