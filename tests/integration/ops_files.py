@@ -91,6 +91,12 @@ def test_deploy_files_use_chat_node_keys():
             assert var in env_names, f"compose {name}: {var} is not a chat-node variable"
 
 
+def test_operations_md_lists_every_key():
+    doc = open(os.path.join(OPS, "..", "docs", "OPERATIONS.md")).read()
+    missing = [k for k, v in config_keys().items() if f"| `{k}` | `{v}` |" not in doc]
+    assert not missing, f"docs/OPERATIONS.md's configuration reference lacks {missing}"
+
+
 def test_systemd_unit_is_hardened():
     unit = open(os.path.join(OPS, "systemd", "chat-node.service")).read()
     for directive in ("NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true",
