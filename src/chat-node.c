@@ -485,7 +485,6 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         fprintf(stderr, "chat-node: %s\n", err);
         return 1;
     }
-    n.sessions = cn_session_dir_new();
     n.health = cn_health_new(cfg, err, sizeof err);
     if (!n.health) {
         fprintf(stderr, "chat-node: %s\n", err);
@@ -505,6 +504,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         return 1;
     }
 
+    n.sessions = cn_session_dir_new();
     cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
     n.rt = cn_runtime_new(&rcfg);
     if (cn_runtime_start(n.rt) != 0) {
