@@ -429,11 +429,11 @@ static void stop_node(struct node *n)
             _exit(1);
         }
     }
-    /* Every session has been told to close: give their OFFLINE transitions a moment
-     * (the TTL and another node's sweep catch what does not make it). */
     /* The admin commands read what stops next. A drain's chat-admin hears "stopped". */
     cn_admin_server_stop(n->admin);
     n->admin = NULL;
+    /* Every session has been told to close: give their OFFLINE transitions a moment
+     * (the TTL and another node's sweep catch what does not make it). */
     if (n->presence && !cn_presence_drain(n->presence, 2000))
         CN_WARN("node", "presence did not settle within 2 s; other nodes' sweeps finish it");
     cn_presence_close(n->presence);
