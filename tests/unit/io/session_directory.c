@@ -137,11 +137,19 @@ static void test_directory(void)
     n = cn_session_dir_list(d, 0, 9, &list);
     CHECK_EQ(n, 0);
     cn_session_dir_list_free(list, n);
-    cn_session_dir_opened(NULL, a[0], "x", 1); /* NULL directory: no-op */
     cn_session_dir_free(d);
     for (int i = 0; i < 3; i++)
         cn_actor_unref(a[i]);
     cn_runtime_shutdown(rt);
 }
 
-CN_TEST_MAIN(test_directory)
+static void test_no_directory_is_a_no_op(void)
+{
+    /* The sessions call these unconditionally; a node without a directory passes NULL:
+     * each must return without touching anything (a crash fails the test). */
+    cn_session_dir_opened(NULL, NULL, "x", 1);
+    cn_session_dir_closed(NULL, NULL);
+    cn_session_dir_free(NULL);
+}
+
+CN_TEST_MAIN(test_directory, test_no_directory_is_a_no_op)
