@@ -318,7 +318,7 @@ void sess_drain_check(struct ws_session *s)
         return;
     char after[24];
     snprintf(after, sizeof after, "%" PRId64, s->drain_after_ms);
-    struct sess_hdr h[] = {{"message", "node is draining: reconnect to another node"},
+    struct sess_hdr h[] = {{"message", "node is draining; reconnect to another node"},
                            {"x-reconnect-after-ms", after}};
     sess_send_frame(s, CN_STOMP_ERROR, h, 2, NULL, 0, true, CN_WS_CLOSE_DRAIN);
     begin_close(s, CN_WS_CLOSE_DRAIN);
