@@ -28,11 +28,12 @@ import cnlib  # noqa: E402
 from redelivery import Burst, history, numsub, psql  # noqa: E402
 from stomp_session import Client, Closed, User, frame, metric  # noqa: E402
 
-TOTAL = 2400
 ROOMS = 3
 SENDERS_PER_NODE = 3
-WINDOW = 16
-DRAIN_AT = TOTAL * 3 // 10
+WINDOW = 8
+PACE_S = 0.01     # between two SENDs of one client: a conversation, not a flood
+DRAIN_AT = 300    # receipts before the drain
+AFTER = 300       # receipts after node 1 has gone, before the chat ends
 JITTER_MS = 1500
 
 OVERRIDES = {
@@ -75,12 +76,14 @@ def session(burst, node, user, deadline_s=30):
 
 
 class Sender(threading.Thread):
-    """Sends its messages with a window of receipts in flight; on a drain ERROR it waits
-    the hint, reconnects where the burst says and re-sends what was not receipted."""
+    """Chats until the burst is finished: new messages at a steady pace with a window of
+    receipts in flight; on a drain ERROR it waits the hint, reconnects where the burst
+    says and first re-sends, with the same messageKey, what was not receipted."""
 
-    def __init__(self, user, node, msgs, burst):
+    def __init__(self, index, user, node, rooms, burst):
         super().__init__(daemon=True)
-        self.user, self.node, self.msgs, self.burst = user, node, msgs, burst
+        self.index, self.user, self.node, self.rooms, self.burst = index, user, node, rooms, burst
+        self.msgs = []  # (key, room): every message this client sent at least once
         self.acked, self.hints, self.error = set(), [], None
 
     def run(self):
@@ -89,23 +92,37 @@ class Sender(threading.Thread):
         except BaseException as e:
             self.error = e
 
+    def new_msg(self):
+        if self.burst.finished.is_set():
+            return None
+        key, room = str(uuid.uuid4()), self.rooms[(self.index + len(self.msgs)) % ROOMS]
+        self.msgs.append((key, room))
+        return key, room
+
+    def send(self, c, key, room):
+        c.send(frame("SEND", [("destination", "/app/chat.send"),
+                              ("content-type", "application/json"), ("receipt", key)],
+                     json.dumps({"roomId": room, "content": f"client {self.index} {key}",
+                                 "messageKey": key})))
+
     def _run(self):
-        pending = list(self.msgs)
-        while pending:
+        while True:
             c = session(self.burst, self.node, self.user)
             c.send(frame("SUBSCRIBE", [("id", "errs"), ("destination", "/user/queue/errors")]))
-            sent, i = [], 0
+            resend = [m for m in self.msgs if m[0] not in self.acked]
+            sent, done = [], False
             try:
-                while i < len(pending) or sent:
-                    while i < len(pending) and len(sent) < WINDOW:
-                        key, room, content = pending[i]
-                        c.send(frame("SEND", [("destination", "/app/chat.send"),
-                                              ("content-type", "application/json"),
-                                              ("receipt", key)],
-                                     json.dumps({"roomId": room, "content": content,
-                                                 "messageKey": key})))
-                        sent.append(key)
-                        i += 1
+                while True:
+                    while len(sent) < WINDOW:
+                        m = resend.pop(0) if resend else self.new_msg()
+                        if m is None:
+                            break
+                        self.send(c, *m)
+                        sent.append(m[0])
+                        time.sleep(PACE_S)
+                    if not sent:
+                        done = True
+                        break
                     cmd, h, body = c.recv_frame(30)
                     rid = h.get("receipt-id")
                     hint = drain_hint(cmd, h)
@@ -120,12 +137,14 @@ class Sender(threading.Thread):
                         sent.remove(rid)
                     elif cmd == "MESSAGE" and rid in sent:  # UNAVAILABLE: sent again
                         sent.remove(rid)
+                        resend.append(next(m for m in self.msgs if m[0] == rid))
                     else:
                         raise AssertionError(f"unexpected {cmd} {h} {body[:200]}")
             except (Closed, OSError, ConnectionError, TimeoutError):
                 pass
             c.close()
-            pending = [m for m in pending if m[0] not in self.acked]
+            if done:
+                return
 
 
 class Subscriber(threading.Thread):
@@ -211,6 +230,7 @@ def test_drain_of_one_node_loses_and_duplicates_nothing(nodes):
         assert resp.status_code in (200, 201), resp.text
         rooms.append(resp.json()["id"])
     burst = Burst()
+    burst.finished = threading.Event()
     # Every room has a subscriber on each node; node 1's must move.
     subs = [Subscriber(node, readers[i], room, burst)
             for room in rooms for i, node in enumerate((n1, n2))]
@@ -220,16 +240,8 @@ def test_drain_of_one_node_loses_and_duplicates_nothing(nodes):
                      what="both nodes subscribed to every room channel")
     cnlib.wait_until(lambda: metric(n1, "chat_persist_partitions_assigned") >= 1,
                      60 * cnlib.scale(), interval=0.2, what="partitions for node 1")
-    per_room = {room: [] for room in rooms}
-    senders = []
-    for ci, u in enumerate(users):
-        msgs = []
-        for j in range(TOTAL // len(users)):
-            room = rooms[(ci + j) % ROOMS]
-            key = str(uuid.uuid4())
-            per_room[room].append(key)
-            msgs.append((key, room, f"client {ci} message {j}"))
-        senders.append(Sender(u, n1 if ci % 2 else n2, msgs, burst))
+    senders = [Sender(ci, u, n1 if ci % 2 else n2, rooms, burst)
+               for ci, u in enumerate(users)]
     for s in senders:
         s.start()
     # Mid-conversation: enough acknowledged, and every subscriber has a position to resume
@@ -245,17 +257,28 @@ def test_drain_of_one_node_loses_and_duplicates_nothing(nodes):
     assert drain.returncode == 0, (drain.stdout, drain.stderr)
     assert drain.stdout.strip().endswith("stopped"), drain.stdout
     assert n1.proc.wait(30 * cnlib.scale()) == 0, n1.output()[-4000:]
-    print(f"\ndrained node 1 after {cut} receipts: {drain.stdout.strip()}")
+    gone = burst.count()
+    print(f"\ndrained node 1 after {cut} receipts ({gone} when it had exited): "
+          f"{drain.stdout.strip()}")
+    # The conversation goes on, all of it on node 2 now.
+    cnlib.wait_until(lambda: burst.count() >= gone + AFTER
+                     or any(not s.is_alive() for s in senders),
+                     60 * cnlib.scale(), interval=0.05, what=f"{AFTER} receipts after the drain")
+    burst.finished.set()
     for s in senders:
-        s.join(180 * cnlib.scale())
+        s.join(120 * cnlib.scale())
         assert not s.is_alive(), "a sender is still sending"
         if s.error:
             raise s.error
-    assert cut < TOTAL * 9 // 10, cut
     moved = [s for s in senders + subs if s.node is n1]
     assert all(s.hints for s in moved), [s.hints for s in moved]
     assert all(0 <= h <= JITTER_MS for s in moved for h in s.hints)
     assert not any(s.hints for s in senders + subs if s.node is n2)
+    per_room = {room: [] for room in rooms}
+    for s in senders:
+        for key, room in s.msgs:
+            per_room[room].append(key)
+    print(f"{sum(len(k) for k in per_room.values())} messages in {ROOMS} rooms")
 
     acked = set().union(*(s.acked for s in senders))
     every = {k for keys in per_room.values() for k in keys}
