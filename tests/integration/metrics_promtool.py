@@ -21,7 +21,8 @@ FAMILIES = [
     "chat_stomp_sessions_open", "chat_stomp_connects_total", "chat_stomp_disconnects_total",
     "chat_stomp_frames_in_total", "chat_stomp_frames_out_total", "chat_send_total",
     "chat_room_deliveries_total", "chat_pg_query_duration_seconds",
-    "chat_kafka_produce_duration_seconds", "chat_persist_lag", "chat_persist_retries_total",
+    "chat_kafka_produce_duration_seconds", "chat_send_to_broadcast_seconds",
+    "chat_persist_lag", "chat_persist_retries_total",
     "chat_persist_dlt_records_total", "chat_redis_reconnects_total", "chat_cache_lookups_total",
     "chat_runtime_actors", "chat_runtime_worker_messages_total", "chat_dependency_up",
     "process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
@@ -64,7 +65,17 @@ def test_stack_nodes_pass_promtool():
         check(requests.get(cnlib.need(f"CN_TEST_NODE{i}_URL") + "/metrics", timeout=10).text)
 
 
+def broadcasts_timed(node):
+    total = 0
+    for url in (node.url, cnlib.need("CN_TEST_NODE1_URL"), cnlib.need("CN_TEST_NODE2_URL")):
+        text = requests.get(url + "/metrics", timeout=10).text
+        m = re.search(r"^chat_send_to_broadcast_seconds_count (\d+)$", text, re.M)
+        total += int(m.group(1)) if m else 0
+    return total
+
+
 def test_after_traffic_families_are_there_and_histograms_count(node):
+    before = broadcasts_timed(node)
     alice = User(node.url, "alice")
     room = alice.group_room(node.url)
     c = connected(node, alice)
@@ -88,6 +99,8 @@ def test_after_traffic_families_are_there_and_histograms_count(node):
     inf = re.search(r'^chat_kafka_produce_duration_seconds_bucket\{le="\+Inf"\} (\d+)$', text,
                     re.M)
     assert inf and inf.group(1) == count.group(1)
+    # Whichever node owns the room's partition in chat-broadcast timed its broadcast.
+    assert broadcasts_timed(node) > before, "the SEND's broadcast is in a node's histogram"
     assert re.search(r'^chat_send_total\{outcome="accepted"\} [1-9]', text, re.M)
     assert re.search(r"^chat_room_deliveries_total [1-9]", text, re.M)
 
