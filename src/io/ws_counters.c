@@ -11,6 +11,8 @@ static const char *const close_names[CN_WS_CLOSE__COUNT] = {
     [CN_WS_CLOSE_HEARTBEAT] = "heartbeat_timeout",
     [CN_WS_CLOSE_SLOW_CONSUMER] = "slow_consumer",
     [CN_WS_CLOSE_SHUTDOWN] = "shutdown",
+    [CN_WS_CLOSE_KICKED] = "kicked",
+    [CN_WS_CLOSE_DRAIN] = "drain",
 };
 
 static const char *const connect_names[CN_WS_CONNECT__COUNT] = {

@@ -27,6 +27,7 @@
 #include "actors/runtime.h"
 #include "io/pg_pool.h"
 #include "io/presence.h"
+#include "io/session_directory.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"
 #include "io/ws_session_seams.h"
@@ -56,6 +57,9 @@ struct cn_ws_session_deps {
     /* Told of every session that completed CONNECT and of its close; NULL: no
      * presence (presence.enabled = false). */
     struct cn_presence *presence;
+    /* Told of every open session and its close, for the admin socket (kick,
+     * drain, listings); NULL: none. */
+    struct cn_session_dir *directory;
 };
 
 /* A cn_ws_open_fn: spawns the session of a new connection. `deps` is a struct
