@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/admin_server.h"
 #include "io/config.h"
 #include "io/conn_guard.h"
 #include "io/user_sessions.h"
@@ -37,6 +38,7 @@
 #include "io/redis_client.h"
 #include "io/rest/rest.h"
 #include "io/send_sink.h"
+#include "io/session_directory.h"
 #include "io/token_cache.h"
 #include "io/ws_session.h"
 
@@ -119,6 +121,9 @@ struct node {
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
     struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
     struct cn_presence *presence;
+    struct cn_session_dir *sessions;        /* open STOMP sessions, for the admin socket */
+    struct cn_admin_server *admin;          /* bound before anything starts; see run() */
+    atomic_bool drain_requested;            /* chat-admin drain (then SIGTERM to ourselves) */
     struct cn_user_sessions *user_sessions; /* limits.sessions_per_user */
     struct cn_conn_guard *guard;            /* limits.max_connections, accept_rate */
 };
@@ -187,8 +192,7 @@ static void stop_adapters(struct node *n)
      * before they use the pool or the producer, then stop those. The producer's
      * last reports still find the runtime running. */
     cn_send_sink_close(&n->send);
-    cn_kafka_producer_stop(n->producer);
-    n->producer = NULL;
+    cn_kafka_producer_close(n->producer); /* freed after the I/O threads: /metrics reads it */
     cn_hasher_stop(n->hasher);
     cn_pg_pool_stop(n->pg);
     cn_redis_stop(n->redis);
@@ -309,6 +313,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.ws = &n->ws_counters;
     n->routes.send = &n->send.counters;
     n->routes.statics = n->statics;
+    n->routes.producer = n->producer;
     n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
     n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
                                  (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
@@ -324,8 +329,10 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .send_sink = cn_send_sink_take,
         .send_ctx = &n->send,
         .send_forget_room = cn_send_sink_forget_room,
-        .rooms = n->rooms ? cn_room_registry_hooks(n->rooms) : NULL,
+        .rooms = cn_session_dir_room_hooks(n->sessions,
+                                           n->rooms ? cn_room_registry_hooks(n->rooms) : NULL),
         .presence = n->presence,
+        .directory = n->sessions,
         .user_sessions = n->user_sessions,
         .redis = n->redis,
     };
@@ -362,6 +369,58 @@ static void drain_requests(struct node *n, uint64_t deadline_ms)
     }
 }
 
+/* chat-admin drain, on the admin thread: the main thread's signal wait does the
+ * rest, so the drain takes the same path as SIGTERM (plus telling the clients). */
+static void request_drain(void *ctx)
+{
+    struct node *n = ctx;
+    atomic_store_explicit(&n->drain_requested, true, memory_order_relaxed);
+    atomic_store_explicit(&n->routes.draining, true, memory_order_relaxed);
+    kill(getpid(), SIGTERM);
+}
+
+static int start_admin(struct node *n, int64_t start_ms)
+{
+    struct cn_admin_deps d = {
+        .node_id = n->cfg->node_id,
+        .start_wall_ms = start_ms,
+        .rt = n->rt,
+        .health = n->health,
+        .ws = &n->ws_counters,
+        .rooms = n->rooms,
+        .sessions = n->sessions,
+        .send = &n->send,
+        .draining = &n->routes.draining,
+        .kafka_brokers = n->cfg->kafka_brokers,
+        .drain = request_drain,
+        .drain_ctx = n,
+    };
+    return cn_admin_start(n->admin, &d);
+}
+
+/* Tells the sessions, a batch at a time, to reconnect elsewhere (each after a
+ * random pause, so the other nodes are not hit by all of them at once); each
+ * finishes its in-flight SENDs first. Waits until all are gone or the deadline. */
+static void drain_sessions(struct node *n, uint64_t deadline_ms)
+{
+    const struct cn_config *cfg = n->cfg;
+    size_t total = cn_session_dir_count(n->sessions);
+    CN_INFO("node", "draining %zu sessions, %d per %d ms", total, cfg->admin_drain_batch,
+            cfg->admin_drain_batch_interval_ms);
+    while (cn_now_ms() < deadline_ms) {
+        cn_session_dir_drain(n->sessions, (size_t)cfg->admin_drain_batch,
+                             (uint32_t)cfg->admin_drain_reconnect_jitter_ms);
+        if (cn_session_dir_count(n->sessions) == 0)
+            break;
+        struct timespec ts = {cfg->admin_drain_batch_interval_ms / 1000,
+                              (cfg->admin_drain_batch_interval_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    size_t left = cn_session_dir_count(n->sessions);
+    if (left)
+        CN_WARN("node", "%zu sessions still open at the drain deadline: closing them", left);
+}
+
 /* The Redis fan-out: the room registry (fed by the sessions' hooks) and the
  * broadcast pipeline that publishes every event to its room's channel. */
 static int start_fanout(struct node *n, char *err, size_t errlen)
@@ -393,6 +452,9 @@ static void stop_node(struct node *n)
             _exit(1);
         }
     }
+    /* The admin commands read what stops next. A drain's chat-admin hears "stopped". */
+    cn_admin_server_stop(n->admin);
+    n->admin = NULL;
     /* Every session has been told to close: give their OFFLINE transitions a moment
      * (the TTL and another node's sweep catch what does not make it). */
     if (n->presence && !cn_presence_drain(n->presence, 2000))
@@ -416,6 +478,8 @@ static void stop_node(struct node *n)
     cn_static_files_free(n->statics); /* after the I/O threads, which serve it */
     n->statics = NULL;
     cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
+    cn_kafka_producer_stop(n->producer);
+    n->producer = NULL;
     cn_read_receipts_stop(n->receipts);
     n->receipts = NULL;
     cn_presence_stop(n->presence);
@@ -434,6 +498,8 @@ static void stop_node(struct node *n)
     }
     n->persist = NULL;
     cn_health_stop(n->health);
+    cn_session_dir_free(n->sessions);
+    n->sessions = NULL;
 }
 
 static int run(const struct cn_config *cfg, const sigset_t *sigs)
@@ -442,22 +508,32 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     int64_t start_ms = cn_wall_ms();
     static struct node n; /* outlives every I/O thread and actor */
     n.cfg = cfg;
+    /* First: a path in use by a live node stops this one before it touches anything. */
+    n.admin = cn_admin_listen(cfg->admin_socket, err, sizeof err);
+    if (!n.admin) {
+        fprintf(stderr, "chat-node: %s\n", err);
+        return 1;
+    }
     n.health = cn_health_new(cfg, err, sizeof err);
     if (!n.health) {
         fprintf(stderr, "chat-node: %s\n", err);
+        cn_admin_server_stop(n.admin);
         return 1;
     }
     int rc = await_dependencies(cfg, n.health, sigs);
     if (rc != 0) {
         cn_health_stop(n.health);
+        cn_admin_server_stop(n.admin);
         return rc == 2 ? 0 : 1;
     }
     if (cn_health_ensure_topics(n.health, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         cn_health_stop(n.health);
+        cn_admin_server_stop(n.admin);
         return 1;
     }
 
+    n.sessions = cn_session_dir_new();
     cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
     n.rt = cn_runtime_new(&rcfg);
     if (cn_runtime_start(n.rt) != 0) {
@@ -475,14 +551,19 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     }
     if (cn_health_start(n.health) != 0)
         CN_WARN("startup", "health checker thread did not start; /healthz will be stale");
+    if (start_admin(&n, start_ms) != 0)
+        CN_WARN("startup", "admin thread did not start; chat-admin cannot reach this node");
     CN_INFO("node", "%s listening on %s:%d (%d I/O threads, %u workers)", cfg->node_id,
             cfg->http_host, cfg->http_port, cfg->http_io_threads, cn_runtime_workers(n.rt));
 
     int sig = wait_signal(sigs, -1);
     uint64_t t0 = cn_now_ms();
-    CN_INFO("node", "%s received: draining", strsignal(sig));
+    bool admin_drain = atomic_load_explicit(&n.drain_requested, memory_order_relaxed);
+    CN_INFO("node", "%s: draining", admin_drain ? "chat-admin drain" : strsignal(sig));
     atomic_store_explicit(&n.routes.draining, true, memory_order_relaxed);
     cn_http_server_stop_accepting(n.http);
+    if (admin_drain)
+        drain_sessions(&n, t0 + (uint64_t)cfg->shutdown_timeout_ms);
     drain_requests(&n, t0 + (uint64_t)cfg->shutdown_timeout_ms);
     stop_node(&n);
     CN_INFO("node", "stopped in %llu ms", (unsigned long long)(cn_now_ms() - t0));

@@ -18,13 +18,13 @@ CN_PACKAGES_RUN=(
     libwebsockets-evlib-uv
 )
 
-# Extra tools for the test command (later: prometheus ...). Node 20 and npm come from
-# the machine's nodesource package (not Debian's older nodejs); chromium is what the web
-# client's browser test (tests/e2e/web) drives, headless.
+# Extra tools for the test command. Node 20 and npm come from the machine's nodesource
+# package (not Debian's older nodejs); chromium is what the web client's browser test
+# (tests/e2e/web) drives, headless; prometheus brings promtool (tests of /metrics).
 CN_PACKAGES_TEST=(
     kcat chromium
-    python3-msgpack python3-pytest python3-requests python3-websocket
-    wrk nginx
+    python3-msgpack python3-pytest python3-requests python3-websocket python3-yaml
+    wrk nginx prometheus
 )
 
 # cn_missing_packages PKG... — prints the packages that are not installed.

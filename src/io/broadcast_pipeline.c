@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/kafka_consumer.h"
@@ -155,6 +156,10 @@ static int publish_record(cn_actor *self, struct part *p, const struct cn_kafka_
         p->failed = 1;
         return 0;
     }
+    /* At the request (the reply is a Redis round trip later, tagged per batch), and on a
+     * batch's first attempt only, so a retried batch is not counted twice. */
+    if (p->backoff_ms == 0)
+        cn_fanout_e2e_observe(p->b->o.counters, cn_wall_ms() - ev.sent_at_ms);
     return 1;
 }
 

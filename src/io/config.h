@@ -44,6 +44,9 @@ struct cn_config {
     int fanout_window_ttl_s;
     int fanout_dedup_keys;
     char *admin_socket;
+    int admin_drain_batch;
+    int admin_drain_batch_interval_ms;
+    int admin_drain_reconnect_jitter_ms;
     char *log_level;
     int startup_connect_attempts;
     int startup_connect_retry_ms;

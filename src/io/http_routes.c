@@ -6,6 +6,7 @@
 
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
+#include "io/kafka_producer.h"
 #include "io/room_metrics.h"
 #include "io/metrics.h"
 #include "io/persist.h"
@@ -89,6 +90,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     cn_fanout_metrics_render(&b, r->fanout);
     cn_read_receipts_metrics_render(&b, r->receipts);
     cn_presence_metrics_render(&b, r->presence);
+    cn_kafka_producer_metrics_render(&b, r->producer);
     free(rts);
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

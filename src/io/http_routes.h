@@ -19,6 +19,7 @@
 struct cn_read_receipts;
 struct cn_presence;
 struct cn_static_files;
+struct cn_kafka_producer;
 
 struct cn_http_routes {
     const char *node_id;
@@ -40,6 +41,7 @@ struct cn_http_routes {
     struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */
     struct cn_presence *presence;            /* presence; NULL: not shown */
     const struct cn_static_files *statics;   /* the web client (http.static_dir); NULL: none */
+    struct cn_kafka_producer *producer;      /* the SEND path's producer; NULL: not shown */
 };
 
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */

@@ -32,6 +32,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/prom.h"
 
 #define MOD             "kafka"
 #define DEF_LINGER      2
@@ -66,7 +67,11 @@ struct cn_kafka_producer {
 
     /* Counters: relaxed, they order nothing. */
     _Atomic uint64_t produced, delivered, failed, rejected, in_flight, outages;
+    _Atomic uint64_t latency_buckets[CN_KAFKA_LATENCY_BUCKETS + 1], latency_sum_us;
 };
+
+const uint64_t cn_kafka_latency_bounds_us[CN_KAFKA_LATENCY_BUCKETS] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
 /* One accepted record's report, allocated by cn_kafka_produce and passed through
  * librdkafka as the message opaque. `d` is first, so free() of the report (its
@@ -114,6 +119,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     COUNT(p, delivered, ok ? 1 : 0);
     COUNT(p, failed, ok ? 0 : 1);
+    int64_t us = ok ? rd_kafka_message_latency(m) : -1;
+    if (us >= 0) {
+        int b = 0;
+        while (b < CN_KAFKA_LATENCY_BUCKETS && (uint64_t)us > cn_kafka_latency_bounds_us[b])
+            b++;
+        COUNT(p, latency_buckets[b], 1);
+        COUNT(p, latency_sum_us, (uint64_t)us);
+    }
     if (ok && p->failing) {
         CN_INFO(MOD, "deliveries succeed again");
         p->failing = false;
@@ -273,9 +286,9 @@ struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_pro
     return p;
 }
 
-void cn_kafka_producer_stop(struct cn_kafka_producer *p)
+void cn_kafka_producer_close(struct cn_kafka_producer *p)
 {
-    if (!p)
+    if (!p || !p->rk)
         return;
     /* seq_cst store, then seq_cst loads of submitters: pairs with the seq_cst
      * increment then load of `stopping` in cn_kafka_produce. */
@@ -298,6 +311,14 @@ void cn_kafka_producer_stop(struct cn_kafka_producer *p)
     atomic_store_explicit(&p->quit, true, memory_order_release);
     pthread_join(p->thread, NULL);
     rd_kafka_destroy(p->rk);
+    p->rk = NULL;
+}
+
+void cn_kafka_producer_stop(struct cn_kafka_producer *p)
+{
+    if (!p)
+        return;
+    cn_kafka_producer_close(p);
     free_producer(p);
 }
 
@@ -409,4 +430,42 @@ void cn_kafka_producer_stats(struct cn_kafka_producer *p, struct cn_kafka_produc
     out->rejected = atomic_load_explicit(&p->rejected, RELAXED);
     out->in_flight = atomic_load_explicit(&p->in_flight, RELAXED);
     out->outages = atomic_load_explicit(&p->outages, RELAXED);
+    for (int i = 0; i <= CN_KAFKA_LATENCY_BUCKETS; i++)
+        out->latency_buckets[i] = atomic_load_explicit(&p->latency_buckets[i], RELAXED);
+    out->latency_sum_us = atomic_load_explicit(&p->latency_sum_us, RELAXED);
+}
+
+void cn_kafka_producer_metrics_render(struct cn_strbuf *b, struct cn_kafka_producer *p)
+{
+    if (!p)
+        return;
+    struct cn_kafka_producer_stats st;
+    cn_kafka_producer_stats(p, &st);
+    cn_prom_counter(b, "chat_kafka_produced_total", "Records accepted by the SEND path's producer.",
+                    st.produced);
+    cn_prom_counter(b, "chat_kafka_delivered_total",
+                    "Records acknowledged by every in-sync replica.", st.delivered);
+    cn_prom_counter(b, "chat_kafka_delivery_failures_total",
+                    "Records whose delivery failed (timeout, broker error, purge).", st.failed);
+    cn_prom_counter(b, "chat_kafka_produce_rejected_total",
+                    "Records refused because librdkafka's queue was full.", st.rejected);
+    cn_prom_gauge(b, "chat_kafka_in_flight", "Records produced and not yet reported.",
+                  (double)st.in_flight);
+    cn_prom_counter(b, "chat_kafka_outages_total", "Transitions into deliveries failing.",
+                    st.outages);
+    /* Buckets are counted one by one; Prometheus wants them cumulative. */
+    cn_prom_family(b, "chat_kafka_produce_duration_seconds", "histogram",
+                   "Produce to acknowledgement (acks=all) of the SEND path's records.");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < CN_KAFKA_LATENCY_BUCKETS; i++) {
+        char label[32];
+        cumulative += st.latency_buckets[i];
+        snprintf(label, sizeof label, "le=\"%g\"", (double)cn_kafka_latency_bounds_us[i] / 1e6);
+        cn_prom_sample_u64(b, "chat_kafka_produce_duration_seconds_bucket", label, cumulative);
+    }
+    cumulative += st.latency_buckets[CN_KAFKA_LATENCY_BUCKETS];
+    cn_prom_sample_u64(b, "chat_kafka_produce_duration_seconds_bucket", "le=\"+Inf\"", cumulative);
+    cn_prom_sample_f64(b, "chat_kafka_produce_duration_seconds_sum", NULL,
+                       (double)st.latency_sum_us / 1e6);
+    cn_prom_sample_u64(b, "chat_kafka_produce_duration_seconds_count", NULL, cumulative);
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "actors/runtime.h"
+#include "base/strbuf.h"
 
 struct cn_kafka_producer;
 
@@ -60,6 +61,11 @@ struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_pro
  * caller makes sure no thread calls cn_kafka_produce once this returns. Owner
  * thread; NULL is a no-op. Cannot fail. */
 void cn_kafka_producer_stop(struct cn_kafka_producer *p);
+
+/* cn_kafka_producer_stop without the free: the producer takes no more records, but
+ * its counters stay readable (cn_kafka_producer_stats, the metrics page) until
+ * cn_kafka_producer_stop frees it. Idempotent. */
+void cn_kafka_producer_close(struct cn_kafka_producer *p);
 
 /* A record header: `name` is a C string, `value` (may be NULL for a null value) is
  * `len` bytes. Borrowed by cn_kafka_produce, which copies it. */
@@ -109,6 +115,9 @@ int32_t cn_kafka_partition_for_key(const void *key, size_t len, int32_t partitio
  * values). Pure. */
 uint32_t cn_kafka_murmur2(const void *key, size_t len);
 
+#define CN_KAFKA_LATENCY_BUCKETS 12
+extern const uint64_t cn_kafka_latency_bounds_us[CN_KAFKA_LATENCY_BUCKETS];
+
 struct cn_kafka_producer_stats {
     uint64_t produced;  /* accepted by cn_kafka_produce */
     uint64_t delivered; /* reports with ok = 1 */
@@ -116,9 +125,17 @@ struct cn_kafka_producer_stats {
     uint64_t rejected;  /* refused with -EAGAIN */
     uint64_t in_flight; /* accepted, not yet reported */
     uint64_t outages;   /* transitions into "deliveries failing" */
+    /* Acknowledged records by produce-to-ack latency (librdkafka's own measure):
+     * bucket i counts latencies <= bound i and > bound i-1; the last is +Inf. */
+    uint64_t latency_buckets[CN_KAFKA_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_us;
 };
 
 /* Fills `out` (caller memory) with counters read one by one. Any thread; cannot fail. */
 void cn_kafka_producer_stats(struct cn_kafka_producer *p, struct cn_kafka_producer_stats *out);
+
+/* Appends the chat_kafka_produce_* families (counters and the latency histogram) of
+ * p to a /metrics page. NULL p: nothing. Any thread; cannot fail. */
+void cn_kafka_producer_metrics_render(struct cn_strbuf *b, struct cn_kafka_producer *p);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#define CN_FANOUT_E2E_BUCKETS 12
+
 struct cn_fanout_counters {
     atomic_uint_fast64_t bc_published;       /* events published to room:{id} */
     atomic_uint_fast64_t bc_duplicates;      /* redelivered events the window already had */
@@ -21,7 +23,18 @@ struct cn_fanout_counters {
     atomic_uint_fast64_t repaired_window;    /* messages filled in from the Redis window */
     atomic_uint_fast64_t repaired_postgres;  /* messages filled in from PostgreSQL */
     atomic_uint_fast64_t duplicates_dropped; /* envelopes at or below the last delivered */
+    /* SEND accepted (the event's sent_at_ms) to its publish on room:{id}, by bucket:
+     * bucket i counts latencies <= bound i and > bound i-1; the last is +Inf. Wall
+     * clocks of two nodes when the SEND came in elsewhere. */
+    atomic_uint_fast64_t e2e_buckets[CN_FANOUT_E2E_BUCKETS + 1];
+    atomic_uint_fast64_t e2e_sum_ms;
 };
+
+/* The bounds of e2e_buckets, in milliseconds. */
+extern const uint64_t cn_fanout_e2e_bounds_ms[CN_FANOUT_E2E_BUCKETS];
+
+/* Counts one SEND-to-publish latency. Cannot fail. */
+void cn_fanout_e2e_observe(struct cn_fanout_counters *c, int64_t ms);
 
 /* Adds n to a counter. Relaxed: a statistic, read by /metrics only. */
 static inline void cn_fanout_add(atomic_uint_fast64_t *c, uint64_t n)

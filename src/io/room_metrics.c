@@ -2,12 +2,48 @@
  * actors (struct cn_fanout_counters). */
 #include "io/room_metrics.h"
 
+#include <stdio.h>
+
 #include "io/prom.h"
 
 /* relaxed: statistics, see room_counters.h. */
 static uint64_t ld(const atomic_uint_fast64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+const uint64_t cn_fanout_e2e_bounds_ms[CN_FANOUT_E2E_BUCKETS] = {1,   2,   5,   10,   25,   50,
+                                                                 100, 250, 500, 1000, 2500, 10000};
+
+void cn_fanout_e2e_observe(struct cn_fanout_counters *c, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0; /* another node's clock ahead of ours */
+    int b = 0;
+    while (b < CN_FANOUT_E2E_BUCKETS && (uint64_t)ms > cn_fanout_e2e_bounds_ms[b])
+        b++;
+    cn_fanout_add(&c->e2e_buckets[b], 1);
+    cn_fanout_add(&c->e2e_sum_ms, (uint64_t)ms);
+}
+
+static void render_e2e(struct cn_strbuf *b, const struct cn_fanout_counters *c)
+{
+    /* Counted per bucket; Prometheus buckets are cumulative. */
+    cn_prom_family(b, "chat_send_to_broadcast_seconds", "histogram",
+                   "SEND accepted by a node to the message's publish on its room channel "
+                   "(Kafka, the broadcast pipeline and Redis; wall clocks).");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < CN_FANOUT_E2E_BUCKETS; i++) {
+        char label[32];
+        cumulative += ld(&c->e2e_buckets[i]);
+        snprintf(label, sizeof label, "le=\"%g\"", (double)cn_fanout_e2e_bounds_ms[i] / 1e3);
+        cn_prom_sample_u64(b, "chat_send_to_broadcast_seconds_bucket", label, cumulative);
+    }
+    cumulative += ld(&c->e2e_buckets[CN_FANOUT_E2E_BUCKETS]);
+    cn_prom_sample_u64(b, "chat_send_to_broadcast_seconds_bucket", "le=\"+Inf\"", cumulative);
+    cn_prom_sample_f64(b, "chat_send_to_broadcast_seconds_sum", NULL,
+                       (double)ld(&c->e2e_sum_ms) / 1e3);
+    cn_prom_sample_u64(b, "chat_send_to_broadcast_seconds_count", NULL, cumulative);
 }
 
 void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counters *c)
@@ -46,4 +82,5 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
     cn_prom_counter(b, "chat_room_duplicates_dropped_total",
                     "Envelopes at or below the room's last delivered offset, dropped.",
                     ld(&c->duplicates_dropped));
+    render_e2e(b, c);
 }

@@ -342,6 +342,11 @@ static void on_send(struct limiter *l, struct cn__send_item *it)
         l->cursor = it;
 
     uint64_t now = cn_now_ms();
+    uint32_t rate = cn_send_sink_rate(l->sink);
+    if (rate != l->rate.cap) { /* changed by the operator: a fresh window at the new rate */
+        cn_send_window_free(&l->rate);
+        cn_send_window_init(&l->rate, rate, l->sink->limits.window_ms);
+    }
     if (l->flooded) {
         finish(it, "RATE_LIMITED", "too many messages; the session is closing");
     } else if (!cn_send_window_try(&l->rate, now)) {
@@ -428,7 +433,7 @@ cn_actor *cn__send_limiter_spawn(struct cn_send_sink *sink, cn_actor *session, i
     l->user_id = user_id;
     cn_actor_ref(session);
     l->session = session;
-    cn_send_window_init(&l->rate, sink->limits.rate, sink->limits.window_ms);
+    cn_send_window_init(&l->rate, cn_send_sink_rate(sink), sink->limits.window_ms);
     /* One fewer than the limit: the refusal that finds the window full is the
      * limit-th and closes. */
     cn_send_window_init(&l->refusals,

@@ -99,3 +99,14 @@ void cn_send_metrics_render(struct cn_strbuf *b, const struct cn_send_counters *
     cn_prom_counter(b, "chat_send_limiters_total", "Per-session rate limiter actors spawned.",
                     ld(&c->limiters));
 }
+
+uint32_t cn_send_sink_rate(struct cn_send_sink *sink)
+{
+    uint32_t r = atomic_load_explicit(&sink->live_rate, memory_order_relaxed);
+    return r ? r : sink->limits.rate;
+}
+
+void cn_send_sink_set_rate(struct cn_send_sink *sink, uint32_t rate)
+{
+    atomic_store_explicit(&sink->live_rate, rate, memory_order_relaxed);
+}

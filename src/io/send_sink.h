@@ -52,6 +52,9 @@ struct cn_send_sink {
     struct cn_pg_pool *pg;
     struct cn_kafka_producer *producer;
     struct cn_send_limits limits;
+    /* limits.rate as changed at run time (chat-admin limits set send-rate); 0 = not
+     * changed. Each limiter picks it up on its next SEND. */
+    _Atomic uint32_t live_rate;
     struct cn_send_counters counters;
     /* The gate in front of pg and producer (see cn_send_sink_close); zero-initialised. */
     atomic_bool closed;
@@ -75,6 +78,11 @@ void cn_send_sink_close(struct cn_send_sink *sink);
  * cn__send_sink_leave) or refuse (false: the sink is closed). Any thread. */
 bool cn__send_sink_enter(struct cn_send_sink *sink);
 void cn__send_sink_leave(struct cn_send_sink *sink);
+
+/* The send rate in force, and the run-time change of it (rate >= 1; a limiter's
+ * window starts afresh at its next SEND). Any thread. */
+uint32_t cn_send_sink_rate(struct cn_send_sink *sink);
+void cn_send_sink_set_rate(struct cn_send_sink *sink, uint32_t rate);
 
 /* Appends the chat_send_* families to a /metrics page. Cannot fail. */
 void cn_send_metrics_render(struct cn_strbuf *b, const struct cn_send_counters *c);

@@ -11,6 +11,8 @@ static const char *const close_names[CN_WS_CLOSE__COUNT] = {
     [CN_WS_CLOSE_HEARTBEAT] = "heartbeat_timeout",
     [CN_WS_CLOSE_SLOW_CONSUMER] = "slow_consumer",
     [CN_WS_CLOSE_SHUTDOWN] = "shutdown",
+    [CN_WS_CLOSE_KICKED] = "kicked",
+    [CN_WS_CLOSE_DRAIN] = "drain",
     [CN_WS_CLOSE_TOKEN_EXPIRED] = "token_expired",
     [CN_WS_CLOSE_USER_LIMIT] = "user_limit",
 };

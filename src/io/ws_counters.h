@@ -20,6 +20,8 @@ enum cn_ws_close_reason {
     CN_WS_CLOSE_HEARTBEAT,       /* client silent past the heart-beat grace */
     CN_WS_CLOSE_SLOW_CONSUMER,   /* outbound queue overflow */
     CN_WS_CLOSE_SHUTDOWN,        /* the node is stopping */
+    CN_WS_CLOSE_KICKED,          /* chat-admin kick */
+    CN_WS_CLOSE_DRAIN,           /* chat-admin drain: told to reconnect elsewhere */
     CN_WS_CLOSE_TOKEN_EXPIRED,   /* the JWT's exp passed without an auth.refresh */
     CN_WS_CLOSE_USER_LIMIT,      /* CONNECT over limits.sessions_per_user */
     CN_WS_CLOSE__COUNT

@@ -238,6 +238,7 @@ static void on_connect(struct ws_session *s, const struct cn_stomp_frame *f)
     s->state = ST_OPEN;
     cn_presence_opened(s->deps->presence, s->user_id);
     s->presence_open = true;
+    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id);
     if (s->t_connect)
         cn_timer_cancel(s->deps->rt, s->t_connect);
     s->t_connect = 0;
@@ -325,11 +326,42 @@ static void on_closed(struct ws_session *s, const struct cn_ws_in_closed *m)
     s->user_slot = false;
     begin_close(s, reason);
     sess_drop_subs(s);
+    cn_session_dir_closed(s->deps->directory, s->self);
     /* Stopped here, on a worker, not in session_free: that also runs inside
      * cn_runtime_shutdown, where only cn_actor_unref is allowed. */
     if (s->send_helper)
         cn_actor_stop(s->send_helper);
     cn_actor_stop(s->self);
+}
+
+/* chat-admin: a kick ends the session now; a drain lets in-flight SENDs get their
+ * answers first (sess_drain_check), so a RECEIPT is never lost to a rolling restart. */
+static void on_kick(struct ws_session *s, const struct cn_session_kick *k)
+{
+    if (s->state != ST_OPEN)
+        return;
+    if (k->reconnect_after_ms < 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "closed by the operator%s%s", k->reason[0] ? ": " : "",
+                 k->reason);
+        sess_fail(s, NULL, CN_WS_CLOSE_KICKED, msg);
+        return;
+    }
+    s->draining = true;
+    s->drain_after_ms = k->reconnect_after_ms;
+    sess_drain_check(s);
+}
+
+void sess_drain_check(struct ws_session *s)
+{
+    if (!s->draining || s->state != ST_OPEN || s->sends_inflight || s->pending || s->dq_head)
+        return;
+    char after[24];
+    snprintf(after, sizeof after, "%" PRId64, s->drain_after_ms);
+    struct sess_hdr h[] = {{"message", "node is draining; reconnect to another node"},
+                           {"x-reconnect-after-ms", after}};
+    sess_send_frame(s, CN_STOMP_ERROR, h, 2, NULL, 0, true, CN_WS_CLOSE_DRAIN);
+    begin_close(s, CN_WS_CLOSE_DRAIN);
 }
 
 static void defer_frame(struct ws_session *s, struct cn_ws_in_frame *m)
@@ -374,6 +406,8 @@ static void on_frame(struct ws_session *s, struct cn_ws_in_frame *m)
             sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "expected CONNECT or STOMP first");
         break;
     case ST_OPEN:
+        if (s->draining)
+            break; /* told to reconnect elsewhere: what it sends now is sent again there */
         if (s->pending || s->dq_head) {
             if (s->dq_len >= SESS_MAX_DEFERRED) {
                 sess_fail(s, f, CN_WS_CLOSE_PROTOCOL,
@@ -428,13 +462,18 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case SESS_PG:
         sess_pg_reply(s, (struct cn_pg_reply *)m);
         drain_deferred(s);
+        sess_drain_check(s);
         return;
     case CN_SESSION_DELIVER:
         sess_deliver(s, m);
         return;
     case CN_SESSION_SEND_DONE:
         sess_send_done(s, (struct cn_session_send_done *)m);
+        sess_drain_check(s);
         return;
+    case CN_SESSION_KICK:
+        on_kick(s, (const struct cn_session_kick *)m);
+        break;
     default:
         break;
     }

@@ -29,6 +29,7 @@
 #include "actors/runtime.h"
 #include "io/pg_pool.h"
 #include "io/presence.h"
+#include "io/session_directory.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"
 #include "io/user_sessions.h"
@@ -60,6 +61,9 @@ struct cn_ws_session_deps {
     /* Told of every session that completed CONNECT and of its close; NULL: no
      * presence (presence.enabled = false). */
     struct cn_presence *presence;
+    /* Told of every open session and its close, for the admin socket (kick,
+     * drain, listings); NULL: none. */
+    struct cn_session_dir *directory;
     /* limits.sessions_per_user; NULL: no limit. */
     struct cn_user_sessions *user_sessions;
     /* SEND /app/chat.typing goes here (Redis only); NULL: typing is refused. */

@@ -223,6 +223,8 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
                                            .receipt = receipt,
                                            .helper = &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);
+            if (rc == 0)
+                s->sends_inflight++; /* a drain waits for its answer */
         }
         cn_send_request_clear(&req);
         /* Until the Kafka producer is wired there is no sink: say so honestly
@@ -253,6 +255,8 @@ static void on_send(struct ws_session *s, const struct cn_stomp_frame *f)
                                            .receipt = receipt,
                                            .helper = &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);
+            if (rc == 0)
+                s->sends_inflight++; /* a drain waits for its answer */
         }
         if (rc != 0)
             sess_app_error(s, receipt, "UNAVAILABLE",
@@ -391,6 +395,8 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
 
 void sess_send_done(struct ws_session *s, struct cn_session_send_done *m)
 {
+    if (s->sends_inflight)
+        s->sends_inflight--;
     if (s->state == ST_OPEN) {
         if (m->code && m->close) {
             sess_fail_receipt(s, m->receipt[0] ? m->receipt : NULL, CN_WS_CLOSE_PROTOCOL,

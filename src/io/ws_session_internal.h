@@ -64,7 +64,10 @@ struct ws_session {
     struct cn_ws_in_frame *pending; /* SUBSCRIBE waiting for room_membership */
     struct ws_deferred *dq_head, *dq_tail;
     unsigned dq_len;
-    cn_actor *send_helper; /* the send sink's per-session actor (rate limiter), or NULL */
+    cn_actor *send_helper;   /* the send sink's per-session actor (rate limiter), or NULL */
+    unsigned sends_inflight; /* SENDs handed to the sink whose answer is still due */
+    bool draining;           /* chat-admin drain: ERROR once in-flight work is done */
+    int64_t drain_after_ms;  /* the reconnect hint of that ERROR */
 };
 
 struct sess_hdr {
@@ -115,6 +118,9 @@ void sess_deliver(struct ws_session *s, cn_msg *m);
 
 /* A producer answer. Takes m. */
 void sess_send_done(struct ws_session *s, struct cn_session_send_done *m);
+
+/* Drain: once nothing is in flight, ERROR with the reconnect hint, then close. */
+void sess_drain_check(struct ws_session *s);
 
 /* Ends every subscription (room hooks told) and frees them. */
 void sess_drop_subs(struct ws_session *s);

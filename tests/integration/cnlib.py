@@ -66,20 +66,43 @@ def scale():
     return float(ENV.get("CN_TEST_TIMEOUT_SCALE", "1"))
 
 
+def stack_admin_socket(i):
+    """The admin socket of the stack's node i (1 or 2): CN_TEST_NODE<i>_ADMIN, else where
+    ops/dev puts it (var/test/run/node<i>.admin.sock)."""
+    return ENV.get(f"CN_TEST_NODE{i}_ADMIN") or os.path.join(need("CN_TEST_VAR"), "run",
+                                                              f"node{i}.admin.sock")
+
+
+def admin_bin():
+    """chat-admin, built next to the chat-node under test."""
+    return os.path.join(os.path.dirname(need("CN_TEST_NODE_BIN")), "chat-admin")
+
+
+def chat_admin(socket_path, *args, json_out=False, timeout=30):
+    """Runs chat-admin against socket_path; returns (exit code, stdout, stderr), with
+    stdout parsed as JSON when json_out and the command succeeded."""
+    cmd = [admin_bin(), "--socket", socket_path] + (["--json"] if json_out else []) + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * scale())
+    out = json.loads(r.stdout) if json_out and r.returncode == 0 else r.stdout
+    return r.returncode, out, r.stderr
+
+
 class Node:
     """A chat-node process of this test, on its own port, logging to a temp file."""
 
     def __init__(self, overrides=None, config=None):
         self.port = free_port()
+        self.admin_socket = os.path.join(tempfile.gettempdir(), f"cn-admin-{self.port}.sock")
         self.log = tempfile.NamedTemporaryFile(prefix="cn-node-", suffix=".log", delete=False)
         env = {k: v for k, v in ENV.items() if not k.startswith("CHAT_")}
         env.update({
             "CHAT_HTTP_PORT": str(self.port),
             "CHAT_HTTP_HOST": "127.0.0.1",
             "CHAT_NODE_ID": f"test-{self.port}",
-            "CHAT_ADMIN_SOCKET": os.path.join(tempfile.gettempdir(), f"cn-admin-{self.port}.sock"),
+            "CHAT_ADMIN_SOCKET": self.admin_socket,
         })
         env.update(overrides or {})
+        self.admin_socket = env["CHAT_ADMIN_SOCKET"]
         args = [need("CN_TEST_NODE_BIN")]
         cfg = config if config is not None else ENV.get("CN_TEST_CONFIG")
         if cfg:

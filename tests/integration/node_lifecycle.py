@@ -62,6 +62,9 @@ class Configuration(unittest.TestCase):
 
     def run_node(self, args, env_extra=None, timeout=20):
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+        # The config's admin.socket is the stack's node1's: a node started on it refuses.
+        env["CHAT_ADMIN_SOCKET"] = os.path.join(tempfile.gettempdir(),
+                                                f"cn-lifecycle-{os.getpid()}.sock")
         env.update(env_extra or {})
         return subprocess.run([need("CN_TEST_NODE_BIN")] + args, env=env, capture_output=True,
                               text=True, timeout=timeout * scale(), stdin=subprocess.DEVNULL)

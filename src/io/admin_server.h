@@ -1,0 +1,35 @@
+/* The admin socket: a Unix stream socket (admin.socket, mode 0600) on a thread of
+ * its own, one JSON request per line and one JSON answer per line (docs/ADMIN.md;
+ * the commands are admin_commands.c's). chat-admin is its client.
+ *
+ * Start-up is two steps so that a bad path stops the node before anything else
+ * runs: cn_admin_listen checks the path (a file that is not a socket: refused; a
+ * socket some live process accepts on: refused; a socket nobody accepts on, left
+ * by a crash: replaced) and binds; cn_admin_start starts the thread once the
+ * node's parts exist.
+ *
+ * Memory: the server owns its socket, its thread and its clients;
+ * cn_admin_server_stop closes the clients, unlinks the path and frees it. */
+#ifndef CN_IO_ADMIN_SERVER_H
+#define CN_IO_ADMIN_SERVER_H
+
+#include <stddef.h>
+
+#include "io/admin_commands.h"
+
+struct cn_admin_server;
+
+/* Checks `path` and binds it (mode 0600). Returns NULL with a one-line reason in
+ * err. No thread yet. */
+struct cn_admin_server *cn_admin_listen(const char *path, char *err, size_t errlen);
+
+/* Starts answering on the thread. deps is copied (what it points to is borrowed
+ * until cn_admin_server_stop). Returns 0 or -errno. */
+int cn_admin_start(struct cn_admin_server *s, const struct cn_admin_deps *deps);
+
+/* Stops the thread (clients waiting on a drain get a last {"event":"stopped"}
+ * line), closes the clients and the socket, unlinks the path when it is still
+ * ours, frees s. NULL is a no-op. Not from the admin thread. */
+void cn_admin_server_stop(struct cn_admin_server *s);
+
+#endif

@@ -1,0 +1,116 @@
+"""The deployment files in ops/ (issue 6) agree with the code: Prometheus accepts the scrape
+config and the alert rules (promtool), every metric the alerts and the Grafana dashboard
+query is one a node exports, and the compose file and its INI use only configuration keys
+that chat-node knows (the keys of the dev stack; `chat-node --help` lists them).
+"""
+import configparser
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cnlib  # noqa: E402
+
+OPS = os.path.join(os.path.dirname(__file__), "..", "..", "ops")
+# PromQL functions, keywords and label names that look like metric names to the regex.
+NOT_METRICS = {"rate", "increase", "sum", "max", "min", "by", "histogram_quantile",
+               "label_values", "le", "instance", "job", "up", "dep", "partition", "result",
+               "reason", "command", "outcome", "node", "chat_node_info_instance"}
+
+
+def promtool():
+    path = shutil.which("promtool")
+    assert path, "promtool missing: ops/dev test installs Debian's prometheus"
+    return path
+
+
+def exported_families():
+    text = requests.get(cnlib.need("CN_TEST_NODE1_URL") + "/metrics", timeout=10).text
+    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+
+
+def metric_names(expr):
+    expr = re.sub(r'\{[^}]*\}', "", expr)      # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)     # ranges
+    expr = re.sub(r"by \([^)]*\)", "", expr)   # grouping labels
+    names = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - NOT_METRICS
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in names if not n[0].isdigit()}
+
+
+def test_prometheus_config_and_rules_pass_promtool():
+    for args in (["check", "config", os.path.join(OPS, "prometheus.yml")],
+                 ["check", "rules", os.path.join(OPS, "prometheus-alerts.yml")]):
+        r = subprocess.run([promtool()] + args, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+
+
+def test_alerts_and_dashboard_query_exported_metrics():
+    families = exported_families() | {"up"}
+    rules = yaml.safe_load(open(os.path.join(OPS, "prometheus-alerts.yml")))
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    dash = json.load(open(os.path.join(OPS, "grafana", "chat-node.json")))
+    exprs += [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["definition"] for v in dash["templating"]["list"] if "definition" in v]
+    assert len(exprs) > 20
+    unknown = {n for e in exprs for n in metric_names(e)} - families
+    assert not unknown, f"queried but not exported: {sorted(unknown)}"
+
+
+def config_keys():
+    out = subprocess.run([cnlib.need("CN_TEST_NODE_BIN"), "--help"], capture_output=True,
+                         text=True, timeout=30).stdout
+    return dict(re.findall(r"^  (\S+\.\S+)\s+(CHAT_\S+)", out, re.M))
+
+
+def test_deploy_files_use_chat_node_keys():
+    keys = config_keys()
+    assert "admin.socket" in keys
+    ini = configparser.ConfigParser()
+    ini.read(os.path.join(OPS, "deploy", "chat-node.ini"))
+    for section in ini.sections():
+        for k in ini[section]:
+            assert f"{section}.{k}" in keys, f"ops/deploy/chat-node.ini: unknown key {section}.{k}"
+    dev = configparser.ConfigParser()
+    dev.read(os.path.join(OPS, "config", "dev.ini"))
+    assert set(dev.sections()) <= set(ini.sections()) | {"auth"}, "the dev stack's sections"
+    compose = yaml.safe_load(open(os.path.join(OPS, "deploy", "docker-compose.yml")))
+    services = compose["services"]
+    assert {"kafka", "redis", "postgres", "node1", "node2", "prometheus", "grafana"} <= \
+        set(services)
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    env_names = set(keys.values())
+    for name in ("node1", "node2"):
+        for var in services[name]["environment"]:
+            assert var in env_names, f"compose {name}: {var} is not a chat-node variable"
+
+
+def test_operations_md_lists_every_key():
+    doc = open(os.path.join(OPS, "..", "docs", "OPERATIONS.md")).read()
+    missing = [k for k, v in config_keys().items() if f"| `{k}` | `{v}` |" not in doc]
+    assert not missing, f"docs/OPERATIONS.md's configuration reference lacks {missing}"
+
+
+def test_systemd_unit_is_hardened():
+    unit = open(os.path.join(OPS, "systemd", "chat-node.service")).read()
+    for directive in ("NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true",
+                      "LimitNOFILE=", "RuntimeDirectory=chat-node", "ExecStop=-"):
+        assert directive in unit, directive
+    if shutil.which("systemd-analyze"):
+        r = subprocess.run(["systemd-analyze", "verify", os.path.join(OPS, "systemd",
+                                                                      "chat-node.service")],
+                           capture_output=True, text=True, timeout=60)
+        # Only the installed binary's absence may be reported on a build machine.
+        problems = [line for line in (r.stdout + r.stderr).splitlines()
+                    if line.strip() and "/usr/local/bin/chat-" not in line]
+        assert not problems, problems
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
