@@ -14,6 +14,7 @@ with stomp_session.py's client; the checks reuse redelivery.py's helpers.
 """
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -114,6 +115,11 @@ class Sender(threading.Thread):
             try:
                 while True:
                     while len(sent) < WINDOW:
+                        # Read what has arrived before sending more: a SEND written after
+                        # the drain's ERROR and close draws a reset, and a reset discards
+                        # the unread ERROR (and its hint) from our receive buffer.
+                        if sent and (c.buf or select.select([c.ws.sock], [], [], 0)[0]):
+                            break
                         m = resend.pop(0) if resend else self.new_msg()
                         if m is None:
                             break
