@@ -151,7 +151,7 @@ static const struct key keys[] = {
      "0 = no limit"},
     {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
      "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
-    {"kafka", "linger_ms", KEY_INT, OFF(kafka_linger_ms), "2", 0, 1000,
+    {"kafka", "linger_ms", KEY_INT, OFF(kafka_linger_ms), "6", 0, 1000,
      "how long the SEND producer gathers records into one batch per partition (0 = send at "
      "once): longer means fewer, fuller requests and fetches, and that much more latency"},
     {"receipts", "enabled", KEY_BOOL, OFF(receipts_enabled), "true", 0, 0,
