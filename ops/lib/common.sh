@@ -33,10 +33,16 @@ cn_pid_alive()
 {
     local pid="$1" want="$2" cmd
     [[ -n "$pid" ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    [[ -r /proc/$pid/cmdline ]] || return 1
-    cmd="$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"
-    # A zombie (exited, not yet reaped) has an empty command line: not alive.
+    # A zombie (exited, not yet reaped) has an empty command line: not alive. So has a
+    # process in the middle of an exec (env -> setsid -> chat-node at start-up, which once
+    # made a starting node look dead): an empty one is read again before it counts.
+    for _ in 1 2 3 4 5; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [[ -r /proc/$pid/cmdline ]] || return 1
+        cmd="$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)"
+        [[ -n "$cmd" ]] && break
+        sleep 0.05
+    done
     [[ -n "$cmd" && "$cmd" == *"$want"* ]]
 }
 
