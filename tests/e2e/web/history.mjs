@@ -3,48 +3,25 @@
 // and scrolls the log up until every message is there, each once, in the order
 // they were delivered live.
 //   node history.mjs NODE_URL OUTDIR COUNT
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { args, harness, launch, run, T, texts } from './lib.mjs';
 
-const [url, outdir, countArg] = process.argv.slice(2);
+const [url, outdir, countArg] = args(2, 'node history.mjs NODE_URL OUTDIR [COUNT]');
 const COUNT = Number(countArg || '110');
-if (!url || !outdir) {
-  console.error('usage: node history.mjs NODE_URL OUTDIR [COUNT]');
-  process.exit(2);
-}
-mkdirSync(outdir, { recursive: true });
-const scale = Number(process.env.CN_TEST_TIMEOUT_SCALE || '1');
-const T = 15000 * scale;
-const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CN_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
-const shown = (page) => page.locator('#messages li[data-position] .text').allTextContents();
+const browser = await launch();
+const { user } = harness(browser, outdir);
 async function waitCount(page, n, what) {
   try {
     await page.waitForFunction((k) => document.querySelectorAll('#messages li[data-position]').length === k, n, { timeout: T });
   } catch (e) {
-    throw new Error(`${what}: want ${n} messages, have ${(await shown(page)).length}`);
+    throw new Error(`${what}: want ${n} messages, have ${(await texts(page)).length}`);
   }
 }
 
 let ok = false;
-const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-const page = await ctx.newPage();
-page.setDefaultTimeout(T);
-page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+let page = null;
 try {
-  await page.goto(url);
-  const form = page.locator('#signup-form');
-  await form.getByLabel('Email').fill(`dora-${run}@web.test`);
-  await form.getByLabel('Nickname').fill(`Dora-${run}`);
-  await form.getByLabel(/^Password/).fill('correct horse battery');
-  await form.getByRole('button', { name: 'Sign up' }).click();
-  await page.locator('#conn', { hasText: 'Connected' }).waitFor();
+  ({ page } = await user('Dora', url));
   await page.locator('summary', { hasText: 'New group' }).click();
   await page.locator('#group-form').getByLabel('Name').fill(`history ${run}`);
   await page.locator('#group-form').getByRole('button', { name: 'Create' }).click();
@@ -65,12 +42,12 @@ try {
   for (;;) {
     const failed = page.locator('#messages li', { has: page.locator('.state[data-state="failed"]') });
     if (await failed.count() === 0 && await page.locator('#messages li[data-position]').count() === COUNT) break;
-    if (Date.now() > deadline) throw new Error(`every message confirmed live: have ${(await shown(page)).length}`);
+    if (Date.now() > deadline) throw new Error(`every message confirmed live: have ${(await texts(page)).length}`);
     if (await failed.count() > 0) await failed.first().getByRole('button', { name: 'Retry' }).click();
     await page.waitForFunction((n) => document.querySelectorAll('#messages li[data-position]').length === n ||
       document.querySelector('#messages .state[data-state="failed"]'), COUNT, { timeout: T }).catch(() => {});
   }
-  const live = await shown(page);
+  const live = await texts(page);
   if (JSON.stringify([...live].sort()) !== JSON.stringify([...want].sort())) throw new Error('live messages differ from those sent');
 
   // After a reload only the newest page is there; scrolling to the top loads the rest.
@@ -84,13 +61,13 @@ try {
   }
   await page.locator('#older').waitFor({ state: 'hidden' });
   await page.screenshot({ path: join(outdir, '02-all-pages.png') });
-  const got = await shown(page);
+  const got = await texts(page);
   if (JSON.stringify(got) !== JSON.stringify(live)) throw new Error(`history is not the live order: ${JSON.stringify(got.slice(0, 8))}...`);
   ok = true;
   console.log(JSON.stringify({ ok: true, messages: got.length }));
 } catch (e) {
   console.error(`[web history] FAILED: ${e.stack || e}`);
-  try { await page.screenshot({ path: join(outdir, 'failure.png'), fullPage: true }); } catch (e2) { /* gone */ }
+  try { if (page) await page.screenshot({ path: join(outdir, 'failure.png'), fullPage: true }); } catch (e2) { /* gone */ }
 } finally {
   await browser.close();
 }

@@ -3,20 +3,10 @@
 // request: this script prints `CTL stop` / `CTL start` and waits for a line on
 // stdin). A is on the stack's node 1, C on that node of the test's own.
 //   node states.mjs NODE_A_URL NODE_C_URL OUTDIR
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { args, harness, launch, send, T, texts, waitTexts } from './lib.mjs';
 
-const [urlA, urlC, outdir] = process.argv.slice(2);
-if (!urlA || !urlC || !outdir) {
-  console.error('usage: node states.mjs NODE_A_URL NODE_C_URL OUTDIR');
-  process.exit(2);
-}
-mkdirSync(outdir, { recursive: true });
-const scale = Number(process.env.CN_TEST_TIMEOUT_SCALE || '1');
-const T = 15000 * scale;
-const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
+const [urlA, urlC, outdir] = args(3, 'node states.mjs NODE_A_URL NODE_C_URL OUTDIR');
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function ctl(what) {
   console.log(`CTL ${what}`);
@@ -24,49 +14,9 @@ async function ctl(what) {
   if (done || value.trim() !== 'ok') throw new Error(`CTL ${what}: got ${done ? 'EOF' : value}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CN_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
-const pages = {};
-let step = 0;
-async function shot(name) {
-  step++;
-  for (const [who, p] of Object.entries(pages))
-    await p.screenshot({ path: join(outdir, `${String(step).padStart(2, '0')}-${name}-${who}.png`), fullPage: true });
-}
+const browser = await launch();
+const { shot, user } = harness(browser, outdir);
 const log = (s) => console.log(`[web states] ${s}`);
-
-async function user(name, url) {
-  const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => console.log(`[${name} page error] ${e.message}`));
-  pages[name] = page;
-  await page.goto(url);
-  const form = page.locator('#signup-form');
-  await form.getByLabel('Email').fill(`${name.toLowerCase()}-${run}@web.test`);
-  await form.getByLabel('Nickname').fill(`${name}-${run}`.slice(0, 30));
-  await form.getByLabel(/^Password/).fill('correct horse battery');
-  await form.getByRole('button', { name: 'Sign up' }).click();
-  await page.locator('#conn', { hasText: 'Connected' }).waitFor();
-  return { page, id: Number(await page.locator('#me-id').textContent()), nickname: `${name}-${run}`.slice(0, 30) };
-}
-
-const texts = (page) => page.locator('#messages li[data-position] .text').allTextContents();
-async function waitTexts(page, want, what) {
-  try {
-    await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll(
-      '#messages li[data-position] .text')].map((e) => e.textContent)) === JSON.stringify(w), want, { timeout: T });
-  } catch (e) {
-    throw new Error(`${what}: want ${JSON.stringify(want)}, have ${JSON.stringify(await texts(page))}`);
-  }
-}
-async function send(page, text) {
-  await page.locator('#msg').fill(text);
-  await page.locator('#msg').press('Enter');
-}
 
 let ok = false;
 try {

@@ -4,69 +4,13 @@
 // and reset, see "Seen", reload and see the history. Every wait is on a condition
 // with a deadline. Screenshots go to OUTDIR.
 //   node two_users.mjs NODE1_URL NODE2_URL OUTDIR
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { args, check, harness, launch, send, waitTexts } from './lib.mjs';
 
-const [url1, url2, outdir] = process.argv.slice(2);
-if (!url1 || !url2 || !outdir) {
-  console.error('usage: node two_users.mjs NODE1_URL NODE2_URL OUTDIR');
-  process.exit(2);
-}
-mkdirSync(outdir, { recursive: true });
-const scale = Number(process.env.CN_TEST_TIMEOUT_SCALE || '1');
-const T = 15000 * scale;
-const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CN_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
-const pages = {};
-let step = 0;
-async function shot(name) {
-  step++;
-  for (const [who, p] of Object.entries(pages))
-    await p.screenshot({ path: join(outdir, `${String(step).padStart(2, '0')}-${name}-${who}.png`), fullPage: true });
-}
-function check(cond, what) {
-  if (!cond) throw new Error('check failed: ' + what);
-}
+const [url1, url2, outdir] = args(3, 'node two_users.mjs NODE1_URL NODE2_URL OUTDIR');
+const browser = await launch();
+const { shot, user } = harness(browser, outdir);
 const log = (s) => console.log(`[web e2e] ${s}`);
 
-async function user(name, url) {
-  const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => console.log(`[${name} page error] ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') console.log(`[${name} console] ${m.text()}`); });
-  pages[name] = page;
-  await page.goto(url);
-  const form = page.locator('#signup-form');
-  await form.getByLabel('Email').fill(`${name.toLowerCase()}-${run}@web.test`);
-  await form.getByLabel('Nickname').fill(`${name}-${run}`.slice(0, 30));
-  await form.getByLabel(/^Password/).fill('correct horse battery');
-  await form.getByRole('button', { name: 'Sign up' }).click();
-  await page.locator('#conn', { hasText: 'Connected' }).waitFor();
-  const id = Number(await page.locator('#me-id').textContent());
-  check(id > 0, `${name} has a user id`);
-  return { page, id, nickname: `${name}-${run}`.slice(0, 30) };
-}
-
-const texts = (page) => page.locator('#messages li[data-position] .text').allTextContents();
-async function waitTexts(page, want, what) {
-  try {
-    await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll(
-      '#messages li[data-position] .text')].map((e) => e.textContent)) === JSON.stringify(w), want, { timeout: T });
-  } catch (e) {
-    throw new Error(`${what}: want ${JSON.stringify(want)}, have ${JSON.stringify(await texts(page))}`);
-  }
-}
-async function send(page, text) {
-  await page.locator('#msg').fill(text);
-  await page.locator('#msg').press('Enter');
-}
 const roomButton = (page, roomId) => page.locator(`#rooms button[data-room-id="${roomId}"]`);
 const badge = (page, roomId) => roomButton(page, roomId).locator('.badge');
 
