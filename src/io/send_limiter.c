@@ -140,6 +140,29 @@ static void random_uuid(char out[CN_UUID_STR_LEN + 1])
              b[15]);
 }
 
+/* Produces one msgpack event (value, taken) keyed by the item's room, so that it lands
+ * on the room's partition; its delivery report comes back as LIM_KAFKA tagged with the
+ * item's seq. Returns cn_kafka_produce's result, -ESHUTDOWN when the sink is closing. */
+static int produce_event(struct limiter *l, const struct cn__send_item *it, const char *topic,
+                         char *value, size_t len)
+{
+    char key[24];
+    int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
+    static const char version[] = "1";
+    const struct cn_kafka_header hdrs[] = {
+        {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
+        {"schema-version", version, sizeof version - 1},
+    };
+    int rc = -ESHUTDOWN;
+    if (cn__send_sink_enter(l->sink)) {
+        rc = cn_kafka_produce(l->sink->producer, topic, CN_KAFKA_PARTITION_BY_KEY, key,
+                              (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
+        cn__send_sink_leave(l->sink);
+    }
+    free(value);
+    return rc;
+}
+
 static void produce(struct limiter *l, struct cn__send_item *it)
 {
     if (!it->has_key) {
@@ -160,20 +183,7 @@ static void produce(struct limiter *l, struct cn__send_item *it)
     memcpy(ev.message_key, it->message_key, sizeof ev.message_key);
     size_t len;
     char *value = cn_event_encode_chat_message(&ev, &len);
-    char key[24];
-    int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
-    static const char version[] = "1";
-    const struct cn_kafka_header hdrs[] = {
-        {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
-        {"schema-version", version, sizeof version - 1},
-    };
-    int rc = -ESHUTDOWN;
-    if (cn__send_sink_enter(l->sink)) {
-        rc = cn_kafka_produce(l->sink->producer, CN_SEND_TOPIC, CN_KAFKA_PARTITION_BY_KEY, key,
-                              (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
-        cn__send_sink_leave(l->sink);
-    }
-    free(value);
+    int rc = produce_event(l, it, CN_SEND_TOPIC, value, len);
     if (rc == 0) {
         it->state = IT_FLIGHT;
     } else {
@@ -196,21 +206,7 @@ static void produce_read(struct limiter *l, struct cn__send_item *it)
     };
     size_t len;
     char *value = cn_event_encode_read_receipt(&ev, &len);
-    char key[24];
-    int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
-    static const char version[] = "1";
-    const struct cn_kafka_header hdrs[] = {
-        {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
-        {"schema-version", version, sizeof version - 1},
-    };
-    int rc = -ESHUTDOWN;
-    if (cn__send_sink_enter(l->sink)) {
-        rc =
-            cn_kafka_produce(l->sink->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY,
-                             key, (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
-        cn__send_sink_leave(l->sink);
-    }
-    free(value);
+    int rc = produce_event(l, it, CN_READ_RECEIPTS_TOPIC, value, len);
     if (rc == 0)
         it->state = IT_FLIGHT;
     else
