@@ -24,6 +24,7 @@
 struct client {
     int fd; /* -1: free slot */
     bool drain_waiter;
+    bool refused; /* answered FORBIDDEN: its input is read and dropped until a line or EOF */
     size_t len;
     char buf[MAX_LINE];
 };
@@ -165,6 +166,7 @@ static void drop(struct client *c)
     c->fd = -1;
     c->len = 0;
     c->drain_waiter = false;
+    c->refused = false;
 }
 
 /* Handles every complete line in c's buffer. Returns false when c must close. */
@@ -202,18 +204,56 @@ static bool handle_lines(struct cn_admin_server *s, struct client *c)
     return true;
 }
 
+/* Whether the peer may drive the node. The file's 0600 mode is the first gate; the
+ * peer's credentials are the second, for a socket whose mode or directory someone
+ * loosened: only the node's own user and root. */
+static bool peer_allowed(int fd, char *why, size_t whylen)
+{
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || clen != sizeof cred) {
+        snprintf(why, whylen, "the peer's credentials are unknown");
+        return false;
+    }
+    if (cred.uid == geteuid() || cred.uid == 0)
+        return true;
+    snprintf(why, whylen, "uid %ld may not use this socket (only the node's user and root)",
+             (long)cred.uid);
+    return false;
+}
+
 static void accept_client(struct cn_admin_server *s)
 {
     int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0)
         return;
+    char why[120];
+    bool allowed = peer_allowed(fd, why, sizeof why);
+    /* A free slot, else (for a refused peer only) one held by an earlier refused
+     * peer: refused peers never crowd the operator out. */
     struct client *c = NULL;
     for (int i = 0; i < MAX_CLIENTS && !c; i++)
         if (s->clients[i].fd < 0)
             c = &s->clients[i];
+    for (int i = 0; i < MAX_CLIENTS && !c && !allowed; i++)
+        if (s->clients[i].refused) {
+            c = &s->clients[i];
+            drop(c);
+        }
     struct timeval tv = {2, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (!c) {
+    if (!allowed) {
+        CN_WARN("admin", "refused an admin connection: %s", why);
+        reply(fd, json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", "FORBIDDEN", "message",
+                            why));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        /* Kept until its request is read: closing over unread bytes would reset
+         * the connection and lose the answer before the peer reads it. */
+        shutdown(fd, SHUT_WR);
+    } else if (!c) {
         reply(fd, json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", "BUSY", "message",
                             "too many admin connections"));
         close(fd);
@@ -222,6 +262,7 @@ static void accept_client(struct cn_admin_server *s)
     c->fd = fd;
     c->len = 0;
     c->drain_waiter = false;
+    c->refused = !allowed;
 }
 
 static void *run(void *arg)
@@ -249,6 +290,13 @@ static void *run(void *arg)
                 continue;
             }
             c->len += (size_t)r;
+            if (c->refused) {
+                bool line = memchr(c->buf, '\n', c->len) != NULL;
+                c->len = 0;
+                if (line)
+                    drop(c);
+                continue;
+            }
             if (!handle_lines(s, c))
                 drop(c);
         }

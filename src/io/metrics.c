@@ -208,6 +208,10 @@ static void render_ws(struct cn_strbuf *b, const struct cn_ws_counters *c)
     cn_prom_counter(b, "chat_typing_dropped_total",
                     "Typing events not sent to a client whose outbound queue was under pressure.",
                     ld(&c->typing_dropped));
+    cn_prom_counter(b, "chat_subscribe_join_timeouts_total",
+                    "SUBSCRIBE RECEIPTs sent before Redis confirmed the room's channel "
+                    "(Redis unreachable or slower than 3 s).",
+                    ld(&c->join_timeouts));
 }
 
 void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src)

@@ -68,6 +68,7 @@ struct room {
     struct held *pending, *pending_tail; /* newer envelopes, in arrival order */
     struct held *window_rows;            /* window entries waiting for the PostgreSQL part */
     uint64_t next_cu;                    /* catch-up ids */
+    int live;                            /* Redis confirmed the channel: joins answered at once */
 };
 
 /* Frees a member message, dropping its session reference when it still holds
@@ -385,6 +386,8 @@ static void deliver_event(struct room *r, const struct cn_bc_event *ev)
     cn_fanout_add(&r->deps.counters->events_delivered, r->nmembers);
 }
 
+static void cu_window_read(cn_actor *self, struct room *r, struct member *mb);
+
 static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
 {
     if (p->kind == CN_REDIS_PUBSUB_MESSAGE && cn_bc_is_event(p->payload, p->payload_len)) {
@@ -400,6 +403,15 @@ static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
             flush(self, r);
         } else {
             CN_WARN("room", "room %" PRId64 ": dropping a malformed envelope", r->id);
+        }
+    } else if (p->kind == CN_REDIS_PUBSUB_SUBSCRIBED && !r->live) {
+        /* The members so far waited for this (their SUBSCRIBE RECEIPTs). */
+        r->live = 1;
+        for (size_t i = 0; i < r->nmembers; i++) {
+            struct member *mb = &r->members[i];
+            cn_session_joined(mb->session, mb->sub_key);
+            if (mb->cu && mb->cu_rounds == 0)
+                cu_window_read(self, r, mb); /* its catch-up waited for this */
         }
     } else if (p->kind == CN_REDIS_PUBSUB_RESUBSCRIBED && r->last >= 0 && !r->repairing) {
         /* Messages published while the subscriber connection was down are lost
@@ -585,11 +597,16 @@ static void on_member(cn_actor *self, struct room *r, struct cn_room_member_msg 
         struct member *mb = &r->members[r->nmembers++];
         *mb = (struct member){.session = m->session, .sub_key = m->sub_key, .floor = -1};
         m->session = NULL; /* the reference is ours now */
+        if (r->live)
+            cn_session_joined(mb->session, mb->sub_key);
         if (m->resume_after >= 0) {
             mb->floor = m->resume_after;
             if (r->last < 0 || m->resume_after < r->last) {
                 mb->cu = ++r->next_cu;
-                cu_window_read(self, r, mb);
+                /* Read the window only once the channel is live, so nothing published
+                 * falls between the two; and after the RECEIPT, which comes first. */
+                if (r->live)
+                    cu_window_read(self, r, mb);
             }
         }
     } else {

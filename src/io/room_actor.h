@@ -17,6 +17,11 @@
  * followed it (window, else PostgreSQL) before any live message, deduplicated
  * against the live ones held for it meanwhile (see "Resume" in room_actor.c).
  *
+ * Joins: each JOIN is answered with cn_session_joined once Redis confirmed the
+ * channel (at once after that), which releases the SUBSCRIBE's RECEIPT; a
+ * resume's catch-up starts then too, so the window read and live delivery leave
+ * no hole between them.
+ *
  * The actor is created and told about subscriptions by the room registry
  * (room_registry.h), which also sends the final stop. */
 #ifndef CN_IO_ROOM_ACTOR_H

@@ -73,6 +73,8 @@ struct cn_ws_counters {
     /* Typing: SENDs taken, dropped by the session's own 3 s throttle, published
      * (Redis said first in 3 s), and events dropped under outbound pressure. */
     atomic_uint_fast64_t typing_in, typing_throttled, typing_published, typing_dropped;
+    /* SUBSCRIBEs whose RECEIPT went before Redis confirmed the room's channel. */
+    atomic_uint_fast64_t join_timeouts;
 };
 
 /* Label texts for the enums above (static). Cannot fail; "?" outside the range. */

@@ -61,7 +61,9 @@ static void cancel_timers(struct ws_session *s)
         cn_timer_cancel(rt, s->t_hb_out);
     if (s->t_exp)
         cn_timer_cancel(rt, s->t_exp);
-    s->t_connect = s->t_hb_in = s->t_hb_out = s->t_exp = 0;
+    if (s->t_join)
+        cn_timer_cancel(rt, s->t_join);
+    s->t_connect = s->t_hb_in = s->t_hb_out = s->t_exp = s->t_join = 0;
 }
 
 /* From here on the session only waits for the transport's CLOSED. */
@@ -140,6 +142,12 @@ static void arm(struct ws_session *s, uint64_t *id, uint32_t type, uint64_t ms)
     cn_msg *m = cn_xmalloc(sizeof *m);
     cn_msg_init(m, type, NULL);
     *id = cn_timer_after(s->deps->rt, s->self, ms, m);
+}
+
+void sess_await_join(struct ws_session *s, uint64_t key)
+{
+    s->join_key = key;
+    arm(s, &s->t_join, SESS_TIMER_JOIN, CN_SESSION_JOIN_WAIT_MS);
 }
 
 void sess_arm_expiry(struct ws_session *s)
@@ -464,6 +472,17 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
         drain_deferred(s);
         sess_drain_check(s);
         return;
+    case CN_SESSION_JOINED:
+    case SESS_TIMER_JOIN:
+        if (m->type == SESS_TIMER_JOIN) {
+            s->t_join = 0;
+            sess_join_done(s, s->join_key, true);
+        } else {
+            sess_join_done(s, cn_session_joined_key(m), false);
+        }
+        drain_deferred(s);
+        sess_drain_check(s);
+        break;
     case CN_SESSION_DELIVER:
         sess_deliver(s, m);
         return;

@@ -30,7 +30,8 @@ static struct ws_sub *find_sub(struct ws_session *s, const char *id)
     return NULL;
 }
 
-static void add_sub(struct ws_session *s, const char *id, int64_t room_id, int64_t resume_after)
+/* Returns the new subscription's key. */
+static uint64_t add_sub(struct ws_session *s, const char *id, int64_t room_id, int64_t resume_after)
 {
     struct ws_sub *x = cn_xcalloc(1, sizeof *x);
     size_t n = strlen(id);
@@ -45,6 +46,7 @@ static void add_sub(struct ws_session *s, const char *id, int64_t room_id, int64
     s->nsubs++;
     if (room_id && s->deps->rooms && s->deps->rooms->subscribed)
         s->deps->rooms->subscribed(s->deps->rooms->ctx, room_id, s->self, x->key, resume_after);
+    return x->key;
 }
 
 static void free_sub(struct ws_session *s, struct ws_sub *x)
@@ -169,11 +171,61 @@ void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *r)
         /* Defensive: frames behind this one waited, so the id cannot have been taken. */
         sess_fail(s, f, CN_WS_CLOSE_PROTOCOL, "duplicate subscription id");
     } else {
-        add_sub(s, cn_stomp_frame_get(f, "id", NULL), (int64_t)r->tag, resume_of(f));
+        uint64_t key = add_sub(s, cn_stomp_frame_get(f, "id", NULL), (int64_t)r->tag, resume_of(f));
+        cn_msg_free(&r->hdr);
+        if (s->deps->rooms && s->deps->rooms->subscribed) {
+            s->pending = m; /* the RECEIPT once the room is live: sess_join_done */
+            sess_await_join(s, key);
+            return;
+        }
         sess_receipt(s, f);
+        cn_msg_free(&m->hdr);
+        return;
     }
     cn_msg_free(&r->hdr);
     cn_msg_free(&m->hdr);
+}
+
+struct joined_msg {
+    cn_msg hdr;
+    uint64_t key;
+};
+
+int cn_session_joined(cn_actor *session, uint64_t sub_key)
+{
+    struct joined_msg *j = cn_xmalloc(sizeof *j);
+    cn_msg_init(&j->hdr, CN_SESSION_JOINED, NULL);
+    j->key = sub_key;
+    return cn_actor_send(session, &j->hdr);
+}
+
+uint64_t cn_session_joined_key(const cn_msg *m)
+{
+    return ((const struct joined_msg *)m)->key;
+}
+
+void sess_join_done(struct ws_session *s, uint64_t key, bool timed_out)
+{
+    if (!s->join_key || key != s->join_key)
+        return; /* a join of a subscription that did not wait (or waited out) */
+    struct cn_ws_in_frame *m = s->pending;
+    s->pending = NULL;
+    s->join_key = 0;
+    if (s->t_join && !timed_out) {
+        cn_timer_cancel(s->deps->rt, s->t_join);
+        s->t_join = 0;
+    }
+    if (timed_out) {
+        CN_WARN("ws",
+                "session %s: room channel not confirmed by Redis within %d ms; "
+                "RECEIPT sent, live delivery starts when Redis is back",
+                s->id, CN_SESSION_JOIN_WAIT_MS);
+        atomic_fetch_add_explicit(&s->deps->counters->join_timeouts, 1, memory_order_relaxed);
+    }
+    if (m && s->state == ST_OPEN)
+        sess_receipt(s, m->frame);
+    if (m)
+        cn_msg_free(&m->hdr);
 }
 
 static void on_unsubscribe(struct ws_session *s, const struct cn_stomp_frame *f)

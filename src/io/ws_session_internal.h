@@ -18,6 +18,7 @@ enum {
     SESS_PG,
     SESS_TIMER_EXPIRY,
     SESS_TYPING_REPLY,
+    SESS_TIMER_JOIN,
 };
 
 /* Typing (ws_session_typing.c): at most one event per user and room this often. */
@@ -61,7 +62,11 @@ struct ws_session {
     struct ws_sub *subs;
     unsigned nsubs;
     uint64_t next_key, next_msg;
-    struct cn_ws_in_frame *pending; /* SUBSCRIBE waiting for room_membership */
+    /* The SUBSCRIBE waiting for room_membership, then (join_key set) for its room's
+     * cn_session_joined. */
+    struct cn_ws_in_frame *pending;
+    uint64_t join_key; /* the subscription key s->pending waits to be joined; 0 none */
+    uint64_t t_join;   /* timer id of that wait, 0 = none */
     struct ws_deferred *dq_head, *dq_tail;
     unsigned dq_len;
     cn_actor *send_helper;   /* the send sink's per-session actor (rate limiter), or NULL */
@@ -112,6 +117,12 @@ void sess_open_frame(struct ws_session *s, struct cn_ws_in_frame *m);
 
 /* The room_membership reply of s->pending. Takes m. */
 void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *m);
+
+/* Holds s->pending until the room joins subscription `key` (at most
+ * CN_SESSION_JOIN_WAIT_MS), and its end: the RECEIPT (joined or waited out). */
+void sess_await_join(struct ws_session *s, uint64_t key);
+void sess_join_done(struct ws_session *s, uint64_t key, bool timed_out);
+uint64_t cn_session_joined_key(const cn_msg *m); /* of a CN_SESSION_JOINED */
 
 /* A fan-out delivery. Takes m. */
 void sess_deliver(struct ws_session *s, cn_msg *m);

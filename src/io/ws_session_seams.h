@@ -15,7 +15,10 @@
  * subscribed session a cn_session_deliver for its key; the session writes
  * "MESSAGE\nsubscription:<id>\n" in front of it (cn_stomp_message_render) onto
  * its own outbound queue, so a slow subscriber is the transport's problem, never
- * the room's. */
+ * the room's. The room answers each subscribed with one cn_session_joined once its
+ * Redis channel is confirmed (at once when it already is): the SUBSCRIBE's RECEIPT,
+ * and the frames after it, wait for that, so a RECEIPT means messages sent from
+ * then on reach the subscription live. */
 #ifndef CN_IO_WS_SESSION_SEAMS_H
 #define CN_IO_WS_SESSION_SEAMS_H
 
@@ -109,5 +112,17 @@ void cn_ws_shared_msg_unref(struct cn_ws_shared_msg *m);
  * (borrowed). A delivery for a subscription that has ended is dropped. Returns 0
  * or -ESHUTDOWN (session gone; the reference is dropped). Any thread. */
 int cn_session_deliver(cn_actor *session, uint64_t sub_key, struct cn_ws_shared_msg *shared);
+
+#define CN_SESSION_JOINED 0x5793
+
+/* Tells `session` (borrowed) that subscription `sub_key` is live: the room's
+ * channel is subscribed on Redis. An unknown or ended key is ignored. Returns 0 or
+ * -ESHUTDOWN (session gone). Any thread. */
+int cn_session_joined(cn_actor *session, uint64_t sub_key);
+
+/* How long a SUBSCRIBE waits for cn_session_joined before its RECEIPT goes anyway
+ * (Redis unreachable: live delivery starts when it is back; a resume header fills
+ * what was missed). */
+#define CN_SESSION_JOIN_WAIT_MS 3000
 
 #endif

@@ -385,3 +385,62 @@ def test_drain_finishes_inflight_sends_and_tells_clients_to_reconnect():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
+
+
+NOBODY = 65534
+AS_NOBODY = r"""
+import json, os, socket, sys
+dfd, name = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    # Through the directory's descriptor: only the socket's own mode decides.
+    s.connect(f"/proc/self/fd/{dfd}/{name}")
+except OSError as e:
+    print(json.dumps({"connect_errno": e.errno})); sys.exit(0)
+s.sendall(b'{"cmd":"status"}\n')
+data = b""
+while not data.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(json.dumps({"answer": data.decode(), "closed": s.recv(1) == b""}))
+"""
+
+
+def run_as_nobody(sock_path):
+    """What a process of another user gets from the admin socket."""
+    dfd = os.open(os.path.dirname(sock_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        def drop():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        out = subprocess.run(["/usr/bin/python3", "-c", AS_NOBODY, str(dfd),
+                              os.path.basename(sock_path)], preexec_fn=drop, pass_fds=(dfd,),
+                             capture_output=True, text=True, timeout=30 * cnlib.scale())
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+    finally:
+        os.close(dfd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_other_users_are_refused(node1):
+    """The socket is 0600 (the kernel refuses another user), and when its mode is
+    loosened the node still refuses a peer that is neither its user nor root."""
+    import errno
+    st = os.stat(node1.admin_socket)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid()
+    assert run_as_nobody(node1.admin_socket) == {"connect_errno": errno.EACCES}
+    os.chmod(node1.admin_socket, 0o666)
+    try:
+        got = run_as_nobody(node1.admin_socket)
+    finally:
+        os.chmod(node1.admin_socket, 0o600)
+    answer = json.loads(got["answer"])
+    assert answer["ok"] is False and answer["error"]["code"] == "FORBIDDEN", answer
+    assert f"uid {NOBODY}" in answer["error"]["message"]
+    assert got["closed"]
+    # The node's own user still drives it.
+    assert ok_json(node1, "status")["node"]

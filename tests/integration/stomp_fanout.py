@@ -272,3 +272,61 @@ def test_slow_subscriber_does_not_delay_the_other(room_setup):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider", "-x"]))
+
+
+def fresh_room(n1):
+    """A room no node has a subscriber of yet (its room actor and Redis channel are new)."""
+    dave = User(n1.url, "dave")
+    return dave, dave.group_room(n1.url)
+
+
+def test_subscribe_receipt_waits_until_the_room_channel_is_live(nodes):
+    """A SUBSCRIBE's RECEIPT means the subscription gets, live, every message sent
+    after it: the node answers only once Redis confirmed the room's channel. Redis is
+    held with CLIENT PAUSE (every client, the node's subscriber connection too), so
+    the RECEIPT must come after the pause, not before; then it is live at once."""
+    n1, n2 = nodes
+    dave, room = fresh_room(n1)
+    d = connected(n2, dave)
+    try:
+        timeouts = metric(n2.url, "chat_subscribe_join_timeouts_total")
+        pause_ms = 1500
+        redis_cli("CLIENT", "PAUSE", str(pause_ms), "ALL")
+        paused_until = time.monotonic() + pause_ms / 1000
+        d.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{room}"),
+                                   ("receipt", "sub")]))
+        cmd, h, _ = d.recv_frame(10 * cnlib.scale())
+        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub"), (cmd, h)
+        assert time.monotonic() >= paused_until - 0.05, "RECEIPT came while Redis was paused"
+        assert numsub(room) == 1
+        keys = inject(room, dave, ["right after the receipt"])
+        assert [m["messageKey"] for _, m in recv_messages(d, 1)] == keys
+        assert metric(n2.url, "chat_subscribe_join_timeouts_total") == timeouts
+    finally:
+        d.close()
+
+
+def test_subscribe_receipt_is_bounded_when_redis_does_not_answer(nodes):
+    """Redis unresponsive for longer than the node waits (3 s): the RECEIPT still comes
+    (the membership was checked; sends still persist), counted as a join timeout, and
+    live delivery starts once Redis answers again."""
+    n1, n2 = nodes
+    dave, room = fresh_room(n1)
+    d = connected(n2, dave)
+    try:
+        timeouts = metric(n2.url, "chat_subscribe_join_timeouts_total")
+        pause_ms = 6000
+        redis_cli("CLIENT", "PAUSE", str(pause_ms), "ALL")
+        paused_until = time.monotonic() + pause_ms / 1000
+        d.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{room}"),
+                                   ("receipt", "sub")]))
+        cmd, h, _ = d.recv_frame(pause_ms / 1000)
+        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub"), (cmd, h)
+        assert time.monotonic() < paused_until, "the RECEIPT waited for Redis past the bound"
+        assert metric(n2.url, "chat_subscribe_join_timeouts_total") == timeouts + 1
+        cnlib.wait_until(lambda: numsub(room) == 1, 20 * cnlib.scale(),
+                         what="the room channel subscribed once Redis answers")
+        keys = inject(room, dave, ["after redis answered"])
+        assert [m["messageKey"] for _, m in recv_messages(d, 1)] == keys
+    finally:
+        d.close()
