@@ -435,6 +435,7 @@ static int start_fanout(struct node *n, char *err, size_t errlen)
         .window_size = n->cfg->fanout_window_size,
         .window_ttl_s = n->cfg->fanout_window_ttl_s,
         .dedup_keys = n->cfg->fanout_dedup_keys,
+        .fetch_wait_ms = n->cfg->kafka_broadcast_fetch_wait_ms,
         .counters = &n->fanout,
     };
     n->broadcast = cn_broadcast_start(&bo, err, errlen);

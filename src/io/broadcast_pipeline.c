@@ -303,6 +303,7 @@ struct cn_broadcast *cn_broadcast_start(const struct cn_broadcast_opts *o, char 
          * hit max_in_flight and pause, which costs refetches (perf/bench/fanout.sh:
          * 10 k deliveries/s with loss at 4,000 msgs/s, 40 k with none after). */
         .batch_linger_ms = 2,
+        .fetch_wait_ms = o->fetch_wait_ms,
     };
     struct cn_kafka_consumer *c = cn_kafka_consumer_start(&co, err, errlen);
     if (!c) {

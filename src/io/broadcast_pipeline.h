@@ -42,6 +42,7 @@ struct cn_broadcast_opts {
     int window_size;                     /* messages kept per room */
     int window_ttl_s;                    /* the window expires after this long without a message */
     int dedup_keys;                      /* messageKeys remembered per room (0 = 4096) */
+    int fetch_wait_ms;                   /* the consumer's fetch.wait.max.ms (0 = 10) */
     struct cn_fanout_counters *counters; /* borrowed; outlives the pipeline */
 };
 

@@ -549,6 +549,8 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
     char session[16];
     snprintf(session, sizeof session, "%d",
              o->session_timeout_ms ? o->session_timeout_ms : DEF_SESSION);
+    char fetch_wait[16];
+    snprintf(fetch_wait, sizeof fetch_wait, "%d", o->fetch_wait_ms > 0 ? o->fetch_wait_ms : 10);
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (set(conf, "bootstrap.servers", o->brokers, err, errlen) ||
@@ -563,9 +565,9 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
         /* A fetch that finds nothing waits this long on the broker. A real broker
          * answers as soon as a record arrives, but librdkafka's mock cluster (the dev
          * broker) sits out the whole wait, which put 0.5-3 s between a SEND and its
-         * delivery at the 500 ms default. 10 ms costs an idle consumer about 100
-         * small fetches a second per broker. */
-        set(conf, "fetch.wait.max.ms", "10", err, errlen) ||
+         * delivery at the 500 ms default. 10 ms (the default of fetch_wait_ms) costs
+         * an idle consumer about 100 small fetches a second per broker. */
+        set(conf, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
         /* Fetch requests are small writes while others are in flight: Nagle would
          * hold them for the broker's delayed ACK. */
         set(conf, "socket.nagle.disable", "true", err, errlen)) {

@@ -58,6 +58,7 @@ struct cn_kafka_consumer_opts {
      * with ILLEGAL_GENERATION) while the eager protocol rebalances cleanly. */
     const char *assignment_strategy;
     int session_timeout_ms; /* 0 = 10,000 */
+    int fetch_wait_ms;      /* fetch.wait.max.ms; 0 = 10 */
     int close_timeout_ms;   /* longest wait to leave the group; 0 = 10,000 */
     const char *client_id;  /* NULL = "chat-node" */
 };
