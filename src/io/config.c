@@ -71,7 +71,7 @@ static const struct key keys[] = {
      1024, "partitions chat.read-receipts must have; start-up refuses a mismatch"},
     {"persist", "enabled", KEY_BOOL, OFF(persist_enabled), "true", 0, 0,
      "run the persistence pipeline (consumer group chat-persistence) on this node"},
-    {"persist", "batch_max", KEY_INT, OFF(persist_batch_max), "256", 1, 100000,
+    {"persist", "batch_max", KEY_INT, OFF(persist_batch_max), "1024", 1, 100000,
      "events stored by one INSERT round trip"},
     {"persist", "batch_linger_ms", KEY_INT, OFF(persist_batch_linger_ms), "5", 0, 10000,
      "wait after a batch's first event for a fuller batch"},
