@@ -14,21 +14,19 @@ What a user sees and what the operator does:
 Runs on the test stack's two nodes (CN_TEST_*), one sender on node1, one subscriber on
 node2. The stack is left running whatever happens (PostgreSQL started in finally).
 """
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
-import uuid
 
 import pytest
 import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from stomp_session import Client, User, frame  # noqa: E402
+from _faults import Sender, admin_json, collect, healthz, stored, subscriber  # noqa: E402
+from stomp_session import User  # noqa: E402
 
 OUTAGE_S = 15
 PG_BINDIR = os.environ.get("CN_PG_BINDIR", "/usr/lib/postgresql/15/bin")
@@ -65,97 +63,6 @@ def pg_running():
         return True
     except subprocess.CalledProcessError:
         return False
-
-
-def healthz(url):
-    try:
-        r = requests.get(url + "/healthz", timeout=2)
-        return r.status_code, r.text
-    except requests.RequestException as e:
-        return 0, str(e)
-
-
-def admin_json(*args):
-    rc, out, err = cnlib.chat_admin(cnlib.stack_admin_socket(1), *args, json_out=True)
-    assert rc == 0, (args, err)
-    return out
-
-
-class Sender:
-    """One STOMP session sending chat messages with its own messageKeys and reading the
-    answers on a thread: which keys got a RECEIPT, which an error."""
-
-    def __init__(self, url, user, room):
-        self.c = Client(type("N", (), {"url": url}))
-        cmd, h, _ = self.c.connect(user.token, heart_beat="0,0")
-        assert cmd == "CONNECTED", (cmd, h)
-        self.c.send(frame("SUBSCRIBE", [("id", "errs"), ("destination", "/user/queue/errors"),
-                                        ("receipt", "sub-errs")]))
-        cmd, h, _ = self.c.recv_frame()
-        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub-errs"), (cmd, h)
-        self.c.keep_alive()  # the node wants heart-beats from every client
-        self.room = room
-        self.acked, self.refused, self.sent = [], [], []
-        self.lock = threading.Lock()
-        self.stop = False
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        while not self.stop:
-            try:
-                cmd, h, body = self.c.recv_frame(1)
-            except TimeoutError:
-                continue
-            except Exception:
-                return
-            with self.lock:
-                if cmd == "RECEIPT":
-                    self.acked.append(h["receipt-id"])
-                elif cmd == "MESSAGE" and h.get("receipt-id"):
-                    self.refused.append((h["receipt-id"], json.loads(body)["error"]["code"]))
-
-    def send(self, content):
-        key = str(uuid.uuid4())
-        self.sent.append(key)
-        self.c.send(frame("SEND", [("destination", "/app/chat.send"), ("receipt", key),
-                                   ("content-type", "application/json")],
-                          json.dumps({"roomId": self.room, "content": content,
-                                      "messageKey": key})))
-
-    def answered(self):
-        with self.lock:
-            return len(self.acked) + len(self.refused)
-
-    def close(self):
-        self.stop = True
-        self.reader.join(5)
-        self.c.close()
-
-
-def subscriber(url, user, room):
-    c = Client(type("N", (), {"url": url}))
-    cmd, h, _ = c.connect(user.token, heart_beat="0,0")
-    assert cmd == "CONNECTED", (cmd, h)
-    c.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{room}"),
-                               ("receipt", "sub")]))
-    cmd, h, _ = c.recv_frame()
-    assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub"), (cmd, h)
-    return c.keep_alive()
-
-
-def psql(sql):
-    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d",
-                        cnlib.need("CN_TEST_PG_URL"), "-c", sql],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return [line.split("|") for line in r.stdout.split("\n") if line]
-
-
-def stored(room):
-    """messageKey -> rows of the room."""
-    return {k: int(n) for k, n in psql(f"SELECT message_key, count(*) FROM messages"
-                                       f" WHERE room_id = {int(room)} GROUP BY 1")}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="stopping the stack's PostgreSQL needs root")
@@ -221,15 +128,7 @@ def test_postgres_stopped_15s_then_dlt_replay_stores_every_acknowledged_message_
         assert set(rows) == acked, (len(rows), len(acked))
 
         # The subscriber on the other node saw every acknowledged message, live or after.
-        got = set()
-        deadline = time.monotonic() + 60 * cnlib.scale()
-        while not acked <= got and time.monotonic() < deadline:
-            try:
-                cmd, h, body = sub.recv_frame(1)
-            except TimeoutError:
-                continue
-            if cmd == "MESSAGE" and "x-event" not in h:
-                got.add(json.loads(body)["messageKey"])
+        got = {k for k, _ in collect(sub, acked, 60)}
         assert acked <= got, len(acked - got)
     finally:
         s.close()
@@ -239,4 +138,4 @@ def test_postgres_stopped_15s_then_dlt_replay_stores_every_acknowledged_message_
 
 
 if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-v"]))
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
