@@ -14,7 +14,8 @@ get, as a real client does. Then, waiting on conditions with deadlines:
 - the rows of each room are exactly the distinct keys sent to it;
 - kafka_offset order per room is history order (GET /api/rooms/{id}/messages);
 - a subscriber of each room on the surviving node got every stored message, in
-  position order, each message-id once.
+  position order, each message-id once; so did a subscriber of each room on the node that
+  died, which reconnected to the survivor and resubscribed with x-resume-after.
 """
 import json
 import os
@@ -27,6 +28,7 @@ import uuid
 
 import pytest
 import requests
+import websocket
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
@@ -53,14 +55,6 @@ def psql(sql):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return [line.split("|") for line in r.stdout.splitlines() if line]
-
-
-def numsub(room):
-    r = subprocess.run(["redis-cli", "-h", cnlib.need("CN_TEST_REDIS_HOST"), "-p",
-                        cnlib.need("CN_TEST_REDIS_PORT"), "PUBSUB", "NUMSUB", f"room:{room}"],
-                       check=True, capture_output=True, text=True, timeout=10)
-    out = r.stdout.split()
-    return int(out[1]) if len(out) > 1 else 0
 
 
 def start_node():
@@ -197,28 +191,47 @@ class Burst:
 
 
 class Watcher(threading.Thread):
-    """A subscriber of one room on the surviving node: every MESSAGE it gets."""
+    """A subscriber of one room: every MESSAGE it gets. With `fallback`, it is a client of
+    the node that dies: when its connection drops it reconnects to `fallback` and
+    resubscribes with x-resume-after (the last position it saw), as a real client does."""
 
-    def __init__(self, node, user, room):
+    def __init__(self, node, user, room, fallback=None):
         super().__init__(daemon=True)
-        self.c = Client(node)
-        cmd, h, _ = self.c.connect(user.token, heart_beat="0,0")
-        assert cmd == "CONNECTED", (cmd, h)
-        self.c.keep_alive()
-        self.c.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{room}"),
-                                        ("receipt", "sub")]))
-        cmd, h, _ = self.c.recv_frame(10)
-        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub"), (cmd, h)
+        self.user, self.room, self.fallback = user, room, fallback
         self.got = []  # (message-id, position)
         self.error = None
         self.done = False
+        self.moved = False
+        self.c = self._subscribe(node, [])
+
+    def _subscribe(self, node, extra):
+        c = Client(node)
+        cmd, h, _ = c.connect(self.user.token, heart_beat="0,0")
+        assert cmd == "CONNECTED", (cmd, h)
+        c.keep_alive()
+        c.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{self.room}"),
+                                   ("receipt", "sub")] + extra))
+        cmd, h, _ = c.recv_frame(10)
+        assert (cmd, h.get("receipt-id")) == ("RECEIPT", "sub"), (cmd, h)
+        return c
 
     def run(self):
         try:
             while not self.done:
                 try:
                     cmd, h, body = self.c.recv_frame(1)
+                    if cmd == "ERROR" and self.fallback and not self.moved:
+                        raise Closed()  # a stopping node says so, then closes
                 except TimeoutError:
+                    continue
+                except (Closed, OSError, websocket.WebSocketException):
+                    if self.done or not self.fallback or self.moved:
+                        raise
+                    assert self.got, "the node died before this subscriber saw a message"
+                    self.moved = True
+                    self.c.close()
+                    self.c = self._subscribe(self.fallback,
+                                             [("x-resume-after", str(self.got[-1][1]))])
                     continue
                 assert cmd == "MESSAGE", (cmd, h, body)
                 self.got.append((h["message-id"], json.loads(body)["position"]))
@@ -260,13 +273,12 @@ def run_burst(survivor, victim, stop):
                              headers=auth(owner), timeout=30)
         assert resp.status_code in (200, 201), resp.text
         rooms.append(resp.json()["id"])
+    # A subscriber of each room on each node (a SUBSCRIBE's RECEIPT means its room is
+    # live); the victim's move to the survivor when it dies and resume there.
     watchers = [Watcher(survivor, owner, room) for room in rooms]
+    watchers += [Watcher(victim, owner, room, fallback=survivor) for room in rooms]
     for w in watchers:
         w.start()
-    # A RECEIPT of SUBSCRIBE does not wait for the node's Redis subscription; what is
-    # published before it is live is not this subscriber's (no resume asked for).
-    cnlib.wait_until(lambda: all(numsub(room) >= 1 for room in rooms), 10 * cnlib.scale(),
-                     what="the survivor subscribed to every room channel")
     # The victim owns chat-persistence partitions, so its death moves work to others.
     cnlib.wait_until(lambda: metric(victim, "chat_persist_partitions_assigned") >= 1,
                      60 * cnlib.scale(), interval=0.2, what="partitions for the victim")
@@ -342,7 +354,8 @@ def check(survivor, rooms, per_room, senders, watchers, owner):
 
     print(f"rows and history checked {time.monotonic() - t0:.1f}s after the burst")
     # The subscribers of the surviving node: every stored message, in order, once.
-    for room, w in zip(rooms, watchers):
+    for w in watchers:
+        room = w.room
         want = len(per_room[room])
         try:
             cnlib.wait_until(lambda: len(w.got) >= want or w.error, 30 * cnlib.scale(),
@@ -357,14 +370,16 @@ def check(survivor, rooms, per_room, senders, watchers, owner):
     print(" ".join(line for line in text.splitlines()
                    if line.startswith(("chat_room_", "chat_broadcast_"))))
     failures = []
-    for room, w in zip(rooms, watchers):
+    for w in watchers:
+        room = w.room
         got = list(w.got)
         keys = [k for k, _ in got]
         positions = [p for _, p in got]
         stored_keys = {k for k, _ in psql(
             f"SELECT message_key, 1 FROM messages WHERE room_id = {room}")}
         if positions != sorted(positions):
-            failures.append(f"room {room}: MESSAGEs out of position order")
+            failures.append(f"room {room}{' (moved)' if w.fallback else ''}: "
+                            "MESSAGEs out of position order")
         extra = len(keys) - len(set(keys))
         if extra:
             seen, twice = set(), []
