@@ -8,7 +8,7 @@
  *   chat-bench --url HOST:PORT --sessions FILE --rate MSGS_PER_S --duration S
  *              [--drain S] [--dest-prefix /topic/room.] [--send-dest /app/chat.send]
  *              [--server-pid PID] [--label TEXT] [--peer chat-node|rabbitmq]
- *              [--senders N] [--inflight N]
+ *              [--senders N] [--inflight N] [--procs N]
  *
  * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
  * session sends into its first room and subscribes to all of them. --senders N: only the
@@ -27,7 +27,15 @@
  * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
  * sequence number up to count deliveries per message, so loss and duplicates are exact.
  * Expected deliveries of a message = the sessions of this run subscribed to its room,
- * counted for messages the server acknowledged (RECEIPT). */
+ * counted for messages the server acknowledged (RECEIPT).
+ *
+ * --procs N (1; raised when the sessions need more sockets than RLIMIT_NOFILE allows one
+ * process): the sessions are driven by N forked children, each a contiguous slice of the
+ * file with its share of the senders and of the rate (bench_procs.h). The room counts come
+ * from the whole file and each child sends from its own range of sequence numbers, into
+ * per-message counters shared by all children, so a message sent in one child and
+ * delivered in another is counted exactly. The parent merges and prints the one JSON
+ * object; bench CPU is the children's sum. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,9 +49,12 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_procs.h"
 #include "latency_hist.h"
 #include "proto/stomp_frame.h"
 #include "proto/stomp_parser.h"
@@ -83,15 +94,22 @@ static struct {
     double rate, duration, drain;
     int server_pid;
     struct session *s;
-    unsigned n;
+    unsigned n;      /* sessions in the file */
+    unsigned lo, hi; /* the slice of s[] this process drives */
+    unsigned procs;
+    struct bench_ctl *ctl; /* shared by all processes */
     struct room_count *rc;
     unsigned nrc;
     int ep;
-    /* per message sequence number: its room's expected deliveries, how many arrived,
-     * whether the server acknowledged it */
+    /* per message sequence number, shared by all processes: its room's expected
+     * deliveries, how many arrived, whether the server acknowledged it */
     uint16_t *expect, *got;
     uint8_t *acked;
-    int64_t *sent_ns; /* per sequence number: when the SEND was queued */
+    int64_t *sent_ns;        /* per sequence number: when the SEND was queued (own range) */
+    uint64_t *seq_base;      /* per process: the first sequence number it sends; [procs+1] */
+    uint64_t seq_lo, seq_hi; /* this process's range */
+    double my_rate;          /* this process's share of the rate */
+    unsigned my_senders_hi;  /* senders of this process: s[lo..my_senders_hi) */
     uint64_t max_seq, sent, receipts, errors, dead, delivered, dups_seen, bad_body;
     uint64_t connects_ok;
     struct latency_hist lat, connect_lat, ack_lat;
@@ -236,7 +254,7 @@ static void queue_frame(struct session *s, const char *frame, size_t len)
  * its server asked for (CONNECTED heart-beat: the second number). */
 static void heartbeats(int64_t t)
 {
-    for (unsigned i = 0; i < B.n; i++) {
+    for (unsigned i = B.lo; i < B.hi; i++) {
         struct session *s = &B.s[i];
         if (s->st == S_DEAD || s->hb_out_ns == 0 || t - s->last_out_ns < s->hb_out_ns / 2)
             continue;
@@ -315,8 +333,8 @@ static void send_subscribes(struct session *s)
 
 static void send_message(struct session *s)
 {
-    uint64_t seq = B.sent;
-    if (seq >= B.max_seq)
+    uint64_t seq = B.seq_lo + B.sent;
+    if (seq >= B.seq_hi)
         return;
     char body[128];
     int64_t t = now_ns();
@@ -335,7 +353,10 @@ static void send_message(struct session *s)
                      "receipt:m%" PRIu64 "\n\n%s",
                      dest, bl, seq, body);
     queue_frame(s, f, (size_t)n + 1);
-    B.expect[seq] = (uint16_t)room_subscribers(s->rooms[0]);
+    uint16_t want = (uint16_t)room_subscribers(s->rooms[0]);
+    __atomic_store_n(&B.expect[seq], want, __ATOMIC_RELEASE); /* before the SEND leaves */
+    __atomic_add_fetch(&B.ctl->want, want, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&B.ctl->sent, 1, __ATOMIC_RELAXED);
     B.sent++;
     flush(s);
 }
@@ -356,11 +377,13 @@ static void on_message(const struct cn_stomp_frame *fr, int64_t t)
         return;
     }
     long long sent_ns = strtoll(end + 1, NULL, 10);
-    if (B.got[seq] == UINT16_MAX)
+    if (__atomic_load_n(&B.got[seq], __ATOMIC_RELAXED) == UINT16_MAX)
         return;
-    B.got[seq]++;
+    uint16_t got = __atomic_add_fetch(&B.got[seq], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&B.ctl->delivered, 1, __ATOMIC_RELAXED);
     B.delivered++;
-    if (B.got[seq] > B.expect[seq] && B.expect[seq])
+    uint16_t want = __atomic_load_n(&B.expect[seq], __ATOMIC_ACQUIRE);
+    if (got > want && want)
         B.dups_seen++;
     if (sent_ns > 0 && t > sent_ns)
         latency_hist_add(&B.lat, (uint64_t)(t - sent_ns) / 1000);
@@ -387,9 +410,10 @@ static void on_frame(struct session *s, const struct cn_stomp_frame *fr, int64_t
                 s->st = S_READY;
         } else if (id && id[0] == 'm') {
             unsigned long long seq = strtoull(id + 1, NULL, 10);
-            if (seq < B.max_seq && !B.acked[seq]) {
+            if (seq >= B.seq_lo && seq < B.seq_hi && !B.acked[seq]) {
                 B.acked[seq] = 1;
                 B.receipts++;
+                __atomic_add_fetch(&B.ctl->receipts, 1, __ATOMIC_RELAXED);
                 if (t > B.sent_ns[seq])
                     latency_hist_add(&B.ack_lat, (uint64_t)(t - B.sent_ns[seq]) / 1000);
             }
@@ -573,7 +597,7 @@ static long rss_kb_of(int pid)
 static unsigned count_state(enum state st)
 {
     unsigned c = 0;
-    for (unsigned i = 0; i < B.n; i++)
+    for (unsigned i = B.lo; i < B.hi; i++)
         c += B.s[i].st == st;
     return c;
 }
@@ -583,13 +607,149 @@ static void usage(void)
     fprintf(stderr, "usage: chat-bench --url HOST:PORT --sessions FILE --rate N --duration S\n"
                     "       [--drain S] [--dest-prefix P] [--send-dest D] [--server-pid PID]\n"
                     "       [--label TEXT] [--peer chat-node|rabbitmq] [--senders N]\n"
-                    "       [--inflight N]\n");
+                    "       [--inflight N] [--procs N]\n");
     exit(2);
+}
+
+static bool flag_set(const int *flag)
+{
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Keeps this process's sessions alive (heart-beats, pings, stray deliveries) until the
+ * parent sets *flag; exits when the parent is gone. */
+static void hold_until(const int *flag, pid_t parent)
+{
+    while (!flag_set(flag)) {
+        poll_once(10);
+        heartbeats(now_ns());
+        if (getppid() != parent)
+            die("the parent process is gone");
+    }
+}
+
+/* The drain condition, over all processes: every process has sent all it will, the
+ * server acknowledged every SEND, and every expected delivery arrived. */
+static bool all_delivered(void)
+{
+    struct bench_ctl *c = B.ctl;
+    return __atomic_load_n(&c->sending_done, __ATOMIC_ACQUIRE) == B.procs &&
+           __atomic_load_n(&c->receipts, __ATOMIC_RELAXED) ==
+               __atomic_load_n(&c->sent, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&c->delivered, __ATOMIC_RELAXED) >=
+               __atomic_load_n(&c->want, __ATOMIC_RELAXED);
+}
+
+/* One process's run over s[B.lo..B.hi): connect, wait for the others, send its share,
+ * drain, wait until the parent measured the server, report. Returns the exit status. */
+static int run_child(unsigned k, int report_fd, void *arg)
+{
+    pid_t parent = *(pid_t *)arg;
+    struct bench_report *r = calloc(1, sizeof *r);
+    if (!r)
+        die("out of memory");
+    B.seq_lo = B.seq_base[k];
+    B.seq_hi = B.seq_base[k + 1];
+    B.ep = epoll_create1(EPOLL_CLOEXEC);
+
+    /* 1. connect and subscribe, at most this process's share of B.inflight in flight */
+    unsigned slice = B.hi - B.lo;
+    unsigned inflight = B.inflight ? B.inflight / B.procs : slice;
+    if (inflight == 0)
+        inflight = 1;
+    double conn_cpu0 = cpu_seconds_self();
+    int64_t t0 = now_ns();
+    unsigned next = B.lo;
+    while (count_state(S_READY) + (unsigned)B.dead < slice) {
+        unsigned pending = 0;
+        for (unsigned i = B.lo; i < next; i++)
+            pending += B.s[i].st != S_READY && B.s[i].st != S_DEAD;
+        while (next < B.hi && pending < inflight) {
+            start_connect(&B.s[next++]);
+            pending++;
+        }
+        poll_once(10);
+        heartbeats(now_ns());
+        if (now_ns() - t0 > (int64_t)120 * 1000000000)
+            die("sessions did not all connect and subscribe within 120 s");
+    }
+    r->connect_cpu_s = cpu_seconds_self() - conn_cpu0;
+    r->ready = count_state(S_READY);
+    __atomic_add_fetch(&B.ctl->connected, 1, __ATOMIC_RELEASE);
+    hold_until(&B.ctl->go_send, parent);
+
+    /* 2. send at this process's rate, round robin over its ready senders */
+    double cpu0 = cpu_seconds_self();
+    int64_t start = __atomic_load_n(&B.ctl->start_ns, __ATOMIC_ACQUIRE);
+    int64_t end = start + (int64_t)(B.duration * 1e9);
+    unsigned senders = B.my_senders_hi - B.lo, rr = 0;
+    int64_t last_hb = now_ns();
+    for (int64_t t = now_ns(); t < end; t = now_ns()) {
+        if (t - last_hb > 100000000) {
+            heartbeats(t);
+            last_hb = t;
+        }
+        uint64_t due = (uint64_t)((double)(t - start) / 1e9 * B.my_rate);
+        for (unsigned guard = 0; senders && B.sent < due && guard < senders * 2; guard++) {
+            struct session *s = &B.s[B.lo + rr++ % senders];
+            if (s->st == S_READY)
+                send_message(s);
+        }
+        poll_once(1);
+    }
+    __atomic_add_fetch(&B.ctl->sending_done, 1, __ATOMIC_RELEASE);
+    /* 3. drain: until every acknowledged message arrived everywhere, or the deadline */
+    int64_t drain_end = now_ns() + (int64_t)(B.drain * 1e9);
+    while (now_ns() < drain_end && !all_delivered()) {
+        poll_once(5);
+        heartbeats(now_ns());
+    }
+    r->cpu_s = cpu_seconds_self() - cpu0;
+    __atomic_add_fetch(&B.ctl->drained, 1, __ATOMIC_RELEASE);
+    /* still connected while the parent reads the server's RSS */
+    hold_until(&B.ctl->go_exit, parent);
+
+    r->sent = B.sent;
+    r->receipts = B.receipts;
+    r->errors = B.errors;
+    r->dead = B.dead;
+    r->delivered = B.delivered;
+    r->dups_seen = B.dups_seen;
+    r->bad_body = B.bad_body;
+    r->connects_ok = B.connects_ok;
+    r->lat = B.lat;
+    r->connect_lat = B.connect_lat;
+    r->ack_lat = B.ack_lat;
+    memcpy(r->first_error, B.first_error, sizeof r->first_error);
+    return bench_report_write(report_fd, r) ? 0 : 2;
+}
+
+/* Splits the senders (the first `senders` sessions) and the rate over the processes,
+ * and gives each its own range of sequence numbers. */
+static void plan_processes(unsigned senders)
+{
+    B.seq_base = xrealloc(NULL, (B.procs + 1) * sizeof *B.seq_base);
+    B.seq_base[0] = 0;
+    for (unsigned k = 0; k < B.procs; k++) {
+        unsigned lo, hi;
+        bench_slice(B.n, B.procs, k, &lo, &hi);
+        unsigned mine = hi < senders ? hi - lo : lo < senders ? senders - lo : 0;
+        double rate = B.rate * mine / senders;
+        B.seq_base[k + 1] = B.seq_base[k] + (uint64_t)(rate * B.duration) + 1;
+    }
+    B.max_seq = B.seq_base[B.procs];
+}
+
+static void kill_children(const pid_t *pids)
+{
+    for (unsigned k = 0; k < B.procs; k++)
+        kill(pids[k], SIGTERM);
 }
 
 int main(int argc, char **argv)
 {
     const char *url = NULL, *sessions = NULL;
+    unsigned procs_asked = 1;
     B.dest_prefix = "/topic/room.";
     B.send_dest = "/app/chat.send";
     B.label = "";
@@ -623,6 +783,8 @@ int main(int argc, char **argv)
             B.senders = (unsigned)atoi(v);
         else if (!strcmp(a, "--inflight"))
             B.inflight = (unsigned)atoi(v);
+        else if (!strcmp(a, "--procs") && atoi(v) >= 1)
+            procs_asked = (unsigned)atoi(v);
         else
             usage();
     }
@@ -639,79 +801,69 @@ int main(int argc, char **argv)
     if (inet_pton(AF_INET, host, &B.addr.sin_addr) != 1)
         die("--url: HOST must be an IPv4 address");
     load_sessions(sessions);
-    B.max_seq = (uint64_t)(B.rate * B.duration) + 1;
-    B.expect = calloc(B.max_seq, sizeof *B.expect);
-    B.got = calloc(B.max_seq, sizeof *B.got);
-    B.acked = calloc(B.max_seq, 1);
+    B.procs = bench_procs_needed(B.n, procs_asked);
+    if (B.procs > B.n)
+        B.procs = B.n;
+    unsigned senders = B.senders && B.senders < B.n ? B.senders : B.n;
+    plan_processes(senders);
+    B.expect = bench_shared_alloc(B.max_seq * sizeof *B.expect);
+    B.got = bench_shared_alloc(B.max_seq * sizeof *B.got);
+    B.acked = bench_shared_alloc(B.max_seq);
+    B.ctl = bench_shared_alloc(sizeof *B.ctl);
     B.sent_ns = calloc(B.max_seq, sizeof *B.sent_ns);
-    if (!B.expect || !B.got || !B.acked || !B.sent_ns)
+    pid_t *pids = xrealloc(NULL, B.procs * sizeof *pids);
+    int *fds = xrealloc(NULL, B.procs * sizeof *fds);
+    if (!B.sent_ns)
         die("out of memory");
-    B.ep = epoll_create1(EPOLL_CLOEXEC);
 
-    /* 1. connect and subscribe, at most B.inflight handshakes in flight */
-    unsigned inflight = B.inflight ? B.inflight : B.n;
+    /* The children inherit B; each differs in its slice, set just before its fork. */
     long rss_before = rss_kb_of(B.server_pid);
-    double conn_cpu0 = cpu_seconds_self(), conn_srv0 = cpu_seconds_of(B.server_pid);
+    double conn_srv0 = cpu_seconds_of(B.server_pid);
     int64_t t0 = now_ns();
-    unsigned next = 0;
-    while (count_state(S_READY) + (unsigned)B.dead < B.n) {
-        unsigned pending = 0;
-        for (unsigned i = 0; i < next; i++)
-            pending += B.s[i].st != S_READY && B.s[i].st != S_DEAD;
-        while (next < B.n && pending < inflight) {
-            start_connect(&B.s[next++]);
-            pending++;
-        }
-        poll_once(10);
-        heartbeats(now_ns());
-        if (now_ns() - t0 > (int64_t)120 * 1000000000)
-            die("sessions did not all connect and subscribe within 120 s");
+    pid_t self = getpid();
+    for (unsigned k = 0; k < B.procs; k++) {
+        bench_slice(B.n, B.procs, k, &B.lo, &B.hi);
+        B.my_senders_hi = B.hi < senders ? B.hi : senders > B.lo ? senders : B.lo;
+        B.my_rate = B.rate * (B.my_senders_hi - B.lo) / senders;
+        bench_spawn_one(k, &pids[k], &fds[k], fds, run_child, &self);
+    }
+    if (!bench_wait_children(&B.ctl->connected, B.procs, pids, B.procs, 150)) {
+        kill_children(pids);
+        die("the sessions did not all connect and subscribe");
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
-    double connect_cpu = cpu_seconds_self() - conn_cpu0;
     double connect_srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - conn_srv0 : -1;
-    unsigned ready = count_state(S_READY);
 
-    /* 2. send at the rate, round robin over the ready sessions (the first B.senders) */
-    unsigned senders = B.senders && B.senders < B.n ? B.senders : B.n;
-    double cpu0 = cpu_seconds_self(), srv0 = cpu_seconds_of(B.server_pid);
-    int64_t start = now_ns(), end = start + (int64_t)(B.duration * 1e9);
-    unsigned rr = 0;
-    int64_t last_hb = start;
-    for (int64_t t = now_ns(); t < end; t = now_ns()) {
-        if (t - last_hb > 100000000) {
-            heartbeats(t);
-            last_hb = t;
-        }
-        uint64_t due = (uint64_t)((double)(t - start) / 1e9 * B.rate);
-        for (unsigned guard = 0; B.sent < due && guard < senders * 2; guard++) {
-            struct session *s = &B.s[rr++ % senders];
-            if (s->st == S_READY)
-                send_message(s);
-        }
-        poll_once(1);
+    /* every subscriber in every process is ready: all start sending together */
+    double srv0 = cpu_seconds_of(B.server_pid);
+    int64_t start = now_ns();
+    __atomic_store_n(&B.ctl->start_ns, start, __ATOMIC_RELEASE);
+    __atomic_store_n(&B.ctl->go_send, 1, __ATOMIC_RELEASE);
+    if (!bench_wait_children(&B.ctl->drained, B.procs, pids, B.procs, B.duration + B.drain + 60)) {
+        kill_children(pids);
+        die("a child did not finish sending and draining");
     }
-    int64_t send_end = now_ns();
-    /* 3. drain: until every acknowledged message arrived everywhere, or the deadline */
-    int64_t drain_end = send_end + (int64_t)(B.drain * 1e9);
-    while (now_ns() < drain_end) {
-        poll_once(5);
-        heartbeats(now_ns());
-        if (B.receipts == B.sent) {
-            uint64_t want = 0;
-            for (uint64_t q = 0; q < B.sent; q++)
-                want += B.expect[q];
-            if (B.delivered >= want)
-                break;
-        }
-    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
     long rss_after = rss_kb_of(B.server_pid);
-    double wall = (double)(send_end - start) / 1e9;
-    double cpu = cpu_seconds_self() - cpu0;
     double srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - srv0 : -1;
+    __atomic_store_n(&B.ctl->go_exit, 1, __ATOMIC_RELEASE);
+
+    struct bench_report *all = calloc(2, sizeof *all), *one = all + 1;
+    if (!all)
+        die("out of memory");
+    for (unsigned k = 0; k < B.procs; k++) {
+        if (!bench_report_read(fds[k], one)) {
+            kill_children(pids);
+            die("a child did not report its results");
+        }
+        bench_report_merge(all, one);
+        close(fds[k]);
+        waitpid(pids[k], NULL, 0);
+    }
+    double wall = B.duration;
 
     uint64_t expected = 0, lost = 0, dups = 0, got_acked = 0;
-    for (uint64_t q = 0; q < B.sent; q++) {
+    for (uint64_t q = 0; q < B.max_seq; q++) {
         if (!B.acked[q])
             continue;
         expected += B.expect[q];
@@ -721,10 +873,10 @@ int main(int argc, char **argv)
         else
             dups += B.got[q] - B.expect[q];
     }
-    double cores = cpu / ((double)(now_ns() - start) / 1e9);
+    double cores = all->cpu_s / elapsed;
     printf(
-        "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,"
-        "\"ready\":%u,\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,"
+        "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,\"procs\":%u,"
+        "\"ready\":%" PRIu64 ",\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,"
         "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
         "\"connect_bench_cpu_s\":%.2f,"
         "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
@@ -736,20 +888,22 @@ int main(int argc, char **argv)
         ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
         "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
         "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
-        B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, ready, B.nrc, senders, B.rate,
-        wall, connect_s, connect_s > 0 ? (double)B.connects_ok / connect_s : 0.0, connect_srv,
-        connect_cpu, latency_hist_quantile(&B.connect_lat, 0.5) / 1e3,
-        latency_hist_quantile(&B.connect_lat, 0.9) / 1e3,
-        latency_hist_quantile(&B.connect_lat, 0.99) / 1e3, B.connect_lat.max_us / 1e3, B.sent,
-        B.receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
-        latency_hist_quantile(&B.lat, 0.5) / 1e3, latency_hist_quantile(&B.lat, 0.9) / 1e3,
-        latency_hist_quantile(&B.lat, 0.99) / 1e3, latency_hist_quantile(&B.lat, 0.999) / 1e3,
-        B.lat.max_us / 1e3, latency_hist_quantile(&B.ack_lat, 0.5) / 1e3,
-        latency_hist_quantile(&B.ack_lat, 0.99) / 1e3, B.ack_lat.max_us / 1e3, B.errors, B.dead,
-        B.bad_body, cores, cores > 0.9 ? "true" : "false", srv, srv >= 0 ? srv / wall : -1.0,
-        rss_before, rss_after,
-        rss_before > 0 && rss_after > 0 && ready ? (double)(rss_after - rss_before) * 1024.0 / ready
-                                                 : -1.0,
-        B.first_error);
-    return lost == 0 && B.errors == 0 ? 0 : 1;
+        B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, B.procs, all->ready, B.nrc,
+        senders, B.rate, wall, connect_s,
+        connect_s > 0 ? (double)all->connects_ok / connect_s : 0.0, connect_srv, all->connect_cpu_s,
+        latency_hist_quantile(&all->connect_lat, 0.5) / 1e3,
+        latency_hist_quantile(&all->connect_lat, 0.9) / 1e3,
+        latency_hist_quantile(&all->connect_lat, 0.99) / 1e3, all->connect_lat.max_us / 1e3,
+        all->sent, all->receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
+        latency_hist_quantile(&all->lat, 0.5) / 1e3, latency_hist_quantile(&all->lat, 0.9) / 1e3,
+        latency_hist_quantile(&all->lat, 0.99) / 1e3, latency_hist_quantile(&all->lat, 0.999) / 1e3,
+        all->lat.max_us / 1e3, latency_hist_quantile(&all->ack_lat, 0.5) / 1e3,
+        latency_hist_quantile(&all->ack_lat, 0.99) / 1e3, all->ack_lat.max_us / 1e3, all->errors,
+        all->dead, all->bad_body, cores, cores > 0.9 * B.procs ? "true" : "false", srv,
+        srv >= 0 ? srv / wall : -1.0, rss_before, rss_after,
+        rss_before > 0 && rss_after > 0 && all->ready
+            ? (double)(rss_after - rss_before) * 1024.0 / (double)all->ready
+            : -1.0,
+        all->first_error);
+    return lost == 0 && all->errors == 0 ? 0 : 1;
 }
