@@ -905,5 +905,9 @@ int main(int argc, char **argv)
             ? (double)(rss_after - rss_before) * 1024.0 / (double)all->ready
             : -1.0,
         all->first_error);
-    return lost == 0 && all->errors == 0 ? 0 : 1;
+    int rc = lost == 0 && all->errors == 0 ? 0 : 1;
+    free(all);
+    free(pids);
+    free(fds);
+    return rc;
 }
