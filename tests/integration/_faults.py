@@ -61,8 +61,9 @@ class Sender:
                 elif cmd == "MESSAGE" and h.get("receipt-id"):
                     self.refused.append((h["receipt-id"], json.loads(body)["error"]["code"]))
 
-    def send(self, content):
-        key = str(uuid.uuid4())
+    def send(self, content, key=None):
+        """A SEND with messageKey `key` (a fresh one when None): a retry re-uses it."""
+        key = key or str(uuid.uuid4())
         self.sent.append(key)
         self.c.send(frame("SEND", [("destination", "/app/chat.send"), ("receipt", key),
                                    ("content-type", "application/json")],
