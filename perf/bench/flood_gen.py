@@ -245,7 +245,8 @@ def tcp_state(s):
 
 def noread(args, tokens):
     uid, token, _ = tokens[0]
-    n = {"sessions": 0, "closed_by_node": 0, "sessions_refused": 0, "subs": args.subs}
+    n = {"sessions": 0, "closed_by_node": 0, "reopened": 0, "sessions_refused": 0,
+         "subs": args.subs}
     end = time.monotonic() + args.duration
     s = None
     while time.monotonic() < end:
@@ -256,12 +257,15 @@ def noread(args, tokens):
                 time.sleep(0.05)
                 continue
             n["sessions"] += 1
+            opened = time.monotonic()
             for j in range(args.subs):
                 s.sendall(ws_frame(stomp("SUBSCRIBE", [("id", f"s{j}"),
                                                        ("destination", f"/topic/room.{args.room}")])))
-        # Never recv: only look whether the node has given up on us (its FIN arrived).
-        if tcp_state(s) == TCP_CLOSE_WAIT:
-            n["closed_by_node"] += 1
+        # Never recv. The node's close of a slow consumer cannot be seen from here (its FIN
+        # waits behind the bytes we never read), so a fresh session every 5 s keeps the
+        # flood on; floods.sh counts the node's slow-consumer closes.
+        if tcp_state(s) == TCP_CLOSE_WAIT or time.monotonic() - opened > 5:
+            n["closed_by_node" if tcp_state(s) == TCP_CLOSE_WAIT else "reopened"] += 1
             s.close()
             s = None
             continue

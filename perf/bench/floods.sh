@@ -55,6 +55,12 @@ flood_args() {
     esac
 }
 
+# The node's own count of slow consumers it closed: a client that never reads cannot see
+# its close (the FIN waits in the node's kernel buffer behind the bytes it never read).
+slow_closes() {
+    curl -s "$NODE_URL/metrics" | awk '$1 == "chat_ws_slow_consumer_closes_total" {print $2 + 0}'
+}
+
 good warm-up >/dev/null
 quiet="$(good quiet)"
 [[ -n "$quiet" ]] || bench_die "chat-bench printed nothing (quiet)"
@@ -64,11 +70,14 @@ for f in $FLOODS; do
     echo "[floods] $f for ${DURATION}s with the good client at $RATE/s" >&2
     out="$BENCH_VAR/flood_$f.json"
     # shellcheck disable=SC2046
+    slow0="$(slow_closes)"
     "${GEN[@]}" $(flood_args "$f") >"$out" &
     gen_pid=$!
     line="$(good "flood $f")"
     wait "$gen_pid" || true
-    merged="$(QUIET="$quiet" GOODL="$line" FLOODL="$(cat "$out")" NAME="$f" /usr/bin/python3 -c '
+    slow1="$(slow_closes)"
+    merged="$(QUIET="$quiet" GOODL="$line" FLOODL="$(cat "$out")" NAME="$f" \
+        SLOW="$((slow1 - slow0))" /usr/bin/python3 -c '
 import json, os
 q = json.loads(os.environ["QUIET"]); g = json.loads(os.environ["GOODL"] or "{}")
 fl = json.loads(os.environ["FLOODL"] or "{}")
@@ -79,7 +88,7 @@ print(json.dumps({"flood": os.environ["NAME"], "flood_achieved_per_s": fl.get("a
     "flood_detail": fl, "good_p50_ms": lat.get("p50"), "good_p99_ms": lat.get("p99"),
     "good_max_ms": lat.get("max"), "good_delivered": g.get("delivered"),
     "good_expected": g.get("expected"), "quiet_p99_ms": qp99, "ratio": round(ratio, 2),
-    "pass": ok}))')"
+    "node_slow_consumer_closes": int(os.environ["SLOW"]), "pass": ok}))')"
     bench_record floods "$merged" "$RESULTS"
     grep -q '"pass": true' <<<"$merged" || fail=1
 done
