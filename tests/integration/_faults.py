@@ -121,3 +121,27 @@ def collect(sub, want, timeout):
             got.append((m["messageKey"], m["position"]))
             seen.add(m["messageKey"])
     return got
+
+
+def in_order(got):
+    """(messageKey, position) pairs in strictly rising position order, no key twice."""
+    positions = [p for _, p in got]
+    return positions == sorted(positions) and len({k for k, _ in got}) == len(got)
+
+
+def send_for(senders, seconds, label):
+    """Each sender sends 5 SENDs a second (under the 10/s limit) for `seconds`; returns
+    how many each sent. The sleep paces the sends; nothing waits on it."""
+    t_end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < t_end:
+        for s in senders:
+            s.send(f"{label} {i}")
+        i += 1
+        time.sleep(0.2)
+    return i
+
+
+def wait_answered(senders, what):
+    cnlib.wait_until(lambda: all(s.answered() == len(s.sent) for s in senders),
+                     30 * cnlib.scale(), what=what)

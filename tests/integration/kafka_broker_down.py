@@ -21,7 +21,8 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from _faults import Sender, collect, stored, subscriber  # noqa: E402
+from _faults import (Sender, collect, in_order, send_for, stored, subscriber,  # noqa: E402
+                     wait_answered)
 from stomp_send import PARTITIONS, partition_of  # noqa: E402
 from stomp_session import User  # noqa: E402
 
@@ -31,11 +32,6 @@ DOWN_S = 8
 def control(path, line):
     with open(path, "w") as f:
         f.write(line + "\n")
-
-
-def in_order(got):
-    positions = [p for _, p in got]
-    return positions == sorted(positions) and len({k for k, _ in got}) == len(got)
 
 
 @pytest.fixture
@@ -89,17 +85,10 @@ def test_a_broker_down_answers_every_send_and_loses_nothing_acknowledged(cluster
                          what="a RECEIPT in every room")
         control(ctl, "down 1")
         try:
-            t_end = time.monotonic() + DOWN_S
-            i = 0
-            while time.monotonic() < t_end:
-                for s in senders:
-                    s.send(f"during {i}")
-                i += 1
-                time.sleep(0.2)  # 5 a second a session: pacing, not waiting
+            send_for(senders, DOWN_S, "during")
         finally:
             control(ctl, "up 1")
-        cnlib.wait_until(lambda: all(s.answered() == len(s.sent) for s in senders),
-                         30 * cnlib.scale(), what="an answer to every SEND")
+        wait_answered(senders, "an answer to every SEND")
         refused = sum(len(s.refused) for s in senders)
         for s in senders:
             assert all(code == "UNAVAILABLE" for _, code in s.refused), s.refused[:5]
@@ -120,8 +109,7 @@ def test_a_broker_down_answers_every_send_and_loses_nothing_acknowledged(cluster
                     if keys:
                         s.send("retry", key=keys.pop())
                 time.sleep(0.2)  # under the 10/s limit, as during the outage
-            cnlib.wait_until(lambda: all(s.answered() == len(s.sent) for s in senders),
-                             30 * cnlib.scale(), what="answers to the re-sends")
+            wait_answered(senders, "answers to the re-sends")
         for s in senders:
             keys = set(s.sent)
             assert keys == set(s.acked), f"{len(keys - set(s.acked))} never acknowledged"

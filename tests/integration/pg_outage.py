@@ -25,7 +25,8 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from _faults import Sender, admin_json, collect, healthz, stored, subscriber  # noqa: E402
+from _faults import (Sender, admin_json, collect, healthz, send_for, stored,  # noqa: E402
+                     subscriber, wait_answered)  # noqa: E402
 from stomp_session import User  # noqa: E402
 
 OUTAGE_S = 15
@@ -86,15 +87,8 @@ def test_postgres_stopped_15s_then_dlt_replay_stores_every_acknowledged_message_
         try:
             cnlib.wait_until(lambda: healthz(n1)[0] == 503 and "postgres" in healthz(n1)[1],
                              20 * cnlib.scale(), interval=0.2, what="/healthz 503 naming postgres")
-            t_end = time.monotonic() + OUTAGE_S
-            i = 0
-            while time.monotonic() < t_end:
-                s.send(f"during {i} ' OR 1=1; --")
-                i += 1
-                time.sleep(0.2)  # 5 a second: under the 10/s limit; pacing, not waiting
-            cnlib.wait_until(lambda: s.answered() == len(s.sent), 30 * cnlib.scale(),
-                             what="an answer to every SEND sent during the outage")
-            during = i
+            during = send_for([s], OUTAGE_S, "during ' OR 1=1; --")
+            wait_answered([s], "an answer to every SEND sent during the outage")
             # Acknowledged while the database was down: Kafka has them.
             assert len(s.acked) >= 5 + during * 0.9, (len(s.acked), s.refused[:5])
             # The pipeline gave up on some and dead-lettered them (retries exhausted).
@@ -114,8 +108,7 @@ def test_postgres_stopped_15s_then_dlt_replay_stores_every_acknowledged_message_
 
         for i in range(5):
             s.send(f"after {i}")
-        cnlib.wait_until(lambda: s.answered() == len(s.sent), 30 * cnlib.scale(),
-                         what="RECEIPTs after the outage")
+        wait_answered([s], "RECEIPTs after the outage")
         replay = admin_json("dlt", "replay", "--since", since)
         assert replay["replayed"] >= len(recs), (replay, len(recs))
 
