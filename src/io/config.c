@@ -73,7 +73,7 @@ static const struct key keys[] = {
      "run the persistence pipeline (consumer group chat-persistence) on this node"},
     {"persist", "batch_max", KEY_INT, OFF(persist_batch_max), "1024", 1, 100000,
      "events stored by one INSERT round trip"},
-    {"persist", "batch_linger_ms", KEY_INT, OFF(persist_batch_linger_ms), "5", 0, 10000,
+    {"persist", "batch_linger_ms", KEY_INT, OFF(persist_batch_linger_ms), "50", 0, 10000,
      "wait after a batch's first event for a fuller batch"},
     {"persist", "retries", KEY_INT, OFF(persist_retries), "3", 0, 10,
      "retries of a failed insert before its events go to chat.messages.dlt"},

@@ -349,6 +349,7 @@ static void on_cancelled(struct io_thread *t)
     /* Bounded, so a flood of answers cannot starve this thread's sockets; the
      * inbox wakes us again when more remain. */
     cn_inbox_drain(&t->replies, 256, deliver_reply, t);
+    cn__ws_flush(t->ws);
     if (atomic_load_explicit(&t->ws_close_asked,
                              memory_order_acquire) && /* pairs: close_sessions */
         !atomic_load_explicit(&t->ws_close_done, memory_order_relaxed)) {
@@ -456,11 +457,17 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
 }
 
+enum { TX_PACKET = 64 * 1024 };
+
 static const struct lws_protocols protocols[] = {
     /* protocols[0] serves HTTP and WebSocket upgrades without a subprotocol (what
      * many browser STOMP clients send); the STOMP subprotocols share its callback. */
-    {"http", http_cb, 0, 0, 0, NULL, 0},      {"v12.stomp", http_cb, 0, 0, 0, NULL, 0},
-    {"v11.stomp", http_cb, 0, 0, 0, NULL, 0}, {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
+    /* tx_packet_size: lws otherwise cuts every send at 4 KiB and copies the rest
+     * aside for a later loop round; coalesced WebSocket writes are up to 16 KiB. */
+    {"http", http_cb, 0, 0, 0, NULL, TX_PACKET},
+    {"v12.stomp", http_cb, 0, 0, 0, NULL, TX_PACKET},
+    {"v11.stomp", http_cb, 0, 0, 0, NULL, TX_PACKET},
+    {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

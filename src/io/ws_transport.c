@@ -33,8 +33,14 @@ struct ws_conn {
     bool input_dead; /* the parser failed: later bytes are ignored */
     bool closing;    /* a close is under way: later output is dropped */
     bool over_limit; /* a write pass left more than max_outbound queued: timer armed */
+    bool dirty;      /* listed in t->dirty: written after the current inbox drain */
     int close_reason;
 };
+
+/* Frames coalesced into one send: each stays its own WebSocket message (one STOMP
+ * frame per message, what every client expects), but a burst for one connection
+ * costs one syscall and one TCP segment instead of one per frame. */
+enum { COALESCE_MAX = 16 * 1024 };
 
 struct cn__ws_thread {
     struct cn_http_server *srv;
@@ -44,6 +50,11 @@ struct cn__ws_thread {
     struct ws_conn *all;
     uint64_t next_id;
     bool shut; /* close_all ran: no new sessions */
+    /* Connections that got frames during the current inbox drain (ids: one may
+     * close before the flush). */
+    uint64_t *dirty;
+    size_t dirty_len, dirty_cap;
+    unsigned char *scratch; /* LWS_PRE + COALESCE_MAX: one coalesced write */
 };
 
 struct cn__ws_thread *cn__ws_thread_new(struct cn_http_server *srv, uint32_t index,
@@ -58,6 +69,7 @@ struct cn__ws_thread *cn__ws_thread_new(struct cn_http_server *srv, uint32_t ind
     if (t->cfg.slow_close_s <= 0)
         t->cfg.slow_close_s = 2;
     cn_u64map_init(&t->conns);
+    t->scratch = cn_xmalloc(LWS_PRE + COALESCE_MAX);
     return t;
 }
 
@@ -66,6 +78,8 @@ void cn__ws_thread_free(struct cn__ws_thread *t)
     if (!t)
         return;
     cn_u64map_free(&t->conns);
+    free(t->dirty);
+    free(t->scratch);
     free(t);
 }
 
@@ -119,7 +133,6 @@ static void enqueue(struct ws_conn *c, struct cn_ws_out *o)
         c->head = o;
     c->tail = o;
     c->queued += o->len;
-    lws_callback_on_writable(c->wsi);
 }
 
 /* Starts a close: nothing more is queued after `last` (which may be NULL when
@@ -165,6 +178,7 @@ static void slow_consumer(struct ws_conn *c)
         o->close_after = true;
         o->close_reason = CN_WS_CLOSE_SLOW_CONSUMER;
         enqueue(c, o);
+        lws_callback_on_writable(c->wsi);
         count(&c->t->cfg.counters->frames_out[CN_STOMP_ERROR], 1);
     }
     begin_close(c, CN_WS_CLOSE_SLOW_CONSUMER);
@@ -195,6 +209,14 @@ void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *o)
     enqueue(c, o);
     if (close_after)
         begin_close(c, reason);
+    if (!c->dirty) {
+        c->dirty = true;
+        if (t->dirty_len == t->dirty_cap) {
+            t->dirty_cap = t->dirty_cap ? 2 * t->dirty_cap : 64;
+            t->dirty = cn_xrealloc(t->dirty, t->dirty_cap * sizeof *t->dirty);
+        }
+        t->dirty[t->dirty_len++] = c->id;
+    }
 }
 
 static bool path_is_ws(struct lws *wsi)
@@ -287,43 +309,101 @@ static void close_status(struct lws *wsi, int reason)
     lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
 }
 
-/* Writes queued frames while the socket takes them whole: one frame per
- * callback would drain a burst at one frame per poll round, and a fast reader
- * would then overflow its queue like a slow one. Bounded per callback so one
- * busy connection cannot starve the others of this I/O thread. */
-static int on_writeable(struct ws_conn *c)
+/* The header of an unmasked, final text frame of len payload bytes (RFC 6455
+ * 5.2), at p; returns its size (2, 4 or 10). */
+static size_t ws_text_header(unsigned char *p, size_t len)
 {
-    enum { MAX_FRAMES_PER_CALL = 64, MAX_BYTES_PER_CALL = 256 * 1024 };
-    size_t frames = 0, bytes = 0;
-    bool choked = false;
-    while (c->head && frames < MAX_FRAMES_PER_CALL && bytes < MAX_BYTES_PER_CALL) {
-        /* lws keeps the unsent part of a partly written frame and calls us again
-         * only after it went out: write nothing more until then. */
-        if (frames > 0 && lws_send_pipe_choked(c->wsi)) {
-            choked = true;
-            break;
-        }
+    p[0] = 0x81;
+    if (len < 126) {
+        p[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        p[1] = 126;
+        p[2] = (unsigned char)(len >> 8);
+        p[3] = (unsigned char)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
+static struct cn_ws_out *pop(struct ws_conn *c)
+{
+    struct cn_ws_out *o = c->head;
+    c->head = o->qnext;
+    if (!c->head)
+        c->tail = NULL;
+    c->queued -= o->len;
+    return o;
+}
+
+enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE };
+
+/* Writes queued frames while the socket takes them whole, several frames per
+ * send (COALESCE_MAX). lws keeps what a send left over and writes it before
+ * anything else once the socket drains; nothing more is written until then.
+ * Bounded per pass so one busy connection cannot starve the others of this I/O
+ * thread. A frame that closes the connection goes out only from the writeable
+ * callback (in_callback), which can return -1; outside it the pass stops there
+ * and asks for that callback. */
+static enum pass write_pass(struct ws_conn *c, bool in_callback)
+{
+    enum { MAX_BYTES_PER_PASS = 256 * 1024 };
+    unsigned char *buf = c->t->scratch + LWS_PRE;
+    size_t bytes = 0;
+    while (c->head && bytes < MAX_BYTES_PER_PASS && !lws_partial_buffered(c->wsi)) {
         struct cn_ws_out *o = c->head;
-        c->head = o->qnext;
-        if (!c->head)
-            c->tail = NULL;
-        c->queued -= o->len;
-        if (o->len > 0 &&
-            lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len) {
+        if (o->close_after) {
+            if (!in_callback) {
+                lws_callback_on_writable(c->wsi);
+                return PASS_OK;
+            }
+            o = pop(c);
+            int reason = o->close_reason;
+            bool ok = o->len == 0 ||
+                      lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) >= (int)o->len;
             cn_msg_free(&o->hdr);
-            return -1;
-        }
-        frames++;
-        bytes += o->len;
-        bool close_now = o->close_after;
-        int reason = o->close_reason;
-        cn_msg_free(&o->hdr);
-        if (close_now) {
+            if (!ok)
+                return PASS_DEAD;
             /* Everything queued before the ERROR or RECEIPT is on its way first. */
             close_status(c->wsi, reason);
-            return -1;
+            return PASS_CLOSE;
         }
+        if (o->len + 10 > COALESCE_MAX) {
+            o = pop(c);
+            bool ok = lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) >= (int)o->len;
+            bytes += o->len;
+            cn_msg_free(&o->hdr);
+            if (!ok)
+                return PASS_DEAD;
+            continue;
+        }
+        size_t n = 0;
+        while ((o = c->head) && !o->close_after && n + o->len + 10 <= COALESCE_MAX) {
+            o = pop(c);
+            if (o->len > 0) {
+                n += ws_text_header(buf + n, o->len);
+                memcpy(buf + n, o->data + LWS_PRE, o->len);
+                n += o->len;
+            }
+            cn_msg_free(&o->hdr);
+        }
+        /* Framed above, so lws sends the bytes as they are (LWS_WRITE_RAW). */
+        if (n > 0 && lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n)
+            return PASS_DEAD;
+        bytes += n;
     }
+    return PASS_OK;
+}
+
+/* After a write pass: the slow-consumer timer, and the next writeable callback
+ * while frames wait. */
+static void after_pass(struct ws_conn *c)
+{
+    bool choked = lws_partial_buffered(c->wsi);
     if (choked && c->queued > c->t->cfg.max_outbound && !c->closing) {
         /* The socket took what it could and more than the limit still waits. A
          * reader that is merely behind catches up within the grace; one that
@@ -338,7 +418,34 @@ static int on_writeable(struct ws_conn *c)
     }
     if (c->head)
         lws_callback_on_writable(c->wsi);
+}
+
+static int on_writeable(struct ws_conn *c)
+{
+    if (write_pass(c, true) != PASS_OK)
+        return -1;
+    after_pass(c);
     return 0;
+}
+
+void cn__ws_flush(struct cn__ws_thread *t)
+{
+    for (size_t i = 0; i < t->dirty_len; i++) {
+        struct ws_conn *c = cn_u64map_get(&t->conns, t->dirty[i]);
+        if (!c)
+            continue; /* closed since its frames came */
+        c->dirty = false;
+        if (write_pass(c, false) == PASS_DEAD) {
+            /* The socket failed; lws closes such a connection on its next event,
+             * this makes sure of it. */
+            drop_queue(c);
+            c->closing = true;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        after_pass(c);
+    }
+    t->dirty_len = 0;
 }
 
 static void on_closed(struct ws_conn *c)

@@ -4,7 +4,9 @@
  * Per connection it keeps an incremental STOMP parser, a reference to the
  * connection's session actor, and a bounded queue of outbound bytes. Received
  * bytes go through the parser and each complete frame is cloned and sent to the
- * session; outbound messages from the session are queued and written one per
+ * session; outbound messages from the session are queued and, once the inbox
+ * drain that brought them is over (cn__ws_flush), written at once, several
+ * WebSocket messages per send; what the socket does not take waits for
  * LWS_CALLBACK_SERVER_WRITEABLE. A queue that would pass its byte bound makes the
  * connection a slow consumer: the queue is dropped, an ERROR is written if the
  * client ever reads again, and the connection closes within a short deadline;
@@ -65,8 +67,13 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
                     void *in, size_t len);
 
 /* Queues an outbound message (taken) on its connection, or frees it when the
- * connection is gone or closing. */
+ * connection is gone or closing. Written by the next cn__ws_flush. */
 void cn__ws_deliver(struct cn__ws_thread *t, struct cn_ws_out *out);
+
+/* Writes what cn__ws_deliver queued since the last flush, without waiting for a
+ * writeable callback (which costs two epoll_ctl calls and a loop round per
+ * connection): called after each inbox drain. */
+void cn__ws_flush(struct cn__ws_thread *t);
 
 /* Shutdown: tells every session its connection is gone (reason shutdown), drops
  * the actor references and closes the connections; later upgrades are refused.
