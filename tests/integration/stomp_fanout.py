@@ -169,6 +169,36 @@ def test_two_nodes_receive_every_message_in_order_and_other_rooms_nothing(nodes,
             cl.close()
 
 
+def test_a_burst_arrives_as_one_websocket_message_per_frame(nodes, room_setup):
+    """The node writes a burst for one connection several frames per send; each MESSAGE
+    must still be a WebSocket message of its own (what STOMP-over-WebSocket clients
+    parse), whole, in order."""
+    import websocket
+    n1, _ = nodes
+    alice, _, room = room_setup
+    a = connected(n1, alice)
+    try:
+        subscribe(a, room)
+        contents = [f"burst {i} " + "x" * (i % 7) * 300 for i in range(300)]
+        keys = inject(room, alice, contents)
+        got = []
+        deadline = time.monotonic() + 30 * cnlib.scale()
+        while len(got) < len(keys):
+            a.ws.settimeout(max(0.01, deadline - time.monotonic()))
+            op, data = a.ws.recv_data(control_frame=False)
+            assert op == websocket.ABNF.OPCODE_TEXT, op
+            if data.strip(b"\r\n") == b"":
+                continue  # a heart-beat
+            assert data.startswith(b"MESSAGE\n") and data.endswith(b"\0"), data[:80]
+            head, _, body = data.partition(b"\n\n")
+            assert body.count(b"\0") == 1, "two STOMP frames in one WebSocket message"
+            got.append(json.loads(body[:-1]))
+        assert [m["messageKey"] for m in got] == keys
+        assert [m["content"] for m in got] == contents
+    finally:
+        a.close()
+
+
 def test_subscriber_reconnects_lose_nothing_and_duplicate_nothing(nodes, room_setup):
     n1, n2 = nodes
     alice, bob, room = room_setup
