@@ -28,8 +28,8 @@ def psql(url, sql):
 
 
 def setup(url, rooms):
-    """Two users; `rooms` group rooms with both as members (so each stored message also
-    bumps the other member's unread count, as in real use). Returns (sender, room ids)."""
+    """Two users; `rooms` group rooms with both as members (the other member's room list
+    is invalidated by each batch, as in real use). Returns (sender, room ids)."""
     tag = uuid.uuid4().hex[:8]
     ids = psql(url, f"""
         INSERT INTO users (email, password_hash, nickname)

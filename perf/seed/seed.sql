@@ -18,8 +18,8 @@
 --             order; 95% TEXT, 3% IMAGE, 2% FILE; 20..170 characters; kafka_partition =
 --             room_id % 6 and kafka_offset counting up per partition in time order.
 --   unread    ~70% of memberships have read up to the room's last message (unread 0);
---             the rest read nothing since joining and their unread_count is exact (the
---             messages of the room that others sent).
+--             the rest read nothing since joining (last_read_message_id NULL: every
+--             message of the room that others sent is unread, counted when read).
 -- Then VACUUM ANALYZE. Refuses to run on a database that already has users.
 
 \set ON_ERROR_STOP 1
@@ -177,21 +177,12 @@ WITH last AS (
     SELECT room_id, max(id) AS last_id FROM messages GROUP BY room_id
 ), caught_up AS (
     UPDATE chat_room_members m
-       SET last_read_message_id = l.last_id, unread_count = 0
+       SET last_read_message_id = l.last_id
       FROM last l
      WHERE l.room_id = m.room_id AND hashint8(m.id) % 10 BETWEEN -6 AND 6
     RETURNING m.id
 )
 SELECT count(*) AS caught_up_memberships FROM caught_up;
-
-UPDATE chat_room_members m
-   SET unread_count = c.n
-  FROM (SELECT mm.id, count(*) AS n
-          FROM chat_room_members mm
-          JOIN messages msg ON msg.room_id = mm.room_id AND msg.sender_id <> mm.user_id
-         WHERE mm.last_read_message_id IS NULL
-         GROUP BY mm.id) c
- WHERE m.id = c.id;
 
 DO $$
 DECLARE f record;

@@ -5,7 +5,7 @@
  * partition (persist_actor.c). The actor handles one batch at a time, so two batches
  * of one partition are never in flight and a room's rows get ids in Kafka order:
  *   decode -> one messages_insert_batch round trip (idempotent: replays and duplicates
- *   insert nothing; unread counts grow in the same statement) -> drop the cached room
+ *   insert nothing; unread counts are counted when read) -> drop the cached room
  *   lists (rooms:{userId}) of every member of the rooms that got rows (one
  *   room_member_ids_many statement, one DEL) -> commit the batch's offsets.
  * A failed insert is retried `retries` times on runtime timers (backoff x4 from

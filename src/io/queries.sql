@@ -25,7 +25,7 @@
 -- The ROOM columns (my_rooms, room_detail, direct_room_open, group_room_create, room_join),
 -- in this order, so one C function can read a room from any of them:
 --   id bigint, name text|NULL, type text ('DIRECT'|'GROUP'), created_by bigint,
---   created_at_ms bigint, member_count bigint, unread_count integer (of the requester),
+--   created_at_ms bigint, member_count bigint, unread_count bigint (of the requester),
 --   last_msg_id bigint|NULL, last_msg_key uuid|NULL, last_msg_sender_id bigint|NULL,
 --   last_msg_sender_nickname text|NULL, last_msg_content text|NULL, last_msg_type text|NULL,
 --   last_msg_created_at_ms bigint|NULL, last_msg_kafka_partition integer|NULL,
@@ -34,6 +34,11 @@
 --   id bigint, message_key uuid, room_id bigint, sender_id bigint, sender_nickname text,
 --   content text, type text, created_at_ms bigint, kafka_partition integer,
 --   kafka_offset bigint (= the JSON `position`)
+--
+-- Unread counts are counted when read: the room's messages after the member's
+-- last_read_message_id that the member did not send (the messages (room_id, id DESC)
+-- INCLUDE (sender_id) index, so the count reads the index only). Nothing is written per
+-- message and member; a new member's position starts at the room's last message.
 --
 -- Index use of each statement is checked by tests/integration/explain_hot_queries.py
 -- against a seeded database (perf/seed).
@@ -86,7 +91,8 @@ SELECT id, email, nickname, status,
 --   snapshot is read, not written. Both memberships are inserted ON CONFLICT DO NOTHING,
 --   so racing callers all get the same room, and the room has exactly two members.
 --   member_count is 2 by construction; unread_count and the last message come from the
---   snapshot (0 and NULL for a room created in the race).
+--   snapshot (0 and NULL for a room created in the race). A new membership of an
+--   existing room starts with its last message read.
 WITH args AS (
     SELECT $1::bigint AS me, $2::bigint AS target,
            least($1::bigint, $2::bigint)::text || ':' || greatest($1::bigint, $2::bigint)::text AS dkey
@@ -111,8 +117,9 @@ WITH args AS (
     UNION ALL
     SELECT id, name, type, created_by, created_at, inserted FROM ins
 ), members AS (
-    INSERT INTO chat_room_members (room_id, user_id)
-    SELECT room.id, u.uid FROM room, check_ c, LATERAL (VALUES (c.me), (c.target)) u (uid)
+    INSERT INTO chat_room_members (room_id, user_id, last_read_message_id)
+    SELECT room.id, u.uid, (SELECT max(x.id) FROM messages x WHERE x.room_id = room.id)
+      FROM room, check_ c, LATERAL (VALUES (c.me), (c.target)) u (uid)
     ON CONFLICT (room_id, user_id) DO NOTHING
     RETURNING user_id
 )
@@ -122,7 +129,11 @@ SELECT c.outcome,
        floor(extract(epoch FROM room.created_at) * 1000)::bigint AS created_at_ms,
        CASE WHEN room.id IS NULL THEN NULL ELSE 2::bigint END AS member_count,
        CASE WHEN room.id IS NULL THEN NULL
-            ELSE coalesce((SELECT m.unread_count FROM chat_room_members m
+            ELSE coalesce((SELECT (SELECT count(*) FROM messages x
+                                    WHERE x.room_id = m.room_id
+                                      AND x.id > coalesce(m.last_read_message_id, 0)
+                                      AND x.sender_id <> m.user_id)
+                             FROM chat_room_members m
                             WHERE m.room_id = room.id AND m.user_id = c.me), 0) END AS unread_count,
        lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
        lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
@@ -175,7 +186,7 @@ SELECT c.outcome,
        room.id, room.name, room.type, room.created_by,
        floor(extract(epoch FROM room.created_at) * 1000)::bigint AS created_at_ms,
        CASE WHEN room.id IS NULL THEN NULL ELSE (SELECT count(*) FROM members) END AS member_count,
-       CASE WHEN room.id IS NULL THEN NULL ELSE 0 END AS unread_count,
+       CASE WHEN room.id IS NULL THEN NULL ELSE 0::bigint END AS unread_count,
        NULL::bigint AS last_msg_id, NULL::uuid AS last_msg_key, NULL::bigint AS last_msg_sender_id,
        NULL::text AS last_msg_sender_nickname, NULL::text AS last_msg_content,
        NULL::text AS last_msg_type, NULL::bigint AS last_msg_created_at_ms,
@@ -191,11 +202,13 @@ SELECT c.outcome,
 --   outcome 'not_group'  -> a direct room cannot be joined (403/409/422), nothing written,
 --                           room columns NULL.
 --   member_count counts the joiner once, whether this call or an earlier one added it.
+--   A new member starts with the room's last message read (unread 0).
 WITH r AS (
     SELECT * FROM chat_rooms WHERE id = $2::bigint
 ), ins AS (
-    INSERT INTO chat_room_members (room_id, user_id)
-    SELECT r.id, $1::bigint FROM r WHERE r.type = 'GROUP'
+    INSERT INTO chat_room_members (room_id, user_id, last_read_message_id)
+    SELECT r.id, $1::bigint, (SELECT max(x.id) FROM messages x WHERE x.room_id = r.id)
+      FROM r WHERE r.type = 'GROUP'
     ON CONFLICT (room_id, user_id) DO NOTHING
     RETURNING room_id
 ), outcome AS (
@@ -211,7 +224,11 @@ SELECT o.outcome,
             ELSE (SELECT count(*) FROM chat_room_members m
                    WHERE m.room_id = r.id AND m.user_id <> $1::bigint) + 1 END AS member_count,
        CASE WHEN r.id IS NULL THEN NULL
-            ELSE coalesce((SELECT m.unread_count FROM chat_room_members m
+            ELSE coalesce((SELECT (SELECT count(*) FROM messages x
+                                    WHERE x.room_id = m.room_id
+                                      AND x.id > coalesce(m.last_read_message_id, 0)
+                                      AND x.sender_id <> m.user_id)
+                             FROM chat_room_members m
                             WHERE m.room_id = r.id AND m.user_id = $1::bigint), 0) END
            AS unread_count,
        lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
@@ -265,7 +282,7 @@ SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM r) THEN 'not_found'
 SELECT r.id, r.name, r.type, r.created_by,
        floor(extract(epoch FROM r.created_at) * 1000)::bigint AS created_at_ms,
        mc.member_count,
-       m.unread_count,
+       uc.unread_count,
        lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
        lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
        lm.type AS last_msg_type,
@@ -281,6 +298,10 @@ SELECT r.id, r.name, r.type, r.created_by,
         SELECT r0.* FROM chat_rooms r0 WHERE r0.id = m.room_id OFFSET 0) r
   CROSS JOIN LATERAL (
         SELECT count(*) AS member_count FROM chat_room_members x WHERE x.room_id = m.room_id) mc
+  CROSS JOIN LATERAL (
+        SELECT count(*) AS unread_count FROM messages x
+         WHERE x.room_id = m.room_id AND x.id > coalesce(m.last_read_message_id, 0)
+           AND x.sender_id <> m.user_id) uc
   LEFT JOIN LATERAL (
         SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
                msg.created_at, msg.kafka_partition, msg.kafka_offset
@@ -302,7 +323,10 @@ SELECT r.id, r.name, r.type, r.created_by,
 WITH r AS MATERIALIZED (      -- MATERIALIZED: see read_receipt_check
     SELECT * FROM chat_rooms WHERE id = $2::bigint
 ), me AS (
-    SELECT m.unread_count FROM chat_room_members m
+    SELECT (SELECT count(*) FROM messages x
+             WHERE x.room_id = m.room_id AND x.id > coalesce(m.last_read_message_id, 0)
+               AND x.sender_id <> m.user_id) AS unread_count
+      FROM chat_room_members m
      WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
 )
 SELECT r.id, r.name, r.type, r.created_by,
@@ -378,7 +402,7 @@ SELECT f.room_exists, f.is_member,
 --   room's latest message)
 -- returns: exactly one row: outcome text, message_id bigint|NULL (the message the receipt
 --   is for: $3, or the room's latest; NULL for an empty room), last_read_message_id
---   bigint|NULL and unread_count integer|NULL (what the member's row will hold once the
+--   bigint|NULL and unread_count bigint|NULL (what the member will have once the
 --   read-receipt pipeline applied the receipt, if no message arrives meanwhile).
 --   outcome 'ok'              -> a member; produce the ReadReceiptEvent when message_id
 --                                is not NULL;
@@ -395,7 +419,7 @@ SELECT f.room_exists, f.is_member,
 WITH args AS MATERIALIZED (
     SELECT $2::bigint AS room_id
 ), me AS (
-    SELECT m.last_read_message_id, m.unread_count FROM chat_room_members m
+    SELECT m.last_read_message_id FROM chat_room_members m
      WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
 ), flags AS (
     SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
@@ -415,19 +439,18 @@ SELECT CASE WHEN NOT f.room_exists THEN 'not_found'
        f.target AS message_id,
        greatest((SELECT last_read_message_id FROM me), f.target) AS last_read_message_id,
        CASE WHEN NOT f.is_member THEN NULL
-            WHEN f.target IS NULL
-              OR f.target <= coalesce((SELECT last_read_message_id FROM me), 0)
-            THEN (SELECT unread_count FROM me)
             ELSE (SELECT count(*) FROM messages x
-                   WHERE x.room_id = $2::bigint AND x.id > f.target
-                     AND x.sender_id <> $1::bigint)::integer END AS unread_count
+                   WHERE x.room_id = $2::bigint
+                     AND x.id > greatest(coalesce((SELECT last_read_message_id FROM me), 0),
+                                         coalesce(f.target, 0))
+                     AND x.sender_id <> $1::bigint) END AS unread_count
   FROM flags f;
 
 -- name: read_receipts_apply
 -- params: parallel arrays, one element per ReadReceiptEvent of a batch, all of the same
 --   length: $1 room_id bigint[], $2 user_id bigint[], $3 message_id bigint[]
 -- returns: one row per membership whose read position moved: room_id bigint, user_id
---   bigint, last_read_message_id bigint, unread_count integer (the read-receipt
+--   bigint, last_read_message_id bigint, unread_count bigint (the read-receipt
 --   pipeline drops rooms:{user_id} and tells room:{room_id} for each).
 --   Per (room, user) only the highest message id of the batch counts. The position never
 --   moves backwards (an older or equal receipt changes nothing and returns no row); a
@@ -443,14 +466,14 @@ WITH batch AS (
       JOIN messages msg ON msg.id = b.message_id AND msg.room_id = b.room_id
 )
 UPDATE chat_room_members m
-   SET last_read_message_id = v.message_id,
-       unread_count = (SELECT count(*) FROM messages x
-                        WHERE x.room_id = v.room_id AND x.id > v.message_id
-                          AND x.sender_id <> v.user_id)
+   SET last_read_message_id = v.message_id
   FROM valid v
  WHERE m.room_id = v.room_id AND m.user_id = v.user_id
    AND (m.last_read_message_id IS NULL OR m.last_read_message_id < v.message_id)
-RETURNING m.room_id, m.user_id, m.last_read_message_id, m.unread_count;
+RETURNING m.room_id, m.user_id, m.last_read_message_id,
+          (SELECT count(*) FROM messages x
+            WHERE x.room_id = m.room_id AND x.id > m.last_read_message_id
+              AND x.sender_id <> m.user_id) AS unread_count;
 
 -- name: room_membership
 -- params: $1 user_id bigint, $2 room_id bigint
@@ -484,8 +507,6 @@ SELECT DISTINCT user_id FROM chat_room_members
 -- returns: one row per message actually inserted (replays and duplicates, also within the
 --   batch, insert nothing and return nothing): the MESSAGE columns (sender_nickname
 --   included), in kafka order.
---   In the same statement, unread_count of every member of each room other than the
---   sender grows by the number of inserted messages of that room the member did not send.
 --   A room or sender that does not exist fails the whole statement (FK): the pipeline's
 --   retry/DLT path. Rooms of one partition must not be inserted by two batches at once
 --   (one pipeline per partition): ids then follow Kafka order within a room.
@@ -504,15 +525,6 @@ WITH batch AS (
     ON CONFLICT (message_key) DO NOTHING
     RETURNING id, message_key, room_id, sender_id, content, type, created_at,
               kafka_partition, kafka_offset
-), unread AS (
-    UPDATE chat_room_members m
-       SET unread_count = m.unread_count + c.n
-      FROM (SELECT mm.room_id, mm.user_id, count(*) AS n
-              FROM ins i
-              JOIN chat_room_members mm ON mm.room_id = i.room_id AND mm.user_id <> i.sender_id
-             GROUP BY mm.room_id, mm.user_id) c
-     WHERE m.room_id = c.room_id AND m.user_id = c.user_id
-    RETURNING 1
 )
 SELECT i.id, i.message_key, i.room_id, i.sender_id,
        (SELECT u.nickname FROM users u WHERE u.id = i.sender_id) AS sender_nickname, i.content,

@@ -227,7 +227,7 @@ EXPECTED_INDEXES = {
     "room_membership": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
     "room_member_ids": [{_MEMBERS_BY_ROOM}],
     "room_member_ids_many": [{_MEMBERS_BY_ROOM}],
-    "messages_insert_batch": [{_MEMBERS_BY_ROOM}],
+    "messages_insert_batch": [{"users_pkey"}],   # the sender nickname; nothing per member
     "room_messages_after_offset": [{"messages_room_offset_idx"}],
 }
 

@@ -180,8 +180,12 @@ def main():
     rkey = str(room).encode()
 
     def unread():
+        # What GET /api/rooms counts: the room's messages after the member's read
+        # position that others sent.
         return {int(u): int(n) for u, n in psql(
-            f"SELECT user_id, unread_count FROM chat_room_members WHERE room_id = {room}")}
+            f"SELECT m.user_id, (SELECT count(*) FROM messages x WHERE x.room_id = m.room_id "
+            f"AND x.id > coalesce(m.last_read_message_id, 0) AND x.sender_id <> m.user_id) "
+            f"FROM chat_room_members m WHERE m.room_id = {room}")}
 
     def rows_of(key):
         return psql("SELECT room_id, sender_id, content, kafka_partition, kafka_offset "

@@ -43,7 +43,7 @@ def redis_cli(*args):
 
 
 def insert_messages(room, sender, n):
-    """n messages of `sender`, unread bookkeeping like the persistence pipeline's; ids."""
+    """n messages of `sender`, stored like the persistence pipeline stores them; ids."""
     rows = psql(f"""
         WITH ins AS (
           INSERT INTO messages (message_key, room_id, sender_id, content, type,
@@ -51,10 +51,7 @@ def insert_messages(room, sender, n):
           SELECT gen_random_uuid(), {room}, {sender}, 'rr ' || g, 'TEXT', 0,
                  coalesce((SELECT max(kafka_offset) FROM messages), 0) + g
             FROM generate_series(1, {n}) g
-          RETURNING id, room_id),
-        upd AS (
-          UPDATE chat_room_members SET unread_count = unread_count + {n}
-           WHERE room_id = {room} AND user_id <> {sender})
+          RETURNING id, room_id)
         SELECT id FROM ins ORDER BY id""")
     return [int(r[0]) for r in rows]
 
@@ -70,8 +67,11 @@ def rooms_of(user, base=NODE1):
 
 
 def member_row(room, user):
-    return psql(f"SELECT coalesce(last_read_message_id, 0), unread_count FROM chat_room_members "
-                f"WHERE room_id = {room} AND user_id = {user}")[0]
+    """(read position, unread count): the messages after it that others sent."""
+    return psql(f"SELECT coalesce(m.last_read_message_id, 0), "
+                f"(SELECT count(*) FROM messages x WHERE x.room_id = m.room_id "
+                f"AND x.id > coalesce(m.last_read_message_id, 0) AND x.sender_id <> m.user_id) "
+                f"FROM chat_room_members m WHERE m.room_id = {room} AND m.user_id = {user}")[0]
 
 
 def stomp(base, user, errors=True):

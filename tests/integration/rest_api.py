@@ -80,7 +80,7 @@ class User:
 
 
 def insert_messages(room_id, sender_id, n, prefix="m"):
-    """Stores n messages like the persistence pipeline will (unread bookkeeping included)."""
+    """Stores n messages like the persistence pipeline does."""
     psql("""
         WITH ins AS (
           INSERT INTO messages (message_key, room_id, sender_id, content, type,
@@ -89,8 +89,7 @@ def insert_messages(room_id, sender_id, n, prefix="m"):
                  coalesce((SELECT max(kafka_offset) FROM messages), 0) + g
             FROM generate_series(1, :v4) g
           RETURNING room_id)
-        UPDATE chat_room_members SET unread_count = unread_count + :v4
-         WHERE room_id = :v1 AND user_id <> :v2
+        SELECT count(*) FROM ins
     """, room_id, sender_id, prefix, n)
 
 

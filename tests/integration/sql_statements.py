@@ -217,7 +217,7 @@ def test_detail_history_read_and_unread(db):
     assert {int(r["member_id"]) for r in detail} == {alice, bob, carol}
     assert all(r["is_member"] == "t" and r["member_count"] == "3" for r in detail)
 
-    # batch insert: unread bookkeeping, idempotent replays and in-batch duplicates
+    # batch insert: unread counts, idempotent replays and in-batch duplicates
     keys = [str(uuid.uuid4()) for _ in range(5)]
     inserted = insert_messages(db, room, [alice, bob], [f"m{i}" for i in range(5)],
                                partition=room % 6, keys=keys)
@@ -225,8 +225,8 @@ def test_detail_history_read_and_unread(db):
     assert inserted[0]["sender_nickname"] == "flow.alice"
     ids = [int(r["id"]) for r in inserted]
     assert ids == sorted(ids)
-    unread = lambda u: scalar(db, f"SELECT unread_count FROM chat_room_members "  # noqa: E731
-                                  f"WHERE room_id = {room} AND user_id = {u}")
+    unread = lambda u: [r["unread_count"] for r in call(db, "my_rooms", u)  # noqa: E731
+                        if int(r["id"]) == room][0]
     # alice sent m0, m2, m4; bob m1, m3; carol none
     assert (unread(alice), unread(bob), unread(carol)) == ("2", "3", "5")
     replay = insert_messages(db, room, [alice, bob], [f"m{i}" for i in range(5)],
@@ -283,6 +283,14 @@ def test_detail_history_read_and_unread(db):
     done, = call(db, "read_receipts_apply", [room], [carol], [int(dup[0]["id"])])
     assert done["unread_count"] == "0"
     assert call(db, "my_rooms", carol)[0]["unread_count"] == "0"
+
+    # a new member: what was said before the join is not unread, what comes after is
+    joined, = call(db, "room_join", eve, room)
+    assert (joined["outcome"], joined["unread_count"]) == ("ok", "0")
+    assert unread(eve) == "0"
+    insert_messages(db, room, [alice], ["after eve joined"], partition=room % 6)
+    assert (unread(eve), unread(carol)) == ("1", "1")
+    assert call(db, "room_detail", eve, room)[0]["unread_count"] == "1"
 
 
 def test_presence_transitions_and_sweep_page(db):
