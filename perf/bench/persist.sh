@@ -2,7 +2,7 @@
 # perf/bench/persist.sh — persistence throughput: BENCH_PERSIST_COUNT ChatMessageEvents
 # produced to chat.messages (kcat, batched) plus a replay of the first BENCH_PERSIST_DUP of
 # them; measures how fast ONE node's persistence pipeline (consumer group
-# chat-persistence: batch → one multi-row INSERT … ON CONFLICT DO NOTHING, unread counts,
+# chat-persistence: batch → one multi-row INSERT … ON CONFLICT DO NOTHING, cache invalidation,
 # commit) stores them, end to end from Kafka, and checks that every event is one row.
 # Target (issue 10): at least 30,000 messages/s on this machine.
 #
