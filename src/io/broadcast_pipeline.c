@@ -88,6 +88,7 @@ static void part_free(void *st)
         p->head = (struct cn_kafka_batch *)x->hdr.next;
         cn_msg_free(&x->hdr);
     }
+    cn_fanout_add(&p->b->o.counters->bc_partitions, (uint64_t)-1);
     bc_unref(p->b);
     free(p);
 }
@@ -279,6 +280,7 @@ static cn_actor *pipeline_factory(void *arg, const char *topic, int32_t partitio
     atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
     snprintf(p->topic, sizeof p->topic, "%s", topic);
     p->partition = partition;
+    cn_fanout_add(&b->o.counters->bc_partitions, 1);
     return cn_actor_spawn(b->o.rt, part_behaviour, p, part_free);
 }
 

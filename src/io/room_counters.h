@@ -16,6 +16,7 @@ struct cn_fanout_counters {
     atomic_uint_fast64_t bc_retried_keys;    /* later records of a messageKey already published */
     atomic_uint_fast64_t bc_bad;             /* undecodable events, skipped */
     atomic_uint_fast64_t bc_retries;         /* batches retried after a Redis failure */
+    atomic_uint_fast64_t bc_partitions;      /* partition actors alive (gauge) */
     atomic_uint_fast64_t rooms_open;         /* room actors alive (gauge) */
     atomic_uint_fast64_t delivered;          /* MESSAGE deliveries handed to sessions */
     atomic_uint_fast64_t events_delivered;   /* room events (read receipts) handed to sessions */

@@ -61,6 +61,30 @@ def get_json(url):
     return status, json.loads(body)
 
 
+def wait_groups_settled(urls, timeout):
+    """Waits until every partition of chat.messages (6) has an owner in both the
+    chat-persistence and the chat-broadcast group among the nodes at `urls` plus the
+    stack's two. While a rebalance is under way a room's messages wait, so a test that
+    starts a node of its own waits here before it measures delivery."""
+    urls = list(urls) + [need("CN_TEST_NODE1_URL"), need("CN_TEST_NODE2_URL")]
+
+    def owned(name):
+        total = 0.0
+        for u in urls:
+            try:
+                _, _, body = http("GET", u + "/metrics")
+            except OSError:
+                continue
+            for line in body.decode().splitlines():
+                if line.startswith(name + " "):
+                    total += float(line.split()[1])
+        return total
+
+    wait_until(lambda: owned("chat_persist_partitions_assigned") == 6 and
+               owned("chat_broadcast_partitions_assigned") == 6, timeout, interval=0.2,
+               what="every chat.messages partition owned in both groups")
+
+
 def scale():
     """Sanitizer builds are slower: deadlines that wait on the node stretch by this."""
     return float(ENV.get("CN_TEST_TIMEOUT_SCALE", "1"))

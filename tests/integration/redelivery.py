@@ -282,6 +282,9 @@ def run_burst(survivor, victim, stop):
     # The victim owns chat-persistence partitions, so its death moves work to others.
     cnlib.wait_until(lambda: metric(victim, "chat_persist_partitions_assigned") >= 1,
                      60 * cnlib.scale(), interval=0.2, what="partitions for the victim")
+    # Every partition has an owner again: a burst during a rebalance could end before
+    # the victim's subscribers saw any message of a room whose partition had none.
+    cnlib.wait_groups_settled([survivor.url, victim.url], 60 * cnlib.scale())
     per_room = {room: [] for room in rooms}
     burst = Burst()
     senders = []
