@@ -438,6 +438,8 @@ static int start_fanout(struct node *n, char *err, size_t errlen)
         .fetch_wait_ms = n->cfg->kafka_broadcast_fetch_wait_ms,
         .counters = &n->fanout,
     };
+    if (!n->cfg->fanout_broadcast_enabled)
+        return 0;
     n->broadcast = cn_broadcast_start(&bo, err, errlen);
     return n->broadcast ? 0 : -1;
 }

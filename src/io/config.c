@@ -93,6 +93,9 @@ static const struct key keys[] = {
      "cache room lists in Redis (false: every GET /api/rooms reads PostgreSQL)"},
     {"cache", "rooms_ttl_s", KEY_INT, OFF(cache_rooms_ttl_s), "300", 1, 86400,
      "lifetime of a cached room list in Redis"},
+    {"fanout", "broadcast_enabled", KEY_BOOL, OFF(fanout_broadcast_enabled), "true", 0, 0,
+     "run the broadcast pipeline (consumer group chat-broadcast) on this node; off, its "
+     "subscribers still get every message other nodes publish"},
     {"fanout", "window_size", KEY_INT, OFF(fanout_window_size), "256", 1, 100000,
      "messages kept per room in Redis (room:{id}:window) for gap repair and resume"},
     {"fanout", "window_ttl_s", KEY_INT, OFF(fanout_window_ttl_s), "86400", 1, 31536000,

@@ -40,6 +40,7 @@ struct cn_config {
     char *auth_password_hash_cost;
     int cache_rooms_ttl_s;
     bool cache_rooms_enabled;
+    bool fanout_broadcast_enabled;
     int fanout_window_size;
     int fanout_window_ttl_s;
     int fanout_dedup_keys;

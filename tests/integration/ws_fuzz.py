@@ -35,7 +35,14 @@ FUZZERS = 3
 
 @pytest.fixture(scope="module")
 def node():
-    n = cnlib.Node(overrides={"CHAT_STOMP_CONNECT_TIMEOUT_MS": "2000"})
+    # No consumer groups on the fuzzed node: under the fuzz an ASan node's group
+    # memberships churned in CI (rebalances every few seconds, each holding every room's
+    # broadcast for 6-10 s), which measured Kafka's group protocol, not the sessions.
+    # Its subscribers get their rooms from the stack's nodes through Redis.
+    n = cnlib.Node(overrides={"CHAT_STOMP_CONNECT_TIMEOUT_MS": "2000",
+                              "CHAT_PERSIST_ENABLED": "false",
+                              "CHAT_RECEIPTS_ENABLED": "false",
+                              "CHAT_FANOUT_BROADCAST_ENABLED": "false"})
     try:
         n.wait_healthy()
         yield n
@@ -228,9 +235,8 @@ def test_fuzzed_node_stays_up_and_a_good_client_is_unaffected(node):
     r = requests.post(f"{node.url}/api/rooms/{room}/join",
                       headers={"Authorization": f"Bearer {bob.token}"})
     assert r.status_code in (200, 201), r.text
-    # This node's joining moved partitions; measuring the good client during the
-    # rebalance would measure the rebalance (messages of unowned partitions wait).
-    cnlib.wait_groups_settled([node.url], 60 * cnlib.scale())
+    # The stack's nodes own every partition (earlier tests' nodes may have just left).
+    cnlib.wait_groups_settled([], 60 * cnlib.scale())
     good = connected(node, alice)
     good.send(frame("SUBSCRIBE", [("id", "r"), ("destination", f"/topic/room.{room}"),
                                   ("receipt", "sub")]))
