@@ -8,7 +8,8 @@
  *   chat-bench --url HOST:PORT --sessions FILE --rate MSGS_PER_S --duration S
  *              [--drain S] [--dest-prefix /topic/room.] [--send-dest /app/chat.send]
  *              [--server-pid PID] [--label TEXT] [--peer chat-node|rabbitmq]
- *              [--senders N] [--inflight N] [--procs N]
+ *              [--senders N] [--inflight N] [--procs N] [--warmup S]
+ *              [--timeline PATH]
  *
  * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
  * session sends into its first room and subscribes to all of them. --senders N: only the
@@ -23,6 +24,12 @@
  * the product's STOMP parser for what comes back. Prints one JSON object on stdout. With
  * --rate 0 it only holds the sessions open (heart-beats) for the duration: the idle-capacity run,
  * which reports the server's RSS growth per session (--server-pid).
+ *
+ * --warmup S (0): the same sessions send at the same rate for S seconds before the
+ * measured window. A first SEND costs the server more than the next (its session's
+ * nickname and membership are looked up once), so without it the window's start
+ * measures 2,000 sessions' first SENDs at once, not the steady rate. Warm-up messages
+ * count for loss and duplicates, not for latency, rate or CPU.
  *
  * Every message carries `<seq> <send time in ns>` as its content; a receiver looks the
  * sequence number up to count deliveries per message, so loss and duplicates are exact.
@@ -56,6 +63,7 @@
 
 #include "bench_procs.h"
 #include "latency_hist.h"
+#include "latency_timeline.h"
 #include "proto/stomp_frame.h"
 #include "proto/stomp_parser.h"
 #include "ws_frame.h"
@@ -91,7 +99,7 @@ static struct {
     const char *dest_prefix, *send_dest, *label;
     bool peer_rabbitmq;
     unsigned senders, inflight;
-    double rate, duration, drain;
+    double rate, duration, drain, warmup;
     int server_pid;
     struct session *s;
     unsigned n;      /* sessions in the file */
@@ -113,6 +121,9 @@ static struct {
     uint64_t max_seq, sent, receipts, errors, dead, delivered, dups_seen, bad_body;
     uint64_t connects_ok;
     struct latency_hist lat, connect_lat, ack_lat;
+    int64_t measure_from_ns;   /* latencies of messages sent before it (warm-up) are not kept */
+    const char *timeline_path; /* --timeline: each process writes PATH.<k> */
+    struct latency_timeline *timeline, *ack_timeline;
     char first_error[256];
 } B;
 
@@ -385,8 +396,11 @@ static void on_message(const struct cn_stomp_frame *fr, int64_t t)
     uint16_t want = __atomic_load_n(&B.expect[seq], __ATOMIC_ACQUIRE);
     if (got > want && want)
         B.dups_seen++;
-    if (sent_ns > 0 && t > sent_ns)
+    if (sent_ns >= B.measure_from_ns && t > sent_ns) {
         latency_hist_add(&B.lat, (uint64_t)(t - sent_ns) / 1000);
+        if (B.timeline)
+            latency_timeline_add(B.timeline, sent_ns, (uint64_t)(t - sent_ns) / 1000);
+    }
 }
 
 static void on_frame(struct session *s, const struct cn_stomp_frame *fr, int64_t t)
@@ -414,8 +428,12 @@ static void on_frame(struct session *s, const struct cn_stomp_frame *fr, int64_t
                 B.acked[seq] = 1;
                 B.receipts++;
                 __atomic_add_fetch(&B.ctl->receipts, 1, __ATOMIC_RELAXED);
-                if (t > B.sent_ns[seq])
+                if (B.sent_ns[seq] >= B.measure_from_ns && t > B.sent_ns[seq]) {
                     latency_hist_add(&B.ack_lat, (uint64_t)(t - B.sent_ns[seq]) / 1000);
+                    if (B.ack_timeline)
+                        latency_timeline_add(B.ack_timeline, B.sent_ns[seq],
+                                             (uint64_t)(t - B.sent_ns[seq]) / 1000);
+                }
             }
         }
         break;
@@ -607,7 +625,7 @@ static void usage(void)
     fprintf(stderr, "usage: chat-bench --url HOST:PORT --sessions FILE --rate N --duration S\n"
                     "       [--drain S] [--dest-prefix P] [--send-dest D] [--server-pid PID]\n"
                     "       [--label TEXT] [--peer chat-node|rabbitmq] [--senders N]\n"
-                    "       [--inflight N] [--procs N]\n");
+                    "       [--inflight N] [--procs N] [--warmup S] [--timeline PATH]\n");
     exit(2);
 }
 
@@ -642,6 +660,23 @@ static bool all_delivered(void)
 
 /* One process's run over s[B.lo..B.hi): connect, wait for the others, send its share,
  * drain, wait until the parent measured the server, report. Returns the exit status. */
+/* PATH.<k>: "delivery" then "receipt" sections, one line per 100 ms of send time. */
+static void write_timelines(unsigned k)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s.%u", B.timeline_path, k);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "chat-bench: %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "# delivery: t_s count over_25ms max_ms\n");
+    latency_timeline_write(B.timeline, f);
+    fprintf(f, "# receipt: t_s count over_25ms max_ms\n");
+    latency_timeline_write(B.ack_timeline, f);
+    fclose(f);
+}
+
 static int run_child(unsigned k, int report_fd, void *arg)
 {
     pid_t parent = *(pid_t *)arg;
@@ -681,15 +716,24 @@ static int run_child(unsigned k, int report_fd, void *arg)
     /* 2. send at this process's rate, round robin over its ready senders */
     double cpu0 = cpu_seconds_self();
     int64_t start = __atomic_load_n(&B.ctl->start_ns, __ATOMIC_ACQUIRE);
+    B.measure_from_ns = start;
+    if (B.timeline)
+        B.timeline->start_ns = B.ack_timeline->start_ns = start;
     int64_t end = start + (int64_t)(B.duration * 1e9);
+    int64_t send_from = start - (int64_t)(B.warmup * 1e9);
     unsigned senders = B.my_senders_hi - B.lo, rr = 0;
     int64_t last_hb = now_ns();
+    bool measuring = B.warmup <= 0;
     for (int64_t t = now_ns(); t < end; t = now_ns()) {
+        if (!measuring && t >= start) {
+            cpu0 = cpu_seconds_self();
+            measuring = true;
+        }
         if (t - last_hb > 100000000) {
             heartbeats(t);
             last_hb = t;
         }
-        uint64_t due = (uint64_t)((double)(t - start) / 1e9 * B.my_rate);
+        uint64_t due = (uint64_t)((double)(t - send_from) / 1e9 * B.my_rate);
         for (unsigned guard = 0; senders && B.sent < due && guard < senders * 2; guard++) {
             struct session *s = &B.s[B.lo + rr++ % senders];
             if (s->st == S_READY)
@@ -709,6 +753,8 @@ static int run_child(unsigned k, int report_fd, void *arg)
     /* still connected while the parent reads the server's RSS */
     hold_until(&B.ctl->go_exit, parent);
 
+    if (B.timeline)
+        write_timelines(k);
     r->sent = B.sent;
     r->receipts = B.receipts;
     r->errors = B.errors;
@@ -735,7 +781,7 @@ static void plan_processes(unsigned senders)
         bench_slice(B.n, B.procs, k, &lo, &hi);
         unsigned mine = hi < senders ? hi - lo : lo < senders ? senders - lo : 0;
         double rate = B.rate * mine / senders;
-        B.seq_base[k + 1] = B.seq_base[k] + (uint64_t)(rate * B.duration) + 1;
+        B.seq_base[k + 1] = B.seq_base[k] + (uint64_t)(rate * (B.duration + B.warmup)) + 1;
     }
     B.max_seq = B.seq_base[B.procs];
 }
@@ -783,6 +829,10 @@ int main(int argc, char **argv)
             B.senders = (unsigned)atoi(v);
         else if (!strcmp(a, "--inflight"))
             B.inflight = (unsigned)atoi(v);
+        else if (!strcmp(a, "--warmup") && atof(v) >= 0)
+            B.warmup = atof(v);
+        else if (!strcmp(a, "--timeline"))
+            B.timeline_path = v;
         else if (!strcmp(a, "--procs") && atoi(v) >= 1)
             procs_asked = (unsigned)atoi(v);
         else
@@ -811,6 +861,12 @@ int main(int argc, char **argv)
     B.acked = bench_shared_alloc(B.max_seq);
     B.ctl = bench_shared_alloc(sizeof *B.ctl);
     B.sent_ns = calloc(B.max_seq, sizeof *B.sent_ns);
+    if (B.timeline_path) {
+        B.timeline = calloc(1, sizeof *B.timeline);
+        B.ack_timeline = calloc(1, sizeof *B.ack_timeline);
+        if (!B.timeline || !B.ack_timeline)
+            die("out of memory");
+    }
     pid_t *pids = xrealloc(NULL, B.procs * sizeof *pids);
     int *fds = xrealloc(NULL, B.procs * sizeof *fds);
     if (!B.sent_ns)
@@ -835,11 +891,14 @@ int main(int argc, char **argv)
     double connect_srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - conn_srv0 : -1;
 
     /* every subscriber in every process is ready: all start sending together */
-    double srv0 = cpu_seconds_of(B.server_pid);
-    int64_t start = now_ns();
+    int64_t start = now_ns() + (int64_t)(B.warmup * 1e9);
     __atomic_store_n(&B.ctl->start_ns, start, __ATOMIC_RELEASE);
     __atomic_store_n(&B.ctl->go_send, 1, __ATOMIC_RELEASE);
-    if (!bench_wait_children(&B.ctl->drained, B.procs, pids, B.procs, B.duration + B.drain + 60)) {
+    while (now_ns() < start)
+        usleep(10000); /* the warm-up: the server's CPU counts from its end */
+    double srv0 = cpu_seconds_of(B.server_pid);
+    if (!bench_wait_children(&B.ctl->drained, B.procs, pids, B.procs,
+                             B.warmup + B.duration + B.drain + 60)) {
         kill_children(pids);
         die("a child did not finish sending and draining");
     }
@@ -861,6 +920,7 @@ int main(int argc, char **argv)
         waitpid(pids[k], NULL, 0);
     }
     double wall = B.duration;
+    double sending_s = B.duration + B.warmup; /* deliveries count the warm-up too */
 
     uint64_t expected = 0, lost = 0, dups = 0, got_acked = 0;
     for (uint64_t q = 0; q < B.max_seq; q++) {
@@ -876,7 +936,8 @@ int main(int argc, char **argv)
     double cores = all->cpu_s / elapsed;
     printf(
         "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,\"procs\":%u,"
-        "\"ready\":%" PRIu64 ",\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,"
+        "\"ready\":%" PRIu64
+        ",\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,\"warmup_s\":%.1f,"
         "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
         "\"connect_bench_cpu_s\":%.2f,"
         "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
@@ -889,12 +950,12 @@ int main(int argc, char **argv)
         "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
         "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
         B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, B.procs, all->ready, B.nrc,
-        senders, B.rate, wall, connect_s,
+        senders, B.rate, wall, B.warmup, connect_s,
         connect_s > 0 ? (double)all->connects_ok / connect_s : 0.0, connect_srv, all->connect_cpu_s,
         latency_hist_quantile(&all->connect_lat, 0.5) / 1e3,
         latency_hist_quantile(&all->connect_lat, 0.9) / 1e3,
         latency_hist_quantile(&all->connect_lat, 0.99) / 1e3, all->connect_lat.max_us / 1e3,
-        all->sent, all->receipts, expected, got_acked, lost, dups, (double)got_acked / wall,
+        all->sent, all->receipts, expected, got_acked, lost, dups, (double)got_acked / sending_s,
         latency_hist_quantile(&all->lat, 0.5) / 1e3, latency_hist_quantile(&all->lat, 0.9) / 1e3,
         latency_hist_quantile(&all->lat, 0.99) / 1e3, latency_hist_quantile(&all->lat, 0.999) / 1e3,
         all->lat.max_us / 1e3, latency_hist_quantile(&all->ack_lat, 0.5) / 1e3,

@@ -12,7 +12,7 @@
 #
 # Environment (defaults, the same names and values as fanout.sh and idle.sh): BENCH_ROOMS
 # (200), BENCH_ROOM_SIZE (10), BENCH_RATES ("500 1000 2500 5000 7500 10000"),
-# (set and empty: no fan-out step), BENCH_DURATION (15), BENCH_DRAIN (5), BENCH_IDLE_SESSIONS (2000; 0 skips the idle step),
+# (set and empty: no fan-out step), BENCH_DURATION (15), BENCH_WARMUP (3), BENCH_DRAIN (5), BENCH_IDLE_SESSIONS (2000; 0 skips the idle step),
 # BENCH_HOLD (20), BENCH_RESULTS (perf/results/fanout.jsonl; "-": nowhere),
 # BENCH_IDLE_RESULTS (perf/results/idle.jsonl), BENCH_NOTE, BENCH_KEEP_STACK (0: stop the
 # broker at exit), RABBITMQ_BENCH_WS_PORT (15674) and the other ports of rabbitmq.sh.
@@ -31,6 +31,7 @@ ROOM_SIZE="${BENCH_ROOM_SIZE:-10}"
 RATES="${BENCH_RATES-500 1000 2500 5000 7500 10000}"
 DURATION="${BENCH_DURATION:-15}"
 DRAIN="${BENCH_DRAIN:-5}"
+WARMUP="${BENCH_WARMUP:-3}"
 IDLE_N="${BENCH_IDLE_SESSIONS:-2000}"
 HOLD="${BENCH_HOLD:-20}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/fanout.jsonl}"
@@ -64,7 +65,7 @@ echo "[fanout_peer] warm-up: $first_rate messages/s for 5s (not recorded)" >&2
 for rate in $RATES; do
     echo "[fanout_peer] $rate messages/s for ${DURATION}s" >&2
     line="$("$BENCH_BIN" --peer rabbitmq --url "$PEER_URL" --sessions "$PEER_SESSIONS" \
-        --rate "$rate" --duration "$DURATION" --drain "$DRAIN" --server-pid "$PEER_PID" \
+        --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" --server-pid "$PEER_PID" \
         --label "rooms=$ROOMS size=$ROOM_SIZE" || true)"
     [[ -n "$line" ]] || bench_die "chat-bench printed nothing at rate $rate"
     bench_record fanout "$line" "$RESULTS"

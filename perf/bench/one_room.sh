@@ -12,7 +12,7 @@
 # the others are added with SQL (setup_fanout.py --pg-url). Environment (defaults):
 # BENCH_SERVER (chat-node, or rabbitmq: target.sh), BENCH_ONE_ROOM_SIZE (5000), BENCH_SENDERS
 # (10; chat-node allows 10 SENDs/s a session, so rate <= 10 x senders), BENCH_ONE_ROOM_RATES
-# (messages/s, "2 5 10 20"), BENCH_DURATION (15), BENCH_DRAIN (5), BENCH_RESULTS
+# (messages/s, "2 5 10 20"), BENCH_DURATION (15), BENCH_WARMUP (3), BENCH_DRAIN (5), BENCH_RESULTS
 # (perf/results/one_room.jsonl; "-": nowhere), BENCH_NOTE, BENCH_KEEP_STACK (0), the
 # stack's ports (lib.sh).
 set -euo pipefail
@@ -32,6 +32,7 @@ SENDERS="${BENCH_SENDERS:-10}"
 RATES="${BENCH_ONE_ROOM_RATES:-2 5 10 20}"
 DURATION="${BENCH_DURATION:-15}"
 DRAIN="${BENCH_DRAIN:-5}"
+WARMUP="${BENCH_WARMUP:-3}"
 RESULTS="${BENCH_RESULTS:-$ROOT/perf/results/one_room.jsonl}"
 ((SIZE <= 65535)) || bench_die "BENCH_ONE_ROOM_SIZE must be at most 65535 (chat-bench counts in 16 bits)"
 
@@ -44,7 +45,7 @@ echo "[one_room] warm-up: $first_rate messages/s for 5s (not recorded)" >&2
 for rate in $RATES; do
     echo "[one_room] $rate messages/s for ${DURATION}s ($((rate * SIZE)) deliveries/s)" >&2
     line="$("$BENCH_BIN" "${TARGET_ARGS[@]}" --url "$TARGET_URL" --sessions "$TARGET_SESSIONS" \
-        --senders "$SENDERS" --rate "$rate" --duration "$DURATION" --drain "$DRAIN" \
+        --senders "$SENDERS" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" --drain "$DRAIN" \
         --server-pid "$TARGET_PID" --label "one room size=$SIZE senders=$SENDERS" || true)"
     [[ -n "$line" ]] || bench_die "chat-bench printed nothing at rate $rate"
     bench_record one_room "$line" "$RESULTS"
