@@ -537,7 +537,10 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     }
 
     n.sessions = cn_session_dir_new();
-    cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers, .batch = 0};
+    cn_runtime_config rcfg = {.workers = (unsigned)cfg->runtime_workers,
+                              .batch = 0,
+                              .spin_rounds =
+                                  cfg->runtime_spin_rounds ? cfg->runtime_spin_rounds : -1};
     n.rt = cn_runtime_new(&rcfg);
     if (cn_runtime_start(n.rt) != 0) {
         fprintf(stderr, "chat-node: cannot start the actor runtime\n");

@@ -58,7 +58,8 @@ struct cn_runtime {
      * wakes a parked one when it sees more behind what it took. Only RMWs touch it
      * after start (scheduler.c: wake_unless_spinning, stop_spinning). */
     _Atomic unsigned spinning;
-    unsigned max_spinners; /* immutable */
+    unsigned max_spinners; /* immutable; 0 when spin_rounds is 0 */
+    unsigned spin_rounds;  /* immutable */
     bool started;          /* start/shutdown only */
 
     pthread_mutex_t reg_lock; /* guards the registry of live actors */

@@ -34,6 +34,11 @@ typedef void (*cn_behaviour_fn)(cn_actor *self, void *state, cn_msg *msg);
 typedef struct {
     unsigned workers; /* 0 = one per online CPU; clamped to 1..CN_RUNTIME_MAX_WORKERS */
     unsigned batch;   /* messages per actor turn; 0 = 64 */
+    /* Rounds an idle worker looks for work before it parks (some 1-3 us each); 0 =
+     * 64, -1 = none (park at once). Spinning saves the sender a futex wake-up but
+     * burns a core that neighbours on a small machine need: see docs/PERFORMANCE.md,
+     * 2026-12-07, where it was a quarter of chat-node's CPU under fan-out. */
+    int spin_rounds;
 } cn_runtime_config;
 
 typedef struct {

@@ -71,7 +71,12 @@ cn_runtime *cn_runtime_new(const cn_runtime_config *cfg)
     cn__timers_init(&rt->timers);
     atomic_init(&rt->stopping, false);
     atomic_init(&rt->spinning, 0);
-    rt->max_spinners = n / 2 > 0 ? n / 2 : 1;
+    rt->spin_rounds = cfg && cfg->spin_rounds < 0   ? 0u
+                      : cfg && cfg->spin_rounds > 0 ? (unsigned)cfg->spin_rounds
+                                                    : SPIN_ROUNDS;
+    /* No spinner place, no spin: start_spinning always fails, and senders always wake
+     * a parked worker. */
+    rt->max_spinners = rt->spin_rounds == 0 ? 0 : n / 2 > 0 ? n / 2 : 1;
     if (pthread_mutex_init(&rt->reg_lock, NULL) != 0)
         abort();
     rt->reg_first = NULL;
@@ -180,7 +185,7 @@ static void *worker_main(void *arg)
     while (!stopping(rt)) {
         cn__runnable *r = find_work(w);
         if (!r && start_spinning(rt)) {
-            for (unsigned s = 0; !r && s < SPIN_ROUNDS && !stopping(rt); s++) {
+            for (unsigned s = 0; !r && s < rt->spin_rounds && !stopping(rt); s++) {
                 for (unsigned p = 0; p < SPIN_PAUSES; p++)
                     cpu_relax();
                 r = find_work(w);

@@ -53,6 +53,10 @@ static const struct key keys[] = {
      "start-up fails without an index.html in it; empty: no web client"},
     {"runtime", "workers", KEY_INT, OFF(runtime_workers), "0", 0, 256,
      "actor worker threads (0: one per core)"},
+    {"runtime", "spin_rounds", KEY_INT, OFF(runtime_spin_rounds), "0", 0, 100000,
+     "rounds (some 1-3 us each) an idle worker looks for work before it sleeps (0: it sleeps "
+     "at once). Spinning saves a wake-up of a few microseconds per message but burns CPU that "
+     "PostgreSQL, Redis and Kafka need when they share the host"},
     {"postgres", "url", KEY_STR, OFF(postgres_url), "postgresql://chat:chat@127.0.0.1:5432/chat", 0,
      0, "libpq connection URL"},
     {"postgres", "pool_size", KEY_INT, OFF(postgres_pool_size), "4", 1, 128,

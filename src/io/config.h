@@ -19,6 +19,7 @@ struct cn_config {
     int http_max_body;
     char *http_static_dir;
     int runtime_workers;
+    int runtime_spin_rounds;
     char *postgres_url;
     int postgres_pool_size;
     int postgres_query_timeout_ms;

@@ -92,10 +92,12 @@ static void run_senders(cn_actor **actors, unsigned n_actors, uint64_t per_sende
         pthread_join(th[i], NULL);
 }
 
-static void many_senders(unsigned n_actors, uint64_t per_sender, unsigned workers)
+static void many_senders_spin(unsigned n_actors, uint64_t per_sender, unsigned workers,
+                              int spin_rounds)
 {
     reset_counters();
-    cn_runtime *rt = cn_runtime_new(&(cn_runtime_config){.workers = workers});
+    cn_runtime *rt =
+        cn_runtime_new(&(cn_runtime_config){.workers = workers, .spin_rounds = spin_rounds});
     CHECK_EQ(cn_runtime_start(rt), 0);
     cn_actor **actors = cn_xcalloc(n_actors, sizeof *actors);
     for (unsigned i = 0; i < n_actors; i++)
@@ -126,6 +128,11 @@ static void many_senders(unsigned n_actors, uint64_t per_sender, unsigned worker
     free(actors);
 }
 
+static void many_senders(unsigned n_actors, uint64_t per_sender, unsigned workers)
+{
+    many_senders_spin(n_actors, per_sender, workers, 0);
+}
+
 static void test_fifo_per_sender_4x1m_into_one_actor(void)
 {
     many_senders(1, SCALE(1000000, 250000), 2);
@@ -141,6 +148,13 @@ static void test_never_concurrent_with_more_workers_than_cores(void)
     /* Four workers on a two-core box get preempted mid-turn, which is when a second
      * scheduling of the same actor would show. */
     many_senders(8, SCALE(250000, 25000), 4);
+}
+
+static void test_no_spinning_worker_loses_no_wakeup(void)
+{
+    /* spin_rounds -1 (chat-node's default): every idle worker parks at once, so each
+     * send that finds the actor idle must wake one; a lost wake-up stalls the wait. */
+    many_senders_spin(100, SCALE(250000, 25000), 2, -1);
 }
 
 /* ---- stop ---- */
@@ -301,6 +315,6 @@ static void test_shutdown_without_start(void)
 
 CN_TEST_MAIN(test_fifo_per_sender_4x1m_into_one_actor, test_4x1m_spread_over_1000_actors,
              test_never_concurrent_with_more_workers_than_cores,
-             test_stop_frees_pending_and_drops_later_sends,
+             test_no_spinning_worker_loses_no_wakeup, test_stop_frees_pending_and_drops_later_sends,
              test_stop_from_other_thread_races_senders,
              test_shutdown_frees_actors_and_pending_messages, test_shutdown_without_start)
