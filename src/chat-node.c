@@ -15,32 +15,33 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/admin_server.h"
+#include "node/admin_commands.h"
 #include "io/config.h"
 #include "io/conn_guard.h"
-#include "io/user_sessions.h"
+#include "actors/session/user_sessions.h"
 #include "io/health.h"
-#include "io/http_routes.h"
+#include "node/http_routes.h"
 #include "io/static_files.h"
 #include "io/http_server.h"
 #include "io/kafka_producer.h"
 #include "io/password_hasher.h"
-#include "io/broadcast_pipeline.h"
-#include "io/persist.h"
-#include "io/presence.h"
-#include "io/read_receipts.h"
-#include "io/room_registry.h"
+#include "actors/pipeline/broadcast_pipeline.h"
+#include "actors/pipeline/persist.h"
+#include "actors/presence/presence.h"
+#include "actors/pipeline/read_receipts.h"
+#include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
-#include "io/rest/rest.h"
-#include "io/send_sink.h"
-#include "io/session_directory.h"
-#include "io/token_cache.h"
-#include "io/ws_session.h"
+#include "actors/rest/rest.h"
+#include "actors/session/send_sink.h"
+#include "actors/session/session_directory.h"
+#include "actors/rest/token_cache.h"
+#include "actors/session/session.h"
 
 extern char **environ;
 
@@ -123,6 +124,7 @@ struct node {
     struct cn_presence *presence;
     struct cn_session_dir *sessions;        /* open STOMP sessions, for the admin socket */
     struct cn_admin_server *admin;          /* bound before anything starts; see run() */
+    struct cn_admin_deps admin_deps;        /* what the admin commands borrow */
     atomic_bool drain_requested;            /* chat-admin drain (then SIGTERM to ourselves) */
     struct cn_user_sessions *user_sessions; /* limits.sessions_per_user */
     struct cn_conn_guard *guard;            /* limits.max_connections, accept_rate */
@@ -381,7 +383,7 @@ static void request_drain(void *ctx)
 
 static int start_admin(struct node *n, int64_t start_ms)
 {
-    struct cn_admin_deps d = {
+    n->admin_deps = (struct cn_admin_deps){
         .node_id = n->cfg->node_id,
         .start_wall_ms = start_ms,
         .rt = n->rt,
@@ -395,7 +397,7 @@ static int start_admin(struct node *n, int64_t start_ms)
         .drain = request_drain,
         .drain_ctx = n,
     };
-    return cn_admin_start(n->admin, &d);
+    return cn_admin_start(n->admin, cn_admin_dispatch, &n->admin_deps);
 }
 
 /* Tells the sessions, a batch at a time, to reconnect elsewhere (each after a

@@ -11,7 +11,7 @@
  * malloc'd message per send for comparison.
  *
  * Usage: bench_actors [workers=2] [repeats=3] */
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 

@@ -35,7 +35,8 @@ struct cn_admin_server {
     int wake[2]; /* a pipe: stop() writes, the poll loop wakes */
     dev_t dev;
     ino_t ino; /* the socket file we bound, so stop unlinks only ours */
-    struct cn_admin_deps deps;
+    cn_admin_dispatch_fn dispatch;
+    void *dispatch_ctx;
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -185,7 +186,7 @@ static bool handle_lines(struct cn_admin_server *s, struct client *c)
             answer = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", "BAD_REQUEST",
                                "message", msg);
         } else {
-            answer = cn_admin_dispatch(&s->deps, req, &drain);
+            answer = s->dispatch(s->dispatch_ctx, req, &drain);
             json_decref(req);
         }
         if (!reply(c->fd, answer))
@@ -304,9 +305,10 @@ static void *run(void *arg)
     return NULL;
 }
 
-int cn_admin_start(struct cn_admin_server *s, const struct cn_admin_deps *deps)
+int cn_admin_start(struct cn_admin_server *s, cn_admin_dispatch_fn dispatch, void *ctx)
 {
-    s->deps = *deps;
+    s->dispatch = dispatch;
+    s->dispatch_ctx = ctx;
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return -errno;
     int rc = pthread_create(&s->thread, NULL, run, s);

@@ -1,6 +1,8 @@
 /* The admin socket: a Unix stream socket (admin.socket, mode 0600) on a thread of
- * its own, one JSON request per line and one JSON answer per line (docs/ADMIN.md;
- * the commands are admin_commands.c's). chat-admin is its client.
+ * its own, one JSON request per line and one JSON answer per line (docs/ADMIN.md).
+ * It knows no command: each parsed request goes to the dispatcher the program
+ * gives cn_admin_start (chat-node's is node/admin_commands.c). chat-admin is its
+ * client.
  *
  * Start-up is two steps so that a bad path stops the node before anything else
  * runs: cn_admin_listen checks the path (a file that is not a socket: refused; a
@@ -13,9 +15,9 @@
 #ifndef CN_IO_ADMIN_SERVER_H
 #define CN_IO_ADMIN_SERVER_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
-
-#include "io/admin_commands.h"
 
 struct cn_admin_server;
 
@@ -23,9 +25,14 @@ struct cn_admin_server;
  * err. No thread yet. */
 struct cn_admin_server *cn_admin_listen(const char *path, char *err, size_t errlen);
 
-/* Starts answering on the thread. deps is copied (what it points to is borrowed
- * until cn_admin_server_stop). Returns 0 or -errno. */
-int cn_admin_start(struct cn_admin_server *s, const struct cn_admin_deps *deps);
+/* Answers one request (borrowed) on the admin thread with a new JSON value (taken by
+ * the server); sets *drain_started when the client is to be kept for the drain's
+ * progress lines. May block briefly (the Kafka admin queries). */
+typedef json_t *(*cn_admin_dispatch_fn)(void *ctx, json_t *req, bool *drain_started);
+
+/* Starts answering on the thread; every request goes to dispatch(ctx, ...). ctx is
+ * borrowed until cn_admin_server_stop. Returns 0 or -errno. */
+int cn_admin_start(struct cn_admin_server *s, cn_admin_dispatch_fn dispatch, void *ctx);
 
 /* Stops the thread (clients waiting on a drain get a last {"event":"stopped"}
  * line), closes the clients and the socket, unlinks the path when it is still

@@ -13,6 +13,7 @@
 #include "http_server.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/inbox.h"
+#include "actors/runtime/inbox.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/u64map.h"
@@ -707,4 +708,16 @@ void cn_http_server_stop(struct cn_http_server *s)
     }
     free(s->threads);
     free(s);
+}
+
+void cn_http_error(struct cn_http_response *resp, int status, const char *code, const char *message)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->body = json_dumps(body, JSON_COMPACT);
+    if (!resp->body)
+        cn_oom(0);
+    resp->body_len = strlen(resp->body);
+    json_decref(body);
 }

@@ -90,6 +90,11 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
  * unsent. Must not be called after cn_http_server_stop. */
 void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp);
 
+/* Fills resp with the standard JSON error body {"error":{"code","message"}}. Any
+ * thread; cannot fail. */
+void cn_http_error(struct cn_http_response *resp, int status, const char *code,
+                   const char *message);
+
 /* Deferred requests that have not been answered yet, across all I/O threads. */
 uint64_t cn_http_server_pending(struct cn_http_server *s);
 

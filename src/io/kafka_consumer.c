@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "actors/inbox.h"
+#include "actors/runtime/inbox.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"

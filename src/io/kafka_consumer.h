@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "io/kafka_producer.h" /* struct cn_kafka_header */
 
 struct cn_kafka_consumer;

@@ -32,7 +32,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
-#include "io/prom.h"
+#include "proto/prom.h"
 
 #define MOD             "kafka"
 #define DEF_LINGER      2

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "base/strbuf.h"
 
 struct cn_kafka_producer;

@@ -21,7 +21,7 @@
 #ifndef CN_IO_PASSWORD_HASHER_H
 #define CN_IO_PASSWORD_HASHER_H
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 
 #include <sodium.h>
 #include <stdbool.h>

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 
 struct cn_pg_pool;
 

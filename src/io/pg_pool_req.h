@@ -12,7 +12,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "io/pg_pool.h"
 
 struct cn__pg_req {

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "actors/inbox.h"
+#include "actors/runtime/inbox.h"
 #include "io/redis_client.h"
 #include "io/redis_client_subs.h"
 #include "io/redis_loop.h"

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 
 /* Where a subscriber stands in being told that its channel is live. */
 enum cn__redis_sub_notice {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "actors/inbox.h"
+#include "actors/runtime/inbox.h"
 
 /* The hooks only record interest: the next run_once builds its pollfd set from it.
  * They are idempotent, as hiredis requires. */

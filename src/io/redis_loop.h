@@ -5,7 +5,7 @@
  * cleanup) and expects redisAsyncHandleRead/Write to be called when the socket is
  * ready. hiredis ships such glue for libevent, libuv and ae; this is ours, a few
  * dozen lines instead of a new dependency. Besides the contexts it polls one
- * eventfd through which other threads wake the loop (actors/inbox.h).
+ * eventfd through which other threads wake the loop (actors/runtime/inbox.h).
  *
  * The loop has a fixed number of slots, one per connection the client keeps.
  * Threads: everything here runs on the owner thread only. */

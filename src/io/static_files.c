@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "base/xmalloc.h"
-#include "io/http_routes.h"
 
 #define MAX_FILES 1024
 #define MAX_BYTES (64u << 20)

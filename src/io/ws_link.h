@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/msg.h"
+#include "actors/runtime/msg.h"
 #include "proto/stomp_frame.h"
 
 struct cn_http_server;

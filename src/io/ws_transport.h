@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "io/conn_guard.h"
 #include "io/ws_counters.h"
 #include "io/ws_link.h"

@@ -1,4 +1,4 @@
-"""Every hot statement of src/io/queries.sql is index-backed on a seeded database.
+"""Every hot statement of src/actors/sql/queries.sql is index-backed on a seeded database.
 
 Creates a scratch database on the test stack's PostgreSQL (as the superuser over the
 stack's private socket, $CN_TEST_VAR/pg/sock, since the `chat` role may not create
@@ -39,7 +39,7 @@ FORBIDDEN_SEQ_SCAN = {"messages", "chat_room_members", "chat_rooms", "users"}
 # ------------------------------------------------------------------ queries.sql
 
 def load_queries(path=QUERIES_SQL):
-    """name -> statement text, by the rules of src/io/gen_queries.cmake."""
+    """name -> statement text, by the rules of src/actors/sql/gen_queries.cmake."""
     out, cur, lines = {}, None, []
 
     def finish():

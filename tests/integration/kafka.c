@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "io/kafka_consumer.h"

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/runtime.h"
+#include "actors/runtime/runtime.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "io/redis_client.h"

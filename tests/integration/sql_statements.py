@@ -1,4 +1,4 @@
-"""The statements of src/io/queries.sql do what their doc comments promise, at SQL level.
+"""The statements of src/actors/sql/queries.sql do what their doc comments promise, at SQL level.
 
 Against a scratch database on the test stack's PostgreSQL (created, migrated and dropped
 like tests/integration/explain_hot_queries.py does; its helpers are reused), each

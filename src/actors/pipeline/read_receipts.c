@@ -1,0 +1,151 @@
+/* The read-receipt pipeline as a whole: options, the consumer of group
+ * chat-read-receipt, the gate that lets shutdown stop the adapters under the actors,
+ * counters, the metrics section and the room event's body. The per-partition work is
+ * read_receipts_actor.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "proto/prom.h"
+#include "actors/pipeline/read_receipts_internal.h"
+
+bool cn__rr_enter(struct cn_read_receipts *p)
+{
+    pthread_rwlock_rdlock(&p->gate);
+    if (p->closed) {
+        pthread_rwlock_unlock(&p->gate);
+        return false;
+    }
+    return true;
+}
+
+void cn__rr_leave(struct cn_read_receipts *p)
+{
+    pthread_rwlock_unlock(&p->gate);
+}
+
+void cn__rr_unref(struct cn_read_receipts *p)
+{
+    /* acq_rel: the last holder must see every other holder's writes before freeing. */
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_rwlock_destroy(&p->gate);
+    free(p->brokers);
+    free(p);
+}
+
+struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_opts *o, char *err,
+                                                size_t errlen)
+{
+    if (!o || !o->rt || !o->brokers || !o->pg || !o->redis) {
+        snprintf(err, errlen, "read receipts: runtime, brokers, pool and redis are required");
+        return NULL;
+    }
+    if (o->batch_max < 0 || o->batch_max > 100000) {
+        snprintf(err, errlen, "read receipts: batch_max must be 0..100000");
+        return NULL;
+    }
+    struct cn_read_receipts *p = cn_xcalloc(1, sizeof *p);
+    p->o = *o;
+    p->brokers = cn_xstrdup(o->brokers);
+    p->o.brokers = p->brokers;
+    atomic_init(&p->refs, 1);
+    pthread_rwlock_init(&p->gate, NULL);
+    static const char *const topics[1] = {CN_READ_RECEIPTS_TOPIC};
+    struct cn_kafka_consumer_opts co = {
+        .brokers = p->brokers,
+        .group_id = CN_READ_RECEIPTS_GROUP,
+        .topics = topics,
+        .ntopics = 1,
+        .pipeline = cn__rr_actor_spawn,
+        .pipeline_arg = p,
+        .batch_type = CN_RR_MSG_BATCH,
+        .revoke_type = CN_RR_MSG_REVOKE,
+        .batch_max = o->batch_max,
+        .batch_linger_ms = -1, /* latency first: a reader waits for the unread count */
+        .client_id = "chat-node-read-receipts",
+    };
+    /* Held until `consumer` is set: an actor spawned by an early assignment waits at
+     * the gate instead of seeing no consumer. */
+    pthread_rwlock_wrlock(&p->gate);
+    p->consumer = cn_kafka_consumer_start(&co, err, errlen);
+    pthread_rwlock_unlock(&p->gate);
+    if (!p->consumer) {
+        cn__rr_unref(p);
+        return NULL;
+    }
+    CN_INFO("receipts", "group %s consuming %s", CN_READ_RECEIPTS_GROUP, CN_READ_RECEIPTS_TOPIC);
+    return p;
+}
+
+void cn_read_receipts_close(struct cn_read_receipts *p)
+{
+    if (!p)
+        return;
+    /* The consumer first, out of reach under the gate (commits made before are applied
+     * by its stop; later batches are redelivered, and applying is idempotent). */
+    pthread_rwlock_wrlock(&p->gate);
+    struct cn_kafka_consumer *c = p->consumer;
+    p->consumer = NULL;
+    pthread_rwlock_unlock(&p->gate);
+    cn_kafka_consumer_stop(c);
+    pthread_rwlock_wrlock(&p->gate);
+    p->closed = true;
+    pthread_rwlock_unlock(&p->gate);
+}
+
+void cn_read_receipts_stop(struct cn_read_receipts *p)
+{
+    if (!p)
+        return;
+    cn_read_receipts_close(p);
+    cn__rr_unref(p);
+}
+
+static uint64_t ld(atomic_uint_fast64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed); /* relaxed: a count */
+}
+
+void cn_read_receipts_stats(struct cn_read_receipts *p, struct cn_read_receipts_stats *out)
+{
+    out->batches = ld(&p->batches);
+    out->events = ld(&p->events);
+    out->moved = ld(&p->moved);
+    out->bad = ld(&p->bad);
+    out->retries = ld(&p->retries);
+    out->invalidations = ld(&p->invalidations);
+    out->published = ld(&p->published);
+}
+
+void cn_read_receipts_metrics_render(struct cn_strbuf *b, struct cn_read_receipts *p)
+{
+    if (!p)
+        return;
+    struct cn_read_receipts_stats s;
+    cn_read_receipts_stats(p, &s);
+    cn_prom_counter(b, "chat_read_receipts_batches_total", "receipt batches applied and committed",
+                    s.batches);
+    cn_prom_counter(b, "chat_read_receipts_events_total", "receipt events decoded", s.events);
+    cn_prom_counter(b, "chat_read_receipts_moved_total", "memberships whose read position moved",
+                    s.moved);
+    cn_prom_counter(b, "chat_read_receipts_bad_events_total",
+                    "records of chat.read-receipts that did not decode (skipped)", s.bad);
+    cn_prom_counter(b, "chat_read_receipts_retries_total", "apply attempts after a failure",
+                    s.retries);
+    cn_prom_counter(b, "chat_read_receipts_cache_invalidations_total",
+                    "rooms:{userId} keys deleted after a read", s.invalidations);
+    cn_prom_counter(b, "chat_read_receipts_published_total", "read events published to rooms",
+                    s.published);
+}
+
+int cn_read_event_body(char *buf, size_t cap, int64_t room_id, int64_t user_id, int64_t message_id)
+{
+    int n = snprintf(buf, cap,
+                     "{\"type\":\"READ\",\"roomId\":%" PRId64 ",\"userId\":%" PRId64
+                     ",\"messageId\":%" PRId64 "}",
+                     room_id, user_id, message_id);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}

@@ -1,0 +1,94 @@
+/* The read-receipt pipeline (consumer group chat-read-receipt on chat.read-receipts):
+ * every ReadReceiptEvent (proto/event_codec.h) moves its member's read position in
+ * PostgreSQL, drops the reader's cached room list and tells the room's subscribers.
+ *
+ * Producers: POST /api/rooms/{id}/read (rest_rooms.c) and SEND /app/chat.read (the
+ * session's limiter, send_limiter.c) check membership and the message with
+ * read_receipt_check, then produce the event keyed by the decimal room id, so a room's
+ * receipts are applied in the order Kafka holds them.
+ *
+ * One cn_kafka_consumer posts batches to one actor per assigned partition
+ * (read_receipts_actor.c), which handles ONE batch at a time:
+ *   decode (undecodable records are skipped, counted and logged: a receipt is a hint
+ *   that the next one supersedes, not worth a dead letter) -> one read_receipts_apply
+ *   round trip (per member only the batch's highest message counts; the position never
+ *   moves backwards; idempotent) -> for each membership that moved: one DEL of the
+ *   readers' rooms:{userId} keys, and a PUBLISH on room:{roomId} of a "read" event
+ *   (broadcast_envelope.h) that room actors forward to their subscribers -> commit.
+ * A failed apply is retried with backoff (100 ms doubling to 2 s) for as long as it
+ * fails: the statement touches only integers and cannot fail for bad data, so a
+ * failure is an outage and the partition waits for the database. The DEL and PUBLISH
+ * are fire and forget: a lost DEL leaves a list that expires by its TTL, a lost
+ * event is what Pub/Sub gives anyway (clients see the position in GET /api/rooms).
+ *
+ * Shutdown: cn_read_receipts_close stops the consumer, then closes a gate that every
+ * adapter call of the actors passes, so once it returns no actor calls the pool or
+ * Redis again. Memory: the pipeline owns copies of its strings; actors hold a
+ * reference each, the last drop frees. */
+#ifndef CN_ACTORS_PIPELINE_READ_RECEIPTS_H
+#define CN_ACTORS_PIPELINE_READ_RECEIPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/runtime/runtime.h"
+#include "base/strbuf.h"
+#include "io/pg_pool.h"
+#include "io/redis_client.h"
+
+#define CN_READ_RECEIPTS_TOPIC "chat.read-receipts"
+#define CN_READ_RECEIPTS_GROUP "chat-read-receipt"
+
+struct cn_read_receipts;
+
+struct cn_read_receipts_opts {
+    cn_runtime *rt;         /* borrowed; outlives the pipeline */
+    const char *brokers;    /* borrowed, copied */
+    struct cn_pg_pool *pg;  /* borrowed; stopped after cn_read_receipts_close */
+    struct cn_redis *redis; /* borrowed; required (the room events) */
+    bool invalidate_cache;  /* drop rooms:{userId} (false when the room cache is off) */
+    int batch_max;          /* records per batch; 0 = 256 */
+};
+
+struct cn_read_receipts_stats {
+    uint64_t batches;       /* batches applied and committed */
+    uint64_t events;        /* decoded events */
+    uint64_t moved;         /* memberships whose read position moved */
+    uint64_t bad;           /* records that did not decode (skipped) */
+    uint64_t retries;       /* apply attempts after a failure */
+    uint64_t invalidations; /* rooms:{userId} keys deleted */
+    uint64_t published;     /* read events published */
+};
+
+/* Validates `o` (borrowed), starts the consumer and returns the pipeline, or NULL with
+ * a one-line reason in `err`. Owner thread. Freed by cn_read_receipts_stop. */
+struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_opts *o, char *err,
+                                                size_t errlen);
+
+/* Stops the consumer, then waits until no actor is inside an adapter call and refuses
+ * further ones (uncommitted batches are redelivered to the next owner). Call before
+ * stopping the pool, Redis and the runtime. Owner thread; idempotent; NULL is a no-op.
+ * Cannot fail. */
+void cn_read_receipts_close(struct cn_read_receipts *p);
+
+/* cn_read_receipts_close, then drops the owner's reference. Owner thread; NULL is a
+ * no-op. Cannot fail. */
+void cn_read_receipts_stop(struct cn_read_receipts *p);
+
+/* Fills `out` (caller memory). Any thread until cn_read_receipts_stop; cannot fail. */
+void cn_read_receipts_stats(struct cn_read_receipts *p, struct cn_read_receipts_stats *out);
+
+/* Appends chat_read_receipts_* to `b`; NULL `p` appends nothing. Any thread until
+ * cn_read_receipts_stop; cannot fail. */
+void cn_read_receipts_metrics_render(struct cn_strbuf *b, struct cn_read_receipts *p);
+
+/* Enough for cn_read_event_body with any three int64 ids. */
+#define CN_READ_EVENT_BODY_MAX 128
+
+/* The JSON body of the MESSAGE a room's subscribers get for a read receipt,
+ * {"type":"READ","roomId":..,"userId":..,"messageId":..}, NUL-terminated into buf (cap
+ * bytes). Returns its length, or -1 when cap is too small (CN_READ_EVENT_BODY_MAX
+ * always suffices). Pure. */
+int cn_read_event_body(char *buf, size_t cap, int64_t room_id, int64_t user_id, int64_t message_id);
+
+#endif

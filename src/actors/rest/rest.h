@@ -1,0 +1,63 @@
+/* The REST API of DESIGN.md "Contracts" (/api/...), served by the HTTP front door.
+ *
+ * The router runs on the I/O thread and does only what costs microseconds: match
+ * the path and method, check the bearer token (HMAC), decode and validate the JSON
+ * body. Everything that waits (PostgreSQL, Redis, password hashing) happens in a
+ * request actor spawned per request, which answers through cn_http_reply and then
+ * stops. So no I/O thread ever waits on the database.
+ *
+ * Memory: the dependencies are borrowed and must outlive every request actor (the
+ * node stops the adapters, then the runtime, before freeing them). */
+#ifndef CN_ACTORS_REST_REST_H
+#define CN_ACTORS_REST_REST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/runtime/runtime.h"
+#include "io/http_server.h"
+
+struct cn_pg_pool;
+struct cn_redis;
+struct cn_hasher;
+struct cn_token_cache;
+struct cn_send_sink;
+
+/* Counters for /metrics; relaxed atomics (they publish nothing else). */
+struct cn_rest_counters {
+    _Atomic uint64_t requests;
+    _Atomic uint64_t cache_hits;
+    _Atomic uint64_t cache_misses;
+};
+
+struct cn_rest_deps {
+    cn_runtime *rt;
+    struct cn_pg_pool *pg;
+    struct cn_redis *redis; /* NULL: no cache (also when cache.rooms_enabled is false) */
+    struct cn_hasher *hasher;
+    const uint8_t *jwt_key;
+    size_t jwt_key_len;
+    int64_t token_ttl_s;
+    int rooms_cache_ttl_s;
+    struct cn_rest_counters *counters;
+    /* One verified-token cache per I/O thread, indexed by cn_http_later.thread: each
+     * is touched only by its thread. NULL (or a thread past the count) verifies every
+     * token in full. Owned by the caller. */
+    struct cn_token_cache **token_caches;
+    unsigned token_cache_count;
+    /* The SEND path: its producer and its gate, for POST /read's ReadReceiptEvent.
+     * NULL: reads are answered 503. */
+    struct cn_send_sink *send;
+    /* Room events (POST /leave's leave event on room:{id}), whatever the cache
+     * setting. NULL: none are published. */
+    struct cn_redis *events;
+};
+
+/* Handles req when its path starts with /api/: fills resp or defers it (see
+ * cn_http_handler_fn). Returns false, touching nothing, for other paths. */
+bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_request *req,
+                    struct cn_http_response *resp, const struct cn_http_later *later);
+
+#endif

@@ -1,0 +1,160 @@
+/* The request actor and the helpers every endpoint step uses; see rest_request.h. */
+#include "actors/rest/rest_request.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "io/http_server.h"
+#include "io/pg_pool.h"
+#include "actors/sql/queries.h"
+#include "io/redis_client.h"
+#include "proto/json_responses.h"
+
+void rest_req_free(void *p)
+{
+    struct cn_rest_req *req = p;
+    if (!req)
+        return;
+    if (req->password) {
+        sodium_memzero(req->password, req->password_len);
+        free(req->password);
+    }
+    free(req->email);
+    free(req->nickname);
+    free(req->name);
+    free(req->cached);
+    if (req->held)
+        PQclear(req->held);
+    free(req);
+}
+
+typedef void (*step_fn)(struct cn_rest_req *, cn_msg *);
+
+static const step_fn steps[] = {
+    [EP_SIGNUP] = rest_signup_step,
+    [EP_LOGIN] = rest_login_step,
+    [EP_DIRECT_ROOM] = rest_direct_room_step,
+    [EP_GROUP_ROOM] = rest_group_room_step,
+    [EP_JOIN] = rest_join_step,
+    [EP_LEAVE] = rest_leave_step,
+    [EP_MY_ROOMS] = rest_my_rooms_step,
+    [EP_ROOM_DETAIL] = rest_room_detail_step,
+    [EP_HISTORY] = rest_history_step,
+    [EP_READ] = rest_read_step,
+};
+
+static void behaviour(cn_actor *self, void *state, cn_msg *m)
+{
+    struct cn_rest_req *req = state;
+    (void)self;
+    if (m->type == REST_MSG_START) {
+        cn_msg_free(m);
+        steps[req->ep](req, NULL);
+    } else {
+        /* The step owns m from here. */
+        steps[req->ep](req, m);
+    }
+}
+
+void rest_request_start(struct cn_rest_req *req)
+{
+    atomic_fetch_add_explicit(&req->deps->counters->requests, 1, memory_order_relaxed);
+    cn_actor *a = cn_actor_spawn(req->deps->rt, behaviour, req, rest_req_free);
+    req->self = a;
+    cn_msg *start = cn_xmalloc(sizeof *start);
+    cn_msg_init(start, REST_MSG_START, NULL);
+    cn_actor_send(a, start);
+    /* The runtime keeps the actor alive until it stops; our spawn reference is
+     * not needed, since only adapters (holding their own references) send to it. */
+    cn_actor_unref(a);
+}
+
+void rest_reply_body(struct cn_rest_req *req, int status, char *body, size_t len)
+{
+    struct cn_http_response resp = {
+        .status = status, .content_type = "application/json", .body = body, .body_len = len};
+    cn_http_reply(&req->later, &resp);
+    cn_actor_stop(req->self);
+}
+
+void rest_reply_json(struct cn_rest_req *req, int status, json_t *v)
+{
+    size_t len;
+    char *body = cn_json_dump(v, &len);
+    rest_reply_body(req, status, body, len);
+}
+
+void rest_reply_error(struct cn_rest_req *req, int status, const char *code, const char *message)
+{
+    rest_reply_json(req, status, cn_json_error_body(code, message));
+}
+
+int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const *params)
+{
+    int rc = cn_pg_pool_query(req->deps->pg, req->self, REST_MSG_PG, 0,
+                              cn_sql((enum cn_sql_id)sql_id), nparams, params);
+    if (rc != 0) {
+        rest_reply_error(req, 503, "UNAVAILABLE", "the database is overloaded; retry shortly");
+        return -1;
+    }
+    return 0;
+}
+
+int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *values)
+{
+    enum { MAX_IDS = 8 };
+    char text[MAX_IDS][24];
+    const char *params[MAX_IDS];
+    for (int i = 0; i < n && i < MAX_IDS; i++) {
+        snprintf(text[i], sizeof text[i], "%lld", (long long)values[i]);
+        params[i] = values[i] > 0 ? text[i] : NULL;
+    }
+    return rest_sql(req, sql_id, n < MAX_IDS ? n : MAX_IDS, params);
+}
+
+void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error)
+{
+    /* Class 23 (integrity) means the input referred to something that is not
+     * there or already is: the client's doing. Class 08 and friends: ours. */
+    if (strncmp(sqlstate, "23", 2) == 0) {
+        rest_reply_error(req, 409, "CONFLICT", "the request conflicts with existing data");
+        return;
+    }
+    if (strncmp(sqlstate, "22", 2) == 0) {
+        rest_reply_error(req, 400, "VALIDATION_FAILED", "a value is out of range");
+        return;
+    }
+    CN_WARN("rest", "query failed (%s): %s", sqlstate[0] ? sqlstate : "-", error);
+    rest_reply_error(req, 503, "UNAVAILABLE", "the database is unavailable; retry shortly");
+}
+
+void rest_counters_cache(struct cn_rest_req *req, bool hit)
+{
+    struct cn_rest_counters *c = req->deps->counters;
+    atomic_fetch_add_explicit(hit ? &c->cache_hits : &c->cache_misses, 1, memory_order_relaxed);
+}
+
+void rest_cache_invalidate(struct cn_rest_req *req, const int64_t *user_ids, size_t n)
+{
+    if (!req->deps->redis || n == 0)
+        return;
+    /* One DEL for all keys: one round trip whatever the room size. */
+    const char **argv = cn_xmalloc((n + 1) * sizeof *argv);
+    size_t *lens = cn_xmalloc((n + 1) * sizeof *lens);
+    char(*keys)[32] = cn_xmalloc(n * sizeof *keys);
+    argv[0] = "DEL";
+    lens[0] = 3;
+    for (size_t i = 0; i < n; i++) {
+        lens[i + 1] =
+            (size_t)snprintf(keys[i], sizeof keys[i], "rooms:%lld", (long long)user_ids[i]);
+        argv[i + 1] = keys[i];
+    }
+    cn_redis_command(req->deps->redis, NULL, 0, 0, (int)(n + 1), argv, lens);
+    free(keys);
+    free(lens);
+    free(argv);
+}

@@ -1,0 +1,112 @@
+/* Internal to src/actors/rest: the state of one REST request and the request actor
+ * that carries it from the router's decoded input to its HTTP answer.
+ *
+ * The router fills a cn_rest_req (taking copies of every string it needs) and
+ * spawns the actor with it; each endpoint is a step function called with the
+ * message that woke the actor (start, a PostgreSQL reply, a hasher reply, a Redis
+ * reply). A step either issues the next call and returns, or answers with
+ * rest_reply_json / rest_reply_error, which also stops the actor.
+ *
+ * Memory: the actor owns its cn_rest_req (freed by its state_free, which wipes
+ * the password); messages are freed by the step that received them. */
+#ifndef CN_ACTORS_REST_REST_REQUEST_H
+#define CN_ACTORS_REST_REST_REQUEST_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "actors/rest/rest.h"
+#include "proto/chat_types.h"
+
+enum rest_endpoint {
+    EP_SIGNUP,
+    EP_LOGIN,
+    EP_DIRECT_ROOM,
+    EP_GROUP_ROOM,
+    EP_JOIN,
+    EP_LEAVE,
+    EP_MY_ROOMS,
+    EP_ROOM_DETAIL,
+    EP_HISTORY,
+    EP_READ,
+};
+
+/* Message types the request actor receives. */
+enum rest_msg_type {
+    REST_MSG_START = 1,
+    REST_MSG_PG,
+    REST_MSG_HASH,
+    REST_MSG_REDIS,
+    REST_MSG_KAFKA, /* struct cn_kafka_delivery */
+};
+
+struct cn_rest_req {
+    const struct cn_rest_deps *deps;
+    struct cn_http_later later;
+    enum rest_endpoint ep;
+    cn_actor *self;
+    int step;
+    int64_t user_id; /* from the token; 0 for signup and login */
+    int64_t room_id; /* from the path */
+
+    /* Decoded inputs, owned. */
+    char *email;
+    char *password; /* wiped before it is freed */
+    size_t password_len;
+    char *nickname;
+    char *name;
+    int64_t target_id;
+    int64_t member_ids[CN_GROUP_MAX_MEMBERS];
+    size_t nmembers;
+    int64_t message_id;
+    int64_t cursor;
+    int size;
+
+    PGresult *held; /* a row kept between two steps (login: the user) */
+    char *cached;   /* a body rendered for the cache, SET after the answer */
+};
+
+/* Frees req and everything it owns, wiping the password. */
+void rest_req_free(void *req);
+
+/* Spawns the request actor (takes req) and starts it. */
+void rest_request_start(struct cn_rest_req *req);
+
+/* Answers with JSON body `v` (taken) and status, then stops the actor. */
+void rest_reply_json(struct cn_rest_req *req, int status, json_t *v);
+/* Answers with a ready body (taken) and status, then stops the actor. */
+void rest_reply_body(struct cn_rest_req *req, int status, char *body, size_t len);
+/* Answers `{"error":{code,message}}` with status, then stops the actor. */
+void rest_reply_error(struct cn_rest_req *req, int status, const char *code, const char *message);
+
+/* Sends a query; its reply arrives as REST_MSG_PG. Answers 503 itself and returns
+ * -1 when the pool refuses it. */
+int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const *params);
+
+/* rest_sql for statements whose parameters are all ids: values[i] as decimal text,
+ * or SQL NULL where values[i] <= 0 (an absent cursor or message id). */
+int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *values);
+
+/* Answers the right error for a failed query reply (never a 500 for bad input:
+ * constraint violations map to 4xx, outages to 503). */
+void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error);
+
+/* Drops the cached room list of each user (fire and forget; no-op without Redis). */
+void rest_cache_invalidate(struct cn_rest_req *req, const int64_t *user_ids, size_t n);
+
+/* Counts a room-list cache hit or miss. */
+void rest_counters_cache(struct cn_rest_req *req, bool hit);
+
+/* Endpoint steps: each takes the message that woke the actor (NULL = start). */
+void rest_signup_step(struct cn_rest_req *req, cn_msg *m);
+void rest_login_step(struct cn_rest_req *req, cn_msg *m);
+void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m);
+void rest_group_room_step(struct cn_rest_req *req, cn_msg *m);
+void rest_join_step(struct cn_rest_req *req, cn_msg *m);
+void rest_leave_step(struct cn_rest_req *req, cn_msg *m);
+void rest_my_rooms_step(struct cn_rest_req *req, cn_msg *m);
+void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m);
+void rest_history_step(struct cn_rest_req *req, cn_msg *m);
+void rest_read_step(struct cn_rest_req *req, cn_msg *m);
+
+#endif

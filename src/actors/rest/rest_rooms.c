@@ -1,0 +1,381 @@
+/* Room endpoints: POST /api/rooms/direct, POST /api/rooms/group,
+ * POST /api/rooms/{id}/join, POST /api/rooms/{id}/leave, GET /api/rooms/{id}, POST
+ * /api/rooms/{id}/read (the only one that answers after Kafka rather than PostgreSQL: see
+ * rest_read_step).
+ *
+ * Each is one SQL statement whose `outcome` column (or documented zero-row
+ * answer) tells the handler which status to give, so a refusal never costs a
+ * second round trip (src/actors/sql/queries.sql). Writes that change a user's room list
+ * drop that list from the cache. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/strbuf.h"
+#include "base/xmalloc.h"
+#include "proto/broadcast_envelope.h"
+#include "io/kafka_producer.h"
+#include "io/pg_pool.h"
+#include "actors/sql/queries.h"
+#include "actors/pipeline/read_receipts.h"
+#include "io/redis_client.h"
+#include "actors/session/send_sink.h"
+#include "actors/rest/rest_request.h"
+#include "actors/rest/rest_rows.h"
+#include "proto/event_codec.h"
+#include "proto/json_responses.h"
+
+enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS, STEP_PRODUCED };
+
+static const char *outcome_of(const PGresult *res)
+{
+    const char *o = PQntuples(res) > 0 ? rest_col_str(res, 0, "outcome") : NULL;
+    return o ? o : "";
+}
+
+/* Common first half of every step: a failed query answers here. Returns the
+ * reply when the query succeeded, else NULL (the actor has answered). */
+static struct cn_pg_reply *ok_reply(struct cn_rest_req *req, cn_msg *m)
+{
+    struct cn_pg_reply *r = (struct cn_pg_reply *)m;
+    if (r->ok)
+        return r;
+    rest_reply_sql_error(req, r->sqlstate, r->error);
+    cn_msg_free(m);
+    return NULL;
+}
+
+static void reply_room(struct cn_rest_req *req, int status, const PGresult *res)
+{
+    struct cn_room room;
+    struct cn_message lm;
+    rest_row_room(res, 0, &room, &lm);
+    rest_reply_json(req, status, cn_json_room(&room));
+}
+
+void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_DIRECT_ROOM_OPEN, 2, (int64_t[]){req->user_id, req->target_id});
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        bool created = rest_col_bool(r->res, 0, "created");
+        if (created) {
+            int64_t users[2] = {req->user_id, req->target_id};
+            rest_cache_invalidate(req, users, 2);
+        }
+        reply_room(req, created ? 201 : 200, r->res);
+    } else if (strcmp(outcome, "self") == 0) {
+        rest_reply_error(req, 400, "VALIDATION_FAILED",
+                         "targetUserId: cannot open a direct room with yourself");
+    } else if (strcmp(outcome, "no_target") == 0) {
+        rest_reply_error(req, 404, "USER_NOT_FOUND", "targetUserId: no such user");
+    } else {
+        rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
+    }
+    cn_msg_free(m);
+}
+
+void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        char creator[24];
+        snprintf(creator, sizeof creator, "%lld", (long long)req->user_id);
+        struct cn_strbuf ids;
+        cn_strbuf_init(&ids, 16 + req->nmembers * 20);
+        cn_strbuf_append(&ids, "{", 1);
+        for (size_t i = 0; i < req->nmembers; i++)
+            cn_strbuf_printf(&ids, "%s%lld", i ? "," : "", (long long)req->member_ids[i]);
+        cn_strbuf_append(&ids, "}", 1);
+        const char *params[] = {creator, req->name, ids.data};
+        req->step = STEP_DONE;
+        rest_sql(req, CN_SQL_GROUP_ROOM_CREATE, 3, params);
+        cn_strbuf_free(&ids);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        int64_t users[CN_GROUP_MAX_MEMBERS + 1];
+        memcpy(users, req->member_ids, req->nmembers * sizeof users[0]);
+        users[req->nmembers] = req->user_id;
+        rest_cache_invalidate(req, users, req->nmembers + 1);
+        reply_room(req, 201, r->res);
+    } else if (strcmp(outcome, "unknown_member") == 0) {
+        char msg[200];
+        const char *ids = rest_col_str(r->res, 0, "unknown_member_ids");
+        snprintf(msg, sizeof msg, "memberIds: no such user: %.150s", ids ? ids : "?");
+        rest_reply_error(req, 404, "USER_NOT_FOUND", msg);
+    } else {
+        rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
+    }
+    cn_msg_free(m);
+}
+
+/* After a join, every member's room list shows a new member count: fetch the
+ * member ids (one more statement, only on a real join) and drop their lists. */
+void rest_join_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_ROOM_JOIN, 2, (int64_t[]){req->user_id, req->room_id});
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    if (req->step == STEP_MEMBERS) {
+        int n = PQntuples(r->res);
+        int64_t *users = cn_xcalloc((size_t)n + 1, sizeof *users);
+        for (int i = 0; i < n; i++)
+            users[i] = rest_col_i64(r->res, i, "user_id");
+        rest_cache_invalidate(req, users, (size_t)n);
+        free(users);
+        /* The room row was kept from the join. */
+        reply_room(req, 200, req->held);
+        cn_msg_free(m);
+        return;
+    }
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        if (!rest_col_bool(r->res, 0, "joined")) {
+            reply_room(req, 200, r->res); /* already a member: nothing changed */
+        } else {
+            req->held = r->res;
+            r->res = NULL;
+            req->step = STEP_MEMBERS;
+            rest_sql_ids(req, CN_SQL_ROOM_MEMBER_IDS, 1, &req->room_id);
+        }
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else {
+        rest_reply_error(req, 409, "NOT_JOINABLE", "a direct room cannot be joined");
+    }
+    cn_msg_free(m);
+}
+
+/* "{1,2,3}" (a bigint[] in text form) into at most max ids. Returns the count. */
+static size_t parse_ids(const char *text, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = text ? text : ""; *p && n < max;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            out[n++] = strtoll(p, &end, 10);
+            p = end;
+        } else {
+            p++;
+        }
+    }
+    return n;
+}
+
+/* Tells every node that user_id left room_id: the room actors hand the event to
+ * each subscription of the room, and the leaver's own sessions drop their
+ * subscriptions to it when they see it (ws_session_frames.c), within the
+ * Pub/Sub hop. Fire and forget, like the read events: a lost one leaves the
+ * leaver subscribed until the session ends (a new SUBSCRIBE is refused). */
+static void publish_leave(struct cn_rest_req *req)
+{
+    if (!req->deps->events)
+        return;
+    char chan[32], id[64], body[96];
+    snprintf(chan, sizeof chan, "room:%" PRId64, req->room_id);
+    snprintf(id, sizeof id, "leave-%" PRId64 "-%" PRId64 "-%" PRId64, req->room_id, req->user_id,
+             cn_wall_ms());
+    int bl = snprintf(body, sizeof body,
+                      "{\"type\":\"LEAVE\",\"roomId\":%" PRId64 ",\"userId\":%" PRId64 "}",
+                      req->room_id, req->user_id);
+    size_t elen;
+    char *event = cn_bc_event_render("leave", id, body, (size_t)bl, &elen);
+    if (!event) /* defensive: the id is digits and dashes, at most 59 bytes */
+        return;
+    const char *argv[] = {"PUBLISH", chan, event};
+    size_t argl[] = {7, strlen(chan), elen};
+    cn_redis_command(req->deps->events, NULL, 0, 0, 3, argv, argl);
+    free(event);
+}
+
+/* POST /api/rooms/{id}/leave: one statement that deletes the membership and
+ * returns the members left, whose room lists (member count) and the leaver's
+ * are dropped; then the leave event. */
+void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_ROOM_LEAVE, 2, (int64_t[]){req->user_id, req->room_id});
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        /* A group has at most CN_GROUP_MAX_MEMBERS + 1 members at creation, but joins
+         * add more: size the array from the text (at most one id per two bytes). */
+        const char *ids = rest_col_str(r->res, 0, "member_ids");
+        size_t max = (ids ? strlen(ids) / 2 : 0) + 2;
+        int64_t *users = cn_xcalloc(max, sizeof *users);
+        size_t n = parse_ids(ids, users, max - 1);
+        users[n++] = req->user_id;
+        rest_cache_invalidate(req, users, n);
+        free(users);
+        publish_leave(req);
+        json_t *v = json_object();
+        json_object_set_new(v, "roomId", json_integer(req->room_id));
+        json_object_set_new(v, "left", json_true());
+        rest_reply_json(req, 200, v);
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (strcmp(outcome, "not_member") == 0) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        rest_reply_error(req, 409, "NOT_LEAVABLE", "a direct room cannot be left");
+    }
+    cn_msg_free(m);
+}
+
+void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_ROOM_DETAIL, 2, (int64_t[]){req->user_id, req->room_id});
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    int n = PQntuples(r->res);
+    if (n == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (!rest_col_bool(r->res, 0, "is_member")) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        struct cn_room room;
+        struct cn_message lm;
+        rest_row_room(r->res, 0, &room, &lm);
+        struct cn_user *members = cn_xcalloc((size_t)n, sizeof *members);
+        for (int i = 0; i < n; i++) {
+            members[i].id = rest_col_i64(r->res, i, "member_id");
+            members[i].email = NULL; /* other members' emails are not shown */
+            members[i].nickname = rest_col_str(r->res, i, "member_nickname");
+            members[i].status = rest_col_str(r->res, i, "member_status");
+            members[i].last_seen_at_ms = rest_col_str(r->res, i, "member_last_seen_at_ms")
+                                             ? rest_col_i64(r->res, i, "member_last_seen_at_ms")
+                                             : -1;
+        }
+        json_t *v = cn_json_room_detail(&room, members, (size_t)n);
+        free(members);
+        rest_reply_json(req, 200, v);
+    }
+    cn_msg_free(m);
+}
+
+/* The answer of a read: the position and unread count the receipt leaves (as checked;
+ * the pipeline applies it a moment later). `res` is the read_receipt_check row. */
+static void reply_read(struct cn_rest_req *req, const PGresult *res)
+{
+    json_t *v = json_object();
+    json_object_set_new(v, "roomId", json_integer(req->room_id));
+    json_object_set_new(v, "lastReadMessageId",
+                        rest_col_str(res, 0, "last_read_message_id")
+                            ? json_integer(rest_col_i64(res, 0, "last_read_message_id"))
+                            : json_null());
+    json_object_set_new(v, "unreadCount",
+                        json_integer(rest_col_str(res, 0, "unread_count")
+                                         ? rest_col_i64(res, 0, "unread_count")
+                                         : 0));
+    rest_reply_json(req, 200, v);
+}
+
+/* Produces the ReadReceiptEvent; the delivery report arrives as REST_MSG_KAFKA. Answers
+ * 503 itself when the producer refuses it. */
+static void produce_receipt(struct cn_rest_req *req, int64_t message_id)
+{
+    struct cn_read_receipt_event ev = {
+        .room_id = req->room_id,
+        .user_id = req->user_id,
+        .message_id = message_id,
+        .read_at_ms = cn_wall_ms(),
+    };
+    size_t len;
+    char *value = cn_event_encode_read_receipt(&ev, &len);
+    char key[24];
+    int keylen = snprintf(key, sizeof key, "%" PRId64, req->room_id);
+    static const char ct[] = "application/msgpack", version[] = "1";
+    const struct cn_kafka_header hdrs[] = {
+        {"content-type", ct, sizeof ct - 1},
+        {"schema-version", version, sizeof version - 1},
+    };
+    struct cn_send_sink *sink = req->deps->send;
+    int rc = -ESHUTDOWN;
+    /* The SEND path's gate: shutdown closes it before it stops the producer. */
+    if (sink && cn__send_sink_enter(sink)) {
+        rc =
+            cn_kafka_produce(sink->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY, key,
+                             (size_t)keylen, value, len, hdrs, 2, req->self, REST_MSG_KAFKA, 0);
+        cn__send_sink_leave(sink);
+    }
+    free(value);
+    if (rc != 0)
+        rest_reply_error(req, 503, "UNAVAILABLE",
+                         rc == -EAGAIN ? "the receipt queue is full; retry shortly"
+                                       : "read receipts are unavailable; retry shortly");
+}
+
+/* POST /api/rooms/{id}/read: read_receipt_check, then the event to
+ * chat.read-receipts; 200 once Kafka acknowledged it (the position moves when the
+ * chat-read-receipt pipeline applies it, which also drops the reader's room list). An
+ * empty room has nothing to read: 200 at once, and the list is dropped here. */
+void rest_read_step(struct cn_rest_req *req, cn_msg *m)
+{
+    if (req->step == STEP_START) {
+        req->step = STEP_DONE;
+        rest_sql_ids(req, CN_SQL_READ_RECEIPT_CHECK, 3,
+                     (int64_t[]){req->user_id, req->room_id, req->message_id});
+        return;
+    }
+    if (req->step == STEP_PRODUCED) {
+        struct cn_kafka_delivery *d = (struct cn_kafka_delivery *)m;
+        if (d->ok)
+            reply_read(req, req->held);
+        else
+            rest_reply_error(req, 503, "UNAVAILABLE", "the receipt was not stored; retry shortly");
+        cn_msg_free(m);
+        return;
+    }
+    struct cn_pg_reply *r = ok_reply(req, m);
+    if (!r)
+        return;
+    const char *outcome = outcome_of(r->res);
+    if (strcmp(outcome, "ok") == 0) {
+        if (!rest_col_str(r->res, 0, "message_id")) {
+            rest_cache_invalidate(req, &req->user_id, 1);
+            reply_read(req, r->res);
+        } else {
+            int64_t message_id = rest_col_i64(r->res, 0, "message_id");
+            req->held = r->res;
+            r->res = NULL;
+            req->step = STEP_PRODUCED;
+            produce_receipt(req, message_id);
+        }
+    } else if (strcmp(outcome, "not_found") == 0) {
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    } else if (strcmp(outcome, "not_member") == 0) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else {
+        rest_reply_error(req, 404, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
+    }
+    cn_msg_free(m);
+}

@@ -1,0 +1,442 @@
+/* The rate limiter actor of one STOMP session: admits SENDs through a sliding
+ * window, closes a flooding session, looks up the sender's nickname and room
+ * membership (cached), produces the event to Kafka and answers the session in
+ * arrival order once each SEND's outcome is known. See send_sink.h.
+ *
+ * SEND /app/chat.read takes the same road (so it is rate-limited and answered in
+ * order with the chat SENDs): read_receipt_check instead of the membership cache
+ * (it also checks that the message is of the room), then a ReadReceiptEvent to
+ * chat.read-receipts.
+ *
+ * The SENDs of a session form one FIFO. `cursor` is the first entry still
+ * waiting for a lookup or for its produce call; at most one database query is in
+ * flight (the cursor's), so a burst into one room costs one membership query and
+ * a session's SENDs reach Kafka in the order they were sent. Entries after the
+ * cursor wait; entries before it are in Kafka's hands or done. The front is
+ * answered as soon as it is done, so a refused SEND behind a slow delivery waits
+ * for it: receipts are cumulative, the client must never see a later outcome
+ * first. */
+#include "actors/session/send_limiter.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "actors/sql/queries.h"
+#include "actors/pipeline/read_receipts.h"
+#include "actors/session/send_window.h"
+#include "proto/event_codec.h"
+
+enum { LIM_PG = 0x5801, LIM_KAFKA = 0x5802 };
+enum { Q_NICKNAME = 1, Q_MEMBERSHIP = 2, Q_READ_CHECK = 3 };
+enum { IT_WAIT = 0, IT_FLIGHT, IT_DONE };
+
+/* Rooms whose membership is cached per session. A member who leaves a room keeps
+ * sending into it until the session ends: revocation is issue 9's problem. */
+#define MEMBER_CACHE 64
+
+struct limiter {
+    struct cn_send_sink *sink;
+    cn_actor *self, *session; /* session: our own reference */
+    int64_t user_id;
+    char *nickname; /* NULL until user_by_id answered */
+    int query;      /* Q_* in flight, 0 = none */
+    int64_t member[MEMBER_CACHE];
+    unsigned nmember, member_next;
+    struct cn_send_window rate, refusals;
+    struct cn__send_item *head, *tail, *cursor;
+    uint64_t next_seq;
+    bool flooded; /* the session has been told to close */
+};
+
+static void count(atomic_uint_fast64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed); /* relaxed: a count */
+}
+
+static void finish(struct cn__send_item *it, const char *code, const char *message)
+{
+    it->state = IT_DONE;
+    it->code = code;
+    it->message = message;
+}
+
+/* Answers the session for every done entry at the front of the queue. */
+static void flush(struct limiter *l)
+{
+    while (l->head && l->head->state == IT_DONE) {
+        struct cn__send_item *it = l->head;
+        l->head = it->next;
+        if (!l->head)
+            l->tail = NULL;
+        size_t rlen = strlen(it->receipt);
+        struct cn_session_send_done *d = cn_xmalloc(sizeof *d + rlen + 1);
+        cn_msg_init(&d->hdr, CN_SESSION_SEND_DONE, NULL);
+        d->code = it->code;
+        d->message = it->message;
+        d->close = it->close;
+        memcpy(d->receipt, it->receipt, rlen + 1);
+        cn_actor_send(l->session, &d->hdr); /* -ESHUTDOWN: the session is gone; fine */
+        cn_msg_free(&it->hdr);
+    }
+}
+
+static void advance(struct limiter *l)
+{
+    while (l->cursor && l->cursor->state != IT_WAIT)
+        l->cursor = l->cursor->next;
+}
+
+static bool is_member_cached(const struct limiter *l, int64_t room)
+{
+    for (unsigned i = 0; i < l->nmember; i++)
+        if (l->member[i] == room)
+            return true;
+    return false;
+}
+
+static void remember_member(struct limiter *l, int64_t room)
+{
+    /* Round robin beyond the bound: a session that writes into more rooms than
+     * that pays a query now and then. */
+    l->member[l->member_next] = room;
+    l->member_next = (l->member_next + 1) % MEMBER_CACHE;
+    if (l->nmember < MEMBER_CACHE)
+        l->nmember++;
+}
+
+static void fail_unavailable(struct limiter *l, struct cn__send_item *it, const char *why)
+{
+    count(&l->sink->counters.failed);
+    finish(it, "UNAVAILABLE", why);
+}
+
+static int submit(struct limiter *l, int q, enum cn_sql_id id, int n, const char *const *params)
+{
+    if (!cn__send_sink_enter(l->sink))
+        return -ESHUTDOWN;
+    int rc = cn_pg_pool_query(l->sink->pg, l->self, LIM_PG, (uint64_t)q, cn_sql(id), n, params);
+    cn__send_sink_leave(l->sink);
+    if (rc == 0)
+        l->query = q;
+    return rc;
+}
+
+static void random_uuid(char out[CN_UUID_STR_LEN + 1])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, CN_UUID_STR_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+/* Produces one msgpack event (value, taken) keyed by the item's room, so that it lands
+ * on the room's partition; its delivery report comes back as LIM_KAFKA tagged with the
+ * item's seq. Returns cn_kafka_produce's result, -ESHUTDOWN when the sink is closing. */
+static int produce_event(struct limiter *l, const struct cn__send_item *it, const char *topic,
+                         char *value, size_t len)
+{
+    char key[24];
+    int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
+    static const char version[] = "1";
+    const struct cn_kafka_header hdrs[] = {
+        {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
+        {"schema-version", version, sizeof version - 1},
+    };
+    int rc = -ESHUTDOWN;
+    if (cn__send_sink_enter(l->sink)) {
+        rc = cn_kafka_produce(l->sink->producer, topic, CN_KAFKA_PARTITION_BY_KEY, key,
+                              (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
+        cn__send_sink_leave(l->sink);
+    }
+    free(value);
+    return rc;
+}
+
+static void produce(struct limiter *l, struct cn__send_item *it)
+{
+    if (!it->has_key) {
+        /* Fixed now, so a retry of the same entry could not make a second row. */
+        random_uuid(it->message_key);
+        it->has_key = true;
+    }
+    struct cn_chat_message_event ev = {
+        .room_id = it->room_id,
+        .sender_id = l->user_id,
+        .sender_nickname = l->nickname,
+        .sender_nickname_len = strlen(l->nickname),
+        .content = it->content,
+        .content_len = it->content_len,
+        .type = it->type,
+        .sent_at_ms = cn_wall_ms(),
+    };
+    memcpy(ev.message_key, it->message_key, sizeof ev.message_key);
+    size_t len;
+    char *value = cn_event_encode_chat_message(&ev, &len);
+    int rc = produce_event(l, it, CN_SEND_TOPIC, value, len);
+    if (rc == 0) {
+        it->state = IT_FLIGHT;
+    } else {
+        /* Queue full (-EAGAIN) is backpressure: refuse now rather than queue more. */
+        CN_DEBUG("send", "produce refused: %s", cn_kafka_produce_strerror(rc));
+        fail_unavailable(l, it,
+                         rc == -EAGAIN ? "the message queue is full; retry shortly"
+                                       : "sending is unavailable; retry shortly");
+    }
+}
+
+/* Produces the ReadReceiptEvent of a checked SEND /app/chat.read. */
+static void produce_read(struct limiter *l, struct cn__send_item *it)
+{
+    struct cn_read_receipt_event ev = {
+        .room_id = it->room_id,
+        .user_id = l->user_id,
+        .message_id = it->message_id,
+        .read_at_ms = cn_wall_ms(),
+    };
+    size_t len;
+    char *value = cn_event_encode_read_receipt(&ev, &len);
+    int rc = produce_event(l, it, CN_READ_RECEIPTS_TOPIC, value, len);
+    if (rc == 0)
+        it->state = IT_FLIGHT;
+    else
+        fail_unavailable(l, it,
+                         rc == -EAGAIN ? "the receipt queue is full; retry shortly"
+                                       : "read receipts are unavailable; retry shortly");
+}
+
+/* Moves the cursor on until an entry waits for the database. */
+static void pump(struct limiter *l)
+{
+    advance(l);
+    while (l->cursor && !l->query) {
+        struct cn__send_item *it = l->cursor;
+        char a[24], b[24];
+        int rc = 0;
+        if (it->is_read) {
+            /* Checked every time (no cache): the message must be of the room too. */
+            snprintf(a, sizeof a, "%" PRId64, l->user_id);
+            snprintf(b, sizeof b, "%" PRId64, it->room_id);
+            char c[24];
+            snprintf(c, sizeof c, "%" PRId64, it->message_id);
+            const char *p[] = {a, b, c};
+            rc = submit(l, Q_READ_CHECK, CN_SQL_READ_RECEIPT_CHECK, 3, p);
+        } else if (!l->nickname) {
+            snprintf(a, sizeof a, "%" PRId64, l->user_id);
+            const char *p[] = {a};
+            rc = submit(l, Q_NICKNAME, CN_SQL_USER_BY_ID, 1, p);
+        } else if (!is_member_cached(l, it->room_id)) {
+            snprintf(a, sizeof a, "%" PRId64, l->user_id);
+            snprintf(b, sizeof b, "%" PRId64, it->room_id);
+            const char *p[] = {a, b};
+            rc = submit(l, Q_MEMBERSHIP, CN_SQL_ROOM_MEMBERSHIP, 2, p);
+        } else {
+            produce(l, it);
+        }
+        if (rc != 0)
+            fail_unavailable(l, it, "the database is busy; retry shortly");
+        advance(l);
+    }
+    flush(l);
+}
+
+static void on_pg(struct limiter *l, struct cn_pg_reply *r)
+{
+    int q = l->query;
+    l->query = 0;
+    struct cn__send_item *it = l->cursor; /* the query was made for it */
+    if (!it || (uint64_t)q != r->tag) {   /* defensive: one query at a time */
+        cn_msg_free(&r->hdr);
+        pump(l);
+        return;
+    }
+    if (!r->ok) {
+        CN_WARN("send", "%s failed: %s",
+                q == Q_NICKNAME     ? "user_by_id"
+                : q == Q_READ_CHECK ? "read_receipt_check"
+                                    : "room_membership",
+                r->error);
+        fail_unavailable(l, it, "the database is unavailable; retry shortly");
+    } else if (q == Q_READ_CHECK) {
+        const char *outcome = PQntuples(r->res) == 1 ? PQgetvalue(r->res, 0, 0) : "";
+        if (strcmp(outcome, "ok") == 0) {
+            produce_read(l, it);
+        } else {
+            count(&l->sink->counters.rejected);
+            if (strcmp(outcome, "not_member") == 0)
+                finish(it, "NOT_MEMBER", "you are not a member of this room");
+            else if (strcmp(outcome, "not_found") == 0)
+                finish(it, "ROOM_NOT_FOUND", "no such room");
+            else
+                finish(it, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
+        }
+    } else if (q == Q_NICKNAME) {
+        if (PQntuples(r->res) == 1) {
+            l->nickname = cn_xstrdup(PQgetvalue(r->res, 0, 2));
+        } else {
+            count(&l->sink->counters.rejected);
+            finish(it, "UNAUTHORIZED", "the user of this session no longer exists");
+        }
+    } else {
+        bool exists = PQntuples(r->res) == 1 && PQgetvalue(r->res, 0, 0)[0] == 't';
+        bool member = exists && PQgetvalue(r->res, 0, 1)[0] == 't';
+        if (member) {
+            remember_member(l, it->room_id);
+        } else {
+            count(&l->sink->counters.rejected);
+            if (exists)
+                finish(it, "NOT_MEMBER", "you are not a member of this room");
+            else
+                finish(it, "ROOM_NOT_FOUND", "no such room");
+        }
+    }
+    cn_msg_free(&r->hdr);
+    pump(l);
+}
+
+static void on_delivery(struct limiter *l, struct cn_kafka_delivery *d)
+{
+    struct cn__send_item *it = l->head;
+    while (it && it->seq != d->tag)
+        it = it->next;
+    if (it && it->state == IT_FLIGHT) {
+        if (d->ok) {
+            count(&l->sink->counters.accepted);
+            finish(it, NULL, NULL);
+        } else {
+            CN_DEBUG("send", "delivery failed: %s", d->error);
+            fail_unavailable(l, it,
+                             it->is_read ? "the receipt was not stored; retry shortly"
+                                         : "the message was not stored; retry with the same "
+                                           "messageKey");
+        }
+    }
+    cn_msg_free(&d->hdr);
+    flush(l);
+}
+
+static void on_send(struct limiter *l, struct cn__send_item *it)
+{
+    it->seq = ++l->next_seq;
+    it->next = NULL;
+    if (l->tail)
+        l->tail->next = it;
+    else
+        l->head = it;
+    l->tail = it;
+    if (!l->cursor)
+        l->cursor = it;
+
+    uint64_t now = cn_now_ms();
+    uint32_t rate = cn_send_sink_rate(l->sink);
+    if (rate != l->rate.cap) { /* changed by the operator: a fresh window at the new rate */
+        cn_send_window_free(&l->rate);
+        cn_send_window_init(&l->rate, rate, l->sink->limits.window_ms);
+    }
+    if (l->flooded) {
+        finish(it, "RATE_LIMITED", "too many messages; the session is closing");
+    } else if (!cn_send_window_try(&l->rate, now)) {
+        count(&l->sink->counters.rate_limited);
+        finish(it, "RATE_LIMITED", "too many messages; slow down");
+        if (l->sink->limits.flood_refusals && !cn_send_window_try(&l->refusals, now)) {
+            /* This refusal is the flood_refusals-th within the window. */
+            count(&l->sink->counters.flood_closes);
+            l->flooded = true;
+            it->close = 1;
+            it->message = "too many messages refused: sustained flooding; closing";
+            CN_INFO("send", "user %" PRId64 ": session closed for flooding", l->user_id);
+        }
+    } else if (!it->is_read && it->type == CN_MSG_SYSTEM) {
+        count(&l->sink->counters.rejected);
+        finish(it, "INVALID_BODY", "type: SYSTEM messages are sent by the server only");
+    }
+    pump(l);
+}
+
+struct forget_msg {
+    cn_msg hdr;
+    int64_t room_id;
+};
+
+/* The user left the room: the next SEND to it is checked again. */
+static void forget_member(struct limiter *l, int64_t room)
+{
+    for (unsigned i = 0; i < l->nmember; i++)
+        if (l->member[i] == room)
+            l->member[i] = 0; /* no room has id 0: the slot never matches again */
+}
+
+void cn_send_sink_forget_room(cn_actor *limiter, int64_t room_id)
+{
+    struct forget_msg *m = cn_xmalloc(sizeof *m);
+    cn_msg_init(&m->hdr, CN__SEND_FORGET, NULL);
+    m->room_id = room_id;
+    cn_actor_send(limiter, &m->hdr); /* a stopped limiter frees it */
+}
+
+static void behaviour(cn_actor *self, void *state, cn_msg *m)
+{
+    struct limiter *l = state;
+    (void)self;
+    switch (m->type) {
+    case CN__SEND_ITEM:
+        on_send(l, (struct cn__send_item *)m); /* kept in the queue */
+        return;
+    case LIM_PG:
+        on_pg(l, (struct cn_pg_reply *)m);
+        return;
+    case LIM_KAFKA:
+        on_delivery(l, (struct cn_kafka_delivery *)m);
+        return;
+    case CN__SEND_FORGET:
+        forget_member(l, ((struct forget_msg *)m)->room_id);
+        cn_msg_free(m);
+        return;
+    default:
+        cn_msg_free(m);
+    }
+}
+
+static void limiter_free(void *state)
+{
+    struct limiter *l = state;
+    while (l->head) {
+        struct cn__send_item *it = l->head;
+        l->head = it->next;
+        cn_msg_free(&it->hdr);
+    }
+    cn_send_window_free(&l->rate);
+    cn_send_window_free(&l->refusals);
+    free(l->nickname);
+    cn_actor_unref(l->session);
+    free(l);
+}
+
+cn_actor *cn__send_limiter_spawn(struct cn_send_sink *sink, cn_actor *session, int64_t user_id)
+{
+    struct limiter *l = cn_xcalloc(1, sizeof *l);
+    l->sink = sink;
+    l->user_id = user_id;
+    cn_actor_ref(session);
+    l->session = session;
+    cn_send_window_init(&l->rate, cn_send_sink_rate(sink), sink->limits.window_ms);
+    /* One fewer than the limit: the refusal that finds the window full is the
+     * limit-th and closes. */
+    cn_send_window_init(&l->refusals,
+                        sink->limits.flood_refusals ? sink->limits.flood_refusals - 1 : 0,
+                        sink->limits.flood_window_ms);
+    count(&sink->counters.limiters);
+    cn_actor *a = cn_actor_spawn(sink->rt, behaviour, l, limiter_free);
+    l->self = a;
+    return a;
+}

@@ -1,0 +1,93 @@
+/* The node's directory of open STOMP sessions, for the admin socket: who is
+ * connected, since when, to which rooms; and the way to reach a session from
+ * outside the runtime (kick, drain).
+ *
+ * Sessions tell it when CONNECT succeeded and when they close (ws_session.c); room
+ * subscriptions are seen by wrapping the room hooks the sessions call
+ * (cn_session_dir_room_hooks), so the session code knows nothing of it beyond two
+ * calls. A mutex guards the map: the calls come from many workers and from the
+ * admin thread, each critical section is a hash operation or a copy, and the
+ * admin's listing is rare.
+ *
+ * Memory: the directory holds one reference to each listed session actor, taken
+ * when it opens and dropped when it closes; listings are copies the caller frees
+ * with cn_session_dir_list_free. */
+#ifndef CN_ACTORS_SESSION_SESSION_DIRECTORY_H
+#define CN_ACTORS_SESSION_SESSION_DIRECTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/runtime/runtime.h"
+#include "actors/session/session_seams.h"
+
+struct cn_session_dir;
+
+/* The message the directory sends a session for kick and drain. reconnect_after_ms
+ * < 0: a kick (ERROR with `reason`, then close); >= 0: drain (finish in-flight
+ * SENDs, then ERROR carrying x-reconnect-after-ms, then close). Freed with free(). */
+#define CN_SESSION_KICK 0x5792
+struct cn_session_kick {
+    cn_msg hdr;
+    int64_t reconnect_after_ms;
+    char reason[]; /* "" when none */
+};
+
+struct cn_session_info {
+    char id[40];
+    int64_t user_id;
+    int64_t connected_wall_ms;
+    uint64_t mailbox_depth, mailbox_hwm, messages; /* the session actor's counters */
+    size_t nrooms;
+    int64_t *rooms; /* room ids of its room subscriptions (a room twice if subscribed twice) */
+};
+
+struct cn_room_info {
+    int64_t room_id;
+    size_t sessions;      /* local sessions with at least one subscription to it */
+    size_t subscriptions; /* local subscriptions to it */
+};
+
+/* Creates an empty directory. Cannot fail. */
+struct cn_session_dir *cn_session_dir_new(void);
+
+/* Wraps `inner` (borrowed, may be NULL): the returned hooks record each room
+ * subscription and then call inner's. Valid while the directory lives. */
+const struct cn_session_room_hooks *
+cn_session_dir_room_hooks(struct cn_session_dir *d, const struct cn_session_room_hooks *inner);
+
+/* A session completed CONNECT / closed. `session` is borrowed (the directory
+ * takes its own reference). On the session's worker; d NULL is a no-op. */
+void cn_session_dir_opened(struct cn_session_dir *d, cn_actor *session, const char *id,
+                           int64_t user_id);
+void cn_session_dir_closed(struct cn_session_dir *d, cn_actor *session);
+
+/* Sessions listed right now. Any thread. */
+size_t cn_session_dir_count(struct cn_session_dir *d);
+
+/* Copies the sessions matching the filters (0: any user / any room) into *out
+ * (an array the caller frees with cn_session_dir_list_free). Returns the count.
+ * Any thread. */
+size_t cn_session_dir_list(struct cn_session_dir *d, int64_t user_id, int64_t room_id,
+                           struct cn_session_info **out);
+void cn_session_dir_list_free(struct cn_session_info *list, size_t n);
+
+/* The rooms the listed sessions subscribe to, most subscriptions first, at most
+ * `top` of them (0: all). Caller frees *out with free(). Any thread. */
+size_t cn_session_dir_rooms(struct cn_session_dir *d, size_t top, struct cn_room_info **out);
+
+/* Sends a kick to the session with this id (id non-NULL) or to every session of
+ * user_id. Returns how many were told. Any thread. */
+size_t cn_session_dir_kick(struct cn_session_dir *d, const char *id, int64_t user_id,
+                           const char *reason);
+
+/* Tells at most `batch` sessions not told before to drain, each with a
+ * reconnect hint drawn uniformly from [0, jitter_ms]. Returns how many were told
+ * now. Any thread. */
+size_t cn_session_dir_drain(struct cn_session_dir *d, size_t batch, uint32_t jitter_ms);
+
+/* Frees the directory and drops its references. After the sessions closed. NULL
+ * is a no-op. */
+void cn_session_dir_free(struct cn_session_dir *d);
+
+#endif

@@ -1,0 +1,580 @@
+-- Every SQL statement chat-node sends to PostgreSQL, one named statement each.
+--
+-- src/actors/sql/gen_queries.cmake turns this file into C at build time: cn_sql(CN_SQL_<NAME>)
+-- returns the text (full-line comments and blank lines removed), cn_sql_name() the name
+-- (also the prepared-statement name) and cn_sql_param_count() the highest $n. The enum
+-- in src/actors/sql/queries.h must list exactly these names: a mismatch fails the build.
+--
+-- Format: a block starts with `-- name: <identifier>`, then `-- params:` and `-- returns:`
+-- doc lines (both required, checked by the generator), then ONE statement (a trailing
+-- semicolon is allowed and dropped).
+--
+-- Conventions (every statement):
+--   * One request = one statement = one round trip. Parameters go in text format and are
+--     cast here ($1::bigint), so the caller passes paramTypes = NULL.
+--   * Times are Unix epoch milliseconds (bigint, floor), named *_ms; NULL stays NULL
+--     (cn_user.last_seen_at_ms renders null for < 0: map NULL to -1). The proto layer
+--     formats them as ISO-8601 (cn_format_time_ms).
+--   * Arrays in text format: '{1,2,3}'; uuid[] as '{0f8fad5b-d9cb-469f-a165-70867728950e,...}';
+--     text[] elements double-quoted with \" and \\ escaped.
+--   * Outcomes that the handler must tell apart (404 / 403 / 409 / 4xx) come back in the
+--     same result, as an `outcome` text column or documented zero-row answers, never as
+--     a second query. Unexpected SQL errors (FK violation of a deleted user, ...) are 500s.
+--   * Run at READ COMMITTED (the default). direct_room_open relies on it.
+--
+-- The ROOM columns (my_rooms, room_detail, direct_room_open, group_room_create, room_join),
+-- in this order, so one C function can read a room from any of them:
+--   id bigint, name text|NULL, type text ('DIRECT'|'GROUP'), created_by bigint,
+--   created_at_ms bigint, member_count bigint, unread_count bigint (of the requester),
+--   last_msg_id bigint|NULL, last_msg_key uuid|NULL, last_msg_sender_id bigint|NULL,
+--   last_msg_sender_nickname text|NULL, last_msg_content text|NULL, last_msg_type text|NULL,
+--   last_msg_created_at_ms bigint|NULL, last_msg_kafka_partition integer|NULL,
+--   last_msg_kafka_offset bigint|NULL
+-- The MESSAGE columns (room_history, room_messages_after_offset, messages_insert_batch):
+--   id bigint, message_key uuid, room_id bigint, sender_id bigint, sender_nickname text,
+--   content text, type text, created_at_ms bigint, kafka_partition integer,
+--   kafka_offset bigint (= the JSON `position`)
+--
+-- Unread counts are counted when read: the room's messages after the member's
+-- last_read_message_id that the member did not send (the messages (room_id, id DESC)
+-- INCLUDE (sender_id) index, so the count reads the index only). Nothing is written per
+-- message and member; a new member's position starts at the room's last message.
+--
+-- Index use of each statement is checked by tests/integration/explain_hot_queries.py
+-- against a seeded database (perf/seed).
+
+-- name: user_signup
+-- params: $1 email text, $2 password_hash text (argon2id string), $3 nickname text
+-- returns: one row id bigint, email text, nickname text, status text,
+--   last_seen_at_ms bigint|NULL, created_at_ms bigint;
+--   ZERO rows when the email is taken (case-insensitively) -> 409.
+INSERT INTO users (email, password_hash, nickname)
+VALUES ($1::text, $2::text, $3::text)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id, email, nickname, status,
+          floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+          floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms;
+
+-- name: user_by_email
+-- params: $1 email text (matched case-insensitively)
+-- returns: zero or one row id bigint, email text, nickname text, status text,
+--   last_seen_at_ms bigint|NULL, created_at_ms bigint, password_hash text.
+--   Zero rows -> 401 (after a dummy hash check, so timing does not tell).
+SELECT id, email, nickname, status,
+       floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+       floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms,
+       password_hash
+  FROM users
+ WHERE lower(email) = lower($1::text);
+
+-- name: user_by_id
+-- params: $1 user_id bigint
+-- returns: zero or one row id bigint, email text, nickname text, status text,
+--   last_seen_at_ms bigint|NULL, created_at_ms bigint (a token whose user is gone: zero rows).
+SELECT id, email, nickname, status,
+       floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+       floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms
+  FROM users
+ WHERE id = $1::bigint;
+
+-- name: direct_room_open
+-- params: $1 me bigint, $2 target_user_id bigint
+-- returns: exactly one row: outcome text, created boolean, then the ROOM columns.
+--   outcome 'ok'        -> the pair's one direct room (created = true when this call made it);
+--   outcome 'self'      -> $1 = $2, nothing written (400/422), room columns NULL;
+--   outcome 'no_target' -> $2 is not a user (404), nothing written, room columns NULL;
+--   outcome 'no_user'   -> $1 is not a user (token of a deleted user: 401), nothing written.
+-- Concurrency: the room insert is ON CONFLICT (direct_key) DO UPDATE (a no-op update).
+--   At READ COMMITTED that returns the row even when another transaction inserted it after
+--   this statement's snapshot (it waits for that transaction), where DO NOTHING would
+--   return nothing. The update only runs in that race: a room already visible to the
+--   snapshot is read, not written. Both memberships are inserted ON CONFLICT DO NOTHING,
+--   so racing callers all get the same room, and the room has exactly two members.
+--   member_count is 2 by construction; unread_count and the last message come from the
+--   snapshot (0 and NULL for a room created in the race). A new membership of an
+--   existing room starts with its last message read.
+WITH args AS (
+    SELECT $1::bigint AS me, $2::bigint AS target,
+           least($1::bigint, $2::bigint)::text || ':' || greatest($1::bigint, $2::bigint)::text AS dkey
+), check_ AS (
+    SELECT a.*,
+           CASE WHEN a.me = a.target THEN 'self'
+                WHEN NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.me) THEN 'no_user'
+                WHEN NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.target) THEN 'no_target'
+                ELSE 'ok' END AS outcome
+      FROM args a
+), existing AS (
+    SELECT r.* FROM chat_rooms r, check_ c WHERE c.outcome = 'ok' AND r.direct_key = c.dkey
+), ins AS (
+    INSERT INTO chat_rooms (name, type, created_by, direct_key)
+    SELECT NULL, 'DIRECT', c.me, c.dkey
+      FROM check_ c
+     WHERE c.outcome = 'ok' AND NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (direct_key) DO UPDATE SET direct_key = EXCLUDED.direct_key
+    RETURNING *, (xmax = 0) AS inserted
+), room AS (
+    SELECT id, name, type, created_by, created_at, false AS inserted FROM existing
+    UNION ALL
+    SELECT id, name, type, created_by, created_at, inserted FROM ins
+), members AS (
+    INSERT INTO chat_room_members (room_id, user_id, last_read_message_id)
+    SELECT room.id, u.uid, (SELECT max(x.id) FROM messages x WHERE x.room_id = room.id)
+      FROM room, check_ c, LATERAL (VALUES (c.me), (c.target)) u (uid)
+    ON CONFLICT (room_id, user_id) DO NOTHING
+    RETURNING user_id
+)
+SELECT c.outcome,
+       coalesce(room.inserted, false) AS created,
+       room.id, room.name, room.type, room.created_by,
+       floor(extract(epoch FROM room.created_at) * 1000)::bigint AS created_at_ms,
+       CASE WHEN room.id IS NULL THEN NULL ELSE 2::bigint END AS member_count,
+       CASE WHEN room.id IS NULL THEN NULL
+            ELSE coalesce((SELECT (SELECT count(*) FROM messages x
+                                    WHERE x.room_id = m.room_id
+                                      AND x.id > coalesce(m.last_read_message_id, 0)
+                                      AND x.sender_id <> m.user_id)
+                             FROM chat_room_members m
+                            WHERE m.room_id = room.id AND m.user_id = c.me), 0) END AS unread_count,
+       lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
+       lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
+       lm.type AS last_msg_type,
+       floor(extract(epoch FROM lm.created_at) * 1000)::bigint AS last_msg_created_at_ms,
+       lm.kafka_partition AS last_msg_kafka_partition, lm.kafka_offset AS last_msg_kafka_offset
+  FROM check_ c
+  LEFT JOIN room ON true
+  LEFT JOIN LATERAL (
+        SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
+               msg.created_at, msg.kafka_partition, msg.kafka_offset
+          FROM messages msg JOIN users u ON u.id = msg.sender_id
+         WHERE msg.room_id = room.id
+         ORDER BY msg.id DESC
+         LIMIT 1) lm ON true;
+
+-- name: group_room_create
+-- params: $1 creator bigint, $2 name text, $3 member_ids bigint[] (the creator may be
+--   listed or not; duplicates and NULLs are ignored; the handler bounds the count)
+-- returns: exactly one row: outcome text, unknown_member_ids bigint[]|NULL, then the
+--   ROOM columns.
+--   outcome 'ok'             -> the new room; creator and every listed user are members;
+--   outcome 'unknown_member' -> nothing written; unknown_member_ids lists the ids that are
+--                               not users (422/404), room columns NULL;
+--   outcome 'no_user'        -> $1 is not a user (401), nothing written.
+WITH wanted AS (
+    SELECT DISTINCT w.uid
+      FROM unnest($3::bigint[] || ARRAY[$1::bigint]) AS w (uid)
+     WHERE w.uid IS NOT NULL
+), found AS (
+    SELECT u.id FROM users u WHERE u.id IN (SELECT uid FROM wanted)
+), check_ AS (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM found WHERE id = $1::bigint) THEN 'no_user'
+                WHEN (SELECT count(*) FROM wanted) <> (SELECT count(*) FROM found)
+                     THEN 'unknown_member'
+                ELSE 'ok' END AS outcome
+), room AS (
+    INSERT INTO chat_rooms (name, type, created_by)
+    SELECT $2::text, 'GROUP', $1::bigint FROM check_ WHERE outcome = 'ok'
+    RETURNING id, name, type, created_by, created_at
+), members AS (
+    INSERT INTO chat_room_members (room_id, user_id)
+    SELECT room.id, found.id FROM room, found
+    RETURNING user_id
+)
+SELECT c.outcome,
+       CASE WHEN c.outcome = 'unknown_member' THEN
+            (SELECT array_agg(w.uid ORDER BY w.uid) FROM wanted w
+              WHERE w.uid NOT IN (SELECT id FROM found)) END AS unknown_member_ids,
+       room.id, room.name, room.type, room.created_by,
+       floor(extract(epoch FROM room.created_at) * 1000)::bigint AS created_at_ms,
+       CASE WHEN room.id IS NULL THEN NULL ELSE (SELECT count(*) FROM members) END AS member_count,
+       CASE WHEN room.id IS NULL THEN NULL ELSE 0::bigint END AS unread_count,
+       NULL::bigint AS last_msg_id, NULL::uuid AS last_msg_key, NULL::bigint AS last_msg_sender_id,
+       NULL::text AS last_msg_sender_nickname, NULL::text AS last_msg_content,
+       NULL::text AS last_msg_type, NULL::bigint AS last_msg_created_at_ms,
+       NULL::integer AS last_msg_kafka_partition, NULL::bigint AS last_msg_kafka_offset
+  FROM check_ c
+  LEFT JOIN room ON true;
+
+-- name: room_join
+-- params: $1 user_id bigint, $2 room_id bigint
+-- returns: exactly one row: outcome text, joined boolean, then the ROOM columns.
+--   outcome 'ok'         -> member now; joined = false when already a member (no-op);
+--   outcome 'not_found'  -> no such room (404), room columns NULL;
+--   outcome 'not_group'  -> a direct room cannot be joined (403/409/422), nothing written,
+--                           room columns NULL.
+--   member_count counts the joiner once, whether this call or an earlier one added it.
+--   A new member starts with the room's last message read (unread 0).
+WITH r AS (
+    SELECT * FROM chat_rooms WHERE id = $2::bigint
+), ins AS (
+    INSERT INTO chat_room_members (room_id, user_id, last_read_message_id)
+    SELECT r.id, $1::bigint, (SELECT max(x.id) FROM messages x WHERE x.room_id = r.id)
+      FROM r WHERE r.type = 'GROUP'
+    ON CONFLICT (room_id, user_id) DO NOTHING
+    RETURNING room_id
+), outcome AS (
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM r) THEN 'not_found'
+                WHEN (SELECT type FROM r) <> 'GROUP' THEN 'not_group'
+                ELSE 'ok' END AS outcome
+)
+SELECT o.outcome,
+       EXISTS (SELECT 1 FROM ins) AS joined,
+       r.id, r.name, r.type, r.created_by,
+       floor(extract(epoch FROM r.created_at) * 1000)::bigint AS created_at_ms,
+       CASE WHEN r.id IS NULL THEN NULL
+            ELSE (SELECT count(*) FROM chat_room_members m
+                   WHERE m.room_id = r.id AND m.user_id <> $1::bigint) + 1 END AS member_count,
+       CASE WHEN r.id IS NULL THEN NULL
+            ELSE coalesce((SELECT (SELECT count(*) FROM messages x
+                                    WHERE x.room_id = m.room_id
+                                      AND x.id > coalesce(m.last_read_message_id, 0)
+                                      AND x.sender_id <> m.user_id)
+                             FROM chat_room_members m
+                            WHERE m.room_id = r.id AND m.user_id = $1::bigint), 0) END
+           AS unread_count,
+       lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
+       lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
+       lm.type AS last_msg_type,
+       floor(extract(epoch FROM lm.created_at) * 1000)::bigint AS last_msg_created_at_ms,
+       lm.kafka_partition AS last_msg_kafka_partition, lm.kafka_offset AS last_msg_kafka_offset
+  FROM outcome o
+  LEFT JOIN r ON o.outcome = 'ok'
+  LEFT JOIN LATERAL (
+        SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
+               msg.created_at, msg.kafka_partition, msg.kafka_offset
+          FROM messages msg JOIN users u ON u.id = msg.sender_id
+         WHERE msg.room_id = r.id
+         ORDER BY msg.id DESC
+         LIMIT 1) lm ON true;
+
+-- name: room_leave
+-- params: $1 user_id bigint, $2 room_id bigint
+-- returns: exactly one row: outcome text, member_ids bigint[] (the members left, without
+--   the leaver, ordered; empty unless outcome is 'ok').
+--   outcome 'ok'         -> the user was a member and no longer is;
+--   outcome 'not_found'  -> no such room (404);
+--   outcome 'not_group'  -> a direct room cannot be left (409), nothing written;
+--   outcome 'not_member' -> the user is not a member (403), nothing written.
+WITH r AS (
+    SELECT id, type FROM chat_rooms WHERE id = $2::bigint
+), del AS (
+    DELETE FROM chat_room_members m
+     USING r
+     WHERE m.room_id = r.id AND m.user_id = $1::bigint AND r.type = 'GROUP'
+    RETURNING m.room_id
+)
+SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM r) THEN 'not_found'
+            WHEN (SELECT type FROM r) <> 'GROUP' THEN 'not_group'
+            WHEN NOT EXISTS (SELECT 1 FROM del) THEN 'not_member'
+            ELSE 'ok' END AS outcome,
+       CASE WHEN EXISTS (SELECT 1 FROM del)
+            THEN ARRAY(SELECT m.user_id FROM chat_room_members m
+                        WHERE m.room_id = $2::bigint AND m.user_id <> $1::bigint
+                        ORDER BY m.user_id)
+            ELSE '{}'::bigint[] END AS member_ids;
+
+-- name: my_rooms
+-- params: $1 user_id bigint
+-- returns: one row per room of the user (zero rows: no rooms), the ROOM columns plus
+--   last_activity_ms bigint; ordered by last activity desc (the later of the last
+--   message's time and the user's joined_at), then room id desc.
+--   Per room: member count from UNIQUE (room_id, user_id), last message from
+--   messages (room_id, id DESC), both LATERAL: no N+1.
+SELECT r.id, r.name, r.type, r.created_by,
+       floor(extract(epoch FROM r.created_at) * 1000)::bigint AS created_at_ms,
+       mc.member_count,
+       uc.unread_count,
+       lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
+       lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
+       lm.type AS last_msg_type,
+       floor(extract(epoch FROM lm.created_at) * 1000)::bigint AS last_msg_created_at_ms,
+       lm.kafka_partition AS last_msg_kafka_partition, lm.kafka_offset AS last_msg_kafka_offset,
+       floor(extract(epoch FROM greatest(lm.created_at, m.joined_at)) * 1000)::bigint
+           AS last_activity_ms
+  FROM chat_room_members m
+  -- The room by primary key per membership: a plain join lets the planner hash-join a
+  -- sequential scan of chat_rooms once the table is small relative to the statistics
+  -- (measured: 2.8-4.1k statements/s that way, 6.0-6.8k by key). OFFSET 0 fences it.
+  CROSS JOIN LATERAL (
+        SELECT r0.* FROM chat_rooms r0 WHERE r0.id = m.room_id OFFSET 0) r
+  CROSS JOIN LATERAL (
+        SELECT count(*) AS member_count FROM chat_room_members x WHERE x.room_id = m.room_id) mc
+  CROSS JOIN LATERAL (
+        SELECT count(*) AS unread_count FROM messages x
+         WHERE x.room_id = m.room_id AND x.id > coalesce(m.last_read_message_id, 0)
+           AND x.sender_id <> m.user_id) uc
+  LEFT JOIN LATERAL (
+        SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
+               msg.created_at, msg.kafka_partition, msg.kafka_offset
+          FROM messages msg JOIN users u ON u.id = msg.sender_id
+         WHERE msg.room_id = m.room_id
+         ORDER BY msg.id DESC
+         LIMIT 1) lm ON true
+ WHERE m.user_id = $1::bigint
+ ORDER BY greatest(lm.created_at, m.joined_at) DESC, r.id DESC;
+
+-- name: room_detail
+-- params: $1 requester bigint, $2 room_id bigint
+-- returns: ZERO rows -> unknown room (404).
+--   Otherwise the ROOM columns, is_member boolean, then member_id bigint,
+--   member_nickname text, member_status text, member_last_seen_at_ms bigint|NULL,
+--   member_joined_at_ms bigint:
+--   is_member = false -> exactly one row, member columns NULL (403: members not shown);
+--   is_member = true  -> one row per member (room columns repeated), ordered by joined_at.
+WITH r AS MATERIALIZED (      -- MATERIALIZED: see read_receipt_check
+    SELECT * FROM chat_rooms WHERE id = $2::bigint
+), me AS (
+    SELECT (SELECT count(*) FROM messages x
+             WHERE x.room_id = m.room_id AND x.id > coalesce(m.last_read_message_id, 0)
+               AND x.sender_id <> m.user_id) AS unread_count
+      FROM chat_room_members m
+     WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
+)
+SELECT r.id, r.name, r.type, r.created_by,
+       floor(extract(epoch FROM r.created_at) * 1000)::bigint AS created_at_ms,
+       (SELECT count(*) FROM chat_room_members x WHERE x.room_id = r.id) AS member_count,
+       coalesce((SELECT unread_count FROM me), 0) AS unread_count,
+       lm.id AS last_msg_id, lm.message_key AS last_msg_key, lm.sender_id AS last_msg_sender_id,
+       lm.nickname AS last_msg_sender_nickname, lm.content AS last_msg_content,
+       lm.type AS last_msg_type,
+       floor(extract(epoch FROM lm.created_at) * 1000)::bigint AS last_msg_created_at_ms,
+       lm.kafka_partition AS last_msg_kafka_partition, lm.kafka_offset AS last_msg_kafka_offset,
+       EXISTS (SELECT 1 FROM me) AS is_member,
+       mem.id AS member_id, mem.nickname AS member_nickname, mem.status AS member_status,
+       floor(extract(epoch FROM mem.last_seen_at) * 1000)::bigint AS member_last_seen_at_ms,
+       floor(extract(epoch FROM mem.joined_at) * 1000)::bigint AS member_joined_at_ms
+  FROM r
+  LEFT JOIN LATERAL (
+        SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
+               msg.created_at, msg.kafka_partition, msg.kafka_offset
+          FROM messages msg JOIN users u ON u.id = msg.sender_id
+         WHERE msg.room_id = r.id AND EXISTS (SELECT 1 FROM me)
+         ORDER BY msg.id DESC
+         LIMIT 1) lm ON true
+  LEFT JOIN LATERAL (
+        SELECT u.id, u.nickname, u.status, u.last_seen_at, m.joined_at, m.id AS membership_id
+          FROM chat_room_members m JOIN users u ON u.id = m.user_id
+         WHERE m.room_id = r.id AND EXISTS (SELECT 1 FROM me)) mem ON true
+ ORDER BY mem.joined_at, mem.membership_id;
+
+-- name: room_history
+-- params: $1 requester bigint, $2 room_id bigint, $3 cursor bigint|NULL (a message id:
+--   return older ones; NULL = from the newest), $4 size integer (the handler clamps 1..100)
+-- returns: at least one row. Every row has room_exists boolean, is_member boolean, then
+--   the MESSAGE columns (NULL on the single row of an empty page or a refusal).
+--   room_exists = false -> 404; is_member = false -> 403 (no messages returned).
+--   Otherwise up to $4 + 1 messages, newest first (id DESC, id < cursor): more than $4
+--   rows means hasNext; nextCursor = id of row $4 (the last one shown).
+--   The page is found in two steps inside the statement: the ids by an index-only scan of
+--   messages (room_id, id DESC) (the cursor is an index condition even in a generic plan:
+--   coalesce, not OR), then those rows by primary key. The index-only scan needs no heap
+--   access, so it beats both alternatives the planner would otherwise weigh: sorting all
+--   of a small-looking room's rows, and, for a room with a large share of all messages,
+--   walking the primary key backwards from the cursor skipping other rooms' rows (which
+--   is unbounded when that room has gone quiet). Needs a vacuumed table (autovacuum does).
+WITH flags AS (
+    SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
+           EXISTS (SELECT 1 FROM chat_room_members
+                    WHERE room_id = $2::bigint AND user_id = $1::bigint) AS is_member
+), page AS (
+    SELECT m.id
+      FROM messages m
+     WHERE (SELECT is_member FROM flags)
+       AND m.room_id = $2::bigint
+       AND m.id < coalesce($3::bigint, 9223372036854775807)
+     ORDER BY m.id DESC
+     LIMIT $4::integer + 1
+)
+SELECT f.room_exists, f.is_member,
+       p.id, p.message_key, p.room_id, p.sender_id, p.nickname AS sender_nickname, p.content,
+       p.type, floor(extract(epoch FROM p.created_at) * 1000)::bigint AS created_at_ms,
+       p.kafka_partition, p.kafka_offset
+  FROM flags f
+  LEFT JOIN (
+        SELECT msg.id, msg.message_key, msg.room_id, msg.sender_id, u.nickname, msg.content,
+               msg.type, msg.created_at, msg.kafka_partition, msg.kafka_offset
+          FROM page
+          JOIN messages msg ON msg.id = page.id
+          JOIN users u ON u.id = msg.sender_id) p ON true
+ ORDER BY p.id DESC;
+
+-- name: read_receipt_check
+-- params: $1 user_id bigint, $2 room_id bigint, $3 message_id bigint|NULL (NULL = the
+--   room's latest message)
+-- returns: exactly one row: outcome text, message_id bigint|NULL (the message the receipt
+--   is for: $3, or the room's latest; NULL for an empty room), last_read_message_id
+--   bigint|NULL and unread_count bigint|NULL (what the member will have once the
+--   read-receipt pipeline applied the receipt, if no message arrives meanwhile).
+--   outcome 'ok'              -> a member; produce the ReadReceiptEvent when message_id
+--                                is not NULL;
+--   outcome 'not_found'       -> no such room (404);
+--   outcome 'not_member'      -> 403;
+--   outcome 'unknown_message' -> $3 is not a message of this room (404).
+--   Writes nothing: the pipeline (read_receipts_apply) does, so REST and STOMP reads go
+--   through Kafka in room order.
+-- The room id reaches the last-message lookup through a MATERIALIZED CTE, so the planner
+-- costs it for "some room" (LIMIT 1: the (room_id, id DESC) index) instead of using this
+-- room's share of all rows, which for a big room would make a backward walk of the primary
+-- key filtering on room_id look cheap (unbounded when that room has gone quiet). Same in
+-- room_detail.
+WITH args AS MATERIALIZED (
+    SELECT $2::bigint AS room_id
+), me AS (
+    SELECT m.last_read_message_id FROM chat_room_members m
+     WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
+), flags AS (
+    SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
+           EXISTS (SELECT 1 FROM me) AS is_member,
+           ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM messages
+                                            WHERE id = $3::bigint AND room_id = $2::bigint))
+               AS message_ok,
+           coalesce($3::bigint, (SELECT msg.id FROM messages msg
+                                  WHERE msg.room_id = a.room_id
+                                  ORDER BY msg.id DESC LIMIT 1)) AS target
+      FROM args a
+)
+SELECT CASE WHEN NOT f.room_exists THEN 'not_found'
+            WHEN NOT f.is_member THEN 'not_member'
+            WHEN NOT f.message_ok THEN 'unknown_message'
+            ELSE 'ok' END AS outcome,
+       f.target AS message_id,
+       greatest((SELECT last_read_message_id FROM me), f.target) AS last_read_message_id,
+       CASE WHEN NOT f.is_member THEN NULL
+            ELSE (SELECT count(*) FROM messages x
+                   WHERE x.room_id = $2::bigint
+                     AND x.id > greatest(coalesce((SELECT last_read_message_id FROM me), 0),
+                                         coalesce(f.target, 0))
+                     AND x.sender_id <> $1::bigint) END AS unread_count
+  FROM flags f;
+
+-- name: read_receipts_apply
+-- params: parallel arrays, one element per ReadReceiptEvent of a batch, all of the same
+--   length: $1 room_id bigint[], $2 user_id bigint[], $3 message_id bigint[]
+-- returns: one row per membership whose read position moved: room_id bigint, user_id
+--   bigint, last_read_message_id bigint, unread_count bigint (the read-receipt
+--   pipeline drops rooms:{user_id} and tells room:{room_id} for each).
+--   Per (room, user) only the highest message id of the batch counts. The position never
+--   moves backwards (an older or equal receipt changes nothing and returns no row); a
+--   message that is not in the room, or a user who is not a member, changes nothing.
+--   unread_count becomes the number of the room's messages after the new position that
+--   the member did not send. Idempotent: a replayed batch returns no rows.
+WITH batch AS (
+    SELECT b.room_id, b.user_id, max(b.message_id) AS message_id
+      FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b (room_id, user_id, message_id)
+     GROUP BY b.room_id, b.user_id
+), valid AS (
+    SELECT b.* FROM batch b
+      JOIN messages msg ON msg.id = b.message_id AND msg.room_id = b.room_id
+)
+UPDATE chat_room_members m
+   SET last_read_message_id = v.message_id
+  FROM valid v
+ WHERE m.room_id = v.room_id AND m.user_id = v.user_id
+   AND (m.last_read_message_id IS NULL OR m.last_read_message_id < v.message_id)
+RETURNING m.room_id, m.user_id, m.last_read_message_id,
+          (SELECT count(*) FROM messages x
+            WHERE x.room_id = m.room_id AND x.id > m.last_read_message_id
+              AND x.sender_id <> m.user_id) AS unread_count;
+
+-- name: room_membership
+-- params: $1 user_id bigint, $2 room_id bigint
+-- returns: exactly one row room_exists boolean, is_member boolean, room_type text|NULL
+--   (STOMP SUBSCRIBE and SEND authorisation).
+SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
+       EXISTS (SELECT 1 FROM chat_room_members
+                WHERE room_id = $2::bigint AND user_id = $1::bigint) AS is_member,
+       (SELECT type FROM chat_rooms WHERE id = $2::bigint) AS room_type;
+
+-- name: room_member_ids
+-- params: $1 room_id bigint
+-- returns: one row per member: user_id bigint, ordered by user_id (cache invalidation of
+--   every member's room list). Zero rows: unknown room or no members.
+SELECT user_id FROM chat_room_members WHERE room_id = $1::bigint ORDER BY user_id;
+
+-- name: room_member_ids_many
+-- params: $1 room_ids bigint[]
+-- returns: one row per distinct member of any of the rooms: user_id bigint, ordered by
+--   user_id (the persistence pipeline drops the cached room list of every member of the
+--   rooms a batch stored messages in: one statement per batch). Zero rows: no members.
+SELECT DISTINCT user_id FROM chat_room_members
+ WHERE room_id = ANY ($1::bigint[])
+ ORDER BY user_id;
+
+-- name: messages_insert_batch
+-- params: parallel arrays, one element per event, all of the same length:
+--   $1 message_key uuid[], $2 room_id bigint[], $3 sender_id bigint[], $4 content text[],
+--   $5 type text[] ('TEXT'|'IMAGE'|'FILE'|'SYSTEM'), $6 created_at_ms bigint[] (Unix ms),
+--   $7 kafka_partition integer[], $8 kafka_offset bigint[]
+-- returns: one row per message actually inserted (replays and duplicates, also within the
+--   batch, insert nothing and return nothing): the MESSAGE columns (sender_nickname
+--   included), in kafka order.
+--   A room or sender that does not exist fails the whole statement (FK): the pipeline's
+--   retry/DLT path. Rooms of one partition must not be inserted by two batches at once
+--   (one pipeline per partition): ids then follow Kafka order within a room.
+WITH batch AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                         $6::bigint[], $7::integer[], $8::bigint[])
+           AS b (message_key, room_id, sender_id, content, type, created_at_ms,
+                 kafka_partition, kafka_offset)
+), ins AS (
+    INSERT INTO messages (message_key, room_id, sender_id, content, type, created_at,
+                          kafka_partition, kafka_offset)
+    SELECT b.message_key, b.room_id, b.sender_id, b.content, b.type,
+           to_timestamp(b.created_at_ms / 1000.0), b.kafka_partition, b.kafka_offset
+      FROM batch b
+     ORDER BY b.kafka_partition, b.kafka_offset
+    ON CONFLICT (message_key) DO NOTHING
+    RETURNING id, message_key, room_id, sender_id, content, type, created_at,
+              kafka_partition, kafka_offset
+)
+SELECT i.id, i.message_key, i.room_id, i.sender_id,
+       (SELECT u.nickname FROM users u WHERE u.id = i.sender_id) AS sender_nickname, i.content,
+       i.type, floor(extract(epoch FROM i.created_at) * 1000)::bigint AS created_at_ms,
+       i.kafka_partition, i.kafka_offset
+  FROM ins i
+ ORDER BY i.kafka_partition, i.kafka_offset;
+
+-- name: room_messages_after_offset
+-- params: $1 room_id bigint, $2 after_offset bigint (exclusive; -1 = from the start),
+--   $3 before_offset bigint|NULL (exclusive upper bound, NULL = none), $4 limit integer
+-- returns: the room's stored messages with after < kafka_offset < before, oldest first
+--   (kafka_offset ASC), at most $4: the MESSAGE columns. Resume and gap repair.
+SELECT msg.id, msg.message_key, msg.room_id, msg.sender_id, u.nickname AS sender_nickname,
+       msg.content, msg.type,
+       floor(extract(epoch FROM msg.created_at) * 1000)::bigint AS created_at_ms,
+       msg.kafka_partition, msg.kafka_offset
+  FROM messages msg
+  JOIN users u ON u.id = msg.sender_id
+ WHERE msg.room_id = $1::bigint
+   AND msg.kafka_offset > $2::bigint
+   AND msg.kafka_offset < coalesce($3::bigint, 9223372036854775807)
+ ORDER BY msg.kafka_offset
+ LIMIT $4::integer;
+
+-- name: presence_online
+-- params: $1 user_ids bigint[]
+-- returns: one row id bigint per user whose status changed to ONLINE (the others already
+--   were). The presence actor runs it when a user's first session on the node opens, and
+--   for every user with a local session on each refresh tick, which heals a race with
+--   another node's OFFLINE (see docs/ARCHITECTURE.md "Presence").
+UPDATE users SET status = 'ONLINE'
+ WHERE id = ANY ($1::bigint[]) AND status <> 'ONLINE'
+RETURNING id;
+
+-- name: presence_offline
+-- params: $1 user_ids bigint[]
+-- returns: one row id bigint per user whose status changed to OFFLINE; last_seen_at is
+--   set to now() for those. Users already OFFLINE are left alone (their last_seen_at
+--   stays the time they went offline).
+UPDATE users SET status = 'OFFLINE', last_seen_at = now()
+ WHERE id = ANY ($1::bigint[]) AND status <> 'OFFLINE'
+RETURNING id;
+
+-- name: presence_online_page
+-- params: $1 after_id bigint (exclusive; 0 = from the start), $2 limit integer
+-- returns: up to $2 rows id bigint of ONLINE users with id > $1, ascending: the presence
+--   sweep's pages (the partial index users_online_idx keeps it independent of the number
+--   of offline users).
+SELECT id FROM users
+ WHERE status = 'ONLINE' AND id > $1::bigint
+ ORDER BY id
+ LIMIT $2::integer;
