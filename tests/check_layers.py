@@ -52,34 +52,81 @@ def layer_of(rel):
     return None  # src/web and the like: no C
 
 
-def check(src):
-    problems = []
-    for dirpath, _dirs, files in os.walk(src):
-        for name in sorted(files):
+def scan(src):
+    """{rel path: [(line, kind, target)]} for every C file of a layer under src."""
+    files = {}
+    for dirpath, _dirs, names in os.walk(src):
+        for name in sorted(names):
             if not name.endswith((".c", ".h")):
                 continue
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, src)
-            layer = layer_of(rel)
-            if layer is None:
+            if layer_of(rel) is None:
                 continue
             with open(path, encoding="utf-8") as f:
                 text = f.read()
-            for m in INCLUDE.finditer(text):
-                kind, target = m.group(1), m.group(2)
-                line = text.count("\n", 0, m.start()) + 1
-                if kind == "<":
-                    for bad in FOREIGN.get(layer, ()):
-                        if target == bad or (bad.endswith("/") and target.startswith(bad)):
-                            problems.append(f"src/{rel}:{line}: the {layer} layer includes <{target}>")
-                    continue
-                if "/" not in target:
-                    continue  # a sibling in the same folder: same layer
-                tl = layer_of(target)
-                if tl is None:
-                    continue
-                if tl not in ALLOWED[layer]:
-                    problems.append(f'src/{rel}:{line}: the {layer} layer includes "{target}" ({tl})')
+            files[rel] = [
+                (text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2))
+                for m in INCLUDE.finditer(text)
+            ]
+    return files
+
+
+def resolve(files, rel, target):
+    """The src-relative path an #include "target" in file rel names, or None."""
+    for cand in (target, os.path.join(os.path.dirname(rel), target)):
+        cand = os.path.normpath(cand)
+        if cand in files:
+            return cand
+    return None
+
+
+def system_headers(files, rel, seen=None):
+    """{<header>: via} of everything file rel pulls in, through our headers too."""
+    seen = set() if seen is None else seen
+    out = {}
+    for _line, kind, target in files.get(rel, ()):
+        if kind == "<":
+            out.setdefault(target, rel)
+            continue
+        dep = resolve(files, rel, target)
+        if dep and dep not in seen:
+            seen.add(dep)
+            for h, via in system_headers(files, dep, seen).items():
+                out.setdefault(h, via)
+    return out
+
+
+def foreign(layer, header):
+    for bad in FOREIGN.get(layer, ()):
+        if header == bad or (bad.endswith("/") and header.startswith(bad)):
+            return True
+    return False
+
+
+def check(src):
+    files = scan(src)
+    problems = []
+    for rel, includes in files.items():
+        layer = layer_of(rel)
+        for line, kind, target in includes:
+            if kind == "<":
+                if foreign(layer, target):
+                    problems.append(f"src/{rel}:{line}: the {layer} layer includes <{target}>")
+                continue
+            dep = resolve(files, rel, target)
+            tl = layer_of(dep) if dep else None
+            if tl is not None and tl not in ALLOWED[layer]:
+                problems.append(f'src/{rel}:{line}: the {layer} layer includes "{target}" ({tl})')
+                continue
+            # What an allowed header drags in counts too: a chat actor must not see
+            # libpq through an adapter's header.
+            if dep and FOREIGN.get(layer):
+                for h, via in sorted(system_headers(files, dep, {dep}).items()):
+                    if foreign(layer, h):
+                        problems.append(
+                            f'src/{rel}:{line}: the {layer} layer gets <{h}> through "{target}" (from src/{via})'
+                        )
     return problems
 
 

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io/ws_transport.h"
+#include "io/ws_link.h"
 
 struct cn_http_server;
 

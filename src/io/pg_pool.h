@@ -27,11 +27,11 @@
 #ifndef CN_IO_PG_POOL_H
 #define CN_IO_PG_POOL_H
 
-#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "actors/runtime/runtime.h"
+#include "io/pg_rows.h"
 
 struct cn_pg_pool;
 
@@ -103,12 +103,12 @@ const char *cn_pg_pool_strerror(int rc);
 struct cn_pg_reply {
     cn_msg hdr;
     uint64_t tag;
-    PGresult *res;       /* PGRES_TUPLES_OK / PGRES_COMMAND_OK result; NULL on failure.
-                            Owned by the message: cn_msg_free PQclears it */
-    int ok;              /* 1 = res is a successful result */
-    char sqlstate[6];    /* "" when ok */
-    char error[256];     /* first line of the primary message, client-safe; "" when ok */
-    uint64_t latency_ns; /* submit to reply, queue wait included */
+    struct cn_pg_rows *rows; /* the rows of a successful statement (none for a command);
+                                NULL on failure. Owned by the message (pg_rows.h) */
+    int ok;                  /* 1 = res is a successful result */
+    char sqlstate[6];        /* "" when ok */
+    char error[256];         /* first line of the primary message, client-safe; "" when ok */
+    uint64_t latency_ns;     /* submit to reply, queue wait included */
 };
 
 /* Latency buckets (upper bounds in microseconds, Prometheus `le`); one more bucket,

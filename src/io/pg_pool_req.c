@@ -62,7 +62,7 @@ struct cn__pg_req *cn__pg_req_new(cn_actor *reply_to, uint32_t msg_type, uint64_
 static void reply_free(cn_msg *m)
 {
     struct cn_pg_reply *r = (struct cn_pg_reply *)m;
-    PQclear(r->res);
+    cn_pg_rows_free(r->rows);
     free(r);
 }
 
@@ -85,7 +85,7 @@ int cn__pg_req_reply(struct cn__pg_req *q, PGresult *res, const char *sqlstate, 
 
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (res && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
-        r->res = res;
+        r->rows = (struct cn_pg_rows *)res; /* see pg_rows.c */
         r->ok = 1;
     } else {
         const char *state = NULL, *primary = NULL;

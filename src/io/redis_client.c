@@ -91,7 +91,7 @@ static void answer(struct cn_redis *r, struct cn__redis_cmd *cmd, redisReply *re
         cn_msg_init(&rep->hdr, cmd->msg_type, reply_free);
         rep->tag = cmd->tag;
         rep->ok = ok;
-        rep->reply = reply;
+        rep->reply = (struct cn_redis_value *)reply; /* see redis_value.c */
         rep->error[0] = '\0';
         if (!ok) {
             if (error)

@@ -22,12 +22,12 @@
 #ifndef CN_IO_REDIS_CLIENT_H
 #define CN_IO_REDIS_CLIENT_H
 
-#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "actors/runtime/runtime.h"
+#include "io/redis_value.h"
 
 struct cn_redis;
 
@@ -61,8 +61,9 @@ struct cn_redis_reply {
      * unreachable, the connection was lost or timed out, the adapter was stopping, or
      * Redis answered with an error (then `reply` is that error reply). */
     int ok;
-    redisReply *reply; /* owned by the message; NULL when no answer came from Redis */
-    char error[128];   /* why ok == 0, for logs and clients; "" when ok */
+    struct cn_redis_value *reply; /* owned by the message (redis_value.h); NULL when no
+                                     answer came from Redis */
+    char error[128];              /* why ok == 0, for logs and clients; "" when ok */
 };
 
 /* What a subscriber receives; the message type is the one given to cn_redis_subscribe.

@@ -21,16 +21,23 @@
 #ifndef CN_IO_WS_LINK_H
 #define CN_IO_WS_LINK_H
 
-#include <libwebsockets.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/runtime/msg.h"
+#include "actors/runtime/runtime.h"
+#include "io/conn_guard.h"
+#include "io/ws_counters.h"
 #include "proto/stomp_frame.h"
+#include "proto/stomp_parser.h"
 
 struct cn_http_server;
+
+/* Headroom in front of every outbound frame, for the WebSocket header the transport
+ * writes there (libwebsockets' LWS_PRE in this build; ws_transport.c checks they
+ * agree at compile time). */
+#define CN_WS_PRE 16
 
 /* Message types the session actor receives from the transport. */
 enum {
@@ -57,6 +64,22 @@ struct cn_ws_peer {
     struct cn_ws_rx *rx; /* one reference, given to the session */
 };
 
+/* Opens the session actor of a new connection. Takes peer->rx (one reference) and
+ * returns one actor reference, which the transport keeps until the connection
+ * closes. Called on the I/O thread; must not block. */
+typedef cn_actor *(*cn_ws_open_fn)(void *ctx, const struct cn_ws_peer *peer);
+
+/* The WebSocket part of the server configuration. open_session NULL disables /ws. */
+struct cn_ws_config {
+    struct cn_stomp_limits limits; /* per-connection parser limits */
+    size_t max_outbound;           /* bytes queued per connection; 0 = 1 MiB */
+    int slow_close_s;              /* how long a slow consumer gets to read its ERROR; 0 = 2 */
+    cn_ws_open_fn open_session;
+    void *open_ctx;
+    struct cn_ws_counters *counters; /* borrowed; required with open_session */
+    struct cn_conn_guard *guard;     /* borrowed; NULL: no node limits */
+};
+
 struct cn_ws_in_frame {
     cn_msg hdr;
     struct cn_stomp_frame *frame; /* cn_stomp_frame_clone; freed with the message */
@@ -72,7 +95,7 @@ struct cn_ws_in_closed {
     int reason; /* enum cn_ws_close_reason as the transport saw it */
 };
 
-/* Outbound bytes: `len` bytes at data + LWS_PRE. One allocation. */
+/* Outbound bytes: `len` bytes at data + CN_WS_PRE. One allocation. */
 struct cn_ws_out {
     cn_msg hdr;
     uint64_t conn_id;
@@ -86,8 +109,8 @@ struct cn_ws_out {
     unsigned char data[];
 };
 
-/* Makes an outbound message with room for `len` bytes after LWS_PRE headroom
- * (data + LWS_PRE is where the frame goes). Cannot fail (OOM aborts). */
+/* Makes an outbound message with room for `len` bytes after CN_WS_PRE headroom
+ * (data + CN_WS_PRE is where the frame goes). Cannot fail (OOM aborts). */
 struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len);
 
 /* Hands `out` (taken) to the I/O thread of `peer` (borrowed). Any thread, as long

@@ -16,6 +16,9 @@
 #include "base/xmalloc.h"
 #include "proto/stomp_writer.h"
 
+/* Sessions render frames behind CN_WS_PRE bytes of headroom, which lws_write needs. */
+_Static_assert(CN_WS_PRE == LWS_PRE, "CN_WS_PRE must equal libwebsockets' LWS_PRE");
+
 /* The first member of both kinds of per-connection state (see http_server.c). */
 #define KIND_WS 0x57530001
 
@@ -90,7 +93,7 @@ bool cn__ws_is_conn(const void *opaque)
 
 struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len)
 {
-    struct cn_ws_out *o = cn_xmalloc(sizeof *o + LWS_PRE + len);
+    struct cn_ws_out *o = cn_xmalloc(sizeof *o + CN_WS_PRE + len);
     cn_msg_init(&o->hdr, 0, NULL);
     o->conn_id = conn_id;
     o->qnext = NULL;

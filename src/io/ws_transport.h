@@ -23,28 +23,10 @@
 #include <stdint.h>
 
 #include "actors/runtime/runtime.h"
-#include "io/conn_guard.h"
-#include "io/ws_counters.h"
 #include "io/ws_link.h"
 #include "proto/stomp_parser.h"
 
 struct cn_http_server;
-
-/* Opens the session actor of a new connection. Takes peer->rx (one reference) and
- * returns one actor reference, which the transport keeps until the connection
- * closes. Called on the I/O thread; must not block. */
-typedef cn_actor *(*cn_ws_open_fn)(void *ctx, const struct cn_ws_peer *peer);
-
-/* The WebSocket part of the server configuration. open_session NULL disables /ws. */
-struct cn_ws_config {
-    struct cn_stomp_limits limits; /* per-connection parser limits */
-    size_t max_outbound;           /* bytes queued per connection; 0 = 1 MiB */
-    int slow_close_s;              /* how long a slow consumer gets to read its ERROR; 0 = 2 */
-    cn_ws_open_fn open_session;
-    void *open_ctx;
-    struct cn_ws_counters *counters; /* borrowed; required with open_session */
-    struct cn_conn_guard *guard;     /* borrowed; NULL: no node limits */
-};
 
 struct cn__ws_thread;
 

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <netinet/in.h>
@@ -56,6 +57,13 @@
     })
 
 /* ---- environment ---- */
+
+/* The adapter carries a libpq result as struct cn_pg_rows (io/pg_rows.c); this test of the
+ * adapter reads it with libpq to check what the server answered, byte for byte. */
+static const PGresult *res_of(const struct cn_pg_reply *r)
+{
+    return (const PGresult *)r->rows;
+}
 
 static const char *pg_url(void)
 {
@@ -230,7 +238,7 @@ static void check_ok(struct cn_pg_reply *r)
     if (!r->ok)
         fprintf(stderr, "  unexpected error %s: %s\n", r->sqlstate, r->error);
     CHECK_EQ(r->ok, 1);
-    CHECK(r->res != NULL);
+    CHECK(r->rows != NULL);
 }
 
 static struct cn_pg_pool_stats stats_of(struct cn_pg_pool *p)
@@ -404,8 +412,9 @@ static void test_concurrent_1000(void)
         char want[24], tag[32];
         snprintf(want, sizeof want, "%d", 2 * i);
         snprintf(tag, sizeof tag, "tag-%d", i);
-        if (!r || !r->ok || PQntuples(r->res) != 1 || strcmp(PQgetvalue(r->res, 0, 0), want) != 0 ||
-            strcmp(PQgetvalue(r->res, 0, 1), tag) != 0)
+        if (!r || !r->ok || PQntuples(res_of(r)) != 1 ||
+            strcmp(PQgetvalue(res_of(r), 0, 0), want) != 0 ||
+            strcmp(PQgetvalue(res_of(r), 0, 1), tag) != 0)
             wrong++;
         cn_msg_free(r ? &r->hdr : NULL);
     }
@@ -461,19 +470,19 @@ static void test_verbatim_and_errors(void)
         r = run1(&f, p, tag++, "INSERT INTO pgpool_t (id, v, u) VALUES ($1, $2, $3)", 3, params);
         check_ok(r);
         if (r && r->ok)
-            CHECK_STR(PQcmdTuples(r->res), "1");
+            CHECK_STR(PQcmdTuples((PGresult *)res_of(r)), "1");
         cn_msg_free(r ? &r->hdr : NULL);
     }
     r = run1(&f, p, tag++, "SELECT id, v FROM pgpool_t ORDER BY id", 0, NULL);
     check_ok(r);
     if (r && r->ok) {
-        CHECK_EQ(PQntuples(r->res), NV);
-        for (int i = 0; i < NV && i < PQntuples(r->res); i++) {
+        CHECK_EQ(PQntuples(res_of(r)), NV);
+        for (int i = 0; i < NV && i < PQntuples(res_of(r)); i++) {
             if (values[i]) {
-                CHECK_EQ(PQgetisnull(r->res, i, 1), 0);
-                CHECK_STR(PQgetvalue(r->res, i, 1), values[i]);
+                CHECK_EQ(PQgetisnull(res_of(r), i, 1), 0);
+                CHECK_STR(PQgetvalue(res_of(r), i, 1), values[i]);
             } else {
-                CHECK_EQ(PQgetisnull(r->res, i, 1), 1);
+                CHECK_EQ(PQgetisnull(res_of(r), i, 1), 1);
             }
         }
     }
@@ -485,7 +494,7 @@ static void test_verbatim_and_errors(void)
     CHECK(r != NULL);
     if (r) {
         CHECK_EQ(r->ok, 0);
-        CHECK(r->res == NULL);
+        CHECK(r->rows == NULL);
         CHECK_STR(r->sqlstate, "42601");
         CHECK(strstr(r->error, "syntax error") != NULL);
         CHECK(strchr(r->error, '\n') == NULL);
@@ -516,7 +525,7 @@ static void test_verbatim_and_errors(void)
     r = run1(&f, p, tag++, "SELECT count(*) FROM pgpool_t", 0, NULL);
     check_ok(r);
     if (r && r->ok)
-        CHECK_STR(PQgetvalue(r->res, 0, 0), "7");
+        CHECK_STR(PQgetvalue(res_of(r), 0, 0), "7");
     cn_msg_free(r ? &r->hdr : NULL);
 
     struct cn_pg_pool_stats s = stats_of(p);
@@ -805,7 +814,7 @@ static void test_outage_via_proxy(void)
     r = collector_take(f.col, 4, 5000);
     check_ok(r);
     if (r && r->ok)
-        CHECK_STR(PQgetvalue(r->res, 0, 0), "42");
+        CHECK_STR(PQgetvalue(res_of(r), 0, 0), "42");
     cn_msg_free(r ? &r->hdr : NULL);
     CHECK(WAIT_FOR(stats_of(p).conns_up == 2, 5000));
     CHECK_INT(stats_of(p).reconnects, >=, 2);
@@ -976,7 +985,7 @@ static double run_catalog_load(struct fixture *f, int no_prepare, int n, uint64_
                      0);
         for (int k = i; k < i + WINDOW && k < n; k++) {
             struct cn_pg_reply *r = collector_take(f->col, base + (uint64_t)k, 10000);
-            if (!r || !r->ok || PQntuples(r->res) != 5)
+            if (!r || !r->ok || PQntuples(res_of(r)) != 5)
                 bad++;
             cn_msg_free(r ? &r->hdr : NULL);
         }

@@ -358,39 +358,42 @@ static void test_binary_roundtrip(void)
     const char *set[] = {"SET", key, value, "EX", "300"};
     size_t set_lens[] = {3, (size_t)klen, vlen, 2, 3};
     struct cn_redis_reply *rep = run(r, c, 5, set, set_lens);
-    CHECK(rep && rep->ok && rep->tag == 42 && rep->reply->type == REDIS_REPLY_STATUS);
+    CHECK(rep && rep->ok && rep->tag == 42 && cn_redis_kind(rep->reply) == CN_REDIS_STATUS);
     CHECK(rep && rep->error[0] == '\0');
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     const char *get[] = {"GET", key};
     size_t get_lens[] = {3, (size_t)klen};
     rep = run(r, c, 2, get, get_lens);
-    CHECK(rep && rep->ok && rep->reply && rep->reply->type == REDIS_REPLY_STRING);
-    if (rep && rep->reply)
-        CHECK_MEM(rep->reply->str, rep->reply->len, value, vlen);
+    CHECK(rep && rep->ok && rep->reply && cn_redis_kind(rep->reply) == CN_REDIS_STRING);
+    if (rep && rep->reply) {
+        size_t got_len = 0;
+        const char *got = cn_redis_str(rep->reply, &got_len);
+        CHECK_MEM(got, got_len, value, vlen);
+    }
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     const char *ttl[] = {"TTL", key};
     rep = run(r, c, 2, ttl, get_lens);
-    CHECK(rep && rep->ok && rep->reply->type == REDIS_REPLY_INTEGER);
+    CHECK(rep && rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_INTEGER);
     if (rep)
-        CHECK_INT(rep->reply->integer, >, 290);
+        CHECK_INT(cn_redis_int(rep->reply), >, 290);
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     /* Redis's own errors come back with ok = 0 and the error reply. */
     const char *incr[] = {"INCR", key};
     rep = run(r, c, 2, incr, get_lens);
-    CHECK(rep && !rep->ok && rep->reply && rep->reply->type == REDIS_REPLY_ERROR);
+    CHECK(rep && !rep->ok && rep->reply && cn_redis_kind(rep->reply) == CN_REDIS_ERROR);
     CHECK(rep && strncmp(rep->error, "redis: ERR", 10) == 0);
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     const char *del[] = {"DEL", key};
     rep = run(r, c, 2, del, get_lens);
-    CHECK(rep && rep->ok && rep->reply->integer == 1);
+    CHECK(rep && rep->ok && cn_redis_int(rep->reply) == 1);
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     rep = run(r, c, 2, get, get_lens); /* argvlen NULL: C strings */
-    CHECK(rep && rep->ok && rep->reply->type == REDIS_REPLY_NIL);
+    CHECK(rep && rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_NIL);
     cn_msg_free(rep ? &rep->hdr : NULL);
 
     /* Fire and forget still runs. */
@@ -398,8 +401,8 @@ static void test_binary_roundtrip(void)
     CHECK_EQ(cn_redis_command(r, NULL, 0, 0, 3, set2, NULL), 0);
     CHECK(WAIT_FOR(stats_of(r).pending == 0, 5000 * SLOW));
     rep = run(r, c, 2, get, NULL);
-    CHECK(rep && rep->ok && rep->reply->type == REDIS_REPLY_STRING &&
-          strcmp(rep->reply->str, "x") == 0);
+    CHECK(rep && rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_STRING &&
+          strcmp(cn_redis_str(rep->reply, NULL), "x") == 0);
     cn_msg_free(rep ? &rep->hdr : NULL);
     rep = run(r, c, 2, del, NULL);
     cn_msg_free(rep ? &rep->hdr : NULL);
@@ -469,7 +472,7 @@ static void test_many_threads(void)
         char want[32];
         snprintf(want, sizeof want, "%llu", (unsigned long long)rep->tag);
         if (!rep->ok || rep->tag >= TOTAL_COMMANDS || !rep->reply ||
-            strcmp(rep->reply->str, want) != 0)
+            strcmp(cn_redis_str(rep->reply, NULL), want) != 0)
             bad++;
         else if (seen[rep->tag]++)
             dup++;
@@ -544,7 +547,7 @@ static void test_outage_and_recovery(void)
     CHECK_EQ(back, 1);
 
     rep = run(r, c, 1, ping, NULL);
-    CHECK(rep && rep->ok && strcmp(rep->reply->str, "PONG") == 0);
+    CHECK(rep && rep->ok && strcmp(cn_redis_str(rep->reply, NULL), "PONG") == 0);
     cn_msg_free(rep ? &rep->hdr : NULL);
     struct cn_redis_stats s = stats_of(r);
     CHECK_EQ(s.outages, 1);
@@ -655,8 +658,8 @@ static bool client_list_has(struct cn_redis *probe, struct collector *c, const c
 {
     const char *list[] = {"CLIENT", "LIST"};
     struct cn_redis_reply *rep = run(probe, c, 2, list, NULL);
-    bool has = rep && rep->ok && rep->reply->type == REDIS_REPLY_STRING &&
-               strstr(rep->reply->str, needle) != NULL;
+    bool has = rep && rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_STRING &&
+               strstr(cn_redis_str(rep->reply, NULL), needle) != NULL;
     cn_msg_free(rep ? &rep->hdr : NULL);
     return has;
 }
@@ -742,7 +745,7 @@ static long long publish(struct cn_redis *r, struct collector *c, const char *ch
     const char *argv[] = {"PUBLISH", chan, payload};
     size_t lens[] = {7, strlen(chan), len};
     struct cn_redis_reply *rep = run(r, c, 3, argv, lens);
-    long long n = rep && rep->ok ? rep->reply->integer : -1;
+    long long n = rep && rep->ok ? cn_redis_int(rep->reply) : -1;
     cn_msg_free(rep ? &rep->hdr : NULL);
     return n;
 }
@@ -790,7 +793,7 @@ static void test_pubsub(void)
     /* Kill the subscriber connection: it comes back, resubscribes, tells both. */
     const char *kill_sub[] = {"CLIENT", "KILL", "TYPE", "pubsub"};
     struct cn_redis_reply *rep = run(r, c, 4, kill_sub, NULL);
-    CHECK(rep && rep->ok && rep->reply->integer == 1);
+    CHECK(rep && rep->ok && cn_redis_int(rep->reply) == 1);
     cn_msg_free(rep ? &rep->hdr : NULL);
     expect_pubsub(a, CN_REDIS_PUBSUB_RESUBSCRIBED, ch, "", 0);
     expect_pubsub(b, CN_REDIS_PUBSUB_RESUBSCRIBED, ch, "", 0);

@@ -307,10 +307,10 @@ static void on_reply(cn_actor *self, struct part *p, struct cn_redis_reply *r)
             CN_WARN("broadcast", "%s[%d]: redis publish failed: %s (retrying)", p->topic,
                     p->partition, r->error);
         p->failed = 1;
-    } else if (r->reply && r->reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->reply->elements; i++) {
-            const redisReply *e = r->reply->element[i];
-            long long v = e && e->type == REDIS_REPLY_INTEGER ? e->integer : 1;
+    } else if (cn_redis_kind(r->reply) == CN_REDIS_ARRAY) {
+        for (size_t i = 0; i < cn_redis_count(r->reply); i++) {
+            const struct cn_redis_value *e = cn_redis_at(r->reply, i);
+            long long v = cn_redis_kind(e) == CN_REDIS_INTEGER ? cn_redis_int(e) : 1;
             cn_fanout_add(v == 0   ? &p->b->o.counters->bc_duplicates
                           : v == 2 ? &p->b->o.counters->bc_retried_keys
                                    : &p->b->o.counters->bc_published,

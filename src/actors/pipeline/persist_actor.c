@@ -265,7 +265,8 @@ static void on_single(cn_actor *self, struct pstate *s, const struct cn_pg_reply
 {
     size_t i = s->split_i++;
     if (r->ok) {
-        atomic_fetch_add_explicit(&s->p->rows, (uint64_t)PQntuples(r->res), memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->p->rows, (uint64_t)cn_pg_rows_count(r->rows),
+                                  memory_order_relaxed);
     } else {
         if (strcmp(r->sqlstate, STOPPING_STATE) == 0)
             return; /* the next owner redoes the batch */
@@ -326,15 +327,15 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Asks for the members of every room that got a row, so their cached room lists can
  * be dropped. Returns false when there is nothing to ask (then the batch is done). */
-static bool ask_members(cn_actor *self, struct pstate *s, PGresult *res)
+static bool ask_members(cn_actor *self, struct pstate *s, struct cn_pg_rows *res)
 {
     struct cn_persist *p = s->p;
-    int rows = PQntuples(res);
+    int rows = cn_pg_rows_count(res);
     if (!p->o.redis || rows == 0)
         return false;
     int64_t *rooms = cn_xmalloc((size_t)rows * sizeof *rooms);
     for (int i = 0; i < rows; i++)
-        rooms[i] = strtoll(PQgetvalue(res, i, 2), NULL, 10); /* room_id */
+        rooms[i] = cn_pg_rows_i64(res, i, "room_id");
     qsort(rooms, (size_t)rows, sizeof *rooms, cmp_i64);
     struct cn_strbuf b;
     cn_strbuf_init(&b, 64);
@@ -369,10 +370,10 @@ static void on_insert(cn_actor *self, struct pstate *s, struct cn_pg_reply *r)
         return;
     }
     struct cn_persist *p = s->p;
-    uint64_t rows = (uint64_t)PQntuples(r->res);
+    uint64_t rows = (uint64_t)cn_pg_rows_count(r->rows);
     atomic_fetch_add_explicit(&p->rows, rows, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->duplicates, s->ngood - rows, memory_order_relaxed);
-    if (ask_members(self, s, r->res))
+    if (ask_members(self, s, r->rows))
         return;
     s->insert_done = true;
     maybe_finish(self, s);
@@ -383,7 +384,7 @@ static void on_insert(cn_actor *self, struct pstate *s, struct cn_pg_reply *r)
 static void on_members(struct pstate *s, struct cn_pg_reply *r)
 {
     struct cn_persist *p = s->p;
-    int n = r->ok ? PQntuples(r->res) : 0;
+    int n = r->ok ? cn_pg_rows_count(r->rows) : 0;
     if (!r->ok)
         CN_WARN("persist", "%s[%d]: room members for cache invalidation: %s", s->topic,
                 s->partition, r->error);
@@ -393,7 +394,8 @@ static void on_members(struct pstate *s, struct cn_pg_reply *r)
     const char **argv = cn_xmalloc(((size_t)n + 1) * sizeof *argv);
     argv[0] = "DEL";
     for (int i = 0; i < n; i++) {
-        snprintf(keys[i], sizeof keys[i], "rooms:%s", PQgetvalue(r->res, i, 0));
+        snprintf(keys[i], sizeof keys[i], "rooms:%lld",
+                 (long long)cn_pg_rows_i64(r->rows, i, "user_id"));
         argv[i + 1] = keys[i];
     }
     if (cn__persist_enter(p)) {

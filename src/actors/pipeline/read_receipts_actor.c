@@ -165,10 +165,10 @@ static void start_head(cn_actor *self, struct rstate *s)
 
 /* For every membership that moved: DEL its reader's room list (one command for all)
  * and PUBLISH a read event on its room. Fire and forget (see read_receipts.h). */
-static void tell(struct rstate *s, const PGresult *res)
+static void tell(struct rstate *s, const struct cn_pg_rows *res)
 {
     struct cn_read_receipts *p = s->p;
-    int n = PQntuples(res);
+    int n = cn_pg_rows_count(res);
     count(&p->moved, (uint64_t)n);
     if (n == 0 || !cn__rr_enter(p))
         return;
@@ -176,9 +176,9 @@ static void tell(struct rstate *s, const PGresult *res)
     const char **argv = cn_xmalloc(((size_t)n + 1) * sizeof *argv);
     argv[0] = "DEL";
     for (int i = 0; i < n; i++) {
-        int64_t room = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-        int64_t user = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-        int64_t msg = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        int64_t room = cn_pg_rows_i64(res, i, "room_id");
+        int64_t user = cn_pg_rows_i64(res, i, "user_id");
+        int64_t msg = cn_pg_rows_i64(res, i, "last_read_message_id");
         snprintf(keys[i], sizeof keys[i], "rooms:%" PRId64, user);
         argv[i + 1] = keys[i];
         char body[CN_READ_EVENT_BODY_MAX], id[CN_BC_EVENT_ID_MAX + 1], channel[32];
@@ -221,7 +221,7 @@ static void on_apply(cn_actor *self, struct rstate *s, struct cn_pg_reply *r)
         CN_INFO("receipts", "%s[%d]: applying receipts works again", s->topic, s->partition);
     s->failing = false;
     s->backoff_ms = 0;
-    tell(s, r->res);
+    tell(s, r->rows);
     finish_head(self, s);
 }
 

@@ -333,9 +333,9 @@ static void on_sweep_tick(struct pstate *s)
         s->sweeping = true;
 }
 
-static void on_page(struct pstate *s, const PGresult *res)
+static void on_page(struct pstate *s, const struct cn_pg_rows *res)
 {
-    int rows = PQntuples(res);
+    int rows = cn_pg_rows_count(res);
     if (rows == 0) {
         sweep_done(s);
         return;
@@ -344,7 +344,7 @@ static void on_page(struct pstate *s, const PGresult *res)
     s->page = cn_xmalloc((size_t)rows * sizeof *s->page);
     s->npage = (size_t)rows;
     for (int i = 0; i < rows; i++)
-        s->page[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        s->page[i] = cn_pg_rows_i64(res, i, "id");
     s->sweep_after = s->page[rows - 1];
     if (!eval_users(s, TAG(OP_SWEEP_LIVE, 0), LIVE_LUA, s->page, s->npage, 0, NULL))
         sweep_done(s);
@@ -359,15 +359,16 @@ static void sweep_continue(struct pstate *s)
         sweep_done(s);
 }
 
-static void on_live(struct pstate *s, const redisReply *r)
+static void on_live(struct pstate *s, const struct cn_redis_value *r)
 {
     int64_t *dead = cn_xmalloc((s->npage ? s->npage : 1) * sizeof *dead);
     size_t n = 0;
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const redisReply *x = r->element[i];
-        if (x->type != REDIS_REPLY_INTEGER || x->integer < 1 || (size_t)x->integer > s->npage)
+    for (size_t i = 0; i < cn_redis_count(r); i++) {
+        const struct cn_redis_value *x = cn_redis_at(r, i);
+        long long at = cn_redis_int(x);
+        if (cn_redis_kind(x) != CN_REDIS_INTEGER || at < 1 || (size_t)at > s->npage)
             continue; /* defensive: the script returns indexes into KEYS */
-        int64_t user = s->page[x->integer - 1];
+        int64_t user = s->page[at - 1];
         /* Ours are vouched for by the next refresh at the latest: not dead. */
         if (local_sessions(s, user) == 0)
             dead[n++] = user;
@@ -396,15 +397,14 @@ static void on_redis(struct pstate *s, struct cn_redis_reply *r)
             pg_ids(s, OP_ONLINE, user, CN_SQL_PRESENCE_ONLINE, &user, 1);
         break;
     case OP_LEAVE: {
-        long long others =
-            r->ok && r->reply && r->reply->type == REDIS_REPLY_INTEGER ? r->reply->integer : 0;
+        long long others = r->ok ? cn_redis_int(r->reply) : 0;
         /* A session of the user opened again meanwhile: it holds the user ONLINE. */
         if (others == 0 && local_sessions(s, user) == 0)
             pg_ids(s, OP_OFFLINE, user, CN_SQL_PRESENCE_OFFLINE, &user, 1);
         break;
     }
     case OP_SWEEP_LOCK:
-        if (r->ok && r->reply && r->reply->type == REDIS_REPLY_STATUS) {
+        if (r->ok && cn_redis_kind(r->reply) == CN_REDIS_STATUS) {
             count(&s->p->sweeps, 1);
             s->sweep_after = 0;
             sweep_next_page(s);
@@ -437,7 +437,7 @@ static void on_pg(struct pstate *s, struct cn_pg_reply *r)
         cn_msg_free(&r->hdr);
         return;
     }
-    uint64_t rows = (uint64_t)PQntuples(r->res);
+    uint64_t rows = (uint64_t)cn_pg_rows_count(r->rows);
     switch (op) {
     case OP_ONLINE:
     case OP_REFRESH_ONLINE:
@@ -447,7 +447,7 @@ static void on_pg(struct pstate *s, struct cn_pg_reply *r)
         count(&s->p->offline, rows);
         break;
     case OP_SWEEP_PAGE:
-        on_page(s, r->res);
+        on_page(s, r->rows);
         break;
     case OP_SWEEP_OFFLINE:
         count(&s->p->swept, rows);

@@ -51,11 +51,11 @@ void rest_signup_step(struct cn_rest_req *req, cn_msg *m)
         struct cn_pg_reply *r = (struct cn_pg_reply *)m;
         if (!r->ok) {
             rest_reply_sql_error(req, r->sqlstate, r->error);
-        } else if (PQntuples(r->res) == 0) {
+        } else if (cn_pg_rows_count(r->rows) == 0) {
             rest_reply_error(req, 409, "EMAIL_TAKEN", "email: is already registered");
         } else {
             struct cn_user u;
-            rest_row_user(r->res, 0, &u);
+            rest_row_user(r->rows, 0, &u);
             rest_reply_json(req, 201, cn_json_user(&u));
         }
         cn_msg_free(m);
@@ -82,14 +82,14 @@ void rest_login_step(struct cn_rest_req *req, cn_msg *m)
         }
         int rc;
         req->step = STEP_VERIFIED;
-        if (PQntuples(r->res) == 0) {
+        if (cn_pg_rows_count(r->rows) == 0) {
             rc = cn_hasher_verify_dummy(req->deps->hasher, req->self, REST_MSG_HASH, 0,
                                         req->password, req->password_len);
         } else {
-            req->held = r->res;
-            r->res = NULL; /* kept for the answer */
+            req->held = r->rows;
+            r->rows = NULL; /* kept for the answer */
             rc = cn_hasher_verify(req->deps->hasher, req->self, REST_MSG_HASH, 0, req->password,
-                                  req->password_len, rest_col_str(req->held, 0, "password_hash"));
+                                  req->password_len, cn_pg_rows_str(req->held, 0, "password_hash"));
         }
         cn_msg_free(m);
         if (rc != 0)

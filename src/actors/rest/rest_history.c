@@ -26,15 +26,15 @@ void rest_history_step(struct cn_rest_req *req, cn_msg *m)
         cn_msg_free(m);
         return;
     }
-    PGresult *res = r->res;
-    if (!rest_col_bool(res, 0, "room_exists")) {
+    struct cn_pg_rows *res = r->rows;
+    if (!cn_pg_rows_bool(res, 0, "room_exists")) {
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
-    } else if (!rest_col_bool(res, 0, "is_member")) {
+    } else if (!cn_pg_rows_bool(res, 0, "is_member")) {
         rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
     } else {
-        int rows = PQntuples(res);
+        int rows = cn_pg_rows_count(res);
         /* An empty page is one row of NULL message columns. */
-        if (rows == 1 && !rest_col_str(res, 0, "id"))
+        if (rows == 1 && !cn_pg_rows_str(res, 0, "id"))
             rows = 0;
         bool has_next = rows > req->size;
         int n = has_next ? req->size : rows;

@@ -28,9 +28,9 @@ static void query(struct cn_rest_req *req)
     rest_sql_ids(req, CN_SQL_MY_ROOMS, 1, &req->user_id);
 }
 
-static void render_and_answer(struct cn_rest_req *req, PGresult *res)
+static void render_and_answer(struct cn_rest_req *req, struct cn_pg_rows *res)
 {
-    int n = PQntuples(res);
+    int n = cn_pg_rows_count(res);
     struct cn_room *rooms = cn_xcalloc((size_t)n + 1, sizeof *rooms);
     struct cn_message *lms = cn_xcalloc((size_t)n + 1, sizeof *lms);
     for (int i = 0; i < n; i++)
@@ -71,12 +71,15 @@ void rest_my_rooms_step(struct cn_rest_req *req, cn_msg *m)
     }
     case STEP_CACHE: {
         struct cn_redis_reply *r = (struct cn_redis_reply *)m;
-        if (r->ok && r->reply && r->reply->type == REDIS_REPLY_STRING) {
+        size_t len = 0;
+        const char *cached =
+            cn_redis_kind(r->reply) == CN_REDIS_STRING ? cn_redis_str(r->reply, &len) : NULL;
+        if (r->ok && cached) {
             rest_counters_cache(req, true);
-            char *body = cn_xmalloc(r->reply->len + 1);
-            memcpy(body, r->reply->str, r->reply->len);
-            body[r->reply->len] = '\0';
-            rest_reply_body(req, 200, body, r->reply->len);
+            char *body = cn_xmalloc(len + 1);
+            memcpy(body, cached, len);
+            body[len] = '\0';
+            rest_reply_body(req, 200, body, len);
         } else {
             rest_counters_cache(req, false);
             query(req);
@@ -89,7 +92,7 @@ void rest_my_rooms_step(struct cn_rest_req *req, cn_msg *m)
         if (!r->ok)
             rest_reply_sql_error(req, r->sqlstate, r->error);
         else
-            render_and_answer(req, r->res);
+            render_and_answer(req, r->rows);
         cn_msg_free(m);
         return;
     }

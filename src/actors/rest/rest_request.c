@@ -28,7 +28,7 @@ void rest_req_free(void *p)
     free(req->name);
     free(req->cached);
     if (req->held)
-        PQclear(req->held);
+        cn_pg_rows_free(req->held);
     free(req);
 }
 

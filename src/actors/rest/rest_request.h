@@ -13,9 +13,9 @@
 #define CN_ACTORS_REST_REST_REQUEST_H
 
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "actors/rest/rest.h"
+#include "io/pg_rows.h"
 #include "proto/chat_types.h"
 
 enum rest_endpoint {
@@ -62,8 +62,8 @@ struct cn_rest_req {
     int64_t cursor;
     int size;
 
-    PGresult *held; /* a row kept between two steps (login: the user) */
-    char *cached;   /* a body rendered for the cache, SET after the answer */
+    struct cn_pg_rows *held; /* a row kept between two steps (login: the user) */
+    char *cached;            /* a body rendered for the cache, SET after the answer */
 };
 
 /* Frees req and everything it owns, wiping the password. */

@@ -30,9 +30,9 @@
 
 enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS, STEP_PRODUCED };
 
-static const char *outcome_of(const PGresult *res)
+static const char *outcome_of(const struct cn_pg_rows *res)
 {
-    const char *o = PQntuples(res) > 0 ? rest_col_str(res, 0, "outcome") : NULL;
+    const char *o = cn_pg_rows_count(res) > 0 ? cn_pg_rows_str(res, 0, "outcome") : NULL;
     return o ? o : "";
 }
 
@@ -48,7 +48,7 @@ static struct cn_pg_reply *ok_reply(struct cn_rest_req *req, cn_msg *m)
     return NULL;
 }
 
-static void reply_room(struct cn_rest_req *req, int status, const PGresult *res)
+static void reply_room(struct cn_rest_req *req, int status, const struct cn_pg_rows *res)
 {
     struct cn_room room;
     struct cn_message lm;
@@ -66,14 +66,14 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
     struct cn_pg_reply *r = ok_reply(req, m);
     if (!r)
         return;
-    const char *outcome = outcome_of(r->res);
+    const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
-        bool created = rest_col_bool(r->res, 0, "created");
+        bool created = cn_pg_rows_bool(r->rows, 0, "created");
         if (created) {
             int64_t users[2] = {req->user_id, req->target_id};
             rest_cache_invalidate(req, users, 2);
         }
-        reply_room(req, created ? 201 : 200, r->res);
+        reply_room(req, created ? 201 : 200, r->rows);
     } else if (strcmp(outcome, "self") == 0) {
         rest_reply_error(req, 400, "VALIDATION_FAILED",
                          "targetUserId: cannot open a direct room with yourself");
@@ -105,16 +105,16 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
     struct cn_pg_reply *r = ok_reply(req, m);
     if (!r)
         return;
-    const char *outcome = outcome_of(r->res);
+    const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
         int64_t users[CN_GROUP_MAX_MEMBERS + 1];
         memcpy(users, req->member_ids, req->nmembers * sizeof users[0]);
         users[req->nmembers] = req->user_id;
         rest_cache_invalidate(req, users, req->nmembers + 1);
-        reply_room(req, 201, r->res);
+        reply_room(req, 201, r->rows);
     } else if (strcmp(outcome, "unknown_member") == 0) {
         char msg[200];
-        const char *ids = rest_col_str(r->res, 0, "unknown_member_ids");
+        const char *ids = cn_pg_rows_str(r->rows, 0, "unknown_member_ids");
         snprintf(msg, sizeof msg, "memberIds: no such user: %.150s", ids ? ids : "?");
         rest_reply_error(req, 404, "USER_NOT_FOUND", msg);
     } else {
@@ -136,10 +136,10 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
     if (!r)
         return;
     if (req->step == STEP_MEMBERS) {
-        int n = PQntuples(r->res);
+        int n = cn_pg_rows_count(r->rows);
         int64_t *users = cn_xcalloc((size_t)n + 1, sizeof *users);
         for (int i = 0; i < n; i++)
-            users[i] = rest_col_i64(r->res, i, "user_id");
+            users[i] = cn_pg_rows_i64(r->rows, i, "user_id");
         rest_cache_invalidate(req, users, (size_t)n);
         free(users);
         /* The room row was kept from the join. */
@@ -147,13 +147,13 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         cn_msg_free(m);
         return;
     }
-    const char *outcome = outcome_of(r->res);
+    const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
-        if (!rest_col_bool(r->res, 0, "joined")) {
-            reply_room(req, 200, r->res); /* already a member: nothing changed */
+        if (!cn_pg_rows_bool(r->rows, 0, "joined")) {
+            reply_room(req, 200, r->rows); /* already a member: nothing changed */
         } else {
-            req->held = r->res;
-            r->res = NULL;
+            req->held = r->rows;
+            r->rows = NULL;
             req->step = STEP_MEMBERS;
             rest_sql_ids(req, CN_SQL_ROOM_MEMBER_IDS, 1, &req->room_id);
         }
@@ -220,11 +220,11 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
     struct cn_pg_reply *r = ok_reply(req, m);
     if (!r)
         return;
-    const char *outcome = outcome_of(r->res);
+    const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
         /* A group has at most CN_GROUP_MAX_MEMBERS + 1 members at creation, but joins
          * add more: size the array from the text (at most one id per two bytes). */
-        const char *ids = rest_col_str(r->res, 0, "member_ids");
+        const char *ids = cn_pg_rows_str(r->rows, 0, "member_ids");
         size_t max = (ids ? strlen(ids) / 2 : 0) + 2;
         int64_t *users = cn_xcalloc(max, sizeof *users);
         size_t n = parse_ids(ids, users, max - 1);
@@ -256,23 +256,23 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
     struct cn_pg_reply *r = ok_reply(req, m);
     if (!r)
         return;
-    int n = PQntuples(r->res);
+    int n = cn_pg_rows_count(r->rows);
     if (n == 0) {
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
-    } else if (!rest_col_bool(r->res, 0, "is_member")) {
+    } else if (!cn_pg_rows_bool(r->rows, 0, "is_member")) {
         rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
     } else {
         struct cn_room room;
         struct cn_message lm;
-        rest_row_room(r->res, 0, &room, &lm);
+        rest_row_room(r->rows, 0, &room, &lm);
         struct cn_user *members = cn_xcalloc((size_t)n, sizeof *members);
         for (int i = 0; i < n; i++) {
-            members[i].id = rest_col_i64(r->res, i, "member_id");
+            members[i].id = cn_pg_rows_i64(r->rows, i, "member_id");
             members[i].email = NULL; /* other members' emails are not shown */
-            members[i].nickname = rest_col_str(r->res, i, "member_nickname");
-            members[i].status = rest_col_str(r->res, i, "member_status");
-            members[i].last_seen_at_ms = rest_col_str(r->res, i, "member_last_seen_at_ms")
-                                             ? rest_col_i64(r->res, i, "member_last_seen_at_ms")
+            members[i].nickname = cn_pg_rows_str(r->rows, i, "member_nickname");
+            members[i].status = cn_pg_rows_str(r->rows, i, "member_status");
+            members[i].last_seen_at_ms = cn_pg_rows_str(r->rows, i, "member_last_seen_at_ms")
+                                             ? cn_pg_rows_i64(r->rows, i, "member_last_seen_at_ms")
                                              : -1;
         }
         json_t *v = cn_json_room_detail(&room, members, (size_t)n);
@@ -284,17 +284,17 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
 
 /* The answer of a read: the position and unread count the receipt leaves (as checked;
  * the pipeline applies it a moment later). `res` is the read_receipt_check row. */
-static void reply_read(struct cn_rest_req *req, const PGresult *res)
+static void reply_read(struct cn_rest_req *req, const struct cn_pg_rows *res)
 {
     json_t *v = json_object();
     json_object_set_new(v, "roomId", json_integer(req->room_id));
     json_object_set_new(v, "lastReadMessageId",
-                        rest_col_str(res, 0, "last_read_message_id")
-                            ? json_integer(rest_col_i64(res, 0, "last_read_message_id"))
+                        cn_pg_rows_str(res, 0, "last_read_message_id")
+                            ? json_integer(cn_pg_rows_i64(res, 0, "last_read_message_id"))
                             : json_null());
     json_object_set_new(v, "unreadCount",
-                        json_integer(rest_col_str(res, 0, "unread_count")
-                                         ? rest_col_i64(res, 0, "unread_count")
+                        json_integer(cn_pg_rows_str(res, 0, "unread_count")
+                                         ? cn_pg_rows_i64(res, 0, "unread_count")
                                          : 0));
     rest_reply_json(req, 200, v);
 }
@@ -358,15 +358,15 @@ void rest_read_step(struct cn_rest_req *req, cn_msg *m)
     struct cn_pg_reply *r = ok_reply(req, m);
     if (!r)
         return;
-    const char *outcome = outcome_of(r->res);
+    const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
-        if (!rest_col_str(r->res, 0, "message_id")) {
+        if (!cn_pg_rows_str(r->rows, 0, "message_id")) {
             rest_cache_invalidate(req, &req->user_id, 1);
-            reply_read(req, r->res);
+            reply_read(req, r->rows);
         } else {
-            int64_t message_id = rest_col_i64(r->res, 0, "message_id");
-            req->held = r->res;
-            r->res = NULL;
+            int64_t message_id = cn_pg_rows_i64(r->rows, 0, "message_id");
+            req->held = r->rows;
+            r->rows = NULL;
             req->step = STEP_PRODUCED;
             produce_receipt(req, message_id);
         }

@@ -1,73 +1,49 @@
 /* PostgreSQL rows to chat structs; see rest_rows.h. */
 #include "actors/rest/rest_rows.h"
 
-#include <stdlib.h>
 #include <string.h>
 
-int64_t rest_col_i64(const PGresult *r, int row, const char *col)
-{
-    int c = PQfnumber(r, col);
-    if (c < 0 || PQgetisnull(r, row, c))
-        return 0;
-    return strtoll(PQgetvalue(r, row, c), NULL, 10);
-}
-
-const char *rest_col_str(const PGresult *r, int row, const char *col)
-{
-    int c = PQfnumber(r, col);
-    if (c < 0 || PQgetisnull(r, row, c))
-        return NULL;
-    return PQgetvalue(r, row, c);
-}
-
-bool rest_col_bool(const PGresult *r, int row, const char *col)
-{
-    const char *v = rest_col_str(r, row, col);
-    return v && v[0] == 't';
-}
-
-static int64_t time_or_null(const PGresult *r, int row, const char *col)
+static int64_t time_or_null(const struct cn_pg_rows *r, int row, const char *col)
 {
     /* The renderers take a negative time as JSON null. */
-    return rest_col_str(r, row, col) ? rest_col_i64(r, row, col) : -1;
+    return cn_pg_rows_str(r, row, col) ? cn_pg_rows_i64(r, row, col) : -1;
 }
 
-void rest_row_user(const PGresult *r, int row, struct cn_user *u)
+void rest_row_user(const struct cn_pg_rows *r, int row, struct cn_user *u)
 {
-    u->id = rest_col_i64(r, row, "id");
-    u->email = rest_col_str(r, row, "email");
-    u->nickname = rest_col_str(r, row, "nickname");
-    u->status = rest_col_str(r, row, "status");
+    u->id = cn_pg_rows_i64(r, row, "id");
+    u->email = cn_pg_rows_str(r, row, "email");
+    u->nickname = cn_pg_rows_str(r, row, "nickname");
+    u->status = cn_pg_rows_str(r, row, "status");
     if (!u->status)
         u->status = "OFFLINE";
     u->last_seen_at_ms = time_or_null(r, row, "last_seen_at_ms");
 }
 
-static void fill_message(const PGresult *r, int row, const char *const cols[9],
+static void fill_message(const struct cn_pg_rows *r, int row, const char *const cols[9],
                          struct cn_message *m)
 {
     memset(m, 0, sizeof *m);
-    m->id = rest_col_i64(r, row, cols[0]);
-    m->message_key = rest_col_str(r, row, cols[1]);
-    m->room_id = rest_col_i64(r, row, cols[2]);
-    m->sender_id = rest_col_i64(r, row, cols[3]);
-    m->sender_nickname = rest_col_str(r, row, cols[4]);
+    m->id = cn_pg_rows_i64(r, row, cols[0]);
+    m->message_key = cn_pg_rows_str(r, row, cols[1]);
+    m->room_id = cn_pg_rows_i64(r, row, cols[2]);
+    m->sender_id = cn_pg_rows_i64(r, row, cols[3]);
+    m->sender_nickname = cn_pg_rows_str(r, row, cols[4]);
     if (!m->sender_nickname)
         m->sender_nickname = "";
     m->sender_nickname_len = strlen(m->sender_nickname);
-    m->content = rest_col_str(r, row, cols[5]);
+    m->content = cn_pg_rows_str(r, row, cols[5]);
     if (!m->content)
         m->content = "";
-    int c = PQfnumber(r, cols[5]);
-    m->content_len = c >= 0 ? (size_t)PQgetlength(r, row, c) : 0;
-    const char *type = rest_col_str(r, row, cols[6]);
+    m->content_len = cn_pg_rows_len(r, row, cols[5]);
+    const char *type = cn_pg_rows_str(r, row, cols[6]);
     if (!type || cn_message_type_parse(type, strlen(type), &m->type) != 0)
         m->type = CN_MSG_TEXT;
-    m->created_at_ms = rest_col_i64(r, row, cols[7]);
-    m->position = rest_col_i64(r, row, cols[8]);
+    m->created_at_ms = cn_pg_rows_i64(r, row, cols[7]);
+    m->position = cn_pg_rows_i64(r, row, cols[8]);
 }
 
-void rest_row_message(const PGresult *r, int row, struct cn_message *m)
+void rest_row_message(const struct cn_pg_rows *r, int row, struct cn_message *m)
 {
     static const char *const cols[9] = {"id",        "message_key",     "room_id",
                                         "sender_id", "sender_nickname", "content",
@@ -75,19 +51,19 @@ void rest_row_message(const PGresult *r, int row, struct cn_message *m)
     fill_message(r, row, cols, m);
 }
 
-void rest_row_room(const PGresult *r, int row, struct cn_room *room, struct cn_message *lm)
+void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room, struct cn_message *lm)
 {
     memset(room, 0, sizeof *room);
-    room->id = rest_col_i64(r, row, "id");
-    room->name = rest_col_str(r, row, "name");
-    const char *type = rest_col_str(r, row, "type");
+    room->id = cn_pg_rows_i64(r, row, "id");
+    room->name = cn_pg_rows_str(r, row, "name");
+    const char *type = cn_pg_rows_str(r, row, "type");
     room->type = type && strcmp(type, "DIRECT") == 0 ? CN_ROOM_DIRECT : CN_ROOM_GROUP;
-    room->created_by = rest_col_i64(r, row, "created_by");
-    room->created_at_ms = rest_col_i64(r, row, "created_at_ms");
-    room->member_count = rest_col_i64(r, row, "member_count");
-    room->unread_count = rest_col_i64(r, row, "unread_count");
+    room->created_by = cn_pg_rows_i64(r, row, "created_by");
+    room->created_at_ms = cn_pg_rows_i64(r, row, "created_at_ms");
+    room->member_count = cn_pg_rows_i64(r, row, "member_count");
+    room->unread_count = cn_pg_rows_i64(r, row, "unread_count");
     room->last_message = NULL;
-    if (rest_col_str(r, row, "last_msg_id")) {
+    if (cn_pg_rows_str(r, row, "last_msg_id")) {
         static const char *const cols[9] = {"last_msg_id",
                                             "last_msg_key",
                                             "id",

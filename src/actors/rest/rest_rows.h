@@ -11,28 +11,22 @@
  * (the ROOM and MESSAGE column sets documented at the top of src/actors/sql/queries.sql)
  * Times are Unix milliseconds (bigint). A missing column reads as NULL/0.
  *
- * Memory: the filled structs borrow strings from the PGresult; keep it alive
+ * Memory: the filled structs borrow strings from the rows; keep them alive
  * until the JSON is rendered. */
 #ifndef CN_ACTORS_REST_REST_ROWS_H
 #define CN_ACTORS_REST_REST_ROWS_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "io/pg_rows.h"
 #include "proto/chat_types.h"
 
-/* Value of column `col` in `row` as int64 (0 when NULL or absent). */
-int64_t rest_col_i64(const PGresult *r, int row, const char *col);
-/* Value as a string, or NULL when NULL or absent. */
-const char *rest_col_str(const PGresult *r, int row, const char *col);
-/* True when the column is present and true ('t'). */
-bool rest_col_bool(const PGresult *r, int row, const char *col);
-
-void rest_row_user(const PGresult *r, int row, struct cn_user *u);
-void rest_row_message(const PGresult *r, int row, struct cn_message *m);
+void rest_row_user(const struct cn_pg_rows *r, int row, struct cn_user *u);
+void rest_row_message(const struct cn_pg_rows *r, int row, struct cn_message *m);
 /* Fills room; its last message goes to *lm and room->last_message points at it
  * (or is NULL when last_msg_id is NULL). */
-void rest_row_room(const PGresult *r, int row, struct cn_room *room, struct cn_message *lm);
+void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room,
+                   struct cn_message *lm);
 
 #endif

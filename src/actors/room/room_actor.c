@@ -274,11 +274,12 @@ static void query_postgres(cn_actor *self, struct room *r, int64_t before)
 static void on_window(cn_actor *self, struct room *r, struct cn_redis_reply *rep)
 {
     struct held *head = NULL, **tail = &head;
-    if (rep->ok && rep->reply && rep->reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < rep->reply->elements; i++) {
-            redisReply *x = rep->reply->element[i];
+    if (rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_ARRAY) {
+        for (size_t i = 0; i < cn_redis_count(rep->reply); i++) {
+            size_t xlen = 0;
+            const char *x = cn_redis_str(cn_redis_at(rep->reply, i), &xlen);
             struct cn_bc_envelope e;
-            if (x->type != REDIS_REPLY_STRING || cn_bc_envelope_parse(x->str, x->len, &e) != 0)
+            if (!x || cn_bc_envelope_parse(x, xlen, &e) != 0)
                 continue;
             if (e.offset <= r->last)
                 continue;
@@ -304,21 +305,21 @@ static void on_window(cn_actor *self, struct room *r, struct cn_redis_reply *rep
 
 /* Row i of room_messages_after_offset (the MESSAGE columns) as a message; the
  * strings point into res. */
-static void row_message(PGresult *res, int i, struct cn_message *m)
+static void row_message(struct cn_pg_rows *res, int i, struct cn_message *m)
 {
     *m = (struct cn_message){
-        .id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-        .message_key = PQgetvalue(res, i, 1),
-        .room_id = strtoll(PQgetvalue(res, i, 2), NULL, 10),
-        .sender_id = strtoll(PQgetvalue(res, i, 3), NULL, 10),
-        .sender_nickname = PQgetvalue(res, i, 4),
-        .sender_nickname_len = (size_t)PQgetlength(res, i, 4),
-        .content = PQgetvalue(res, i, 5),
-        .content_len = (size_t)PQgetlength(res, i, 5),
-        .created_at_ms = strtoll(PQgetvalue(res, i, 7), NULL, 10),
-        .position = strtoll(PQgetvalue(res, i, 9), NULL, 10),
+        .id = cn_pg_rows_i64(res, i, "id"),
+        .message_key = cn_pg_rows_str(res, i, "message_key"),
+        .room_id = cn_pg_rows_i64(res, i, "room_id"),
+        .sender_id = cn_pg_rows_i64(res, i, "sender_id"),
+        .sender_nickname = cn_pg_rows_str(res, i, "sender_nickname"),
+        .sender_nickname_len = cn_pg_rows_len(res, i, "sender_nickname"),
+        .content = cn_pg_rows_str(res, i, "content"),
+        .content_len = cn_pg_rows_len(res, i, "content"),
+        .created_at_ms = cn_pg_rows_i64(res, i, "created_at_ms"),
+        .position = cn_pg_rows_i64(res, i, "kafka_offset"),
     };
-    const char *type = PQgetvalue(res, i, 6);
+    const char *type = cn_pg_rows_str(res, i, "type");
     if (cn_message_type_parse(type, strlen(type), &m->type) != 0)
         m->type = CN_MSG_TEXT; /* defensive: the column is constrained */
 }
@@ -329,8 +330,8 @@ static void on_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
         CN_WARN("room", "room %" PRId64 ": gap repair from PostgreSQL failed: %s", r->id,
                 rep->error);
     } else {
-        PGresult *res = rep->res;
-        for (int i = 0; i < PQntuples(res); i++) {
+        struct cn_pg_rows *res = rep->rows;
+        for (int i = 0; i < cn_pg_rows_count(res); i++) {
             struct cn_message m;
             row_message(res, i, &m);
             if (m.position <= r->last)
@@ -525,12 +526,12 @@ static void on_cu_window(cn_actor *self, struct room *r, struct cn_redis_reply *
         return;
     }
     struct held *head = NULL, **tail = &head;
-    if (rep->ok && rep->reply && rep->reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < rep->reply->elements; i++) {
-            redisReply *x = rep->reply->element[i];
+    if (rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_ARRAY) {
+        for (size_t i = 0; i < cn_redis_count(rep->reply); i++) {
+            size_t xlen = 0;
+            const char *x = cn_redis_str(cn_redis_at(rep->reply, i), &xlen);
             struct cn_bc_envelope e;
-            if (x->type != REDIS_REPLY_STRING || cn_bc_envelope_parse(x->str, x->len, &e) != 0 ||
-                e.offset <= mb->floor)
+            if (!x || cn_bc_envelope_parse(x, xlen, &e) != 0 || e.offset <= mb->floor)
                 continue;
             *tail = hold(&e);
             tail = &(*tail)->next;
@@ -562,10 +563,10 @@ static void on_cu_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
     if (!rep->ok) {
         CN_WARN("room", "room %" PRId64 ": resume from PostgreSQL failed: %s", r->id, rep->error);
     } else {
-        n = PQntuples(rep->res);
+        n = cn_pg_rows_count(rep->rows);
         for (int i = 0; i < n; i++) {
             struct cn_message m;
-            row_message(rep->res, i, &m);
+            row_message(rep->rows, i, &m);
             if (m.position <= mb->floor)
                 continue;
             size_t cap = cn_message_body_max_len(&m);

@@ -268,7 +268,9 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
                 r->error);
         fail_unavailable(l, it, "the database is unavailable; retry shortly");
     } else if (q == Q_READ_CHECK) {
-        const char *outcome = PQntuples(r->res) == 1 ? PQgetvalue(r->res, 0, 0) : "";
+        const char *outcome = cn_pg_rows_str(r->rows, 0, "outcome");
+        if (!outcome)
+            outcome = "";
         if (strcmp(outcome, "ok") == 0) {
             produce_read(l, it);
         } else {
@@ -281,15 +283,16 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
                 finish(it, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
         }
     } else if (q == Q_NICKNAME) {
-        if (PQntuples(r->res) == 1) {
-            l->nickname = cn_xstrdup(PQgetvalue(r->res, 0, 2));
+        if (cn_pg_rows_count(r->rows) == 1) {
+            const char *nick = cn_pg_rows_str(r->rows, 0, "nickname");
+            l->nickname = cn_xstrdup(nick ? nick : "");
         } else {
             count(&l->sink->counters.rejected);
             finish(it, "UNAUTHORIZED", "the user of this session no longer exists");
         }
     } else {
-        bool exists = PQntuples(r->res) == 1 && PQgetvalue(r->res, 0, 0)[0] == 't';
-        bool member = exists && PQgetvalue(r->res, 0, 1)[0] == 't';
+        bool exists = cn_pg_rows_bool(r->rows, 0, "room_exists");
+        bool member = exists && cn_pg_rows_bool(r->rows, 0, "is_member");
         if (member) {
             remember_member(l, it->room_id);
         } else {

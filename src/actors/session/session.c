@@ -32,7 +32,7 @@ void sess_send_frame(struct ws_session *s, enum cn_stomp_command cmd, const stru
             cap += strlen(h[i].name) * 2 + strlen(h[i].value) * 2 + 2;
     struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, cap);
     struct cn_stomp_writer w;
-    cn_stomp_writer_init(&w, (char *)o->data, LWS_PRE + cap, LWS_PRE, cmd);
+    cn_stomp_writer_init(&w, (char *)o->data, CN_WS_PRE + cap, CN_WS_PRE, cmd);
     for (int i = 0; i < n; i++)
         if (h[i].value)
             cn_stomp_writer_header(&w, h[i].name, h[i].value, strlen(h[i].value));
@@ -305,7 +305,7 @@ static void on_hb_out(struct ws_session *s)
         return;
     if (!s->out_since_tick) {
         struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, 1);
-        o->data[LWS_PRE] = '\n';
+        o->data[CN_WS_PRE] = '\n';
         count(&s->deps->counters->heartbeats_out, 1);
         cn_ws_out_push(&s->peer, o);
     }

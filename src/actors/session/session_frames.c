@@ -160,11 +160,11 @@ void sess_pg_reply(struct ws_session *s, struct cn_pg_reply *r)
     }
     const struct cn_stomp_frame *f = m->frame;
     const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
-    if (!r->ok || PQntuples(r->res) != 1) {
+    if (!r->ok || cn_pg_rows_count(r->rows) != 1) {
         CN_WARN("ws", "session %s: room_membership failed (%s): %s", s->id,
                 r->sqlstate[0] ? r->sqlstate : "-", r->error);
         sess_app_error(s, receipt, "UNAVAILABLE", "the database is unavailable; retry shortly");
-    } else if (strcmp(PQgetvalue(r->res, 0, 1), "t") != 0) {
+    } else if (!cn_pg_rows_bool(r->rows, 0, "is_member")) {
         /* An unknown room answers the same: no probing which rooms exist. */
         sess_app_error(s, receipt, "NOT_MEMBER", "not a member of this room");
     } else if (find_sub(s, cn_stomp_frame_get(f, "id", NULL))) {
@@ -431,7 +431,7 @@ void sess_deliver(struct ws_session *s, cn_msg *m)
     if (x) {
         size_t n = cn_stomp_message_size(x->id_esc_len, 0, d->shared->len);
         struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, n);
-        long len = cn_stomp_message_render((char *)o->data, LWS_PRE + n, LWS_PRE, x->id_esc,
+        long len = cn_stomp_message_render((char *)o->data, CN_WS_PRE + n, CN_WS_PRE, x->id_esc,
                                            x->id_esc_len, NULL, 0, d->shared->data, d->shared->len);
         o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
         o->droppable = d->shared->expires_ms != 0;

@@ -84,8 +84,8 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
 
 void sess_typing_reply(struct ws_session *s, struct cn_redis_reply *r)
 {
-    if (r->ok && r->reply && r->reply->type == REDIS_REPLY_INTEGER) {
-        if (r->reply->integer == 1)
+    if (r->ok && cn_redis_kind(r->reply) == CN_REDIS_INTEGER) {
+        if (cn_redis_int(r->reply) == 1)
             count(&s->deps->counters->typing_published);
         else
             count(&s->deps->counters->typing_throttled);
