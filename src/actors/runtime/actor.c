@@ -15,6 +15,7 @@
 
 #include "base/xmalloc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -166,6 +167,9 @@ void cn__actor_run(cn__worker *w, cn_actor *a)
     cn_runtime *rt = a->rt;
     unsigned popped = 0, handled = 0;
     bool more = true;
+    /* A worker runs an actor only with its token: the push that found it idle, or a
+     * re-queue by the previous worker that kept it. */
+    assert(cn_mailbox_token_held(&a->mbox));
     while (popped < rt->batch) {
         cn_msg *m = cn_mailbox_pop(&a->mbox);
         if (!m) {

@@ -8,7 +8,29 @@
  *    previous worker made to the actor. */
 #include "actors/runtime/mailbox.h"
 
+#include <assert.h>
+
 #define IDLE_BIT ((uintptr_t)1)
+
+/* Debug builds check the rule the queue relies on: one consumer at a time (two would
+ * both move `tail`). Release builds compile the check away. */
+#ifndef NDEBUG
+static void consumer_enter(cn_mailbox *mb)
+{
+    /* relaxed: a check, not a synchronisation; a second consumer sees `true`. */
+    bool was = atomic_exchange_explicit(&mb->consuming, true, memory_order_relaxed);
+    assert(!was && "two consumers in one mailbox");
+    (void)was;
+}
+
+static void consumer_leave(cn_mailbox *mb)
+{
+    atomic_store_explicit(&mb->consuming, false, memory_order_relaxed);
+}
+#else
+#define consumer_enter(mb) ((void)(mb))
+#define consumer_leave(mb) ((void)(mb))
+#endif
 
 void cn_mailbox_init(cn_mailbox *mb)
 {
@@ -17,11 +39,16 @@ void cn_mailbox_init(cn_mailbox *mb)
     mb->stub.free_fn = NULL;
     mb->tail = &mb->stub;
     atomic_init(&mb->head, (uintptr_t)&mb->stub | IDLE_BIT);
+#ifndef NDEBUG
+    atomic_init(&mb->consuming, false);
+#endif
 }
 
 /* Links `m` behind the current head. Returns the previous head word (with its bit). */
 static uintptr_t link_node(cn_mailbox *mb, cn_msg *m)
 {
+    /* The low bit of a message address is the idle flag: messages are aligned. */
+    assert(m && ((uintptr_t)m & IDLE_BIT) == 0);
     /* relaxed: `m` is not reachable by anyone until the release store below. */
     atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
     /* acq_rel: release publishes m's body to the producer that links behind m and to
@@ -40,7 +67,7 @@ bool cn_mailbox_push(cn_mailbox *mb, cn_msg *m)
     return (link_node(mb, m) & IDLE_BIT) != 0;
 }
 
-cn_msg *cn_mailbox_pop(cn_mailbox *mb)
+static cn_msg *pop(cn_mailbox *mb)
 {
     cn_msg *tail = mb->tail;
     /* acquire: pairs with the release store of prev->next in link_node. */
@@ -74,8 +101,21 @@ cn_msg *cn_mailbox_pop(cn_mailbox *mb)
     return NULL; /* a producer slipped in before the stub; its link is coming */
 }
 
+cn_msg *cn_mailbox_pop(cn_mailbox *mb)
+{
+    consumer_enter(mb);
+    cn_msg *m = pop(mb);
+    consumer_leave(mb);
+    return m;
+}
+
 bool cn_mailbox_try_idle(cn_mailbox *mb)
 {
+    consumer_enter(mb);
+    /* The flag is cleared before the CAS: once it succeeds another consumer may
+     * already hold the token. A failed CAS keeps the token without the flag, which
+     * only the next pop or try_idle looks at. */
+    consumer_leave(mb);
     /* Empty means: tail is the stub, the stub has no successor and head is the stub.
      * The tail test matters: after a stub re-insertion head can be the stub while an
      * earlier message is still waiting for its link. */
@@ -91,4 +131,11 @@ bool cn_mailbox_try_idle(cn_mailbox *mb)
      * relaxed on failure: we keep the token and simply re-schedule. */
     return atomic_compare_exchange_strong_explicit(&mb->head, &expect, expect | IDLE_BIT,
                                                    memory_order_release, memory_order_relaxed);
+}
+
+bool cn_mailbox_token_held(cn_mailbox *mb)
+{
+    /* relaxed: only the token holder sets the idle bit, so for the holder the answer
+     * cannot change under it. */
+    return !(atomic_load_explicit(&mb->head, memory_order_relaxed) & IDLE_BIT);
 }

@@ -19,6 +19,7 @@
 
 #include "actors/runtime/msg.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,11 @@ typedef struct cn_mailbox {
     cn_msg *tail;
     /* Placeholder node so the queue is never empty of nodes. */
     cn_msg stub;
+#ifndef NDEBUG
+    /* Debug builds: set while a consumer is inside pop/try_idle, so that a second
+     * consumer (a broken token rule) trips an assert instead of corrupting the queue. */
+    atomic_bool consuming;
+#endif
 } cn_mailbox;
 
 /* Initialises an empty, idle mailbox in caller-provided memory. Cannot fail. */
@@ -49,5 +55,13 @@ cn_msg *cn_mailbox_pop(cn_mailbox *mb);
  * or a push is in flight (the caller still holds the token and must re-schedule).
  * Token holder only. Cannot fail. */
 bool cn_mailbox_try_idle(cn_mailbox *mb);
+
+/* Whether the mailbox is taken (not idle): always true for the thread that holds the
+ * token, which is what debug asserts check with it. Any thread; a hint for others. */
+bool cn_mailbox_token_held(cn_mailbox *mb);
+
+/* Whether the mailbox is taken (not idle): always true for the thread that holds the
+ * token, which is what debug asserts check with it. Any thread; a hint for others. */
+bool cn_mailbox_token_held(cn_mailbox *mb);
 
 #endif
