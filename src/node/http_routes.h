@@ -30,7 +30,7 @@ struct cn_http_routes {
     _Atomic(struct cn_http_server *) server;
     int64_t start_wall_ms;
     atomic_bool draining;            /* /healthz answers 503 "draining" once set */
-    const struct cn_rest_deps *rest; /* the REST API; NULL until it is wired */
+    const struct cn_rest_deps *rest; /* the REST API; NULL: /api/ answers 404 */
     /* Adapters whose counters /metrics shows; NULL when absent. */
     struct cn_pg_pool *pg;
     struct cn_redis *redis;
