@@ -640,6 +640,7 @@ static void test_resume_from_postgres_holds_live(void)
     publish(22, 21);
     CHECK_EQ(sess_wait(b, 1 + 7), 1 + 7);
     CHECK_DELIVERED(b, 2, PG_RANGE(12, 18), 12, 15, 18, 19, 20, 21, 22);
+    CHECK_EQ(sess_wait(a, 4), 4);
     CHECK_DELIVERED(a, 1, NO_PG, 20, 21, 22);
     CHECK_EQ(counter(&F.counters.repaired_postgres), 3);
     CHECK_EQ(counter(&F.counters.repaired_window), 3);
@@ -680,6 +681,7 @@ static void test_resume_with_redis_down_reads_all_from_postgres(void)
     publish(21, 20);
     CHECK_EQ(sess_wait(b, 1 + 4), 1 + 4);
     CHECK_DELIVERED(b, 2, PG_RANGE(18, 20), 18, 19, 20, 21);
+    CHECK_EQ(sess_wait(a, 3), 3);
     CHECK_DELIVERED(a, 1, NO_PG, 20, 21);
     teardown();
 }
