@@ -1,4 +1,6 @@
-/* The room actor (see room_actor.h): subscribers, live delivery, gap repair. */
+/* The room actor (see room_actor.h): subscribers, live delivery, and when to catch
+ * up: the room's gap repair and each resuming subscription's catch-up read through
+ * room_catchup.h, which this file drives with the Redis and PostgreSQL replies. */
 #include "actors/room/room_actor.h"
 
 #include <inttypes.h>
@@ -10,20 +12,16 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "proto/broadcast_envelope.h"
-#include "actors/sql/queries.h"
+#include "actors/room/room_catchup.h"
 #include "actors/session/session_seams.h"
-#include "proto/message_body.h"
 
+/* Message types of the actor's own mail. The replies of the catch-up reads carry a
+ * tag: 0 for the gap repair's, else the catch-up id of a member. */
 #define ROOM_PUBSUB 0x6310
 #define ROOM_WINDOW 0x6311
 #define ROOM_PG     0x6312
-#define ROOM_CU_WIN 0x6313 /* tag: the catch-up id of a member */
-#define ROOM_CU_PG  0x6314
 
-#define CU_PG_ROWS   1000 /* rows per PostgreSQL page of a catch-up */
-#define CU_MAX_ROUND 3    /* window reads per catch-up when live messages show a hole */
-
-#define PG_REPAIR_LIMIT "1000"
+#define CU_MAX_ROUND 3 /* window reads per catch-up when live messages show a hole */
 
 /* A live message held for a subscription that is still catching up. */
 struct cu_item {
@@ -32,26 +30,14 @@ struct cu_item {
     struct cn_ws_shared_msg *m;
 };
 
-struct held;
-
 struct member {
     cn_actor *session; /* our reference */
     uint64_t sub_key;
-    int64_t floor;          /* offsets at or below were given to it (or skipped by its resume) */
-    uint64_t cu;            /* catch-up id while it catches up (resume), else 0 */
-    int cu_rounds;          /* window reads of this catch-up */
-    int64_t cu_before;      /* upper bound of the PostgreSQL part; -1 none */
-    struct held *cu_window; /* window rows waiting for the PostgreSQL part */
-    struct cu_item *q, *q_tail; /* live messages meanwhile, in order */
-};
-
-/* An envelope held while a repair is running: offsets and a copy of the body. */
-struct held {
-    struct held *next;
-    int64_t offset, prev;
-    char message_key[CN_UUID_STR_LEN + 1];
-    size_t body_len;
-    char body[];
+    int64_t floor; /* offsets at or below were given to it (or skipped by its resume) */
+    uint64_t cu;   /* catch-up id while it catches up (resume), else 0 */
+    int cu_rounds; /* window reads of this catch-up */
+    struct cn_room_catchup reader; /* its catch-up's reads */
+    struct cu_item *q, *q_tail;    /* live messages meanwhile, in order */
 };
 
 struct room {
@@ -60,15 +46,16 @@ struct room {
     char channel[32];
     char window[48];
     char destination[48];
+    struct cn_room_store store; /* where the readers find the room's messages */
     struct member *members;
     size_t nmembers, cap;
-    int64_t last;                        /* offset delivered last; -1 before the first */
-    int repairing;                       /* a window or PostgreSQL read is out */
-    int trust_next;                      /* after a repair, accept the next envelope's prev as is */
-    struct held *pending, *pending_tail; /* newer envelopes, in arrival order */
-    struct held *window_rows;            /* window entries waiting for the PostgreSQL part */
-    uint64_t next_cu;                    /* catch-up ids */
-    int live;                            /* Redis confirmed the channel: joins answered at once */
+    int64_t last;                  /* offset delivered last; -1 before the first */
+    int repairing;                 /* the repair's read is out */
+    int trust_next;                /* after a repair, accept the next envelope's prev as is */
+    struct cn_room_catchup repair; /* the gap repair's reads */
+    struct cn_room_catchup_row *pending, *pending_tail; /* newer envelopes, in arrival order */
+    uint64_t next_cu;                                   /* catch-up ids */
+    int live; /* Redis confirmed the channel: joins answered at once */
 };
 
 /* Frees a member message, dropping its session reference when it still holds
@@ -92,15 +79,6 @@ cn_msg *cn_room_member_msg(uint32_t type, cn_actor *session, uint64_t sub_key, i
     return &m->hdr;
 }
 
-static void free_list(struct held *h)
-{
-    while (h) {
-        struct held *n = h->next;
-        free(h);
-        h = n;
-    }
-}
-
 static void free_queue(struct cu_item *q)
 {
     while (q) {
@@ -116,8 +94,7 @@ static void member_clear(struct member *mb)
 {
     free_queue(mb->q);
     mb->q = mb->q_tail = NULL;
-    free_list(mb->cu_window);
-    mb->cu_window = NULL;
+    cn_room_catchup_clear(&mb->reader);
     mb->cu = 0;
 }
 
@@ -129,22 +106,10 @@ static void room_free(void *st)
         cn_actor_unref(r->members[i].session);
     }
     free(r->members);
-    free_list(r->pending);
-    free_list(r->window_rows);
+    cn_room_catchup_rows_free(r->pending);
+    cn_room_catchup_clear(&r->repair);
     cn_fanout_add(&r->deps.counters->rooms_open, (uint64_t)-1);
     free(r);
-}
-
-static struct held *hold(const struct cn_bc_envelope *e)
-{
-    struct held *h = cn_xmalloc(sizeof *h + e->body_len);
-    h->next = NULL;
-    h->offset = e->offset;
-    h->prev = e->prev;
-    memcpy(h->message_key, e->message_key, sizeof h->message_key);
-    h->body_len = e->body_len;
-    memcpy(h->body, e->body, e->body_len);
-    return h;
 }
 
 static struct cn_ws_shared_msg *shared(struct room *r, const char *key, const char *body,
@@ -162,10 +127,12 @@ static struct cn_ws_shared_msg *shared(struct room *r, const char *key, const ch
 
 /* Renders the shared tail once and queues it to every live subscription above
  * whose floor it is; a subscription still catching up holds it until its
- * catch-up is delivered. prev: the envelope's previous offset, -2 unknown. */
-static void deliver(struct room *r, int64_t offset, int64_t prev, const char *key, const char *body,
+ * catch-up is delivered. ctx: the room. prev: the envelope's previous offset, -2
+ * unknown. Also what the gap repair's reader gives (cn_room_catchup_give_fn). */
+static void deliver(void *ctx, int64_t offset, int64_t prev, const char *key, const char *body,
                     size_t body_len)
 {
+    struct room *r = ctx;
     r->last = offset;
     if (r->nmembers == 0)
         return;
@@ -193,14 +160,18 @@ static void deliver(struct room *r, int64_t offset, int64_t prev, const char *ke
     cn_fanout_add(&r->deps.counters->delivered, n);
 }
 
+/* ---- Gap repair ----
+ *
+ * The room's reader (CN_ROOM_CATCHUP_REPAIR) reads what follows the last offset
+ * delivered and hands it to deliver(); envelopes that arrive meanwhile wait in
+ * `pending`, and the oldest of them tells the reader where the hole ends when the
+ * window does not. */
+
 static void start_repair(cn_actor *self, struct room *r)
 {
     r->repairing = 1;
     cn_fanout_add(&r->deps.counters->gap_repairs, 1);
-    char after[24];
-    snprintf(after, sizeof after, "(%" PRId64, r->last);
-    const char *argv[] = {"ZRANGEBYSCORE", r->window, after, "+inf"};
-    if (cn_redis_command(r->deps.redis, self, ROOM_WINDOW, 0, 4, argv, NULL) != 0) {
+    if (cn_room_catchup_start(&r->repair, self, 0, r->last) != 0) {
         /* defensive: valid arguments are never refused; repair from what arrives */
         r->repairing = 0;
         r->trust_next = 1;
@@ -211,7 +182,7 @@ static void start_repair(cn_actor *self, struct room *r)
 static void flush(cn_actor *self, struct room *r)
 {
     while (!r->repairing && r->pending) {
-        struct held *h = r->pending;
+        struct cn_room_catchup_row *h = r->pending;
         if (r->last >= 0 && h->offset <= r->last) {
             cn_fanout_add(&r->deps.counters->duplicates_dropped, 1);
         } else if (r->last >= 0 && h->prev != r->last && !r->trust_next) {
@@ -230,7 +201,7 @@ static void flush(cn_actor *self, struct room *r)
     }
 }
 
-static void append_pending(struct room *r, struct held *h)
+static void append_pending(struct room *r, struct cn_room_catchup_row *h)
 {
     if (r->pending_tail)
         r->pending_tail->next = h;
@@ -239,115 +210,13 @@ static void append_pending(struct room *r, struct held *h)
     r->pending_tail = h;
 }
 
-/* Delivers the window rows kept for after the PostgreSQL part, then what is
- * pending; the repair is over. */
+/* The reader gave what it found (the window rows last): what is pending goes out
+ * now; the repair is over. */
 static void finish_repair(cn_actor *self, struct room *r)
 {
-    struct held *w = r->window_rows;
-    r->window_rows = NULL;
-    for (struct held *h = w; h; h = h->next) {
-        if (h->offset > r->last) {
-            deliver(r, h->offset, h->prev, h->message_key, h->body, h->body_len);
-            cn_fanout_add(&r->deps.counters->repaired_window, 1);
-        }
-    }
-    free_list(w);
     r->repairing = 0;
     r->trust_next = 1; /* we filled what could be filled; do not loop on a hole */
     flush(self, r);
-}
-
-static void query_postgres(cn_actor *self, struct room *r, int64_t before)
-{
-    char room[24], after[24], upto[24];
-    snprintf(room, sizeof room, "%" PRId64, r->id);
-    snprintf(after, sizeof after, "%" PRId64, r->last);
-    snprintf(upto, sizeof upto, "%" PRId64, before);
-    const char *params[] = {room, after, before >= 0 ? upto : NULL, PG_REPAIR_LIMIT};
-    if (cn_pg_pool_query(r->deps.pg, self, ROOM_PG, 0, cn_sql(CN_SQL_ROOM_MESSAGES_AFTER_OFFSET), 4,
-                         params) != 0) {
-        CN_WARN("room", "room %" PRId64 ": gap repair from PostgreSQL refused (queue full)", r->id);
-        finish_repair(self, r);
-    }
-}
-
-static void on_window(cn_actor *self, struct room *r, struct cn_redis_reply *rep)
-{
-    struct held *head = NULL, **tail = &head;
-    if (rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_ARRAY) {
-        for (size_t i = 0; i < cn_redis_count(rep->reply); i++) {
-            size_t xlen = 0;
-            const char *x = cn_redis_str(cn_redis_at(rep->reply, i), &xlen);
-            struct cn_bc_envelope e;
-            if (!x || cn_bc_envelope_parse(x, xlen, &e) != 0)
-                continue;
-            if (e.offset <= r->last)
-                continue;
-            *tail = hold(&e);
-            tail = &(*tail)->next;
-        }
-    } else {
-        CN_WARN("room", "room %" PRId64 ": window read failed: %s", r->id, rep->error);
-    }
-    cn_msg_free(&rep->hdr);
-    r->window_rows = head;
-    /* The first thing after `last` we know of: the window's oldest, else the
-     * oldest pending envelope. If it does not follow `last`, the window lost the
-     * start of the hole (capped, expired, unreachable): ask PostgreSQL. */
-    const struct held *first = head ? head : r->pending;
-    if (first && first->prev != r->last)
-        query_postgres(self, r, first->offset);
-    else if (!first)
-        finish_repair(self, r);
-    else
-        finish_repair(self, r);
-}
-
-/* Row i of room_messages_after_offset (the MESSAGE columns) as a message; the
- * strings point into res. */
-static void row_message(struct cn_pg_rows *res, int i, struct cn_message *m)
-{
-    *m = (struct cn_message){
-        .id = cn_pg_rows_i64(res, i, "id"),
-        .message_key = cn_pg_rows_str(res, i, "message_key"),
-        .room_id = cn_pg_rows_i64(res, i, "room_id"),
-        .sender_id = cn_pg_rows_i64(res, i, "sender_id"),
-        .sender_nickname = cn_pg_rows_str(res, i, "sender_nickname"),
-        .sender_nickname_len = cn_pg_rows_len(res, i, "sender_nickname"),
-        .content = cn_pg_rows_str(res, i, "content"),
-        .content_len = cn_pg_rows_len(res, i, "content"),
-        .created_at_ms = cn_pg_rows_i64(res, i, "created_at_ms"),
-        .position = cn_pg_rows_i64(res, i, "kafka_offset"),
-    };
-    const char *type = cn_pg_rows_str(res, i, "type");
-    if (cn_message_type_parse(type, strlen(type), &m->type) != 0)
-        m->type = CN_MSG_TEXT; /* defensive: the column is constrained */
-}
-
-static void on_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
-{
-    if (!rep->ok) {
-        CN_WARN("room", "room %" PRId64 ": gap repair from PostgreSQL failed: %s", r->id,
-                rep->error);
-    } else {
-        struct cn_pg_rows *res = rep->rows;
-        for (int i = 0; i < cn_pg_rows_count(res); i++) {
-            struct cn_message m;
-            row_message(res, i, &m);
-            if (m.position <= r->last)
-                continue;
-            size_t cap = cn_message_body_max_len(&m);
-            char *body = cn_xmalloc(cap);
-            long n = cn_message_body_render(body, cap, &m);
-            if (n >= 0) {
-                deliver(r, m.position, -2, m.message_key, body, (size_t)n);
-                cn_fanout_add(&r->deps.counters->repaired_postgres, 1);
-            }
-            free(body);
-        }
-    }
-    cn_msg_free(&rep->hdr);
-    finish_repair(self, r);
 }
 
 /* A room event (a read receipt): given to every subscription at once, catching up or
@@ -400,7 +269,7 @@ static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
     } else if (p->kind == CN_REDIS_PUBSUB_MESSAGE) {
         struct cn_bc_envelope e;
         if (cn_bc_envelope_parse(p->payload, p->payload_len, &e) == 0) {
-            append_pending(r, hold(&e));
+            append_pending(r, cn_room_catchup_row_new(&e));
             flush(self, r);
         } else {
             CN_WARN("room", "room %" PRId64 ": dropping a malformed envelope", r->id);
@@ -425,14 +294,13 @@ static void on_pubsub(cn_actor *self, struct room *r, struct cn_redis_pubsub *p)
 /* ---- Resume: one subscription's catch-up ----
  *
  * A JOIN with resume_after >= 0 sets the member's floor to it and, unless this
- * actor already delivered past it, starts a catch-up: read the window above the
- * floor; when the window does not reach down to the floor (its oldest row's prev
- * is not the floor), read PostgreSQL from the floor up to that row first, in
- * pages. Deliveries of the room meanwhile are held for this member (cu_item)
- * and given after the catch-up, above its floor, so nothing comes twice or out
- * of order. When a held message shows a hole right after the catch-up (it was
- * published between the window read and this actor's channel subscription),
- * one more round fills it. Other members are not touched. */
+ * actor already delivered past it, starts a catch-up: the member's reader
+ * (CN_ROOM_CATCHUP_RESUME) reads what follows the floor, window and PostgreSQL, and
+ * gives it to this member alone. Deliveries of the room meanwhile are held for this
+ * member (cu_item) and given after the catch-up, above its floor, so nothing comes
+ * twice or out of order. When a held message shows a hole right after the catch-up
+ * (it was published between the window read and this actor's channel
+ * subscription), one more round fills it. Other members are not touched. */
 
 static struct member *member_of_cu(struct room *r, uint64_t cu)
 {
@@ -450,22 +318,25 @@ static void give(struct room *r, struct member *mb, int64_t offset, struct cn_ws
     cn_fanout_add(&r->deps.counters->delivered, 1);
 }
 
-static void cu_window_read(cn_actor *self, struct room *r, struct member *mb);
+/* What a member's reader gives goes to that member only. */
+struct member_ctx {
+    struct room *r;
+    struct member *mb;
+};
 
-/* The window rows, then the held live messages; then live. */
+static void give_member(void *ctx, int64_t offset, int64_t prev, const char *key, const char *body,
+                        size_t body_len)
+{
+    (void)prev;
+    struct member_ctx *g = ctx;
+    struct cn_ws_shared_msg *m = shared(g->r, key, body, body_len);
+    give(g->r, g->mb, offset, m);
+    cn_ws_shared_msg_unref(m);
+}
+
+/* The reader gave what it found: the held live messages above it; then live. */
 static void cu_finish(cn_actor *self, struct room *r, struct member *mb)
 {
-    struct held *w = mb->cu_window;
-    mb->cu_window = NULL;
-    for (struct held *h = w; h; h = h->next) {
-        if (h->offset > mb->floor) {
-            struct cn_ws_shared_msg *m = shared(r, h->message_key, h->body, h->body_len);
-            give(r, mb, h->offset, m);
-            cn_ws_shared_msg_unref(m);
-            cn_fanout_add(&r->deps.counters->repaired_window, 1);
-        }
-    }
-    free_list(w);
     while (mb->q && mb->q->offset <= mb->floor) {
         struct cu_item *it = mb->q;
         mb->q = it->next;
@@ -491,101 +362,43 @@ static void cu_finish(cn_actor *self, struct room *r, struct member *mb)
         r->last = mb->floor;
 }
 
-static void cu_pg_query(cn_actor *self, struct room *r, struct member *mb)
-{
-    char room[24], after[24], upto[24], limit[12];
-    snprintf(room, sizeof room, "%" PRId64, r->id);
-    snprintf(after, sizeof after, "%" PRId64, mb->floor);
-    snprintf(upto, sizeof upto, "%" PRId64, mb->cu_before);
-    snprintf(limit, sizeof limit, "%d", CU_PG_ROWS);
-    const char *params[] = {room, after, mb->cu_before >= 0 ? upto : NULL, limit};
-    if (cn_pg_pool_query(r->deps.pg, self, ROOM_CU_PG, mb->cu,
-                         cn_sql(CN_SQL_ROOM_MESSAGES_AFTER_OFFSET), 4, params) != 0) {
-        CN_WARN("room", "room %" PRId64 ": resume from PostgreSQL refused (queue full)", r->id);
-        cu_finish(self, r, mb);
-    }
-}
-
 static void cu_window_read(cn_actor *self, struct room *r, struct member *mb)
 {
     mb->cu_rounds++;
-    char after[24];
-    snprintf(after, sizeof after, "(%" PRId64, mb->floor);
-    const char *argv[] = {"ZRANGEBYSCORE", r->window, after, "+inf"};
-    if (cn_redis_command(r->deps.redis, self, ROOM_CU_WIN, mb->cu, 4, argv, NULL) != 0) {
-        mb->cu_before = -1; /* defensive: all of it from PostgreSQL */
-        cu_pg_query(self, r, mb);
-    }
-}
-
-static void on_cu_window(cn_actor *self, struct room *r, struct cn_redis_reply *rep)
-{
-    struct member *mb = member_of_cu(r, rep->tag);
-    if (!mb) { /* the subscription ended meanwhile */
-        cn_msg_free(&rep->hdr);
+    if (cn_room_catchup_start(&mb->reader, self, mb->cu, mb->floor) == 0)
         return;
-    }
-    struct held *head = NULL, **tail = &head;
-    if (rep->ok && cn_redis_kind(rep->reply) == CN_REDIS_ARRAY) {
-        for (size_t i = 0; i < cn_redis_count(rep->reply); i++) {
-            size_t xlen = 0;
-            const char *x = cn_redis_str(cn_redis_at(rep->reply, i), &xlen);
-            struct cn_bc_envelope e;
-            if (!x || cn_bc_envelope_parse(x, xlen, &e) != 0 || e.offset <= mb->floor)
-                continue;
-            *tail = hold(&e);
-            tail = &(*tail)->next;
-        }
-    } else {
-        CN_WARN("room", "room %" PRId64 ": resume window read failed: %s", r->id, rep->error);
-    }
-    cn_msg_free(&rep->hdr);
-    free_list(mb->cu_window);
-    mb->cu_window = head;
-    if (head && head->prev == mb->floor) {
+    /* defensive: valid arguments are never refused; all of it from PostgreSQL */
+    struct member_ctx g = {r, mb};
+    if (cn_room_catchup_on_window(&mb->reader, self, NULL, NULL, give_member, &g) ==
+        CN_ROOM_CATCHUP_DONE)
         cu_finish(self, r, mb);
-        return;
-    }
-    /* The window does not reach down to the floor (capped, expired, empty or
-     * unreachable): PostgreSQL for what lies below its oldest row. */
-    mb->cu_before = head ? head->offset : -1;
-    cu_pg_query(self, r, mb);
 }
 
-static void on_cu_pg(cn_actor *self, struct room *r, struct cn_pg_reply *rep)
+/* A reply of a catch-up read: the tag names the reader, 0 the room's repair, else a
+ * member's catch-up (gone when the subscription ended meanwhile). */
+static void on_read(cn_actor *self, struct room *r, cn_msg *m, uint64_t tag)
 {
-    struct member *mb = member_of_cu(r, rep->tag);
-    if (!mb) {
-        cn_msg_free(&rep->hdr);
+    struct member *mb = tag ? member_of_cu(r, tag) : NULL;
+    if (tag && !mb) {
+        cn_msg_free(m);
         return;
     }
-    int n = 0;
-    if (!rep->ok) {
-        CN_WARN("room", "room %" PRId64 ": resume from PostgreSQL failed: %s", r->id, rep->error);
-    } else {
-        n = cn_pg_rows_count(rep->rows);
-        for (int i = 0; i < n; i++) {
-            struct cn_message m;
-            row_message(rep->rows, i, &m);
-            if (m.position <= mb->floor)
-                continue;
-            size_t cap = cn_message_body_max_len(&m);
-            char *body = cn_xmalloc(cap);
-            long len = cn_message_body_render(body, cap, &m);
-            if (len >= 0) {
-                struct cn_ws_shared_msg *sm = shared(r, m.message_key, body, (size_t)len);
-                give(r, mb, m.position, sm);
-                cn_ws_shared_msg_unref(sm);
-                cn_fanout_add(&r->deps.counters->repaired_postgres, 1);
-            }
-            free(body);
-        }
-    }
-    cn_msg_free(&rep->hdr);
-    if (n == CU_PG_ROWS)
-        cu_pg_query(self, r, mb); /* the next page */
+    struct member_ctx g = {r, mb};
+    struct cn_room_catchup *c = mb ? &mb->reader : &r->repair;
+    cn_room_catchup_give_fn fn = mb ? give_member : deliver;
+    void *ctx = mb ? (void *)&g : (void *)r;
+    enum cn_room_catchup_step step;
+    if (m->type == ROOM_WINDOW)
+        step = cn_room_catchup_on_window(c, self, (struct cn_redis_reply *)m,
+                                         mb ? NULL : r->pending, fn, ctx);
     else
+        step = cn_room_catchup_on_pg(c, self, (struct cn_pg_reply *)m, fn, ctx);
+    if (step == CN_ROOM_CATCHUP_READING)
+        return;
+    if (mb)
         cu_finish(self, r, mb);
+    else
+        finish_repair(self, r);
 }
 
 static void on_member(cn_actor *self, struct room *r, struct cn_room_member_msg *m)
@@ -597,6 +410,7 @@ static void on_member(cn_actor *self, struct room *r, struct cn_room_member_msg 
         }
         struct member *mb = &r->members[r->nmembers++];
         *mb = (struct member){.session = m->session, .sub_key = m->sub_key, .floor = -1};
+        cn_room_catchup_init(&mb->reader, &r->store, CN_ROOM_CATCHUP_RESUME);
         m->session = NULL; /* the reference is ours now */
         if (r->live)
             cn_session_joined(mb->session, mb->sub_key);
@@ -631,20 +445,14 @@ static void room_behaviour(cn_actor *self, void *st, cn_msg *m)
     case CN_ROOM_LEAVE:
         on_member(self, r, (struct cn_room_member_msg *)m);
         return;
-    case ROOM_CU_WIN:
-        on_cu_window(self, r, (struct cn_redis_reply *)m);
-        return;
-    case ROOM_CU_PG:
-        on_cu_pg(self, r, (struct cn_pg_reply *)m);
-        return;
     case ROOM_PUBSUB:
         on_pubsub(self, r, (struct cn_redis_pubsub *)m);
         return;
     case ROOM_WINDOW:
-        on_window(self, r, (struct cn_redis_reply *)m);
+        on_read(self, r, m, ((struct cn_redis_reply *)m)->tag);
         return;
     case ROOM_PG:
-        on_pg(self, r, (struct cn_pg_reply *)m);
+        on_read(self, r, m, ((struct cn_pg_reply *)m)->tag);
         return;
     case CN_ROOM_STOP:
         cn_msg_free(m);
@@ -665,6 +473,16 @@ cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, i
     snprintf(r->channel, sizeof r->channel, "room:%" PRId64, room_id);
     snprintf(r->window, sizeof r->window, "room:%" PRId64 ":window", room_id);
     snprintf(r->destination, sizeof r->destination, "/topic/room.%" PRId64, room_id);
+    r->store = (struct cn_room_store){
+        .room_id = room_id,
+        .window = r->window,
+        .redis = deps->redis,
+        .pg = deps->pg,
+        .counters = deps->counters,
+        .window_reply = ROOM_WINDOW,
+        .pg_reply = ROOM_PG,
+    };
+    cn_room_catchup_init(&r->repair, &r->store, CN_ROOM_CATCHUP_REPAIR);
     cn_fanout_add(&deps->counters->rooms_open, 1);
     cn_actor *a = cn_actor_spawn(rt, room_behaviour, r, room_free);
     cn_redis_subscribe(deps->redis, r->channel, a, ROOM_PUBSUB);

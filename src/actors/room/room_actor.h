@@ -17,6 +17,10 @@
  * followed it (window, else PostgreSQL) before any live message, deduplicated
  * against the live ones held for it meanwhile (see "Resume" in room_actor.c).
  *
+ * The repair and each resume read "the room's messages after position X" with one
+ * reader (room_catchup.h): the repair's gives to every subscription, a resume's to
+ * its own.
+ *
  * Joins: each JOIN is answered with cn_session_joined once Redis confirmed the
  * channel (at once after that), which releases the SUBSCRIBE's RECEIPT; a
  * resume's catch-up starts then too, so the window read and live delivery leave
