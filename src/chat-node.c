@@ -116,7 +116,7 @@ struct node {
     struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
     struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
     struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
-    struct cn_ws_session_deps ws;          /* rooms: wired when that path lands */
+    struct cn_session_deps ws;             /* rooms: wired when that path lands */
     struct cn_kafka_producer *producer;
     struct cn_send_path send;          /* the SEND path (rate limiters -> Kafka) */
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
@@ -316,7 +316,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
     n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
                                  (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
-    n->ws = (struct cn_ws_session_deps){
+    n->ws = (struct cn_session_deps){
         .rt = n->rt,
         .pg = n->pg,
         .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
@@ -347,7 +347,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
                           .max_headers = (uint32_t)cfg->stomp_max_headers,
                           .max_header_line = (uint32_t)cfg->stomp_max_header_line},
                .max_outbound = (size_t)cfg->stomp_max_outbound_bytes,
-               .open_session = cn_ws_session_open,
+               .open_session = cn_session_open,
                .open_ctx = &n->ws,
                .counters = &n->ws_counters,
                .guard = n->guard},
