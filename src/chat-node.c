@@ -38,7 +38,7 @@
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "actors/rest/rest.h"
-#include "actors/session/send_sink.h"
+#include "actors/session/send_path.h"
 #include "actors/session/session_directory.h"
 #include "actors/rest/token_cache.h"
 #include "actors/session/session.h"
@@ -116,9 +116,9 @@ struct node {
     struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
     struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
     struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
-    struct cn_ws_session_deps ws;          /* rooms: wired when that path lands */
+    struct cn_session_deps ws;             /* rooms: wired when that path lands */
     struct cn_kafka_producer *producer;
-    struct cn_send_sink send;          /* the SEND path (rate limiters -> Kafka) */
+    struct cn_send_path send;          /* the SEND path (rate limiters -> Kafka) */
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
     struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
     struct cn_presence *presence;
@@ -190,10 +190,7 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
  * adapters answer their pending requests with errors to actors that are alive. */
 static void stop_adapters(struct node *n)
 {
-    /* Limiter actors may outlive their sessions by a turn: close the gate they pass
-     * before they use the pool or the producer, then stop those. The producer's
-     * last reports still find the runtime running. */
-    cn_send_sink_close(&n->send);
+    /* The producer's last reports still find the runtime running. */
     cn_kafka_producer_close(n->producer); /* freed after the I/O threads: /metrics reads it */
     cn_hasher_stop(n->hasher);
     cn_pg_pool_stop(n->pg);
@@ -319,7 +316,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
     n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
                                  (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
-    n->ws = (struct cn_ws_session_deps){
+    n->ws = (struct cn_session_deps){
         .rt = n->rt,
         .pg = n->pg,
         .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
@@ -328,9 +325,9 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
                 .connect_timeout_ms = (uint32_t)cfg->stomp_connect_timeout_ms,
                 .max_subscriptions = (uint32_t)cfg->stomp_max_subscriptions},
         .counters = &n->ws_counters,
-        .send_sink = cn_send_sink_take,
+        .send_sink = cn_send_path_take,
         .send_ctx = &n->send,
-        .send_forget_room = cn_send_sink_forget_room,
+        .send_forget_room = cn_send_path_forget_room,
         .rooms = cn_session_dir_room_hooks(n->sessions,
                                            n->rooms ? cn_room_registry_hooks(n->rooms) : NULL),
         .presence = n->presence,
@@ -350,7 +347,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
                           .max_headers = (uint32_t)cfg->stomp_max_headers,
                           .max_header_line = (uint32_t)cfg->stomp_max_header_line},
                .max_outbound = (size_t)cfg->stomp_max_outbound_bytes,
-               .open_session = cn_ws_session_open,
+               .open_session = cn_session_open,
                .open_ctx = &n->ws,
                .counters = &n->ws_counters,
                .guard = n->guard},

@@ -10,7 +10,7 @@
 #include "io/admin_kafka.h"
 #include "io/health.h"
 #include "actors/room/room_registry.h"
-#include "actors/session/send_sink.h"
+#include "actors/session/send_path.h"
 #include "actors/session/session_directory.h"
 #include "io/ws_counters.h"
 
@@ -80,7 +80,7 @@ static json_t *cmd_status(const struct cn_admin_deps *d)
                         (json_int_t)(d->rooms ? cn_room_registry_count(d->rooms) : 0), "actors",
                         (json_int_t)rs.actors_alive, "messages", (json_int_t)rs.messages, "workers",
                         (int)rs.workers, "workers_parked", (int)rs.workers_parked, "mailbox", mbox,
-                        "send_rate", (json_int_t)cn_send_sink_rate(d->send), "log_level",
+                        "send_rate", (json_int_t)cn_send_path_rate(d->send), "log_level",
                         cn_log_level_name(cn_log_get_level()), "dependencies", deps));
 }
 
@@ -166,8 +166,8 @@ static json_t *cmd_limits(const struct cn_admin_deps *d, json_t *req)
         return fail("BAD_ARGUMENT", "the limit that can be set is send-rate");
     if (!json_object_get(req, "value") || int_arg(req, "value", 1, &value) != 0 || value > 100000)
         return fail("BAD_ARGUMENT", "send-rate must be an integer from 1 to 100000");
-    uint32_t before = cn_send_sink_rate(d->send);
-    cn_send_sink_set_rate(d->send, (uint32_t)value);
+    uint32_t before = cn_send_path_rate(d->send);
+    cn_send_path_set_rate(d->send, (uint32_t)value);
     CN_WARN("admin", "send rate %u -> %" PRId64 " per second", before, value);
     return ok(json_pack("{s:s,s:I,s:I}", "limit", "send-rate", "previous", (json_int_t)before,
                         "value", (json_int_t)value));

@@ -22,7 +22,7 @@ struct cn_health;
 struct cn_ws_counters;
 struct cn_room_registry;
 struct cn_session_dir;
-struct cn_send_sink;
+struct cn_send_path;
 
 struct cn_admin_deps {
     const char *node_id;
@@ -32,7 +32,7 @@ struct cn_admin_deps {
     const struct cn_ws_counters *ws;
     struct cn_room_registry *rooms; /* NULL: no fan-out */
     struct cn_session_dir *sessions;
-    struct cn_send_sink *send;
+    struct cn_send_path *send;
     const atomic_bool *draining; /* the node's draining flag (set by the drain) */
     const char *kafka_brokers;   /* for lag and the DLT commands */
     /* Starts the drain (once); returns at once. ctx is drain_ctx. */

@@ -14,7 +14,7 @@
 #include "io/process_stats.h"
 #include "io/redis_client.h"
 #include "actors/rest/rest.h"
-#include "actors/session/send_sink.h"
+#include "actors/session/send_metrics.h"
 #include "io/ws_counters.h"
 
 struct cn_metrics_sources {

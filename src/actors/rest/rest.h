@@ -23,7 +23,7 @@ struct cn_pg_pool;
 struct cn_redis;
 struct cn_hasher;
 struct cn_token_cache;
-struct cn_send_sink;
+struct cn_send_path;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -47,9 +47,9 @@ struct cn_rest_deps {
      * token in full. Owned by the caller. */
     struct cn_token_cache **token_caches;
     unsigned token_cache_count;
-    /* The SEND path: its producer and its gate, for POST /read's ReadReceiptEvent.
+    /* The SEND path: its producer, for POST /read's ReadReceiptEvent.
      * NULL: reads are answered 503. */
-    struct cn_send_sink *send;
+    struct cn_send_path *send;
     /* Room events (POST /leave's leave event on room:{id}), whatever the cache
      * setting. NULL: none are published. */
     struct cn_redis *events;

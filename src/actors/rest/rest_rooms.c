@@ -22,7 +22,7 @@
 #include "actors/sql/queries.h"
 #include "actors/pipeline/read_receipts.h"
 #include "io/redis_client.h"
-#include "actors/session/send_sink.h"
+#include "actors/session/send_path.h"
 #include "actors/rest/rest_request.h"
 #include "actors/rest/rest_rows.h"
 #include "proto/event_codec.h"
@@ -318,15 +318,13 @@ static void produce_receipt(struct cn_rest_req *req, int64_t message_id)
         {"content-type", ct, sizeof ct - 1},
         {"schema-version", version, sizeof version - 1},
     };
-    struct cn_send_sink *sink = req->deps->send;
+    struct cn_send_path *send = req->deps->send;
     int rc = -ESHUTDOWN;
-    /* The SEND path's gate: shutdown closes it before it stops the producer. */
-    if (sink && cn__send_sink_enter(sink)) {
+    /* A closed producer refuses with -ESHUTDOWN: 503 like any refusal. */
+    if (send)
         rc =
-            cn_kafka_produce(sink->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY, key,
+            cn_kafka_produce(send->producer, CN_READ_RECEIPTS_TOPIC, CN_KAFKA_PARTITION_BY_KEY, key,
                              (size_t)keylen, value, len, hdrs, 2, req->self, REST_MSG_KAFKA, 0);
-        cn__send_sink_leave(sink);
-    }
     free(value);
     if (rc != 0)
         rest_reply_error(req, 503, "UNAVAILABLE",

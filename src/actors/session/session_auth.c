@@ -1,25 +1,125 @@
-/* SEND /app/auth.refresh: a live session swaps its token for a newer one of the
- * same user, which moves the session's expiry (see ws_session.h and
- * docs/PROTOCOL.md, "Token expiry and refresh").
- *
- * The token comes in an `Authorization: Bearer <jwt>` header of the SEND, or in
- * the body `{accessToken}` (the header wins when both are there). Refusals are
- * application errors (INVALID_BODY, INVALID_TOKEN, WRONG_USER): the session and
- * its old expiry stay as they were. */
+/* CONNECT and /app/auth.refresh; see session_auth.h. */
+#include "actors/session/session_auth.h"
+
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
-#include "actors/session/session_internal.h"
+#include "actors/session/session_output.h"
+#include "actors/session/session_timers.h"
 #include "proto/json_requests.h"
 #include "proto/jwt.h"
+#include "proto/stomp_negotiate.h"
 
-static void count(struct ws_session *s, int result)
+static void count(atomic_uint_fast64_t *c)
 {
-    atomic_fetch_add_explicit(&s->deps->counters->refreshes[result], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed); /* relaxed: a count */
 }
 
-static void check_token(struct ws_session *s, const char *token, const char *receipt)
+/* The Authorization header, in either spelling. */
+static const char *authorization(const struct cn_stomp_frame *f)
+{
+    const char *auth = cn_stomp_frame_get(f, "Authorization", NULL);
+    return auth ? auth : cn_stomp_frame_get(f, "authorization", NULL);
+}
+
+void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f)
+{
+    struct cn_ws_counters *c = s->deps->counters;
+    const char *version = cn_stomp_version_negotiate(cn_stomp_frame_get(f, "accept-version", NULL));
+    if (!version) {
+        count(&c->connects[CN_WS_CONNECT_BAD_VERSION]);
+        cn__session_fail(s, NULL, CN_WS_CLOSE_PROTOCOL,
+                         "unsupported STOMP version: this server speaks 1.1 and 1.2");
+        return;
+    }
+    uint32_t cx, cy;
+    if (cn_stomp_heartbeat_parse(cn_stomp_frame_get(f, "heart-beat", NULL), &cx, &cy) != 0) {
+        count(&c->connects[CN_WS_CONNECT_BAD_HEADER]);
+        cn__session_fail(s, NULL, CN_WS_CLOSE_PROTOCOL,
+                         cn_stomp_strerror(CN_STOMP_E_BAD_HEARTBEAT));
+        return;
+    }
+    /* The token: Authorization: Bearer <jwt>, or the passcode header holding it
+     * (what many JavaScript clients can set). */
+    const char *auth = authorization(f);
+    const char *token = NULL;
+    size_t token_len = 0;
+    if (auth) {
+        if (cn_jwt_from_authorization(auth, &token, &token_len) != 0) {
+            count(&c->connects[CN_WS_CONNECT_BAD_TOKEN]);
+            cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH,
+                             "authentication failed: Authorization must be 'Bearer <token>'");
+            return;
+        }
+    } else if ((token = cn_stomp_frame_get(f, "passcode", NULL)) != NULL) {
+        if (strncasecmp(token, "Bearer ", 7) == 0)
+            token += 7;
+    }
+    if (!token || !*token) {
+        count(&c->connects[CN_WS_CONNECT_NO_TOKEN]);
+        cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH,
+                         "authentication required: send Authorization: Bearer <token>");
+        return;
+    }
+    struct cn_token_claims claims;
+    int rc =
+        cn_jwt_verify(s->deps->jwt_key, s->deps->jwt_key_len, token, (int64_t)time(NULL), &claims);
+    if (rc != 0) {
+        count(
+            &c->connects[rc == CN_JWT_EEXPIRED ? CN_WS_CONNECT_EXPIRED : CN_WS_CONNECT_BAD_TOKEN]);
+        char msg[96];
+        snprintf(msg, sizeof msg, "authentication failed: %s", cn_jwt_strerror(rc));
+        cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH, msg);
+        return;
+    }
+    if (cn_user_sessions_acquire(s->deps->user_sessions, claims.user_id) != 0) {
+        count(&c->refused[CN_WS_REFUSED_USER_LIMIT]);
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "too many sessions for this user (limits.sessions_per_user = %u); retry later",
+                 cn_user_sessions_limit(s->deps->user_sessions));
+        cn__session_fail(s, NULL, CN_WS_CLOSE_USER_LIMIT, msg);
+        return;
+    }
+    s->user_slot = true;
+    count(&c->connects[CN_WS_CONNECT_OK]);
+    count(&c->sessions_open);
+    s->counted_open = true;
+    s->user_id = claims.user_id;
+    s->state = CN__SESSION_OPEN;
+    cn_presence_opened(s->deps->presence, s->user_id);
+    s->presence_open = true;
+    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id);
+    if (s->t_connect)
+        cn_timer_cancel(s->deps->rt, s->t_connect);
+    s->t_connect = 0;
+
+    /* CONNECTED advertises the node's interval both ways; what runs is negotiated in
+     * cn__session_heartbeat_start. */
+    uint32_t hb = s->deps->cfg.heartbeat_ms;
+    char hbv[32], user[24];
+    snprintf(hbv, sizeof hbv, "%u,%u", hb, hb);
+    snprintf(user, sizeof user, "%" PRId64, s->user_id);
+    struct cn__session_hdr h[] = {{"version", version},
+                                  {"heart-beat", hbv},
+                                  {"session", s->id},
+                                  {"server", "chat-node/" CN_VERSION},
+                                  {"user-name", user}};
+    cn__session_write(s, CN_STOMP_CONNECTED, h, 5, NULL, 0, false, 0);
+    cn__session_heartbeat_start(s, cx, cy);
+    s->exp_s = claims.exp;
+    cn__session_arm_expiry(s);
+}
+
+static void count_refresh(struct cn__session *s, int result)
+{
+    count(&s->deps->counters->refreshes[result]);
+}
+
+static void check_token(struct cn__session *s, const char *token, const char *receipt)
 {
     struct cn_token_claims claims;
     int rc =
@@ -27,38 +127,33 @@ static void check_token(struct ws_session *s, const char *token, const char *rec
     if (rc != 0) {
         char msg[96];
         snprintf(msg, sizeof msg, "token refused: %s", cn_jwt_strerror(rc));
-        count(s, CN_WS_REFRESH_INVALID);
-        sess_app_error(s, receipt, "INVALID_TOKEN", msg);
+        count_refresh(s, CN_WS_REFRESH_INVALID);
+        cn__session_app_error(s, receipt, "INVALID_TOKEN", msg);
         return;
     }
     if (claims.user_id != s->user_id) {
-        count(s, CN_WS_REFRESH_WRONG_USER);
-        sess_app_error(s, receipt, "WRONG_USER",
-                       "the token is for another user than this session's");
+        count_refresh(s, CN_WS_REFRESH_WRONG_USER);
+        cn__session_app_error(s, receipt, "WRONG_USER",
+                              "the token is for another user than this session's");
         return;
     }
-    count(s, CN_WS_REFRESH_OK);
+    count_refresh(s, CN_WS_REFRESH_OK);
     s->exp_s = claims.exp;
-    sess_arm_expiry(s);
-    if (receipt) {
-        struct sess_hdr h[] = {{"receipt-id", receipt}};
-        sess_send_frame(s, CN_STOMP_RECEIPT, h, 1, NULL, 0, false, 0);
-    }
+    cn__session_arm_expiry(s);
+    cn__session_receipt_id(s, receipt);
 }
 
-void sess_refresh(struct ws_session *s, const struct cn_stomp_frame *f)
+void cn__session_refresh(struct cn__session *s, const struct cn_stomp_frame *f)
 {
     const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
-    const char *auth = cn_stomp_frame_get(f, "Authorization", NULL);
-    if (!auth)
-        auth = cn_stomp_frame_get(f, "authorization", NULL);
+    const char *auth = authorization(f);
     if (auth) {
         const char *token;
         size_t len;
         if (cn_jwt_from_authorization(auth, &token, &len) != 0) {
-            count(s, CN_WS_REFRESH_INVALID);
-            sess_app_error(s, receipt, "INVALID_TOKEN",
-                           "token refused: Authorization must be 'Bearer <token>'");
+            count_refresh(s, CN_WS_REFRESH_INVALID);
+            cn__session_app_error(s, receipt, "INVALID_TOKEN",
+                                  "token refused: Authorization must be 'Bearer <token>'");
             return;
         }
         check_token(s, token, receipt);
@@ -69,8 +164,8 @@ void sess_refresh(struct ws_session *s, const struct cn_stomp_frame *f)
     if (cn_json_decode_refresh(f->body, f->body_len, &req, &err) != 0) {
         char msg[160];
         cn_json_error_format(&err, msg, sizeof msg);
-        count(s, CN_WS_REFRESH_INVALID);
-        sess_app_error(s, receipt, "INVALID_BODY", msg);
+        count_refresh(s, CN_WS_REFRESH_INVALID);
+        cn__session_app_error(s, receipt, "INVALID_BODY", msg);
         cn_refresh_request_clear(&req);
         return;
     }

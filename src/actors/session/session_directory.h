@@ -2,10 +2,10 @@
  * connected, since when, to which rooms; and the way to reach a session from
  * outside the runtime (kick, drain).
  *
- * Sessions tell it when CONNECT succeeded and when they close (ws_session.c); room
- * subscriptions are seen by wrapping the room hooks the sessions call
- * (cn_session_dir_room_hooks), so the session code knows nothing of it beyond two
- * calls. A mutex guards the map: the calls come from many workers and from the
+ * Sessions tell it when CONNECT succeeded and when they close (session_auth.c,
+ * session.c); room subscriptions are seen by wrapping the room hooks the sessions
+ * call (cn_session_dir_room_hooks), so the session code knows nothing of it beyond
+ * two calls. A mutex guards the map: the calls come from many workers and from the
  * admin thread, each critical section is a hash operation or a copy, and the
  * admin's listing is rare.
  *

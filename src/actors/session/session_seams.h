@@ -1,7 +1,7 @@
-/* Seams between the STOMP session actor and the parts of the realtime path built
- * after it: the Kafka producer (SEND) and the room actors (fan-out). Types and
- * prototypes only; the node wires implementations into struct
- * cn_ws_session_deps.
+/* Seams between the STOMP session actor and the parts of the realtime path around
+ * it: the SEND path (send_path.h) and the room actors (fan-out). The node wires
+ * implementations into struct cn_session_deps; session_seams.c makes the messages
+ * that go to a session (deliveries, joins) and the shared MESSAGE tails.
  *
  * SEND: a session hands each valid SEND /app/chat.send to the sink together with
  * its own actor handle; the sink (the producer path) answers later with a
@@ -108,12 +108,25 @@ void cn_ws_shared_msg_unref(struct cn_ws_shared_msg *m);
 
 #define CN_SESSION_DELIVER 0x5791
 
+/* A delivery as the session receives it (made by cn_session_deliver). */
+struct cn_session_deliver_msg {
+    cn_msg hdr; /* type CN_SESSION_DELIVER; freeing drops the reference to shared */
+    uint64_t sub_key;
+    struct cn_ws_shared_msg *shared; /* one reference */
+};
+
 /* Sends `shared` (one reference taken) to subscription `sub_key` of `session`
  * (borrowed). A delivery for a subscription that has ended is dropped. Returns 0
  * or -ESHUTDOWN (session gone; the reference is dropped). Any thread. */
 int cn_session_deliver(cn_actor *session, uint64_t sub_key, struct cn_ws_shared_msg *shared);
 
 #define CN_SESSION_JOINED 0x5793
+
+/* A join as the session receives it (made by cn_session_joined). */
+struct cn_session_joined_msg {
+    cn_msg hdr; /* type CN_SESSION_JOINED */
+    uint64_t sub_key;
+};
 
 /* Tells `session` (borrowed) that subscription `sub_key` is live: the room's
  * channel is subscribed on Redis. An unknown or ended key is ignored. Returns 0 or

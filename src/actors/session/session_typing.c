@@ -3,21 +3,23 @@
  *
  * Only a room the session is subscribed to (membership was checked by that
  * SUBSCRIBE, so typing needs no query). Throttled twice: the session sends at
- * most one per room every CN_TYPING_EVERY_MS to Redis, and one Lua script there
+ * most one per room every CN__SESSION_TYPING_EVERY_MS to Redis, and one Lua script there
  * (SET typing:{room}:{user} NX PX 3000, then PUBLISH only if it was set) makes it
  * one per user and room across all the user's sessions and nodes. The event goes
  * out on room:{id} like a read event ("event typing <id>\n<JSON>") and the room
  * actors of every node deliver it with `x-event: typing`; it carries
- * `expiresInMs`, and a session drops one that waited longer than that (ws_session_frames.c). */
+ * `expiresInMs`, and a session drops one that waited longer than that (session_subs.c). */
+#include "actors/session/session_typing.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/session/session_output.h"
 #include "base/clock.h"
-#include "proto/broadcast_envelope.h"
 #include "io/redis_client.h"
-#include "actors/session/session_internal.h"
+#include "proto/broadcast_envelope.h"
 #include "proto/json_requests.h"
 
 /* Publishes ARGV[2] on KEYS[2] unless KEYS[1] exists; KEYS[1] then lives ARGV[1] ms. */
@@ -26,10 +28,10 @@ static const char typing_lua[] = "if redis.call('SET', KEYS[1], '1', 'NX', 'PX',
 
 static void count(atomic_uint_fast64_t *c)
 {
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed); /* relaxed: a count */
 }
 
-void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
+void cn__session_typing(struct cn__session *s, const struct cn_stomp_frame *f)
 {
     struct cn_ws_counters *c = s->deps->counters;
     const char *receipt = cn_stomp_frame_get(f, "receipt", NULL);
@@ -38,21 +40,21 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
     if (cn_json_decode_typing(f->body, f->body_len, &room, &err) != 0) {
         char msg[160];
         cn_json_error_format(&err, msg, sizeof msg);
-        sess_app_error(s, receipt, "INVALID_BODY", msg);
+        cn__session_app_error(s, receipt, "INVALID_BODY", msg);
         return;
     }
-    struct ws_sub *sub = NULL;
-    for (struct ws_sub *x = s->subs; x; x = x->next)
+    struct cn__session_sub *sub = NULL;
+    for (struct cn__session_sub *x = s->subs; x; x = x->next)
         if (x->room_id == room && !x->revoked)
             sub = x;
     if (!sub) {
-        sess_app_error(s, receipt, "NOT_SUBSCRIBED",
-                       "subscribe to /topic/room.{roomId} before sending typing to it");
+        cn__session_app_error(s, receipt, "NOT_SUBSCRIBED",
+                              "subscribe to /topic/room.{roomId} before sending typing to it");
         return;
     }
     count(&c->typing_in);
     uint64_t now = cn_now_ms();
-    if (sub->typing_ms && now - sub->typing_ms < CN_TYPING_EVERY_MS) {
+    if (sub->typing_ms && now - sub->typing_ms < CN__SESSION_TYPING_EVERY_MS) {
         count(&c->typing_throttled);
     } else if (s->deps->redis) {
         sub->typing_ms = now;
@@ -65,7 +67,7 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
                           "{\"type\":\"TYPING\",\"roomId\":%" PRId64 ",\"userId\":%" PRId64
                           ",\"expiresInMs\":%d}",
                           room, s->user_id, CN_TYPING_TTL_MS);
-        snprintf(ttl, sizeof ttl, "%d", CN_TYPING_EVERY_MS);
+        snprintf(ttl, sizeof ttl, "%d", CN__SESSION_TYPING_EVERY_MS);
         size_t elen;
         char *event = cn_bc_event_render("typing", id, body, (size_t)bl, &elen);
         /* Defensive: the id is digits and dashes, at most 60 bytes, so it renders. */
@@ -74,15 +76,15 @@ void sess_typing(struct ws_session *s, const struct cn_stomp_frame *f)
             size_t argl[] = {4,   sizeof typing_lua - 1, 1, strlen(key), strlen(chan), strlen(ttl),
                              elen};
             /* The answer (published or not) comes back only to be counted. */
-            cn_redis_command(s->deps->redis, s->self, SESS_TYPING_REPLY, 0, 7, argv, argl);
+            cn_redis_command(s->deps->redis, s->self, CN__SESSION_TYPING_REPLY, 0, 7, argv, argl);
             free(event);
         }
     }
     /* Best effort by nature: the RECEIPT says "taken", not "delivered". */
-    sess_receipt(s, f);
+    cn__session_receipt(s, f);
 }
 
-void sess_typing_reply(struct ws_session *s, struct cn_redis_reply *r)
+void cn__session_typing_reply(struct cn__session *s, struct cn_redis_reply *r)
 {
     if (r->ok && cn_redis_kind(r->reply) == CN_REDIS_INTEGER) {
         if (cn_redis_int(r->reply) == 1)

@@ -1,7 +1,8 @@
-/* The rate limiter actor of one STOMP session: admits SENDs through a sliding
- * window, closes a flooding session, looks up the sender's nickname and room
- * membership (cached), produces the event to Kafka and answers the session in
- * arrival order once each SEND's outcome is known. See send_sink.h.
+/* The SEND path (see send_path.h): cn_send_path_take hands each SEND to the
+ * session's own actor, which admits it through a sliding window, closes a flooding
+ * session, looks up the sender's nickname and room membership (cached), produces
+ * the event to Kafka and answers the session in arrival order once each SEND's
+ * outcome is known.
  *
  * SEND /app/chat.read takes the same road (so it is rate-limited and answered in
  * order with the chat SENDs): read_receipt_check instead of the membership cache
@@ -16,33 +17,59 @@
  * answered as soon as it is done, so a refused SEND behind a slow delivery waits
  * for it: receipts are cumulative, the client must never see a later outcome
  * first. */
-#include "actors/session/send_limiter.h"
+#include "actors/session/send_path.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/pipeline/read_receipts.h"
+#include "actors/session/send_window.h"
+#include "actors/sql/queries.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
-#include "actors/sql/queries.h"
-#include "actors/pipeline/read_receipts.h"
-#include "actors/session/send_window.h"
+#include "proto/chat_types.h"
 #include "proto/event_codec.h"
 
-enum { LIM_PG = 0x5801, LIM_KAFKA = 0x5802 };
+/* The actor's messages: a SEND, a forgotten room, and the adapters' answers. */
+enum { LIM_SEND = 0x5800, LIM_PG, LIM_KAFKA, LIM_FORGET };
 enum { Q_NICKNAME = 1, Q_MEMBERSHIP = 2, Q_READ_CHECK = 3 };
 enum { IT_WAIT = 0, IT_FLIGHT, IT_DONE };
 
-/* Rooms whose membership is cached per session. A member who leaves a room keeps
- * sending into it until the session ends: revocation is issue 9's problem. */
+/* One SEND, as a message to the actor and then as its queue entry. */
+struct item {
+    cn_msg hdr; /* type LIM_SEND; free_fn frees content */
+    struct item *next;
+    uint64_t seq;
+    int state; /* IT_* */
+    const char *code, *message;
+    int close;
+    bool is_read; /* SEND /app/chat.read: room_id + message_id, no content */
+    int64_t message_id;
+    int64_t room_id;
+    enum cn_message_type type;
+    bool has_key;
+    char message_key[CN_UUID_STR_LEN + 1];
+    char *content;
+    size_t content_len;
+    char receipt[]; /* "" when none */
+};
+
+/* Rooms whose membership is cached per session (positive answers only). The session
+ * tells its actor when the user left a room it subscribed to
+ * (cn_send_path_forget_room); otherwise a cached membership lasts as long as the
+ * session. */
 #define MEMBER_CACHE 64
 
+/* The per-session actor's state: the session's rate limiter and the rest of its
+ * SEND path. Touched only by its own behaviour. */
 struct limiter {
-    struct cn_send_sink *sink;
+    struct cn_send_path *path;
     cn_actor *self, *session; /* session: our own reference */
     int64_t user_id;
     char *nickname; /* NULL until user_by_id answered */
@@ -50,7 +77,7 @@ struct limiter {
     int64_t member[MEMBER_CACHE];
     unsigned nmember, member_next;
     struct cn_send_window rate, refusals;
-    struct cn__send_item *head, *tail, *cursor;
+    struct item *head, *tail, *cursor;
     uint64_t next_seq;
     bool flooded; /* the session has been told to close */
 };
@@ -60,7 +87,7 @@ static void count(atomic_uint_fast64_t *c)
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed); /* relaxed: a count */
 }
 
-static void finish(struct cn__send_item *it, const char *code, const char *message)
+static void finish(struct item *it, const char *code, const char *message)
 {
     it->state = IT_DONE;
     it->code = code;
@@ -71,7 +98,7 @@ static void finish(struct cn__send_item *it, const char *code, const char *messa
 static void flush(struct limiter *l)
 {
     while (l->head && l->head->state == IT_DONE) {
-        struct cn__send_item *it = l->head;
+        struct item *it = l->head;
         l->head = it->next;
         if (!l->head)
             l->tail = NULL;
@@ -111,18 +138,17 @@ static void remember_member(struct limiter *l, int64_t room)
         l->nmember++;
 }
 
-static void fail_unavailable(struct limiter *l, struct cn__send_item *it, const char *why)
+static void fail_unavailable(struct limiter *l, struct item *it, const char *why)
 {
-    count(&l->sink->counters.failed);
+    count(&l->path->counters.failed);
     finish(it, "UNAVAILABLE", why);
 }
 
+/* Sends the cursor's query. A refusal (-EAGAIN: the pool's queue is full;
+ * -ESHUTDOWN: the pool is closed) is the caller's to answer. */
 static int submit(struct limiter *l, int q, enum cn_sql_id id, int n, const char *const *params)
 {
-    if (!cn__send_sink_enter(l->sink))
-        return -ESHUTDOWN;
-    int rc = cn_pg_pool_query(l->sink->pg, l->self, LIM_PG, (uint64_t)q, cn_sql(id), n, params);
-    cn__send_sink_leave(l->sink);
+    int rc = cn_pg_pool_query(l->path->pg, l->self, LIM_PG, (uint64_t)q, cn_sql(id), n, params);
     if (rc == 0)
         l->query = q;
     return rc;
@@ -142,9 +168,10 @@ static void random_uuid(char out[CN_UUID_STR_LEN + 1])
 
 /* Produces one msgpack event (value, taken) keyed by the item's room, so that it lands
  * on the room's partition; its delivery report comes back as LIM_KAFKA tagged with the
- * item's seq. Returns cn_kafka_produce's result, -ESHUTDOWN when the sink is closing. */
-static int produce_event(struct limiter *l, const struct cn__send_item *it, const char *topic,
-                         char *value, size_t len)
+ * item's seq. Returns cn_kafka_produce's result (-ESHUTDOWN once the producer is
+ * closed). */
+static int produce_event(struct limiter *l, const struct item *it, const char *topic, char *value,
+                         size_t len)
 {
     char key[24];
     int keylen = snprintf(key, sizeof key, "%" PRId64, it->room_id);
@@ -153,17 +180,13 @@ static int produce_event(struct limiter *l, const struct cn__send_item *it, cons
         {"content-type", "application/msgpack", sizeof "application/msgpack" - 1},
         {"schema-version", version, sizeof version - 1},
     };
-    int rc = -ESHUTDOWN;
-    if (cn__send_sink_enter(l->sink)) {
-        rc = cn_kafka_produce(l->sink->producer, topic, CN_KAFKA_PARTITION_BY_KEY, key,
+    int rc = cn_kafka_produce(l->path->producer, topic, CN_KAFKA_PARTITION_BY_KEY, key,
                               (size_t)keylen, value, len, hdrs, 2, l->self, LIM_KAFKA, it->seq);
-        cn__send_sink_leave(l->sink);
-    }
     free(value);
     return rc;
 }
 
-static void produce(struct limiter *l, struct cn__send_item *it)
+static void produce(struct limiter *l, struct item *it)
 {
     if (!it->has_key) {
         /* Fixed now, so a retry of the same entry could not make a second row. */
@@ -196,7 +219,7 @@ static void produce(struct limiter *l, struct cn__send_item *it)
 }
 
 /* Produces the ReadReceiptEvent of a checked SEND /app/chat.read. */
-static void produce_read(struct limiter *l, struct cn__send_item *it)
+static void produce_read(struct limiter *l, struct item *it)
 {
     struct cn_read_receipt_event ev = {
         .room_id = it->room_id,
@@ -220,7 +243,7 @@ static void pump(struct limiter *l)
 {
     advance(l);
     while (l->cursor && !l->query) {
-        struct cn__send_item *it = l->cursor;
+        struct item *it = l->cursor;
         char a[24], b[24];
         int rc = 0;
         if (it->is_read) {
@@ -254,8 +277,8 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
 {
     int q = l->query;
     l->query = 0;
-    struct cn__send_item *it = l->cursor; /* the query was made for it */
-    if (!it || (uint64_t)q != r->tag) {   /* defensive: one query at a time */
+    struct item *it = l->cursor;        /* the query was made for it */
+    if (!it || (uint64_t)q != r->tag) { /* defensive: one query at a time */
         cn_msg_free(&r->hdr);
         pump(l);
         return;
@@ -274,7 +297,7 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         if (strcmp(outcome, "ok") == 0) {
             produce_read(l, it);
         } else {
-            count(&l->sink->counters.rejected);
+            count(&l->path->counters.rejected);
             if (strcmp(outcome, "not_member") == 0)
                 finish(it, "NOT_MEMBER", "you are not a member of this room");
             else if (strcmp(outcome, "not_found") == 0)
@@ -287,7 +310,7 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
             const char *nick = cn_pg_rows_str(r->rows, 0, "nickname");
             l->nickname = cn_xstrdup(nick ? nick : "");
         } else {
-            count(&l->sink->counters.rejected);
+            count(&l->path->counters.rejected);
             finish(it, "UNAUTHORIZED", "the user of this session no longer exists");
         }
     } else {
@@ -296,7 +319,7 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         if (member) {
             remember_member(l, it->room_id);
         } else {
-            count(&l->sink->counters.rejected);
+            count(&l->path->counters.rejected);
             if (exists)
                 finish(it, "NOT_MEMBER", "you are not a member of this room");
             else
@@ -309,12 +332,12 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
 
 static void on_delivery(struct limiter *l, struct cn_kafka_delivery *d)
 {
-    struct cn__send_item *it = l->head;
+    struct item *it = l->head;
     while (it && it->seq != d->tag)
         it = it->next;
     if (it && it->state == IT_FLIGHT) {
         if (d->ok) {
-            count(&l->sink->counters.accepted);
+            count(&l->path->counters.accepted);
             finish(it, NULL, NULL);
         } else {
             CN_DEBUG("send", "delivery failed: %s", d->error);
@@ -328,7 +351,7 @@ static void on_delivery(struct limiter *l, struct cn_kafka_delivery *d)
     flush(l);
 }
 
-static void on_send(struct limiter *l, struct cn__send_item *it)
+static void on_send(struct limiter *l, struct item *it)
 {
     it->seq = ++l->next_seq;
     it->next = NULL;
@@ -341,33 +364,33 @@ static void on_send(struct limiter *l, struct cn__send_item *it)
         l->cursor = it;
 
     uint64_t now = cn_now_ms();
-    uint32_t rate = cn_send_sink_rate(l->sink);
+    uint32_t rate = cn_send_path_rate(l->path);
     if (rate != l->rate.cap) { /* changed by the operator: a fresh window at the new rate */
         cn_send_window_free(&l->rate);
-        cn_send_window_init(&l->rate, rate, l->sink->limits.window_ms);
+        cn_send_window_init(&l->rate, rate, l->path->limits.window_ms);
     }
     if (l->flooded) {
         finish(it, "RATE_LIMITED", "too many messages; the session is closing");
     } else if (!cn_send_window_try(&l->rate, now)) {
-        count(&l->sink->counters.rate_limited);
+        count(&l->path->counters.rate_limited);
         finish(it, "RATE_LIMITED", "too many messages; slow down");
-        if (l->sink->limits.flood_refusals && !cn_send_window_try(&l->refusals, now)) {
+        if (l->path->limits.flood_refusals && !cn_send_window_try(&l->refusals, now)) {
             /* This refusal is the flood_refusals-th within the window. */
-            count(&l->sink->counters.flood_closes);
+            count(&l->path->counters.flood_closes);
             l->flooded = true;
             it->close = 1;
             it->message = "too many messages refused: sustained flooding; closing";
             CN_INFO("send", "user %" PRId64 ": session closed for flooding", l->user_id);
         }
     } else if (!it->is_read && it->type == CN_MSG_SYSTEM) {
-        count(&l->sink->counters.rejected);
+        count(&l->path->counters.rejected);
         finish(it, "INVALID_BODY", "type: SYSTEM messages are sent by the server only");
     }
     pump(l);
 }
 
 struct forget_msg {
-    cn_msg hdr;
+    cn_msg hdr; /* type LIM_FORGET */
     int64_t room_id;
 };
 
@@ -379,21 +402,13 @@ static void forget_member(struct limiter *l, int64_t room)
             l->member[i] = 0; /* no room has id 0: the slot never matches again */
 }
 
-void cn_send_sink_forget_room(cn_actor *limiter, int64_t room_id)
-{
-    struct forget_msg *m = cn_xmalloc(sizeof *m);
-    cn_msg_init(&m->hdr, CN__SEND_FORGET, NULL);
-    m->room_id = room_id;
-    cn_actor_send(limiter, &m->hdr); /* a stopped limiter frees it */
-}
-
 static void behaviour(cn_actor *self, void *state, cn_msg *m)
 {
     struct limiter *l = state;
     (void)self;
     switch (m->type) {
-    case CN__SEND_ITEM:
-        on_send(l, (struct cn__send_item *)m); /* kept in the queue */
+    case LIM_SEND:
+        on_send(l, (struct item *)m); /* kept in the queue */
         return;
     case LIM_PG:
         on_pg(l, (struct cn_pg_reply *)m);
@@ -401,7 +416,7 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case LIM_KAFKA:
         on_delivery(l, (struct cn_kafka_delivery *)m);
         return;
-    case CN__SEND_FORGET:
+    case LIM_FORGET:
         forget_member(l, ((struct forget_msg *)m)->room_id);
         cn_msg_free(m);
         return;
@@ -414,7 +429,7 @@ static void limiter_free(void *state)
 {
     struct limiter *l = state;
     while (l->head) {
-        struct cn__send_item *it = l->head;
+        struct item *it = l->head;
         l->head = it->next;
         cn_msg_free(&it->hdr);
     }
@@ -425,21 +440,82 @@ static void limiter_free(void *state)
     free(l);
 }
 
-cn_actor *cn__send_limiter_spawn(struct cn_send_sink *sink, cn_actor *session, int64_t user_id)
+/* Spawns the actor of `session` (borrowed; the actor keeps a reference) for user
+ * `user_id`. Returns one reference for the caller. */
+static cn_actor *limiter_spawn(struct cn_send_path *p, cn_actor *session, int64_t user_id)
 {
     struct limiter *l = cn_xcalloc(1, sizeof *l);
-    l->sink = sink;
+    l->path = p;
     l->user_id = user_id;
     cn_actor_ref(session);
     l->session = session;
-    cn_send_window_init(&l->rate, cn_send_sink_rate(sink), sink->limits.window_ms);
+    cn_send_window_init(&l->rate, cn_send_path_rate(p), p->limits.window_ms);
     /* One fewer than the limit: the refusal that finds the window full is the
      * limit-th and closes. */
-    cn_send_window_init(&l->refusals,
-                        sink->limits.flood_refusals ? sink->limits.flood_refusals - 1 : 0,
-                        sink->limits.flood_window_ms);
-    count(&sink->counters.limiters);
-    cn_actor *a = cn_actor_spawn(sink->rt, behaviour, l, limiter_free);
+    cn_send_window_init(&l->refusals, p->limits.flood_refusals ? p->limits.flood_refusals - 1 : 0,
+                        p->limits.flood_window_ms);
+    count(&p->counters.limiters);
+    cn_actor *a = cn_actor_spawn(p->rt, behaviour, l, limiter_free);
     l->self = a;
     return a;
+}
+
+static void item_free(cn_msg *m)
+{
+    struct item *it = (struct item *)m;
+    free(it->content);
+    free(it);
+}
+
+int cn_send_path_take(void *ctx, const struct cn_session_send *send)
+{
+    struct cn_send_path *p = ctx;
+    /* Lazily: most sessions only read, and this costs an actor. */
+    if (!*send->helper)
+        *send->helper = limiter_spawn(p, send->session, send->user_id);
+    const struct cn_send_request *req = send->req;
+    size_t rlen = send->receipt ? strlen(send->receipt) : 0;
+    struct item *it = cn_xcalloc(1, sizeof *it + rlen + 1);
+    cn_msg_init(&it->hdr, LIM_SEND, item_free);
+    if (rlen)
+        memcpy(it->receipt, send->receipt, rlen);
+    it->receipt[rlen] = '\0';
+    if (!req) {
+        /* A read receipt: it shares the SENDs' queue, so answers stay in order. */
+        it->is_read = true;
+        it->room_id = send->read_room_id;
+        it->message_id = send->read_message_id;
+        return cn_actor_send(*send->helper, &it->hdr);
+    }
+    it->room_id = req->room_id;
+    it->type = req->type;
+    it->has_key = req->has_message_key;
+    if (req->has_message_key)
+        memcpy(it->message_key, req->message_key, sizeof it->message_key);
+    it->content = cn_xmalloc(req->content_len + 1);
+    memcpy(it->content, req->content, req->content_len);
+    it->content[req->content_len] = '\0';
+    it->content_len = req->content_len;
+    /* -ESHUTDOWN only when the actor was stopped, which the session does once its
+     * connection closed: then nobody waits for the answer. */
+    return cn_actor_send(*send->helper, &it->hdr);
+}
+
+void cn_send_path_forget_room(cn_actor *helper, int64_t room_id)
+{
+    struct forget_msg *m = cn_xmalloc(sizeof *m);
+    cn_msg_init(&m->hdr, LIM_FORGET, NULL);
+    m->room_id = room_id;
+    cn_actor_send(helper, &m->hdr); /* a stopped actor frees it */
+}
+
+uint32_t cn_send_path_rate(struct cn_send_path *p)
+{
+    uint32_t r = atomic_load_explicit(&p->live_rate, memory_order_relaxed); /* relaxed: a value */
+    return r ? r : p->limits.rate;
+}
+
+void cn_send_path_set_rate(struct cn_send_path *p, uint32_t rate)
+{
+    atomic_store_explicit(&p->live_rate, rate, memory_order_relaxed); /* pairs: cn_send_path_rate */
 }
