@@ -183,7 +183,7 @@ static size_t parse_ids(const char *text, int64_t *out, size_t max)
 
 /* Tells every node that user_id left room_id: the room actors hand the event to
  * each subscription of the room, and the leaver's own sessions drop their
- * subscriptions to it when they see it (ws_session_frames.c), within the
+ * subscriptions to it when they see it (session/session_subs.c), within the
  * Pub/Sub hop. Fire and forget, like the read events: a lost one leaves the
  * leaver subscribed until the session ends (a new SUBSCRIBE is refused). */
 static void publish_leave(struct cn_rest_req *req)

@@ -239,7 +239,7 @@ static void deliver_event(struct room *r, const struct cn_bc_event *ev)
     };
     struct cn_ws_shared_msg *m = cn_ws_shared_msg_new(&f);
     /* Typing is true for a moment only: sessions drop it once stale, and first
-     * under outbound pressure (ws_session_typing.c). */
+     * under outbound pressure (session/session_typing.c). */
     if (strcmp(ev->name, "typing") == 0)
         m->expires_ms = cn_now_ms() + CN_TYPING_TTL_MS;
     /* A leave event (POST /api/rooms/{id}/leave): "leave-<room>-<user>-<ms>". The

@@ -24,7 +24,7 @@ struct cn_room_registry;
 /* Creates an empty registry. `deps` is copied. Cannot fail. */
 struct cn_room_registry *cn_room_registry_new(cn_runtime *rt, const struct cn_room_deps *deps);
 
-/* The hooks to put into struct cn_ws_session_deps; valid while the registry
+/* The hooks to put into struct cn_session_deps; valid while the registry
  * lives. Cannot fail. */
 const struct cn_session_room_hooks *cn_room_registry_hooks(struct cn_room_registry *r);
 
