@@ -163,7 +163,7 @@ static void test_hash_then_verify(void)
         CHECK_EQ(e.col->r[i].ok, 0);
         CHECK_EQ(e.col->r[i].error, 0);
     }
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
 
     /* The same hash seen by a hasher with stronger limits: matches, wants a rehash. */
     struct cn_hasher_config cfg = {.threads = 1,
@@ -174,7 +174,7 @@ static void test_hash_then_verify(void)
     CHECK(wait_replies(e.col, 6, DEADLINE_MS));
     CHECK_EQ(e.col->r[5].ok, 1);
     CHECK_EQ(e.col->r[5].needs_rehash, 1);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), 6);
     env_free(&e);
 }
@@ -191,7 +191,7 @@ static void test_dummy_verify(void)
         CHECK_EQ(e.col->r[i].ok, 0);
         CHECK_EQ(e.col->r[i].error, 0);
     }
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     env_free(&e);
 }
 
@@ -229,7 +229,7 @@ static void test_refused_input(void)
     CHECK_EQ(e.col->r[1].tag, 3);
     CHECK_EQ(e.col->r[1].ok, 0);
     CHECK_EQ(e.col->r[1].error, -EINVAL);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     /* Refused requests were never answered. */
     CHECK_EQ(replies(e.col), 2);
     env_free(&e);
@@ -287,7 +287,7 @@ static void test_concurrent_requests(void)
     }
     const unsigned total = SUBMITTERS * PER_SUBMITTER;
     CHECK(wait_replies(e.col, total, DEADLINE_MS));
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), total);
     /* Each tag answered once, with a hash of its own password. */
     unsigned seen[SUBMITTERS * PER_SUBMITTER] = {0};
@@ -326,7 +326,7 @@ static void test_queue_bound(void)
     /* Room again once drained. */
     CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, 9, "pw", 2), 0);
     CHECK(wait_replies(e.col, 9, DEADLINE_MS));
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), 9);
     env_free(&e);
 }
@@ -338,7 +338,7 @@ static void test_stop_with_pending(void)
     cn__hasher_pause(h, true);
     for (unsigned i = 0; i < 20; i++)
         CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, i, "secret", 6), 0);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     /* Every pending request answered with -ESHUTDOWN by stop itself. */
     CHECK(wait_replies(e.col, 20, DEADLINE_MS));
     CHECK_EQ(replies(e.col), 20);
@@ -358,7 +358,7 @@ static void test_stop_while_running(void)
      * each gets exactly one answer. */
     for (unsigned i = 0; i < 40; i++)
         CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, i, "secret", 6), 0);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK(wait_replies(e.col, 40, DEADLINE_MS));
     CHECK_EQ(replies(e.col), 40);
     unsigned seen[40] = {0};
@@ -396,7 +396,7 @@ static void test_reply_to_stopped_actor(void)
     struct cn_runtime_stats after;
     cn_runtime_stats(e.rt, &after);
     CHECK_EQ(after.sends_dropped - before.sends_dropped, 2);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     cn_actor_unref(gone); /* its state is freed by the runtime; ASan checks the rest */
     env_free(&e);
 }
@@ -416,7 +416,7 @@ static void test_default_limits(void)
     CHECK(wait_replies(e.col, 2, DEADLINE_MS));
     CHECK_EQ(e.col->r[1].ok, 1);
     CHECK_EQ(e.col->r[1].needs_rehash, 0);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     fprintf(stderr, "default limits: start + hash + verify took %.0f ms\n",
             (double)(cn_now_ns() - t0) / 1e6);
     env_free(&e);
