@@ -354,6 +354,40 @@ static void test_invalid_queries(void)
     fixture_stop(&f);
 }
 
+/* ---- close, then free ---- */
+
+/* cn_pg_pool_close answers what is queued and in flight (sqlstate STOPPING), then
+ * refuses with -ESHUTDOWN while the memory and the counters stay, until free. */
+static void test_close_then_free(void)
+{
+    struct fixture f;
+    fixture_start(&f, 8);
+    struct cn_pg_pool_opts o = {.url = pg_url(), .size = 1};
+    struct cn_pg_pool *p = start_or_fail(&o);
+    for (uint64_t t = 0; t < 3; t++)
+        CHECK_EQ(cn_pg_pool_query(p, f.actor, REPLY_TYPE, t, "SELECT pg_sleep(0.5)", 0, NULL), 0);
+    CHECK(WAIT_FOR(stats_of(p).in_flight == 1 && stats_of(p).queued == 2, 5000));
+    cn_pg_pool_close(p);
+    for (uint64_t t = 0; t < 3; t++) {
+        struct cn_pg_reply *r = collector_take(f.col, t, 5000);
+        CHECK(r != NULL);
+        if (r) {
+            CHECK_EQ(r->ok, 0);
+            CHECK_STR(r->sqlstate, CN_PG_SQLSTATE_STOPPING);
+        }
+        cn_msg_free(r ? &r->hdr : NULL);
+    }
+    CHECK_EQ(cn_pg_pool_query(p, f.actor, REPLY_TYPE, 4, "SELECT 1", 0, NULL), -ESHUTDOWN);
+    struct cn_pg_pool_stats s = stats_of(p);
+    CHECK_EQ(s.in_flight, 0);
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.conns_up, 0);
+    CHECK_EQ(s.errors, 3);
+    cn_pg_pool_close(p); /* idempotent */
+    fixture_stop(&f);    /* the runtime goes first, as in chat-node */
+    cn_pg_pool_free(p);
+}
+
 /* ---- 1,000 concurrent queries ---- */
 
 enum { SUBMITTERS = 4, PER_SUBMITTER = 250, TOTAL = SUBMITTERS * PER_SUBMITTER };
@@ -1020,6 +1054,6 @@ static void test_prepared_vs_unnamed(void)
     fixture_stop(&f);
 }
 
-CN_TEST_MAIN(test_start_failures, test_invalid_queries, test_concurrent_1000,
+CN_TEST_MAIN(test_start_failures, test_invalid_queries, test_close_then_free, test_concurrent_1000,
              test_verbatim_and_errors, test_terminate_backend, test_outage_via_proxy,
              test_queue_bound_and_deadline, test_stop_under_load, test_prepared_vs_unnamed)

@@ -664,9 +664,10 @@ static bool client_list_has(struct cn_redis *probe, struct collector *c, const c
     return has;
 }
 
-/* Stopping with commands in flight answers each exactly once and frees everything
- * (the ASan build checks the freeing). */
-static void test_stop_with_commands_in_flight(void)
+/* Closing with commands in flight answers each exactly once; after the close a
+ * command is answered at once with ok = 0 and a subscription is refused; free frees
+ * everything (the ASan build checks the freeing). */
+static void test_close_with_commands_in_flight(void)
 {
     struct cn_redis *r = start_on(stack_host, stack_port, 0);
     struct cn_redis *probe = start_on(stack_host, stack_port, 0);
@@ -690,7 +691,7 @@ static void test_stop_with_commands_in_flight(void)
         const char *echo[] = {"ECHO", "queued behind a blocked command"};
         CHECK_EQ(cn_redis_command(r, c->actor, REPLY_TYPE, (uint64_t)i, 2, echo, NULL), 0);
     }
-    cn_redis_free(r);
+    cn_redis_close(r);
     uint8_t seen[1001] = {0};
     int n = 0, ok = 0;
     struct cn_redis_reply *rep;
@@ -710,6 +711,20 @@ static void test_stop_with_commands_in_flight(void)
         once += seen[i] == 1;
     CHECK_EQ(once, extra + 1);
     CHECK(collector_take(c, 100) == NULL);
+    /* Closed, not freed: answered at once with ok = 0, or refused. */
+    const char *ping[] = {"PING"};
+    CHECK_EQ(cn_redis_command(r, c->actor, REPLY_TYPE, 5000, 1, ping, NULL), 0);
+    rep = take_reply(c, 5000 * SLOW);
+    CHECK(rep != NULL);
+    if (rep) {
+        CHECK_EQ(rep->tag, 5000);
+        CHECK_EQ(rep->ok, 0);
+        CHECK(strstr(rep->error, "closed") != NULL);
+        cn_msg_free(&rep->hdr);
+    }
+    CHECK_EQ(cn_redis_subscribe(r, "cn:test:closed", c->actor, REPLY_TYPE), -ESHUTDOWN);
+    CHECK(!cn_redis_is_up(r));
+    cn_redis_free(r);
     cn_redis_free(probe);
     collector_free(c);
     collector_free(pc);
@@ -914,4 +929,4 @@ static void ensure_setup(void)
 
 CN_TEST_MAIN(test_invalid_input, test_binary_roundtrip, test_many_threads, test_outage_and_recovery,
              test_unreachable_from_start, test_command_timeout, test_frozen_server,
-             test_stop_with_commands_in_flight, test_pubsub, test_resubscribe_many)
+             test_close_with_commands_in_flight, test_pubsub, test_resubscribe_many)
