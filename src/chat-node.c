@@ -468,16 +468,17 @@ static void stop_node(struct node *n)
     cn_send_sink_close(&n->send);
     /* The adapters, each answering what it holds: the producers flush (their reports
      * reach live actors), the hasher finishes its hashes, the pools and Redis fail
-     * what is queued. The HTTP server goes last, so that the REST answers those
-     * failures cause still reach their clients. */
+     * what is queued. The HTTP server comes after them, so that the REST answers
+     * those failures cause can still reach their clients; the health checker (whose
+     * probe round may take a few seconds to end) after the clients are gone. */
     cn_kafka_producer_close(n->persist_dlt);
     cn_kafka_producer_close(n->producer);
     cn_hasher_close(n->hasher);
     cn_pg_pool_close(n->pg);
     cn_pg_pool_close(n->presence_pg);
     cn_redis_close(n->redis);
-    cn_health_close(n->health);
     cn_http_server_close(n->http);
+    cn_health_close(n->health);
 
     /* 3. */
     if (n->rt)

@@ -55,4 +55,16 @@ static void test_close_then_calls_refused(void)
     close(fd);
 }
 
-CN_TEST_MAIN(test_close_then_calls_refused)
+/* Refused options start nothing, so there is nothing to close or free. */
+static void test_bad_options(void)
+{
+    char err[256];
+    struct cn_kafka_consumer_opts o = {.brokers = "127.0.0.1:1"};
+    CHECK(cn_kafka_consumer_start(&o, err, sizeof err) == NULL);
+    CHECK(strstr(err, "required") != NULL);
+    cn_kafka_consumer_close(NULL); /* all three take NULL */
+    cn_kafka_consumer_free(NULL);
+    cn_kafka_consumer_stop(NULL);
+}
+
+CN_TEST_MAIN(test_close_then_calls_refused, test_bad_options)

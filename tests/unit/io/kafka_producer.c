@@ -121,4 +121,18 @@ static void test_close_fails_what_is_in_flight(void)
     close(fd);
 }
 
-CN_TEST_MAIN(test_close_fails_what_is_in_flight)
+/* Refused options start nothing, so there is nothing to close or free. */
+static void test_bad_options(void)
+{
+    char err[256];
+    struct cn_kafka_producer_opts none = {.brokers = ""};
+    CHECK(cn_kafka_producer_start_opts(&none, err, sizeof err) == NULL);
+    CHECK(strstr(err, "no brokers") != NULL);
+    struct cn_kafka_producer_opts neg = {.brokers = "127.0.0.1:1", .flush_timeout_ms = -1};
+    CHECK(cn_kafka_producer_start_opts(&neg, err, sizeof err) == NULL);
+    CHECK(strstr(err, "negative") != NULL);
+    cn_kafka_producer_close(NULL); /* both take NULL */
+    cn_kafka_producer_free(NULL);
+}
+
+CN_TEST_MAIN(test_close_fails_what_is_in_flight, test_bad_options)
