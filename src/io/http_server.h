@@ -126,10 +126,11 @@ void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats 
  * tell their sessions). Owner thread, never an I/O thread; idempotent; NULL is a
  * no-op. Cannot fail.
  *
- * cn_http_server_free: frees everything (closing first if that has not been done),
- * answers that arrived after the close included. The caller makes sure no thread
- * can call into the server any more (the actor runtime has shut down). Owner
- * thread; NULL is a no-op. Cannot fail. */
+ * cn_http_server_free: frees everything, answers that arrived after the close
+ * included. The caller makes sure no thread can call into the server any more (the
+ * actor runtime has shut down). A server not closed yet is closed first, which is
+ * right only while the runtime still runs (closing connections tell their sessions).
+ * Owner thread; NULL is a no-op. Cannot fail. */
 void cn_http_server_close(struct cn_http_server *s);
 void cn_http_server_free(struct cn_http_server *s);
 

@@ -112,9 +112,10 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
  * any more). Call it while the actor runtime runs (revokes are sent to actors).
  * Owner thread; idempotent; NULL is a no-op. Cannot fail.
  *
- * cn_kafka_consumer_free: frees everything (closing first if that has not been
- * done). The caller makes sure no thread can call into the consumer any more (the
- * actor runtime has shut down). Owner thread; NULL is a no-op. Cannot fail.
+ * cn_kafka_consumer_free: frees everything. The caller makes sure no thread can call
+ * into the consumer any more (the actor runtime has shut down). A consumer not closed
+ * yet is closed first, which is right only while the runtime still runs (close sends
+ * to actors). Owner thread; NULL is a no-op. Cannot fail.
  *
  * cn_kafka_consumer_stop: close, then free at once, for an owner that knows no actor
  * can call the consumer afterwards. Owner thread; NULL is a no-op. Cannot fail. */

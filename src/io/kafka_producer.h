@@ -67,10 +67,11 @@ struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_pro
  * it while the actor runtime runs (reports are sent to actors). Owner thread;
  * idempotent; NULL is a no-op. Cannot fail.
  *
- * cn_kafka_producer_free: frees everything (closing first if that has not been
- * done). The caller makes sure no thread can call into the producer any more (the
- * actor runtime has shut down, the metrics page is gone). Owner thread; NULL is a
- * no-op. Cannot fail. */
+ * cn_kafka_producer_free: frees everything. The caller makes sure no thread can call
+ * into the producer any more (the actor runtime has shut down, the metrics page is
+ * gone). A producer not closed yet is closed first, which is right only while the
+ * runtime still runs (close sends to actors). Owner thread; NULL is a no-op. Cannot
+ * fail. */
 void cn_kafka_producer_close(struct cn_kafka_producer *p);
 void cn_kafka_producer_free(struct cn_kafka_producer *p);
 

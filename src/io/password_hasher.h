@@ -76,9 +76,10 @@ cn_hasher *cn_hasher_start(unsigned threads, unsigned max_queue);
  * after it. Blocks for up to one hash per thread. Idempotent; NULL is a no-op. Cannot
  * fail.
  *
- * cn_hasher_free: frees everything (closing first if that has not been done). The
- * caller makes sure no thread can submit any more (the actor runtime has shut down).
- * NULL is a no-op. Cannot fail. */
+ * cn_hasher_free: frees everything. The caller makes sure no thread can submit any
+ * more (the actor runtime has shut down). A hasher not closed yet is closed first,
+ * which is right only while the runtime still runs (close sends to actors). NULL is
+ * a no-op. Cannot fail. */
 void cn_hasher_close(cn_hasher *h);
 void cn_hasher_free(cn_hasher *h);
 

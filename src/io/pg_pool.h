@@ -79,10 +79,10 @@ struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *
  * runs (replies are sent to actors). Owner thread; idempotent; NULL is a no-op.
  * Cannot fail.
  *
- * cn_pg_pool_free: frees everything (closing first if that has not been done). The
- * caller makes sure no thread can call into the pool any more: the actor runtime has
- * shut down and other submitters are joined. Owner thread; NULL is a no-op. Cannot
- * fail. */
+ * cn_pg_pool_free: frees everything. The caller makes sure no thread can call into
+ * the pool any more: the actor runtime has shut down and other submitters are joined.
+ * A pool not closed yet is closed first, which is right only while the runtime still
+ * runs (close sends to actors). Owner thread; NULL is a no-op. Cannot fail. */
 void cn_pg_pool_close(struct cn_pg_pool *p);
 void cn_pg_pool_free(struct cn_pg_pool *p);
 

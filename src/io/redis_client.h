@@ -97,9 +97,10 @@ struct cn_redis *cn_redis_start(const char *host, int port, char *err, size_t er
  * the stats stay readable). Call it while the actor runtime runs (replies are sent to
  * actors). Owner thread; idempotent; NULL is a no-op. Cannot fail.
  *
- * cn_redis_free: frees `r` (closing first if that has not been done). The caller
- * makes sure no thread can call into the adapter any more (the actor runtime has shut
- * down). Owner thread; NULL is a no-op. Cannot fail. */
+ * cn_redis_free: frees `r`. The caller makes sure no thread can call into the adapter
+ * any more (the actor runtime has shut down). An adapter not closed yet is closed
+ * first, which is right only while the runtime still runs (close sends to actors).
+ * Owner thread; NULL is a no-op. Cannot fail. */
 void cn_redis_close(struct cn_redis *r);
 void cn_redis_free(struct cn_redis *r);
 

@@ -98,6 +98,7 @@ struct cn_presence {
     struct cn_presence_opts o;
     char *node_id;
     cn_actor *actor; /* the owner's reference */
+    bool closed;     /* owner thread: cn_presence_close has run */
     /* Drain: the actor sets `drained` under mu (and signals) once asked to and idle. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -570,16 +571,17 @@ bool cn_presence_drain(struct cn_presence *p, int timeout_ms)
 
 void cn_presence_close(struct cn_presence *p)
 {
-    if (!p)
+    if (!p || p->closed)
         return;
-    cn_actor_stop(p->actor); /* idempotent */
+    p->closed = true;
+    cn_actor_stop(p->actor);
 }
 
 void cn_presence_free(struct cn_presence *p)
 {
     if (!p)
         return;
-    cn_presence_close(p);
+    /* No cn_actor_stop here: after the runtime's shutdown only an unref is valid. */
     cn_actor_unref(p->actor);
     unref(p);
 }

@@ -82,8 +82,9 @@ bool cn_presence_drain(struct cn_presence *p, int timeout_ms);
  * refusals are quiet. Owner thread; idempotent; NULL is a no-op. */
 void cn_presence_close(struct cn_presence *p);
 
-/* cn_presence_close, then drops the owner's reference; the rest goes with the actor,
- * at the latest when the runtime shuts down. Owner thread; NULL is a no-op. */
+/* Drops the owner's reference; the rest goes with the actor, at the latest when the
+ * runtime shuts down. Call it after cn_presence_close, usually once the runtime has
+ * shut down. Owner thread; NULL is a no-op. */
 void cn_presence_free(struct cn_presence *p);
 
 /* Fills `out`. Any thread until cn_presence_free; cannot fail. */
