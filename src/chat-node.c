@@ -1,7 +1,9 @@
 /* chat-node: the server program. Reads the configuration, waits for PostgreSQL,
  * Redis and Kafka (a bounded number of attempts), checks the Kafka topics,
- * starts the actor runtime, the health checker and the HTTP/WebSocket front
- * door, then waits for SIGTERM or SIGINT and shuts down in the reverse order.
+ * starts the actor runtime, the adapters, the chat parts, the health checker and
+ * the HTTP/WebSocket front door, then waits for SIGTERM or SIGINT and stops in one
+ * straight line (stop_node): no new work, close every part and adapter, shut the
+ * runtime down, free everything.
  *
  * Signals are blocked in every thread (the mask is set before any thread
  * starts) and taken synchronously here with sigtimedwait, so no handler ever
@@ -92,11 +94,11 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
     }
 }
 
-/* Everything a running node holds, so start-up and shutdown read as two lists. */
 /* Verified tokens remembered per I/O thread: a few thousand active clients per thread
  * hit it; each slot is about 100 bytes. */
 #define TOKEN_CACHE_SLOTS 4096u
 
+/* Everything a running node holds, so start-up and shutdown read as two lists. */
 struct node {
     const struct cn_config *cfg;
     struct cn_health *health;
@@ -116,7 +118,7 @@ struct node {
     struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
     struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
     struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
-    struct cn_session_deps ws;             /* rooms: wired when that path lands */
+    struct cn_session_deps ws;             /* what every session actor borrows */
     struct cn_kafka_producer *producer;
     struct cn_send_path send;          /* the SEND path (rate limiters -> Kafka) */
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
@@ -184,20 +186,6 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
         .flood_window_ms = (uint32_t)cfg->limits_send_burst_window_ms,
     };
     return 0;
-}
-
-/* Stops what start_adapters started, in the order replies can still be handled:
- * adapters answer their pending requests with errors to actors that are alive. */
-static void stop_adapters(struct node *n)
-{
-    /* The producer's last reports still find the runtime running. */
-    cn_kafka_producer_close(n->producer); /* freed after the I/O threads: /metrics reads it */
-    cn_hasher_stop(n->hasher);
-    cn_pg_pool_stop(n->pg);
-    cn_redis_stop(n->redis);
-    n->hasher = NULL;
-    n->pg = NULL;
-    n->redis = NULL;
 }
 
 /* The persistence pipeline, with a producer of its own for the DLT (a dead letter
@@ -443,50 +431,85 @@ static int start_fanout(struct node *n, char *err, size_t errlen)
     return n->broadcast ? 0 : -1;
 }
 
+/* Stops the node in one straight line, and cleans up after a start that failed half
+ * way (every step takes a part that was never made):
+ *   1. no new work: the listening sockets close, the sessions are told, the admin
+ *      socket closes, presence settles;
+ *   2. every part and adapter closes: each refuses new calls and answers what it
+ *      holds with an error, to actors that are still running;
+ *   3. the runtime shuts down (no adapter thread sends to an actor any more);
+ *   4. everything is freed: actors could call any adapter until step 3, so nothing
+ *      goes before it. */
 static void stop_node(struct node *n)
 {
+    /* 1. Sessions are actors the I/O threads send to: after this no I/O thread does. */
     if (n->http) {
         cn_http_server_stop_accepting(n->http);
-        /* Sessions are actors the I/O threads send to: close them while the
-         * runtime still runs, and never shut it down under a thread that may send. */
         if (!cn_http_server_close_sessions(n->http, 5000)) {
             CN_ERROR("node", "an I/O thread did not close its sessions; exiting without cleanup");
             _exit(1);
         }
     }
-    /* The admin commands read what stops next. A drain's chat-admin hears "stopped". */
-    cn_admin_server_stop(n->admin);
-    n->admin = NULL;
+    /* The admin commands read and message the parts: they end first. A drain's
+     * chat-admin hears "stopped". */
+    cn_admin_server_close(n->admin);
     /* Every session has been told to close: give their OFFLINE transitions a moment
      * (the TTL and another node's sweep catch what does not make it). */
     if (n->presence && !cn_presence_drain(n->presence, 2000))
         CN_WARN("node", "presence did not settle within 2 s; other nodes' sweeps finish it");
+
+    /* 2. The parts: presence's actor stops; the pipelines leave their consumer groups
+     * (uncommitted batches go to the next owner); the SEND path takes no more. */
     cn_presence_close(n->presence);
-    /* The pipelines before what their actors call: consumer, then the DLT producer (its
-     * reports still reach live actors), then the pool and Redis in stop_adapters. */
     cn_read_receipts_close(n->receipts);
     cn_persist_close(n->persist);
-    cn_broadcast_stop(n->broadcast); /* before Redis, which its actors use */
+    cn_broadcast_stop(n->broadcast); /* frees it too: it has no close of its own yet */
     n->broadcast = NULL;
-    cn_kafka_producer_stop(n->persist_dlt);
-    n->persist_dlt = NULL;
-    stop_adapters(n);
-    cn_pg_pool_stop(n->presence_pg);
-    n->presence_pg = NULL;
+    /* The adapters, each answering what it holds: the producers flush (their reports
+     * reach live actors), the hasher finishes its hashes, the pools and Redis fail
+     * what is queued. The HTTP server comes after them, so that the REST answers
+     * those failures cause can still reach their clients; the health checker (whose
+     * probe round may take a few seconds to end) after the clients are gone. */
+    cn_kafka_producer_close(n->persist_dlt);
+    cn_kafka_producer_close(n->producer);
+    cn_hasher_close(n->hasher);
+    cn_pg_pool_close(n->pg);
+    cn_pg_pool_close(n->presence_pg);
+    cn_redis_close(n->redis);
+    cn_http_server_close(n->http);
+    cn_health_close(n->health);
+
+    /* 3. */
     if (n->rt)
         cn_runtime_shutdown(n->rt);
-    /* The I/O threads go last: actors answered through them until the runtime stopped. */
-    cn_http_server_stop(n->http);
-    cn_static_files_free(n->statics); /* after the I/O threads, which serve it */
+    n->rt = NULL;
+
+    /* 4. Nothing runs that could reach what goes now. */
+    cn_http_server_free(n->http);
+    n->http = NULL;
+    cn_static_files_free(n->statics);
     n->statics = NULL;
-    cn_persist_stop(n->persist); /* after the I/O threads: /metrics reads it */
-    cn_kafka_producer_stop(n->producer);
-    n->producer = NULL;
+    cn_admin_server_free(n->admin);
+    n->admin = NULL;
+    cn_persist_stop(n->persist);
+    n->persist = NULL;
     cn_read_receipts_stop(n->receipts);
     n->receipts = NULL;
-    cn_presence_stop(n->presence);
+    cn_presence_free(n->presence);
     n->presence = NULL;
-    cn_room_registry_free(n->rooms); /* the sessions that called its hooks are gone */
+    cn_kafka_producer_free(n->persist_dlt);
+    n->persist_dlt = NULL;
+    cn_kafka_producer_free(n->producer);
+    n->producer = NULL;
+    cn_hasher_free(n->hasher);
+    n->hasher = NULL;
+    cn_pg_pool_free(n->pg);
+    n->pg = NULL;
+    cn_pg_pool_free(n->presence_pg);
+    n->presence_pg = NULL;
+    cn_redis_free(n->redis);
+    n->redis = NULL;
+    cn_room_registry_free(n->rooms);
     n->rooms = NULL;
     cn_user_sessions_free(n->user_sessions);
     n->user_sessions = NULL;
@@ -498,8 +521,8 @@ static void stop_node(struct node *n)
         free(n->token_caches);
         n->token_caches = NULL;
     }
-    n->persist = NULL;
-    cn_health_stop(n->health);
+    cn_health_free(n->health);
+    n->health = NULL;
     cn_session_dir_free(n->sessions);
     n->sessions = NULL;
 }
@@ -519,19 +542,19 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     n.health = cn_health_new(cfg, err, sizeof err);
     if (!n.health) {
         fprintf(stderr, "chat-node: %s\n", err);
-        cn_admin_server_stop(n.admin);
+        cn_admin_server_free(n.admin);
         return 1;
     }
     int rc = await_dependencies(cfg, n.health, sigs);
     if (rc != 0) {
-        cn_health_stop(n.health);
-        cn_admin_server_stop(n.admin);
+        cn_health_free(n.health);
+        cn_admin_server_free(n.admin);
         return rc == 2 ? 0 : 1;
     }
     if (cn_health_ensure_topics(n.health, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
-        cn_health_stop(n.health);
-        cn_admin_server_stop(n.admin);
+        cn_health_free(n.health);
+        cn_admin_server_free(n.admin);
         return 1;
     }
 

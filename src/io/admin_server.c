@@ -32,13 +32,14 @@ struct client {
 struct cn_admin_server {
     char path[108];
     int fd;
-    int wake[2]; /* a pipe: stop() writes, the poll loop wakes */
+    int wake[2]; /* a pipe: close writes, the poll loop wakes */
     dev_t dev;
-    ino_t ino; /* the socket file we bound, so stop unlinks only ours */
+    ino_t ino; /* the socket file we bound, so close unlinks only ours */
     cn_admin_dispatch_fn dispatch;
     void *dispatch_ctx;
     pthread_t thread;
     bool started;
+    bool closed; /* owner thread: cn_admin_server_close has run */
     atomic_bool stop;
     struct client clients[MAX_CLIENTS];
 };
@@ -318,10 +319,11 @@ int cn_admin_start(struct cn_admin_server *s, cn_admin_dispatch_fn dispatch, voi
     return 0;
 }
 
-void cn_admin_server_stop(struct cn_admin_server *s)
+void cn_admin_server_close(struct cn_admin_server *s)
 {
-    if (!s)
+    if (!s || s->closed)
         return;
+    s->closed = true;
     if (s->started) {
         atomic_store_explicit(&s->stop, true, memory_order_release);
         ssize_t w = write(s->wake[1], "x", 1);
@@ -343,5 +345,12 @@ void cn_admin_server_stop(struct cn_admin_server *s)
     struct stat st;
     if (stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
         unlink(s->path);
+}
+
+void cn_admin_server_free(struct cn_admin_server *s)
+{
+    if (!s)
+        return;
+    cn_admin_server_close(s);
     free(s);
 }

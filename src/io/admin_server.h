@@ -11,7 +11,8 @@
  * node's parts exist.
  *
  * Memory: the server owns its socket, its thread and its clients;
- * cn_admin_server_stop closes the clients, unlinks the path and frees it. */
+ * cn_admin_server_close stops the thread, closes the clients and the socket and
+ * unlinks the path; cn_admin_server_free frees it. */
 #ifndef CN_IO_ADMIN_SERVER_H
 #define CN_IO_ADMIN_SERVER_H
 
@@ -31,12 +32,15 @@ struct cn_admin_server *cn_admin_listen(const char *path, char *err, size_t errl
 typedef json_t *(*cn_admin_dispatch_fn)(void *ctx, json_t *req, bool *drain_started);
 
 /* Starts answering on the thread; every request goes to dispatch(ctx, ...). ctx is
- * borrowed until cn_admin_server_stop. Returns 0 or -errno. */
+ * borrowed until cn_admin_server_close. Returns 0 or -errno. */
 int cn_admin_start(struct cn_admin_server *s, cn_admin_dispatch_fn dispatch, void *ctx);
 
-/* Stops the thread (clients waiting on a drain get a last {"event":"stopped"}
- * line), closes the clients and the socket, unlinks the path when it is still
- * ours, frees s. NULL is a no-op. Not from the admin thread. */
-void cn_admin_server_stop(struct cn_admin_server *s);
+/* cn_admin_server_close: stops the thread, so no request is dispatched any more
+ * (clients waiting on a drain get a last {"event":"stopped"} line), closes the
+ * clients and the socket, and unlinks the path when it is still ours. Idempotent.
+ * cn_admin_server_free: frees s (closing first if that has not been done). Owner
+ * thread, never the admin thread; NULL is a no-op. Cannot fail. */
+void cn_admin_server_close(struct cn_admin_server *s);
+void cn_admin_server_free(struct cn_admin_server *s);
 
 #endif

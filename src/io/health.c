@@ -143,16 +143,23 @@ void cn_health_snapshot(struct cn_health *h, struct cn_health_snapshot *out)
     pthread_mutex_unlock(&h->lock);
 }
 
-void cn_health_stop(struct cn_health *h)
+void cn_health_close(struct cn_health *h)
 {
-    if (!h)
+    if (!h || !h->started)
         return;
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
     pthread_cond_signal(&h->wake);
     pthread_mutex_unlock(&h->lock);
-    if (h->started)
-        pthread_join(h->thread, NULL);
+    pthread_join(h->thread, NULL);
+    h->started = false;
+}
+
+void cn_health_free(struct cn_health *h)
+{
+    if (!h)
+        return;
+    cn_health_close(h);
     cn_pg_probe_free(h->pg);
     cn_redis_probe_free(h->redis);
     cn_kafka_probe_free(h->kafka);

@@ -2,8 +2,9 @@
  * health.interval_ms and publishes the verdicts for /healthz and /metrics.
  * Probes block, so they never run on an I/O thread or an actor worker.
  *
- * Memory: the checker owns its probes and its thread; cn_health_stop joins the
- * thread and frees everything. cn_health_snapshot may be called from any thread. */
+ * Memory: the checker owns its probes and its thread; cn_health_close joins the
+ * thread, cn_health_free frees everything. cn_health_snapshot may be called from any
+ * thread until cn_health_free. */
 #ifndef CN_IO_HEALTH_H
 #define CN_IO_HEALTH_H
 
@@ -43,7 +44,11 @@ int cn_health_start(struct cn_health *h);
 /* Copies the latest verdicts. Any thread. */
 void cn_health_snapshot(struct cn_health *h, struct cn_health_snapshot *out);
 
-/* Stops and joins the thread (if started) and frees h. */
-void cn_health_stop(struct cn_health *h);
+/* cn_health_close: stops and joins the thread (if started); no probe runs after it,
+ * and cn_health_snapshot keeps answering with the last verdicts. cn_health_free:
+ * frees everything (closing first if that has not been done), once no thread reads
+ * the checker any more. Owner thread; idempotent; NULL is a no-op. Cannot fail. */
+void cn_health_close(struct cn_health *h);
+void cn_health_free(struct cn_health *h);
 
 #endif

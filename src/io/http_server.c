@@ -6,7 +6,16 @@
  * socket to lws with lws_adopt_socket_vhost, which serves it as HTTP or upgrades
  * it to WebSocket on /ws (ws_transport.c takes those connections over). Other
  * threads talk to an I/O thread only through its atomic `state` and its inbox,
- * plus lws_cancel_service, which wakes its poll loop. */
+ * plus lws_cancel_service, which wakes its poll loop.
+ *
+ * Closing while actors still push: cn_http_server_close joins the I/O threads, whose
+ * contexts die with them, while actors may still call cn_http_reply or
+ * cn_ws_out_push (until the runtime has shut down). Those find `closed` and drop
+ * their message; one that raced past the check lands in an inbox that stays valid
+ * until cn_http_server_free, and its wake-up, the one thing that touches a context,
+ * is fenced: a waker announces itself in `wakers` before it looks at `closed`, and
+ * close sets `closed` before it waits for `wakers` to reach zero (both seq_cst, so
+ * one of the two sees the other). */
 /* Before libwebsockets.h, which declares lws_uv_getloop only when uv.h came first. */
 #include <uv.h>
 
@@ -16,6 +25,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -65,6 +75,11 @@ struct io_thread {
     /* cn_http_server_close_sessions: asked (release, by the stopping thread) and
      * done (release, by this thread once it will never send to an actor again). */
     atomic_bool ws_close_asked, ws_close_done;
+    /* Threads inside wake_io_thread; seq_cst, paired with the server's `closed`. */
+    atomic_uint wakers;
+    /* Release store by cn_http_server_close once its own lws_cancel_service has
+     * returned, acquire load by this thread before it destroys its context. */
+    atomic_bool exit_woken;
 };
 
 /* A deferred answer on its way to the I/O thread. */
@@ -87,6 +102,9 @@ struct cn_http_server {
     int n;
     /* Counters: relaxed, they publish nothing but themselves. */
     atomic_uint_fast64_t accepted, requests, r4xx, r5xx, dropped, pending;
+    /* Set (seq_cst) by cn_http_server_close: answers are dropped from then on. */
+    atomic_bool closed;
+    bool joined; /* owner thread: cn_http_server_close has joined the I/O threads */
 };
 
 /* Per connection, reset at the start of every request on a keep-alive connection.
@@ -520,6 +538,10 @@ static void *io_main(void *arg)
         CN_ERROR("http", "I/O thread %d could not watch its listening socket", t->index);
     while (atomic_load_explicit(&t->state, memory_order_acquire) != IO_EXIT)
         uv_run(&t->loop, UV_RUN_DEFAULT);
+    /* The closer may still be inside its lws_cancel_service on our context. acquire
+     * pairs with its release store after that call returned. */
+    while (!atomic_load_explicit(&t->exit_woken, memory_order_acquire))
+        sched_yield();
     destroy_context(t);
     /* lws_context_destroy closed every connection; the wake function must not
      * reach the destroyed context, and no answer can find a connection now. */
@@ -570,20 +592,45 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     return 0;
 }
 
+/* The inbox's wake function: runs on the pushing thread (an actor's worker) once
+ * per burst, and on the I/O thread when a drain leaves work behind. */
 static void wake_io_thread(void *arg)
 {
     struct io_thread *t = arg;
-    lws_cancel_service(t->ctx);
+    /* seq_cst increment, then seq_cst load of `closed`: pairs with the seq_cst store
+     * of `closed` then loads of `wakers` in cn_http_server_close. */
+    atomic_fetch_add_explicit(&t->wakers, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&t->srv->closed, memory_order_seq_cst))
+        lws_cancel_service(t->ctx);
+    /* release: our use of the context happens-before close seeing zero. */
+    atomic_fetch_sub_explicit(&t->wakers, 1, memory_order_release);
+}
+
+/* Whether the server is closed, for the actors' calls: relaxed, a hint only (a
+ * message that slips past it waits in the inbox until cn_http_server_free). */
+static bool is_closed(const struct cn_http_server *s)
+{
+    return atomic_load_explicit(&s->closed, memory_order_relaxed);
 }
 
 void cn_ws_out_push(const struct cn_ws_peer *peer, struct cn_ws_out *out)
 {
+    if (is_closed(peer->server)) {
+        cn_msg_free(&out->hdr);
+        return;
+    }
     out->hdr.type = CN_WS_OUT_MSG;
     cn_inbox_push(&peer->server->threads[peer->thread].replies, &out->hdr);
 }
 
 void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp)
 {
+    if (is_closed(later->server)) {
+        atomic_fetch_add_explicit(&later->server->dropped, 1, memory_order_relaxed);
+        free(resp->body);
+        resp->body = NULL;
+        return;
+    }
     struct io_thread *t = &later->server->threads[later->thread];
     struct reply_msg *r = cn_xmalloc(sizeof *r);
     cn_msg_init(&r->hdr, 0, reply_msg_free);
@@ -644,7 +691,7 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
     }
     return s;
 fail:
-    cn_http_server_stop(s);
+    cn_http_server_free(s);
     return NULL;
 }
 
@@ -687,22 +734,41 @@ void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats 
     out->replies_dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
 }
 
-void cn_http_server_stop(struct cn_http_server *s)
+void cn_http_server_close(struct cn_http_server *s)
 {
-    if (!s)
+    if (!s || s->joined)
         return;
+    s->joined = true;
+    /* seq_cst store, then seq_cst loads of wakers: see the file comment. After the
+     * wait no other thread touches a context. */
+    atomic_store_explicit(&s->closed, true, memory_order_seq_cst);
+    for (int i = 0; i < s->n; i++)
+        while (atomic_load_explicit(&s->threads[i].wakers, memory_order_seq_cst) != 0)
+            sched_yield(); /* a waker is inside lws_cancel_service: a few µs */
     set_state(s, IO_EXIT);
     for (int i = 0; i < s->n; i++) {
         struct io_thread *t = &s->threads[i];
+        /* release: set_state's lws_cancel_service on this context has returned. */
+        atomic_store_explicit(&t->exit_woken, true, memory_order_release);
         if (t->thread_started) {
             pthread_join(t->thread, NULL); /* the thread destroyed its context */
         } else {
             destroy_context(t); /* no thread: nobody else reads t->ctx */
-            t->ctx = NULL;
             if (t->listen_fd >= 0)
                 close(t->listen_fd);
         }
-        cn_inbox_destroy(&t->replies);
+        t->ctx = NULL;
+    }
+}
+
+void cn_http_server_free(struct cn_http_server *s)
+{
+    if (!s)
+        return;
+    cn_http_server_close(s);
+    for (int i = 0; i < s->n; i++) {
+        struct io_thread *t = &s->threads[i];
+        cn_inbox_destroy(&t->replies); /* answers that came after the close */
         cn_u64map_free(&t->waiting);
         cn__ws_thread_free(t->ws);
     }

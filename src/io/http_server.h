@@ -14,8 +14,13 @@
  * handed to ws_transport.c, which opens a session actor per connection through
  * cn_http_server_config.ws; sessions answer through cn_ws_out_push (ws_link.h).
  *
- * Memory: the server owns its threads, contexts and connections;
- * cn_http_server_stop destroys them. The handler context is borrowed. */
+ * Shutdown, in this order: cn_http_server_stop_accepting, cn_http_server_close_sessions
+ * (sessions are told, the I/O threads stop sending to actors), cn_http_server_close
+ * (the I/O threads end, every connection closes; answers from actors are dropped from
+ * then on), and once the actor runtime has shut down, cn_http_server_free.
+ *
+ * Memory: the server owns its threads, contexts and connections; close destroys
+ * them, free the rest. The handler context is borrowed until close. */
 #ifndef CN_IO_HTTP_SERVER_H
 #define CN_IO_HTTP_SERVER_H
 
@@ -86,8 +91,9 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
                                             size_t errlen);
 
 /* Answers a deferred request from any thread. Takes resp->body. If the client
- * has gone (or the request timed out, http.request_timeout), the answer is freed
- * unsent. Must not be called after cn_http_server_stop. */
+ * has gone (or the request timed out, http.request_timeout), or the server is
+ * closed, the answer is freed unsent (counted in replies_dropped). Any time until
+ * cn_http_server_free. */
 void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *resp);
 
 /* Fills resp with the standard JSON error body {"error":{"code","message"}}. Any
@@ -111,7 +117,21 @@ bool cn_http_server_close_sessions(struct cn_http_server *s, uint64_t timeout_ms
 /* Copies the counters. Any thread. */
 void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out);
 
-/* Stops the threads, closes every connection and frees s. Not from an I/O thread. */
-void cn_http_server_stop(struct cn_http_server *s);
+/* cn_http_server_close: stops accepting, ends the I/O threads (each destroys its
+ * context: every connection closes, a deferred request still unanswered gets no
+ * answer, a WebSocket still open tells its session and drops the actor reference),
+ * and from then on drops whatever cn_http_reply and cn_ws_out_push bring. The memory
+ * stays: actors may keep calling those two, any thread may read the stats and
+ * cn_http_server_pending. Call it while the actor runtime runs (closing connections
+ * tell their sessions). Owner thread, never an I/O thread; idempotent; NULL is a
+ * no-op. Cannot fail.
+ *
+ * cn_http_server_free: frees everything, answers that arrived after the close
+ * included. The caller makes sure no thread can call into the server any more (the
+ * actor runtime has shut down). A server not closed yet is closed first, which is
+ * right only while the runtime still runs (closing connections tell their sessions).
+ * Owner thread; NULL is a no-op. Cannot fail. */
+void cn_http_server_close(struct cn_http_server *s);
+void cn_http_server_free(struct cn_http_server *s);
 
 #endif

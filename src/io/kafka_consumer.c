@@ -12,7 +12,7 @@
  * rd_kafka_consumer_poll, so on this thread too.
  *
  * Stopping without losing a commit: cn_kafka_consumer_commit announces itself in
- * `submitters` before it looks at `stopping`, and cn_kafka_consumer_stop sets
+ * `submitters` before it looks at `stopping`, and cn_kafka_consumer_close sets
  * `stopping` before it waits for `submitters` to reach zero (both seq_cst, so one of
  * the two sees the other). After that no push can come, so the thread applies the
  * inbox one last time before it leaves the group. */
@@ -92,12 +92,13 @@ struct cn_kafka_consumer {
     int wakefd;
     pthread_t thread;
     char *group;
+    bool closed; /* owner thread: cn_kafka_consumer_close has run */
 
     cn_inbox inbox; /* pipelines push, the consumer thread drains */
     /* seq_cst, paired with `submitters`: see the file comment. */
     atomic_bool stopping;
     atomic_uint submitters;
-    /* Release store by cn_kafka_consumer_stop once no submitter remains, acquire load
+    /* Release store by cn_kafka_consumer_close once no submitter remains, acquire load
      * by the thread: the inbox gets no more pushes. */
     atomic_bool quit;
 
@@ -463,7 +464,7 @@ static void leave_group(struct cn_kafka_consumer *c)
 static void *consumer_main(void *arg)
 {
     struct cn_kafka_consumer *c = arg;
-    /* acquire pairs with the release store in cn_kafka_consumer_stop. */
+    /* acquire pairs with the release store in cn_kafka_consumer_close. */
     while (!atomic_load_explicit(&c->quit, memory_order_acquire)) {
         uint64_t now = cn_now_ns();
         for (struct part *p = c->parts; p; p = p->next)
@@ -620,10 +621,11 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
     return c;
 }
 
-void cn_kafka_consumer_stop(struct cn_kafka_consumer *c)
+void cn_kafka_consumer_close(struct cn_kafka_consumer *c)
 {
-    if (!c)
+    if (!c || c->closed)
         return;
+    c->closed = true;
     /* seq_cst store, then seq_cst loads of submitters: pairs with the seq_cst
      * increment then load of `stopping` in submit(). */
     atomic_store_explicit(&c->stopping, true, memory_order_seq_cst);
@@ -640,7 +642,29 @@ void cn_kafka_consumer_stop(struct cn_kafka_consumer *c)
             atomic_load_explicit(&c->batches, memory_order_relaxed),
             atomic_load_explicit(&c->pauses, memory_order_relaxed));
     rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+    /* The thread left the group and emptied the partition list, so the stats no
+     * longer read the handle: it can go now, with librdkafka's threads. */
+    rd_kafka_queue_destroy(c->queue);
+    c->queue = NULL;
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    c->rk = NULL;
+}
+
+void cn_kafka_consumer_free(struct cn_kafka_consumer *c)
+{
+    if (!c)
+        return;
+    cn_kafka_consumer_close(c);
+    /* Defensive: the contract says no caller is left, but one that entered submit()
+     * just before is on its way out with -ESHUTDOWN: let it leave first. */
+    while (atomic_load_explicit(&c->submitters, memory_order_seq_cst) != 0)
+        sched_yield();
     free_consumer(c);
+}
+
+void cn_kafka_consumer_stop(struct cn_kafka_consumer *c)
+{
+    cn_kafka_consumer_free(c);
 }
 
 static int submit(struct cn_kafka_consumer *c, enum ctl_kind kind, const char *topic,
@@ -661,7 +685,7 @@ static int submit(struct cn_kafka_consumer *c, enum ctl_kind kind, const char *t
         memcpy(k->topic, topic, tl);
         cn_inbox_push(&c->inbox, &k->hdr);
     }
-    /* release: our push happens-before cn_kafka_consumer_stop seeing zero. */
+    /* release: our push happens-before cn_kafka_consumer_close seeing zero. */
     atomic_fetch_sub_explicit(&c->submitters, 1, memory_order_release);
     return rc;
 }

@@ -15,14 +15,14 @@
  * (rd_kafka_pause_partitions) and resumed when the pipeline catches up; the other
  * partitions keep flowing.
  *
- * Revocation (a rebalance, or the stop): pending commits are applied first, then the
+ * Revocation (a rebalance, or the close): pending commits are applied first, then the
  * partition's actor gets a struct cn_kafka_revoke (hdr.type = revoke_type) and its
  * bookkeeping is dropped; commits that still arrive for the partition are dropped
  * (counted). What was not committed is redelivered to the next owner: consumers of
  * this adapter must be idempotent.
  *
  * Records are copied out of librdkafka into the batch (one allocation per batch), so a
- * batch outlives the consumer and the consumer's stop never waits for actors. */
+ * batch outlives the consumer and the consumer's close never waits for actors. */
 #ifndef CN_IO_KAFKA_CONSUMER_H
 #define CN_IO_KAFKA_CONSUMER_H
 
@@ -95,16 +95,32 @@ struct cn_kafka_revoke {
 
 /* Validates `o` (borrowed), creates the consumer, subscribes and starts the thread.
  * Does not wait for the group to assign anything. Returns the consumer or NULL with a
- * one-line reason in `err`. The caller frees it with cn_kafka_consumer_stop. */
+ * one-line reason in `err`. The caller closes it with cn_kafka_consumer_close and
+ * frees it with cn_kafka_consumer_free. */
 struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer_opts *o, char *err,
                                                   size_t errlen);
 
-/* Applies the commits already submitted, leaves the group (waiting at most
- * close_timeout_ms), sends each partition's actor its revoke message, drops every
- * record not yet sent, joins the thread and frees everything. Batches already sent
- * stay valid. From its start, commit and done return -ESHUTDOWN. Call it before the
- * actor runtime shuts down; the caller makes sure no thread calls into the consumer
- * after it returns. Owner thread; NULL is a no-op. Cannot fail. */
+/* Shutdown is two steps, so that pipeline actors may commit at any time until the
+ * runtime has stopped:
+ *
+ * cn_kafka_consumer_close: from its start, commit and done return -ESHUTDOWN. Applies
+ * the commits already submitted, leaves the group (waiting at most close_timeout_ms),
+ * sends each partition's actor its revoke message and drops the actor reference,
+ * drops every record not yet sent, joins the thread and destroys the librdkafka
+ * handle. Batches already sent stay valid. The memory stays: any thread may keep
+ * calling commit and done (-ESHUTDOWN) and cn_kafka_consumer_stats (no partitions
+ * any more). Call it while the actor runtime runs (revokes are sent to actors).
+ * Owner thread; idempotent; NULL is a no-op. Cannot fail.
+ *
+ * cn_kafka_consumer_free: frees everything. The caller makes sure no thread can call
+ * into the consumer any more (the actor runtime has shut down). A consumer not closed
+ * yet is closed first, which is right only while the runtime still runs (close sends
+ * to actors). Owner thread; NULL is a no-op. Cannot fail.
+ *
+ * cn_kafka_consumer_stop: close, then free at once, for an owner that knows no actor
+ * can call the consumer afterwards. Owner thread; NULL is a no-op. Cannot fail. */
+void cn_kafka_consumer_close(struct cn_kafka_consumer *c);
+void cn_kafka_consumer_free(struct cn_kafka_consumer *c);
 void cn_kafka_consumer_stop(struct cn_kafka_consumer *c);
 
 /* Commits `next_offset` (last handled offset + 1) for the partition, asynchronously,
@@ -149,7 +165,7 @@ struct cn_kafka_consumer_stats {
 
 /* Fills `out` and up to `cap` entries of `parts` (may be NULL when cap is 0), in no
  * particular order. Returns the number of assigned partitions (may exceed
- * cap). Any thread, until cn_kafka_consumer_stop; cannot fail. */
+ * cap). Any thread until cn_kafka_consumer_free; cannot fail. */
 size_t cn_kafka_consumer_stats(struct cn_kafka_consumer *c, struct cn_kafka_consumer_stats *out,
                                struct cn_kafka_partition_stats *parts, size_t cap);
 

@@ -12,7 +12,7 @@
  * and costs CPU on every node (measured in the integration test, which prints both).
  *
  * Stopping without losing a report: cn_kafka_produce announces itself in
- * `submitters` before it looks at `stopping`, and cn_kafka_producer_stop sets
+ * `submitters` before it looks at `stopping`, and cn_kafka_producer_close sets
  * `stopping` before it waits for `submitters` to reach zero (both seq_cst, so one of
  * the two sees the other). After that wait no record can enter librdkafka's queue,
  * so flush + purge + a final poll reports every record exactly once. */
@@ -49,7 +49,7 @@ struct cn_kafka_producer {
     /* seq_cst, paired with `submitters`: see the file comment. */
     atomic_bool stopping;
     atomic_uint submitters;
-    /* Release store by cn_kafka_producer_stop after the final flush, acquire load by
+    /* Release store by cn_kafka_producer_close after the final flush, acquire load by
      * the delivery thread: it then serves the last reports and exits. */
     atomic_bool quit;
     /* Set (relaxed) by the error callback on a fatal error; read by submitters. A
@@ -60,7 +60,7 @@ struct cn_kafka_producer {
      * concurrently): deliveries are failing since the last success. */
     bool failing;
 
-    /* cn_kafka_producer_stop waits here for in_flight to reach zero; the delivery
+    /* cn_kafka_producer_close waits here for in_flight to reach zero; the delivery
      * thread broadcasts when its report makes it zero. */
     pthread_mutex_t drain_lock;
     pthread_cond_t drain_cond;
@@ -161,7 +161,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void *delivery_main(void *arg)
 {
     struct cn_kafka_producer *p = arg;
-    /* acquire pairs with the release store in cn_kafka_producer_stop. */
+    /* acquire pairs with the release store in cn_kafka_producer_close. */
     while (!atomic_load_explicit(&p->quit, memory_order_acquire))
         rd_kafka_poll(p->rk, POLL_MS);
     /* Reports queued between the last poll and the flag. */
@@ -323,7 +323,7 @@ void cn_kafka_producer_close(struct cn_kafka_producer *p)
     p->rk = NULL;
 }
 
-void cn_kafka_producer_stop(struct cn_kafka_producer *p)
+void cn_kafka_producer_free(struct cn_kafka_producer *p)
 {
     if (!p)
         return;
@@ -407,7 +407,7 @@ int cn_kafka_produce(struct cn_kafka_producer *p, const char *topic, int32_t par
     }
     COUNT(p, produced, 1);
 out:
-    /* release: our enqueue happens-before cn_kafka_producer_stop seeing zero. */
+    /* release: our enqueue happens-before cn_kafka_producer_close seeing zero. */
     atomic_fetch_sub_explicit(&p->submitters, 1, memory_order_release);
     return rc;
 }

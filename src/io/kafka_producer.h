@@ -17,7 +17,7 @@
  * Failure model: a record that cannot be queued is refused synchronously with a
  * negative errno and no report. Every accepted record gets exactly one report: the
  * broker's acknowledgement, an error (message.timeout.ms passed with its partition
- * unavailable, a broker error), or a purge by cn_kafka_producer_stop. Outages are
+ * unavailable, a broker error), or a purge by cn_kafka_producer_close. Outages are
  * logged once per transition, not once per record. */
 #ifndef CN_IO_KAFKA_PRODUCER_H
 #define CN_IO_KAFKA_PRODUCER_H
@@ -39,7 +39,7 @@ struct cn_kafka_producer_opts {
     const char *compression; /* "none", "lz4", ...; NULL = "none" (see the .c for why) */
     int message_timeout_ms;  /* delivery deadline of one record; 0 = 30,000 */
     int max_queue;           /* records queued in librdkafka; 0 = 100,000 */
-    int flush_timeout_ms;    /* cn_kafka_producer_stop's wait for delivery; 0 = 5,000 */
+    int flush_timeout_ms;    /* cn_kafka_producer_close's wait for delivery; 0 = 5,000 */
     const char *client_id;   /* NULL = "chat-node" */
 };
 
@@ -49,23 +49,31 @@ struct cn_kafka_producer *cn_kafka_producer_start(const char *brokers, char *err
 /* Validates `o` (borrowed), creates the librdkafka handle and starts the delivery
  * thread. Does not wait for the cluster: an unreachable cluster shows as records that
  * fail at their deadline. Returns the producer, or NULL with a one-line reason in `err`
- * (bad options, a configuration librdkafka refuses). The caller owns the producer and
- * frees it with cn_kafka_producer_stop. Any thread. */
+ * (bad options, a configuration librdkafka refuses). The caller owns the producer: it
+ * closes it with cn_kafka_producer_close and frees it with cn_kafka_producer_free.
+ * Any thread. */
 struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_producer_opts *o,
                                                        char *err, size_t errlen);
 
-/* Refuses new records (-ESHUTDOWN), waits up to flush_timeout_ms for the records in
- * flight to be delivered, purges the rest (each gets a failed report, "producer
- * stopping"), sends every remaining report, stops the thread and frees everything.
- * Call it before the actor runtime shuts down (reports are sent to actors). The
- * caller makes sure no thread calls cn_kafka_produce once this returns. Owner
- * thread; NULL is a no-op. Cannot fail. */
-void cn_kafka_producer_stop(struct cn_kafka_producer *p);
-
-/* cn_kafka_producer_stop without the free: the producer takes no more records, but
- * its counters stay readable (cn_kafka_producer_stats, the metrics page) until
- * cn_kafka_producer_stop frees it. Idempotent. */
+/* Shutdown is two steps, so that actors may produce at any time until the runtime
+ * has stopped:
+ *
+ * cn_kafka_producer_close: from now on cn_kafka_produce returns -ESHUTDOWN (no
+ * report). Waits up to flush_timeout_ms for the records in flight to be delivered,
+ * purges the rest (each gets a failed report, "producer stopping"), sends every
+ * remaining report (dropping the actor references), stops the delivery thread and
+ * destroys the librdkafka handle. The memory stays: any thread may keep calling
+ * cn_kafka_produce (-ESHUTDOWN), cn_kafka_producer_stats and the metrics render. Call
+ * it while the actor runtime runs (reports are sent to actors). Owner thread;
+ * idempotent; NULL is a no-op. Cannot fail.
+ *
+ * cn_kafka_producer_free: frees everything. The caller makes sure no thread can call
+ * into the producer any more (the actor runtime has shut down, the metrics page is
+ * gone). A producer not closed yet is closed first, which is right only while the
+ * runtime still runs (close sends to actors). Owner thread; NULL is a no-op. Cannot
+ * fail. */
 void cn_kafka_producer_close(struct cn_kafka_producer *p);
+void cn_kafka_producer_free(struct cn_kafka_producer *p);
 
 /* A record header: `name` is a C string, `value` (may be NULL for a null value) is
  * `len` bytes. Borrowed by cn_kafka_produce, which copies it. */
@@ -86,7 +94,7 @@ struct cn_kafka_header {
  *   -EINVAL     NULL producer/topic, BY_KEY without a key, a partition < -1, an
  *               unknown topic or partition, a record over message.max.bytes;
  *   -EAGAIN     librdkafka's queue holds max_queue records (back off: backpressure);
- *   -ESHUTDOWN  the producer is stopping;
+ *   -ESHUTDOWN  the producer is closed (cn_kafka_producer_close);
  *   -EIO        the producer hit a fatal error (logged) and produces no more. */
 int cn_kafka_produce(struct cn_kafka_producer *p, const char *topic, int32_t partition,
                      const void *key, size_t keylen, const void *value, size_t len,
@@ -131,7 +139,8 @@ struct cn_kafka_producer_stats {
     uint64_t latency_sum_us;
 };
 
-/* Fills `out` (caller memory) with counters read one by one. Any thread; cannot fail. */
+/* Fills `out` (caller memory) with counters read one by one. Any thread until
+ * cn_kafka_producer_free; cannot fail. */
 void cn_kafka_producer_stats(struct cn_kafka_producer *p, struct cn_kafka_producer_stats *out);
 
 /* Appends the chat_kafka_produce_* families (counters and the latency histogram) of

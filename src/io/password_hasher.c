@@ -5,7 +5,7 @@
  * lock is never contended in a way that matters, and it makes the bound (max_queue)
  * and "refuse once stopping" exact. Requests are allocated before the lock is taken
  * and freed (password wiped) by whichever side finishes with them: a hasher thread
- * after replying, cn_hasher_stop for those never started, the submitter when refused. */
+ * after replying, cn_hasher_close for those never started, the submitter when refused. */
 #include "io/password_hasher.h"
 
 #include "base/log.h"
@@ -37,8 +37,9 @@ struct cn_hasher {
     pthread_cond_t cv;       /* signalled on a new request, unpause and stop */
     struct req *head, *tail; /* mu */
     unsigned queued;         /* mu: requests waiting, not those being hashed */
-    bool stopping;           /* mu */
+    bool stopping;           /* mu: cn_hasher_close has begun */
     bool paused;             /* mu */
+    bool joined;             /* owner thread: cn_hasher_close has joined the threads */
     /* Set before the threads start and never written again, so read without mu. */
     unsigned max_queue;
     unsigned long long opslimit;
@@ -170,7 +171,7 @@ cn_hasher *cn_hasher_start_config(const struct cn_hasher_config *cfg)
     sodium_memzero(secret, sizeof secret);
     if (rc != 0) {
         CN_ERROR("hasher", "argon2id hash failed: out of memory (%zu bytes)", h->memlimit);
-        cn_hasher_stop(h);
+        cn_hasher_free(h);
         return NULL;
     }
 
@@ -178,7 +179,7 @@ cn_hasher *cn_hasher_start_config(const struct cn_hasher_config *cfg)
         int err = pthread_create(&h->threads[i], NULL, hasher_main, h);
         if (err) {
             CN_ERROR("hasher", "cannot start hasher thread: %s", strerror(err));
-            cn_hasher_stop(h);
+            cn_hasher_free(h);
             return NULL;
         }
         h->nthreads++;
@@ -194,9 +195,9 @@ cn_hasher *cn_hasher_start(unsigned threads, unsigned max_queue)
     return cn_hasher_start_config(&c);
 }
 
-void cn_hasher_stop(cn_hasher *h)
+void cn_hasher_close(cn_hasher *h)
 {
-    if (!h)
+    if (!h || h->joined)
         return;
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
@@ -208,11 +209,19 @@ void cn_hasher_stop(cn_hasher *h)
     /* Each thread finishes (and answers) the hash it is running. */
     for (unsigned i = 0; i < h->nthreads; i++)
         pthread_join(h->threads[i], NULL);
+    h->joined = true;
     while (pending) {
         struct req *next = pending->next;
         reply(pending, 0, 0, -ESHUTDOWN, NULL);
         pending = next;
     }
+}
+
+void cn_hasher_free(cn_hasher *h)
+{
+    if (!h)
+        return;
+    cn_hasher_close(h);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
     sodium_memzero(h->dummy, sizeof h->dummy);
@@ -243,7 +252,7 @@ static int submit(cn_hasher *h, enum req_kind kind, cn_actor *reply_to, uint32_t
     } else if (h->queued >= h->max_queue) {
         rc = -EBUSY;
     } else {
-        /* Referenced under the lock so that stop, which drains under it, always
+        /* Referenced under the lock so that close, which drains under it, always
          * finds a referenced actor. */
         cn_actor_ref(reply_to);
         r->reply_to = reply_to;

@@ -10,14 +10,15 @@
  * recommendation for online logins; the limits are configurable (tests use MIN).
  *
  * Every accepted request is answered with exactly one cn_hasher_reply sent to the
- * actor given with it (error -ESHUTDOWN if the hasher stops first). A refused request
+ * actor given with it (error -ESHUTDOWN if the hasher is closed first). A refused request
  * (negative return) is never answered. Passwords are copied and wiped with
  * sodium_memzero as soon as they are hashed or the request is dropped; they are never
  * logged.
  *
  * Threads: submit from any thread (actor behaviours included: it never blocks beyond
- * a short mutex). cn_hasher_stop once, from a thread that is not a hasher thread,
- * before the actor runtime shuts down (replies need live actors). */
+ * a short mutex), at any time until cn_hasher_free. The owner closes the hasher while
+ * the actor runtime runs (replies need live actors) and frees it once the runtime
+ * has shut down; neither from a hasher thread. */
 #ifndef CN_IO_PASSWORD_HASHER_H
 #define CN_IO_PASSWORD_HASHER_H
 
@@ -50,7 +51,7 @@ struct cn_hasher_reply {
     /* verify only, when ok: 1 = the stored hash used other limits than the hasher's
      * now, so the caller should store a fresh hash of this password. */
     int needs_rehash;
-    /* 0, or -ESHUTDOWN (hasher stopped first), -ENOMEM (argon2 could not get its
+    /* 0, or -ESHUTDOWN (hasher closed first), -ENOMEM (argon2 could not get its
      * memory), -EINVAL (stored hash is not an argon2id string). */
     int error;
     char hash[crypto_pwhash_STRBYTES]; /* NUL-terminated; empty unless a hash succeeded */
@@ -60,24 +61,32 @@ typedef struct cn_hasher cn_hasher;
 
 /* Starts a hasher with `cfg` (borrowed; NULL = all defaults). Calls sodium_init.
  * Returns the hasher, or NULL when sodium_init fails, the limits are outside
- * libsodium's bounds, or a thread cannot be started (logged). Free with
- * cn_hasher_stop. */
+ * libsodium's bounds, or a thread cannot be started (logged). Close it with
+ * cn_hasher_close, free it with cn_hasher_free. */
 cn_hasher *cn_hasher_start_config(const struct cn_hasher_config *cfg);
 
 /* cn_hasher_start_config with `threads` and `max_queue` (0 = defaults) and the
  * INTERACTIVE limits. */
 cn_hasher *cn_hasher_start(unsigned threads, unsigned max_queue);
 
-/* Stops accepting requests, lets each thread finish the hash it is running (its reply
- * is sent), answers every request still queued with error -ESHUTDOWN, joins the
- * threads and frees everything. NULL is a no-op. Must not race with submissions on
- * the same hasher. Cannot fail. */
-void cn_hasher_stop(cn_hasher *h);
+/* cn_hasher_close: from now on every submission returns -ESHUTDOWN (no reply). Lets
+ * each thread finish the hash it is running (its reply is sent), answers every
+ * request still queued with error -ESHUTDOWN (dropping the actor references) and
+ * joins the threads. The memory stays: submissions may race with it and may come
+ * after it. Blocks for up to one hash per thread. Idempotent; NULL is a no-op. Cannot
+ * fail.
+ *
+ * cn_hasher_free: frees everything. The caller makes sure no thread can submit any
+ * more (the actor runtime has shut down). A hasher not closed yet is closed first,
+ * which is right only while the runtime still runs (close sends to actors). NULL is
+ * a no-op. Cannot fail. */
+void cn_hasher_close(cn_hasher *h);
+void cn_hasher_free(cn_hasher *h);
 
 /* Queues a hash of `password[0..len)` (copied). The reply (type `msg_type`, `tag`)
  * goes to `reply_to` (borrowed; the hasher holds its own reference until it has
  * replied). Returns 0, -EBUSY when max_queue requests are waiting, -ESHUTDOWN once
- * stopping, -E2BIG for a password over CN_HASHER_MAX_PASSWORD, -EINVAL for a NULL
+ * closed, -E2BIG for a password over CN_HASHER_MAX_PASSWORD, -EINVAL for a NULL
  * argument. Any thread. */
 int cn_hasher_hash(cn_hasher *h, cn_actor *reply_to, uint32_t msg_type, uint64_t tag,
                    const char *password, size_t len);
@@ -96,8 +105,8 @@ int cn_hasher_verify_dummy(cn_hasher *h, cn_actor *reply_to, uint32_t msg_type, 
                            const char *password, size_t len);
 
 /* Test seam: while paused, hasher threads take no new request (queued ones wait), so
- * a test can fill the queue or stop with requests pending without racing the
- * threads. Any thread. Cannot fail. */
+ * a test can fill the queue or close with requests pending without racing the
+ * threads. Any thread until cn_hasher_free. Cannot fail. */
 void cn__hasher_pause(cn_hasher *h, bool paused);
 
 #endif

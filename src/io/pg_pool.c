@@ -474,7 +474,7 @@ struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *
     }
     pthread_mutex_unlock(&p->start_lock);
     if (up == 0) {
-        cn_pg_pool_stop(p);
+        cn_pg_pool_free(p);
         return NULL;
     }
     if (up < p->size)
@@ -498,13 +498,14 @@ void cn_pg_pool_close(struct cn_pg_pool *p)
     pthread_join(p->thread, NULL);
 }
 
-void cn_pg_pool_stop(struct cn_pg_pool *p)
+void cn_pg_pool_free(struct cn_pg_pool *p)
 {
     if (!p)
         return;
     cn_pg_pool_close(p);
-    /* A caller that entered cn_pg_pool_query during the close is on its way out
-     * with -ESHUTDOWN: let it leave before the memory goes. */
+    /* Defensive: the contract says no caller is left, but one that entered
+     * cn_pg_pool_query just before is on its way out with -ESHUTDOWN: let it leave
+     * before the memory goes. */
     while (atomic_load_explicit(&p->submitters, memory_order_seq_cst) != 0)
         sched_yield();
     free_pool(p);
@@ -530,8 +531,8 @@ int cn_pg_pool_query(struct cn_pg_pool *p, cn_actor *reply_to, uint32_t msg_type
                            (uint64_t)p->query_timeout_ms * 1000000u);
         cn_inbox_push(&p->inbox, &q->hdr);
     }
-    /* release: our push happens-before cn_pg_pool_close or cn_pg_pool_stop seeing zero (its seq_cst
-     * load). */
+    /* release: our push happens-before cn_pg_pool_close or cn_pg_pool_free seeing zero (its
+     * seq_cst load). */
     atomic_fetch_sub_explicit(&p->submitters, 1, memory_order_release);
     return rc;
 }

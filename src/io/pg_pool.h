@@ -14,7 +14,7 @@
  * arguments) is refused synchronously with a negative errno and no reply. Every
  * accepted query gets exactly one reply, whatever happens afterwards: the server's
  * error, a broken connection (the query is not retried: it may have had effects),
- * a queue wait over the per-query deadline, or cn_pg_pool_stop. A broken connection
+ * a queue wait over the per-query deadline, or cn_pg_pool_close. A broken connection
  * reconnects on its own with exponential backoff; outages are logged once per
  * transition, not once per query.
  *
@@ -38,7 +38,7 @@ struct cn_pg_pool;
 /* SQLSTATEs of errors the pool makes itself (the server's own pass through). */
 #define CN_PG_SQLSTATE_CONN_FAILURE "08006" /* the connection broke under the query */
 #define CN_PG_SQLSTATE_UNAVAILABLE  "08001" /* queue deadline passed with no connection up */
-#define CN_PG_SQLSTATE_STOPPING     "08003" /* cn_pg_pool_stop with the query still pending */
+#define CN_PG_SQLSTATE_STOPPING     "08003" /* cn_pg_pool_close with the query still pending */
 #define CN_PG_SQLSTATE_TIMEOUT      "57014" /* queue deadline passed, connections all busy */
 #define CN_PG_SQLSTATE_UNSUPPORTED  "0A000" /* e.g. COPY: the connection is reset */
 
@@ -62,25 +62,29 @@ struct cn_pg_pool *cn_pg_pool_start(const char *url, int size, char *err, size_t
  * waiting at most connect_timeout_ms. Returns the pool once at least one connection
  * is up (the others keep retrying in the background), or NULL with a one-line
  * reason in `err` (which names host:port, never the password) when the options are
- * invalid or no connection came up in time. The caller owns the pool and frees it
- * with cn_pg_pool_stop. Any thread; blocks at most about connect_timeout_ms + 1 s. */
+ * invalid or no connection came up in time. The caller owns the pool: it closes it
+ * with cn_pg_pool_close and frees it with cn_pg_pool_free. Any thread; blocks at
+ * most about connect_timeout_ms + 1 s. */
 struct cn_pg_pool *cn_pg_pool_start_opts(const struct cn_pg_pool_opts *o, char *err, size_t errlen);
 
-/* Stops the pool thread: from now on cn_pg_pool_query returns -ESHUTDOWN, and every
- * query still queued or in flight gets an error reply (sqlstate
+/* Shutdown is two steps, so that actors may call the pool at any time until the
+ * runtime has stopped:
+ *
+ * cn_pg_pool_close: from now on cn_pg_pool_query returns -ESHUTDOWN (no reply), and
+ * every query still queued or in flight gets its error reply (sqlstate
  * CN_PG_SQLSTATE_STOPPING; an in-flight query's outcome on the server is unknown)
- * before its actor reference is dropped. The connections are closed, but the memory
- * stays: other threads may keep calling cn_pg_pool_query (-ESHUTDOWN) and
- * cn_pg_pool_stats until the owner frees the pool with cn_pg_pool_stop. Call it
- * before the actor runtime shuts down (replies are sent to actors). Owner thread,
- * idempotent, NULL is a no-op. Cannot fail. */
+ * before its actor reference is dropped. The pool thread is joined and the
+ * connections are closed, but the memory stays: any thread may keep calling
+ * cn_pg_pool_query (-ESHUTDOWN) and cn_pg_pool_stats. Call it while the actor runtime
+ * runs (replies are sent to actors). Owner thread; idempotent; NULL is a no-op.
+ * Cannot fail.
+ *
+ * cn_pg_pool_free: frees everything. The caller makes sure no thread can call into
+ * the pool any more: the actor runtime has shut down and other submitters are joined.
+ * A pool not closed yet is closed first, which is right only while the runtime still
+ * runs (close sends to actors). Owner thread; NULL is a no-op. Cannot fail. */
 void cn_pg_pool_close(struct cn_pg_pool *p);
-
-/* cn_pg_pool_close, then frees everything. After it returns, `p` is gone: the caller
- * makes sure no thread can still call into the pool (stop or join the submitters
- * after cn_pg_pool_close when they may race with the end). Owner thread; NULL is a
- * no-op. Cannot fail. */
-void cn_pg_pool_stop(struct cn_pg_pool *p);
+void cn_pg_pool_free(struct cn_pg_pool *p);
 
 /* Submits one statement. Any thread. Copies `sql` and the `nparams` text-format
  * parameters (a NULL entry is SQL NULL; `params` may be NULL when nparams is 0).
@@ -92,7 +96,7 @@ void cn_pg_pool_stop(struct cn_pg_pool *p);
  *   -EINVAL     NULL pool/actor/sql, empty sql, nparams outside 0..65535, or NULL params
  *               with nparams > 0;
  *   -EAGAIN     the queue holds max_queue queries already (back off or answer 503);
- *   -ESHUTDOWN  the pool is stopping. */
+ *   -ESHUTDOWN  the pool is closed (cn_pg_pool_close). */
 int cn_pg_pool_query(struct cn_pg_pool *p, cn_actor *reply_to, uint32_t msg_type, uint64_t tag,
                      const char *sql, int nparams, const char *const *params);
 
@@ -135,7 +139,7 @@ struct cn_pg_pool_stats {
 };
 
 /* Fills `out` (caller memory) with counters read one by one (no global lock, so sums
- * may be off by in-flight work). Any thread; cannot fail. */
+ * may be off by in-flight work). Any thread until cn_pg_pool_free; cannot fail. */
 void cn_pg_pool_stats(struct cn_pg_pool *p, struct cn_pg_pool_stats *out);
 
 #endif

@@ -1,5 +1,6 @@
 /* The Redis adapter: its thread, the command connection, and the public calls;
- * see redis_client.h. The subscriber connection lives in redis_client_pubsub.c.
+ * see redis_client.h. The subscriber side is redis_client_pubsub.c, what both
+ * connections share (connect, drop, reconnect schedule) redis_conn.c.
  *
  * One thread runs a poll() loop (redis_loop.c) over the two hiredis async contexts
  * and an inbox eventfd. Submitting threads format the command (hiredis's own RESP
@@ -8,22 +9,84 @@
  * the connection is stuck, and sends the reply to the actor. While the command
  * connection is down, submitters do not even reach the loop: cn_redis_command
  * answers ok = 0 on the spot, so an outage costs callers nothing and nothing piles
- * up. An outage is logged once when it starts and once when it ends. */
+ * up. An outage is logged once when it starts and once when it ends.
+ *
+ * Closing without losing a reply: every public call that pushes into the inbox
+ * announces itself in `submitters` before it looks at `closed`, and cn_redis_close
+ * sets `closed` before it waits for `submitters` to reach zero (both seq_cst, so one
+ * of the two sees the other). After that wait nothing can enter the inbox, so the
+ * thread's last drain answers every command it was given. */
 #include "io/redis_client.h"
-#include "io/redis_client_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "actors/runtime/inbox.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/redis_client_pubsub.h"
+#include "io/redis_conn.h"
 
 #define MOD "redis"
+
+/* Loop slots of the two connections. */
+enum { SLOT_CMD = 0, SLOT_SUB = 1 };
+
+/* Messages the adapter thread receives through its inbox. */
+enum { MSG_CMD = 1, MSG_SUBREQ, MSG_STOP };
+
+/* A submitted command: RESP bytes formatted by the submitting thread, then (loop) the
+ * hiredis privdata of the command until its reply. */
+struct command {
+    cn_msg hdr;
+    struct command *next; /* loop: in-flight FIFO (replies come in order) */
+    cn_actor *reply_to;   /* one reference held; NULL = fire and forget */
+    uint32_t msg_type;
+    uint64_t tag;
+    uint64_t sent_ns; /* loop: when it was handed to hiredis */
+    char *resp;       /* from redisFormatCommandArgv; freed once hiredis copied it */
+    int resp_len;
+};
+
+/* Fields marked "loop" belong to the adapter thread alone; atomics are statistics or
+ * hints read by any thread (see each one's comment for its ordering). */
+struct cn_redis {
+    struct cn__redis_env env;   /* the loop, the connect settings, wait_up's condvar */
+    struct cn_redis_config cfg; /* host points at host_copy */
+    char *host_copy;
+    pthread_t thread;
+    cn_inbox inbox;
+    char down_error[128]; /* the fail-fast text; immutable after start */
+
+    /* seq_cst, paired with `submitters`: see the file comment. */
+    atomic_bool closed;
+    atomic_uint submitters;
+    bool joined; /* owner thread: cn_redis_close has joined the thread */
+
+    /* Written by the loop on every transition (release), read by any thread
+     * (acquire): a hint only, nothing else is published through it. */
+    atomic_bool up;
+
+    /* Statistics: relaxed, they publish nothing. */
+    _Atomic uint64_t commands, replies_ok, errors, failed_fast, timeouts, reconnects, outages;
+    /* Submitted and not answered: incremented by submitters, decremented by the
+     * loop; relaxed, it bounds memory and publishes nothing. */
+    _Atomic uint64_t pending;
+
+    /* Loop only. */
+    struct cn__redis_conn cmd;
+    struct command *fifo_head, *fifo_tail;
+    bool in_outage;
+    uint64_t outage_start_ns;
+    struct cn__redis_pubsub ps; /* the subscriber connection and registry */
+};
 
 /* How many inbox messages the loop takes per wake-up before it looks at its
  * sockets again, so a flood of submissions cannot starve reading replies. */
@@ -81,8 +144,7 @@ static void reply_free(cn_msg *m)
 
 /* Sends the answer to the command's actor (reply taken, may be NULL) and frees the
  * command. Any thread (the fail-fast path runs on the submitter). */
-static void answer(struct cn_redis *r, struct cn__redis_cmd *cmd, redisReply *reply,
-                   const char *error)
+static void answer(struct cn_redis *r, struct command *cmd, redisReply *reply, const char *error)
 {
     int ok = reply && reply->type != REDIS_REPLY_ERROR && !error;
     atomic_fetch_add_explicit(ok ? &r->replies_ok : &r->errors, 1, memory_order_relaxed);
@@ -112,7 +174,7 @@ static void answer(struct cn_redis *r, struct cn__redis_cmd *cmd, redisReply *re
 
 static void cmd_free(cn_msg *m)
 {
-    struct cn__redis_cmd *cmd = (struct cn__redis_cmd *)m;
+    struct command *cmd = (struct command *)m;
     /* Only a command that was never answered still holds its actor. */
     if (cmd->reply_to)
         cn_actor_unref(cmd->reply_to);
@@ -121,140 +183,11 @@ static void cmd_free(cn_msg *m)
     free(cmd);
 }
 
-/* ---- connections ----------------------------------------------------------------- */
-
-void cn__redis_conn_set_flag(struct cn_redis *r, atomic_bool *flag, bool value)
-{
-    pthread_mutex_lock(&r->mu);
-    /* release pairs with the acquire loads in cn_redis_is_up / stats / wait_up;
-     * the mutex is for wait_up's condition variable. */
-    atomic_store_explicit(flag, value, memory_order_release);
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->mu);
-}
+/* ---- the command connection ------------------------------------------------------ */
 
 static struct cn__redis_conn *conn_of(const redisAsyncContext *ac)
 {
     return ac->data;
-}
-
-/* A failed attempt or a lost connection: schedule the next attempt. The first one
- * after losing a working connection is immediate (a killed connection to a live
- * server comes back at once); then the wait doubles up to backoff_max_ms. */
-static void conn_schedule(struct cn__redis_conn *c, bool was_working)
-{
-    const struct cn_redis_config *cfg = &c->r->cfg;
-    uint64_t now = cn_now_ns();
-    if (was_working) {
-        c->backoff_ms = cfg->backoff_min_ms;
-        c->next_attempt_ns = now;
-        return;
-    }
-    c->next_attempt_ns = now + (uint64_t)c->backoff_ms * 1000000u;
-    c->backoff_ms =
-        c->backoff_ms * 2 > cfg->backoff_max_ms ? cfg->backoff_max_ms : c->backoff_ms * 2;
-}
-
-static void conn_failed(struct cn__redis_conn *c, const char *why)
-{
-    struct cn_redis *r = c->r;
-    atomic_fetch_add_explicit(&r->connect_failures, 1, memory_order_relaxed);
-    CN_DEBUG(MOD, "%s connection to %s:%d failed: %s", c->name, r->cfg.host, r->cfg.port, why);
-    c->ac = NULL;
-    c->state = CN__CONN_DOWN;
-    conn_schedule(c, false);
-    if (!r->stopping)
-        c->on_down(c, why);
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    struct cn__redis_conn *c = conn_of(ac);
-    if (status != REDIS_OK) {
-        /* hiredis frees the context after this returns. */
-        conn_failed(c, ac->errstr[0] ? ac->errstr : "connect failed");
-        return;
-    }
-    c->state = CN__CONN_HELLO;
-    c->hello(c);
-}
-
-void cn__redis_conn_ready(struct cn__redis_conn *c)
-{
-    c->state = CN__CONN_UP;
-    c->backoff_ms = c->r->cfg.backoff_min_ms;
-    c->on_up(c);
-    c->was_up = true;
-}
-
-void cn__redis_conn_reject(struct cn__redis_conn *c, const char *why)
-{
-    c->drop_reason = why;
-    redisAsyncFree(c->ac); /* deferred by hiredis until the callback returns */
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    (void)status;
-    struct cn__redis_conn *c = conn_of(ac);
-    const char *why = c->drop_reason  ? c->drop_reason
-                      : ac->errstr[0] ? ac->errstr
-                                      : "connection closed";
-    /* Lost before Redis ever answered: that was a failed attempt, not a loss. */
-    bool was_working = c->state == CN__CONN_UP;
-    if (!was_working)
-        atomic_fetch_add_explicit(&c->r->connect_failures, 1, memory_order_relaxed);
-    c->ac = NULL;
-    c->state = CN__CONN_DOWN;
-    c->drop_reason = NULL;
-    conn_schedule(c, was_working);
-    if (!c->r->stopping)
-        c->on_down(c, why);
-}
-
-static void conn_start(struct cn__redis_conn *c)
-{
-    struct cn_redis *r = c->r;
-    redisAsyncContext *ac = redisAsyncConnect(r->cfg.host, r->cfg.port);
-    if (!ac)
-        cn_oom(sizeof *ac); /* hiredis returns NULL only when malloc failed */
-    if (ac->err) {
-        /* Refused at once (nothing listens on a local port) or name lookup failed:
-         * the context was never attached, so freeing it runs no callback. */
-        char why[128];
-        snprintf(why, sizeof why, "%s", ac->errstr);
-        redisAsyncFree(ac);
-        conn_failed(c, why);
-        return;
-    }
-    /* A peer that vanishes without a reset (a dead host, a cut link) would leave an
-     * idle subscriber connection looking healthy forever; TCP keepalive (hiredis's
-     * 15 s interval) finds out. The command connection has command_timeout_ms too. */
-    redisEnableKeepAlive(&ac->c);
-    ac->data = c;
-    c->ac = ac;
-    c->state = CN__CONN_CONNECTING;
-    c->connect_deadline_ns = cn_now_ns() + (uint64_t)r->cfg.connect_timeout_ms * 1000000u;
-    cn__redis_loop_attach(&r->loop, c->slot, ac);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-}
-
-/* Frees the context now (not inside a hiredis callback): pending callbacks run with
- * a NULL reply and report `why`. */
-static void conn_drop(struct cn__redis_conn *c, const char *why)
-{
-    redisAsyncContext *ac = c->ac;
-    if (!ac)
-        return;
-    if (c->state == CN__CONN_CONNECTING) {
-        /* Never connected: hiredis runs neither callback, so account for it here. */
-        redisAsyncFree(ac);
-        conn_failed(c, why);
-        return;
-    }
-    c->drop_reason = why;
-    redisAsyncFree(ac); /* runs on_disconnect */
 }
 
 static void cmd_hello_cb(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -277,7 +210,7 @@ static void cmd_hello(struct cn__redis_conn *c)
 /* The command connection's view of up and down; it alone defines an outage. */
 static void cmd_up(struct cn__redis_conn *c)
 {
-    struct cn_redis *r = c->r;
+    struct cn_redis *r = c->owner;
     /* Keep replies alive past their callback (see kept_reply). */
     pthread_once(&keeping_fns_once, init_keeping_fns);
     c->ac->c.reader->fn = &keeping_fns;
@@ -290,14 +223,14 @@ static void cmd_up(struct cn__redis_conn *c)
     } else {
         CN_INFO(MOD, "connected to %s:%d", r->cfg.host, r->cfg.port);
     }
-    cn__redis_conn_set_flag(r, &r->up, true);
+    cn__redis_env_set_flag(&r->env, &r->up, true);
 }
 
 static void cmd_down(struct cn__redis_conn *c, const char *why)
 {
-    struct cn_redis *r = c->r;
+    struct cn_redis *r = c->owner;
     if (atomic_load_explicit(&r->up, memory_order_relaxed))
-        cn__redis_conn_set_flag(r, &r->up, false);
+        cn__redis_env_set_flag(&r->env, &r->up, false);
     if (!r->in_outage) {
         r->in_outage = true;
         r->outage_start_ns = cn_now_ns();
@@ -312,8 +245,8 @@ static void cmd_down(struct cn__redis_conn *c, const char *why)
 static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     struct cn__redis_conn *c = conn_of(ac);
-    struct cn_redis *r = c->r;
-    struct cn__redis_cmd *cmd = privdata;
+    struct cn_redis *r = c->owner;
+    struct command *cmd = privdata;
     redisReply *reply = reply_;
     /* Redis answers in order and hiredis fails pending callbacks in order. */
     if (r->fifo_head == cmd) {
@@ -330,7 +263,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     /* The connection is going: whoever sees this failure must also see "down"
      * (on_disconnect, which does the rest, runs only after every callback). */
     if (atomic_load_explicit(&r->up, memory_order_relaxed))
-        cn__redis_conn_set_flag(r, &r->up, false);
+        cn__redis_env_set_flag(&r->env, &r->up, false);
     char why[128];
     snprintf(why, sizeof why, "redis: %s",
              c->drop_reason  ? c->drop_reason
@@ -339,15 +272,15 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     answer(r, cmd, NULL, why);
 }
 
-static void fail_cmd(struct cn_redis *r, struct cn__redis_cmd *cmd, const char *why)
+static void fail_cmd(struct cn_redis *r, struct command *cmd, const char *why)
 {
     atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
     answer(r, cmd, NULL, why);
 }
 
-static void run_cmd(struct cn_redis *r, struct cn__redis_cmd *cmd)
+static void run_cmd(struct cn_redis *r, struct command *cmd)
 {
-    if (r->stopping) {
+    if (r->env.stopping) {
         fail_cmd(r, cmd, "redis: client stopping");
         return;
     }
@@ -376,15 +309,14 @@ static void on_inbox(void *ctx, cn_msg *m)
 {
     struct cn_redis *r = ctx;
     switch (m->type) {
-    case CN__REDIS_MSG_CMD:
-        run_cmd(r, (struct cn__redis_cmd *)m);
+    case MSG_CMD:
+        run_cmd(r, (struct command *)m);
         break;
-    case CN__REDIS_MSG_SUB:
-    case CN__REDIS_MSG_UNSUB:
-        cn__redis_pubsub_handle(r, (struct cn__redis_subreq *)m);
+    case MSG_SUBREQ:
+        cn__redis_pubsub_handle(&r->ps, (struct cn__redis_subreq *)m);
         break;
-    case CN__REDIS_MSG_STOP:
-        r->stopping = true;
+    case MSG_STOP:
+        r->env.stopping = true;
         cn_msg_free(m);
         break;
     default:
@@ -402,31 +334,21 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 /* Starts due connect attempts, abandons slow ones, drops a stuck command connection;
  * returns the next instant something here is due (UINT64_MAX: nothing). */
-static uint64_t tend(struct cn_redis *r, struct cn__redis_conn *c)
+static uint64_t tend(struct cn_redis *r)
 {
+    struct cn__redis_conn *c = &r->cmd;
     uint64_t now = cn_now_ns();
-    if (c->state == CN__CONN_DOWN && now >= c->next_attempt_ns)
-        conn_start(c);
-    if ((c->state == CN__CONN_CONNECTING || c->state == CN__CONN_HELLO) &&
-        now >= c->connect_deadline_ns)
-        conn_drop(c, "connect timed out");
-    if (c == &r->cmd && c->state == CN__CONN_UP && r->fifo_head &&
-        now - r->fifo_head->sent_ns >= (uint64_t)r->cfg.command_timeout_ms * 1000000u) {
+    uint64_t timeout_ns = (uint64_t)r->cfg.command_timeout_ms * 1000000u;
+    cn__redis_conn_tend(c, now);
+    if (c->state == CN__CONN_UP && r->fifo_head && now - r->fifo_head->sent_ns >= timeout_ns) {
         atomic_fetch_add_explicit(&r->timeouts, 1, memory_order_relaxed);
-        conn_drop(c, "no reply within command_timeout_ms");
+        cn__redis_conn_drop(c, "no reply within command_timeout_ms");
     }
-    switch (c->state) {
-    case CN__CONN_DOWN:
-        return c->next_attempt_ns;
-    case CN__CONN_CONNECTING:
-    case CN__CONN_HELLO:
-        return c->connect_deadline_ns;
-    case CN__CONN_UP:
-        if (c == &r->cmd && r->fifo_head)
-            return r->fifo_head->sent_ns + (uint64_t)r->cfg.command_timeout_ms * 1000000u;
-        return UINT64_MAX;
-    }
-    return UINT64_MAX;
+    uint64_t due = cn__redis_conn_due(c);
+    if (c->state == CN__CONN_UP && r->fifo_head)
+        due = r->fifo_head->sent_ns + timeout_ns;
+    cn__redis_conn_tend(&r->ps.conn, cn_now_ns());
+    return min_u64(due, cn__redis_conn_due(&r->ps.conn));
 }
 
 static void *loop_main(void *arg)
@@ -438,14 +360,14 @@ static void *loop_main(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
 
-    while (!r->stopping) {
-        uint64_t due = min_u64(tend(r, &r->cmd), tend(r, &r->sub));
+    while (!r->env.stopping) {
+        uint64_t due = tend(r);
         uint64_t now = cn_now_ns();
         int timeout_ms = due == UINT64_MAX ? -1
                          : due <= now      ? 0
                                            : (int)min_u64((due - now + 999999u) / 1000000u, 60000);
         bool woken;
-        int rc = cn__redis_loop_run_once(&r->loop, timeout_ms, &woken);
+        int rc = cn__redis_loop_run_once(&r->env.loop, timeout_ms, &woken);
         if (rc < 0) {
             CN_ERROR(MOD, "poll failed: %s", strerror(-rc));
             break; /* defensive: poll on our own descriptors does not fail */
@@ -455,13 +377,15 @@ static void *loop_main(void *arg)
             cn_inbox_drain(&r->inbox, DRAIN_BUDGET, on_inbox, r);
     }
 
-    /* Stopping: fail whatever is in flight, then whatever was submitted since. */
-    r->stopping = true;
-    conn_drop(&r->cmd, "client stopping");
-    conn_drop(&r->sub, "client stopping");
+    /* Closing: fail whatever is in flight, then whatever was submitted since (the
+     * close waited for the last submitter, so nothing comes after this drain), and
+     * drop every subscription with its actor reference. */
+    r->env.stopping = true;
+    cn__redis_conn_drop(&r->cmd, "client stopping");
+    cn__redis_conn_drop(&r->ps.conn, "client stopping");
     while (cn_inbox_drain(&r->inbox, SIZE_MAX, on_inbox, r) > 0) {
     }
-    cn__redis_pubsub_free(r);
+    cn__redis_pubsub_free(&r->ps);
     return NULL;
 }
 
@@ -490,34 +414,25 @@ struct cn_redis *cn_redis_start_config(const struct cn_redis_config *cfg, char *
     r->cfg.host = r->host_copy;
     snprintf(r->down_error, sizeof r->down_error, "redis: %.64s:%d is unreachable", r->cfg.host,
              r->cfg.port);
-    int rc = cn__redis_loop_init(&r->loop);
+    int rc = cn__redis_env_init(&r->env, r->cfg.host, r->cfg.port, cfg->connect_timeout_ms,
+                                cfg->backoff_min_ms, cfg->backoff_max_ms);
     if (rc < 0) {
         snprintf(err, errlen, "redis: eventfd: %s", strerror(-rc));
         free(r->host_copy);
         free(r);
         return NULL;
     }
-    cn_inbox_init(&r->inbox, cn_wakefd_wake, (void *)(intptr_t)r->loop.wakefd);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cond, NULL);
-    r->cmd = (struct cn__redis_conn){.r = r,
-                                     .name = "command",
-                                     .slot = 0,
-                                     .backoff_ms = cfg->backoff_min_ms,
-                                     .hello = cmd_hello,
-                                     .on_up = cmd_up,
-                                     .on_down = cmd_down};
-    r->sub = (struct cn__redis_conn){
-        .r = r, .name = "subscriber", .slot = 1, .backoff_ms = cfg->backoff_min_ms};
-    cn__redis_pubsub_init(r);
+    cn_inbox_init(&r->inbox, cn_wakefd_wake, (void *)(intptr_t)r->env.loop.wakefd);
+    const struct cn__redis_conn_hooks hooks = {
+        .hello = cmd_hello, .on_up = cmd_up, .on_down = cmd_down};
+    cn__redis_conn_init(&r->cmd, &r->env, "command", SLOT_CMD, &hooks, r);
+    cn__redis_pubsub_init(&r->ps, &r->env, SLOT_SUB);
     rc = pthread_create(&r->thread, NULL, loop_main, r);
     if (rc != 0) {
         snprintf(err, errlen, "redis: cannot start its thread: %s", strerror(rc));
-        cn__redis_pubsub_free(r);
+        cn__redis_pubsub_free(&r->ps);
         cn_inbox_destroy(&r->inbox);
-        cn__redis_loop_close(&r->loop);
-        pthread_mutex_destroy(&r->mu);
-        pthread_cond_destroy(&r->cond);
+        cn__redis_env_destroy(&r->env);
         free(r->host_copy);
         free(r);
         return NULL;
@@ -534,20 +449,55 @@ struct cn_redis *cn_redis_start(const char *host, int port, char *err, size_t er
     return cn_redis_start_config(&cfg, err, errlen);
 }
 
-void cn_redis_stop(struct cn_redis *r)
+void cn_redis_close(struct cn_redis *r)
+{
+    if (!r || r->joined)
+        return;
+    r->joined = true;
+    /* seq_cst store, then seq_cst loads of submitters: pairs with the seq_cst
+     * increment then load of `closed` in enter(). */
+    atomic_store_explicit(&r->closed, true, memory_order_seq_cst);
+    while (atomic_load_explicit(&r->submitters, memory_order_seq_cst) != 0)
+        sched_yield(); /* a submitter is between its check and its push: a few µs */
+    cn_msg *stop = cn_xmalloc(sizeof *stop);
+    cn_msg_init(stop, MSG_STOP, NULL);
+    cn_inbox_push(&r->inbox, stop);
+    pthread_join(r->thread, NULL);
+    /* The loop stops telling the hooks once it is stopping: say "down" here. */
+    cn__redis_env_set_flag(&r->env, &r->up, false);
+    cn__redis_env_set_flag(&r->env, &r->ps.up, false);
+}
+
+void cn_redis_free(struct cn_redis *r)
 {
     if (!r)
         return;
-    cn_msg *stop = cn_xmalloc(sizeof *stop);
-    cn_msg_init(stop, CN__REDIS_MSG_STOP, NULL);
-    cn_inbox_push(&r->inbox, stop);
-    pthread_join(r->thread, NULL);
+    cn_redis_close(r);
+    /* Defensive: the contract says no caller is left, but one that entered a call
+     * just before is on its way out: let it leave before the memory goes. */
+    while (atomic_load_explicit(&r->submitters, memory_order_seq_cst) != 0)
+        sched_yield();
     cn_inbox_destroy(&r->inbox); /* empty: the loop drained it after the stop */
-    cn__redis_loop_close(&r->loop);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cond);
+    cn__redis_env_destroy(&r->env);
     free(r->host_copy);
     free(r);
+}
+
+/* Announces a caller that may push into the inbox; returns false (and leaves) when
+ * the client is closed. See the file comment. */
+static bool enter(struct cn_redis *r)
+{
+    atomic_fetch_add_explicit(&r->submitters, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&r->closed, memory_order_seq_cst))
+        return true;
+    atomic_fetch_sub_explicit(&r->submitters, 1, memory_order_release);
+    return false;
+}
+
+static void leave(struct cn_redis *r)
+{
+    /* release: our push happens-before cn_redis_close seeing zero. */
+    atomic_fetch_sub_explicit(&r->submitters, 1, memory_order_release);
 }
 
 /* Commands that would turn the shared command connection into something else. */
@@ -577,8 +527,8 @@ int cn_redis_command(struct cn_redis *r, cn_actor *reply_to, uint32_t msg_type, 
     if (takes_connection(argv[0], argvlen ? argvlen[0] : strlen(argv[0])))
         return -ENOTSUP;
 
-    struct cn__redis_cmd *cmd = cn_xcalloc(1, sizeof *cmd);
-    cn_msg_init(&cmd->hdr, CN__REDIS_MSG_CMD, cmd_free);
+    struct command *cmd = cn_xcalloc(1, sizeof *cmd);
+    cn_msg_init(&cmd->hdr, MSG_CMD, cmd_free);
     cmd->msg_type = msg_type;
     cmd->tag = tag;
     if (reply_to) {
@@ -587,39 +537,48 @@ int cn_redis_command(struct cn_redis *r, cn_actor *reply_to, uint32_t msg_type, 
     }
     atomic_fetch_add_explicit(&r->commands, 1, memory_order_relaxed);
 
-    /* Fail fast: while Redis is down nothing is formatted or queued. acquire pairs
-     * with the release store in cn__redis_conn_set_flag (a hint either way: the loop
-     * fails the command itself if the connection went down meanwhile). */
-    if (!atomic_load_explicit(&r->up, memory_order_acquire)) {
+    const char *refusal = NULL;
+    if (!enter(r)) {
+        refusal = "redis: client closed";
+    } else {
+        if (!atomic_load_explicit(&r->up, memory_order_acquire)) {
+            /* Fail fast: while Redis is down nothing is formatted or queued. acquire
+             * pairs with the release store in cn__redis_env_set_flag (a hint either
+             * way: the loop fails the command itself if the connection went down
+             * meanwhile). */
+            refusal = r->down_error;
+        } else if (atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed) >=
+                   r->cfg.max_pending) {
+            atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
+            refusal = "redis: too many pending commands";
+        } else {
+            /* hiredis's signature lacks the inner const; it only reads the arguments. */
+            size_t *lens = NULL;
+            if (!argvlen) {
+                lens = cn_xmalloc((size_t)argc * sizeof *lens);
+                for (int i = 0; i < argc; i++)
+                    lens[i] = strlen(argv[i]);
+            }
+            cmd->resp_len = redisFormatCommandArgv(&cmd->resp, argc, (const char **)argv,
+                                                   argvlen ? argvlen : lens);
+            free(lens);
+            if (cmd->resp_len < 0)
+                cn_oom(total); /* its only failure is malloc */
+            cn_inbox_push(&r->inbox, &cmd->hdr);
+        }
+        leave(r);
+    }
+    if (refusal) {
+        /* Answered on the spot, outside the submitters window: nothing was queued. */
         atomic_fetch_add_explicit(&r->failed_fast, 1, memory_order_relaxed);
-        answer(r, cmd, NULL, r->down_error);
-        return 0;
+        answer(r, cmd, NULL, refusal);
     }
-    if (atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed) >= r->cfg.max_pending) {
-        atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&r->failed_fast, 1, memory_order_relaxed);
-        answer(r, cmd, NULL, "redis: too many pending commands");
-        return 0;
-    }
-    /* hiredis's signature lacks the inner const; it only reads the arguments. */
-    size_t *lens = NULL;
-    if (!argvlen) {
-        lens = cn_xmalloc((size_t)argc * sizeof *lens);
-        for (int i = 0; i < argc; i++)
-            lens[i] = strlen(argv[i]);
-    }
-    cmd->resp_len =
-        redisFormatCommandArgv(&cmd->resp, argc, (const char **)argv, argvlen ? argvlen : lens);
-    free(lens);
-    if (cmd->resp_len < 0)
-        cn_oom(total); /* its only failure is malloc */
-    cn_inbox_push(&r->inbox, &cmd->hdr);
     return 0;
 }
 
 bool cn_redis_is_up(struct cn_redis *r)
 {
-    /* acquire pairs with the release store in cn__redis_conn_set_flag */
+    /* acquire pairs with the release store in cn__redis_env_set_flag */
     return atomic_load_explicit(&r->up, memory_order_acquire);
 }
 
@@ -633,18 +592,18 @@ bool cn_redis_wait_up(struct cn_redis *r, bool with_sub, int timeout_ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->env.mu);
     bool ok;
     for (;;) {
         /* Under the mutex the loop's stores are visible anyway; relaxed suffices. */
         ok = atomic_load_explicit(&r->up, memory_order_relaxed) &&
-             (!with_sub || atomic_load_explicit(&r->sub_up, memory_order_relaxed));
-        if (ok || pthread_cond_timedwait(&r->cond, &r->mu, &until) == ETIMEDOUT)
+             (!with_sub || atomic_load_explicit(&r->ps.up, memory_order_relaxed));
+        if (ok || pthread_cond_timedwait(&r->env.cond, &r->env.mu, &until) == ETIMEDOUT)
             break;
     }
     ok = atomic_load_explicit(&r->up, memory_order_relaxed) &&
-         (!with_sub || atomic_load_explicit(&r->sub_up, memory_order_relaxed));
-    pthread_mutex_unlock(&r->mu);
+         (!with_sub || atomic_load_explicit(&r->ps.up, memory_order_relaxed));
+    pthread_mutex_unlock(&r->env.mu);
     return ok;
 }
 
@@ -656,16 +615,44 @@ void cn_redis_stats(struct cn_redis *r, struct cn_redis_stats *out)
     out->errors = LOAD(errors);
     out->failed_fast = LOAD(failed_fast);
     out->timeouts = LOAD(timeouts);
-    out->connect_failures = LOAD(connect_failures);
+    out->connect_failures = LOAD(env.connect_failures);
     out->reconnects = LOAD(reconnects);
     out->outages = LOAD(outages);
     out->pending = LOAD(pending);
-    out->pubsub_received = LOAD(pubsub_received);
-    out->pubsub_delivered = LOAD(pubsub_delivered);
-    out->sub_reconnects = LOAD(sub_reconnects);
-    out->channels = LOAD(channels);
+    out->pubsub_received = LOAD(ps.received);
+    out->pubsub_delivered = LOAD(ps.delivered);
+    out->sub_reconnects = LOAD(ps.reconnects);
+    out->channels = LOAD(ps.channels);
 #undef LOAD
-    /* acquire pairs with the release store in cn__redis_conn_set_flag */
+    /* acquire pairs with the release store in cn__redis_env_set_flag */
     out->up = atomic_load_explicit(&r->up, memory_order_acquire);
-    out->sub_up = atomic_load_explicit(&r->sub_up, memory_order_acquire);
+    out->sub_up = atomic_load_explicit(&r->ps.up, memory_order_acquire);
+}
+
+/* Checks a channel name and queues a request for it. */
+static int push_subreq(struct cn_redis *r, bool subscribe, const char *channel, cn_actor *actor,
+                       uint32_t msg_type)
+{
+    if (!r || !channel || !actor)
+        return -EINVAL;
+    size_t len = strnlen(channel, CN_REDIS_MAX_CHANNEL_LEN + 1);
+    if (len == 0 || len > CN_REDIS_MAX_CHANNEL_LEN)
+        return -EINVAL;
+    if (!enter(r))
+        return -ESHUTDOWN;
+    struct cn__redis_subreq *req =
+        cn__redis_subreq_new(MSG_SUBREQ, subscribe, channel, len, actor, msg_type);
+    cn_inbox_push(&r->inbox, &req->hdr);
+    leave(r);
+    return 0;
+}
+
+int cn_redis_subscribe(struct cn_redis *r, const char *channel, cn_actor *actor, uint32_t msg_type)
+{
+    return push_subreq(r, true, channel, actor, msg_type);
+}
+
+int cn_redis_unsubscribe(struct cn_redis *r, const char *channel, cn_actor *actor)
+{
+    return push_subreq(r, false, channel, actor, 0);
 }

@@ -16,9 +16,13 @@
  * subscribed again and each subscriber is told (CN_REDIS_PUBSUB_RESUBSCRIBED), so
  * that it can repair whatever it missed meanwhile.
  *
- * Threads: every function may be called from any thread, except that cn_redis_stop
- * must not race with any other call on the same handle. Errors are 0 or a negative
- * errno. Out of memory aborts (base/xmalloc.h). */
+ * Shutdown is two steps, so that actors may call the adapter at any time until the
+ * runtime has stopped: cn_redis_close while the runtime runs (it answers everything
+ * pending and drops every actor reference), cn_redis_free once it has shut down.
+ *
+ * Threads: every function may be called from any thread until cn_redis_free, except
+ * that close and free belong to the owner. Errors are 0 or a negative errno. Out of
+ * memory aborts (base/xmalloc.h). */
 #ifndef CN_IO_REDIS_CLIENT_H
 #define CN_IO_REDIS_CLIENT_H
 
@@ -27,7 +31,7 @@
 #include <stdint.h>
 
 #include "actors/runtime/runtime.h"
-#include "io/redis_value.h"
+#include "io/redis_messages.h"
 
 struct cn_redis;
 
@@ -50,43 +54,6 @@ struct cn_redis_config {
     int backoff_min_ms;   /* first wait between failed connect attempts; default 100 */
     int backoff_max_ms;   /* the wait doubles up to this; default 2000 */
     unsigned max_pending; /* submitted and not yet answered; more fail at once; default 100000 */
-};
-
-/* The answer to one command; the message type is the one given to cn_redis_command.
- * The receiving actor owns it and frees it with cn_msg_free (which frees `reply`). */
-struct cn_redis_reply {
-    cn_msg hdr;
-    uint64_t tag; /* as given to cn_redis_command */
-    /* 1 when Redis answered with anything but an error reply. 0 when Redis was
-     * unreachable, the connection was lost or timed out, the adapter was stopping, or
-     * Redis answered with an error (then `reply` is that error reply). */
-    int ok;
-    struct cn_redis_value *reply; /* owned by the message (redis_value.h); NULL when no
-                                     answer came from Redis */
-    char error[128];              /* why ok == 0, for logs and clients; "" when ok */
-};
-
-/* What a subscriber receives; the message type is the one given to cn_redis_subscribe.
- * Freed with cn_msg_free. `channel` and `payload` point into the message itself and
- * are NUL-terminated for convenience (the lengths are authoritative: payloads may hold
- * NUL bytes). */
-enum cn_redis_pubsub_kind {
-    CN_REDIS_PUBSUB_MESSAGE = 1, /* a message published on `channel` */
-    /* `channel` is now subscribed on the server: messages published from now on
-     * arrive. Sent once per cn_redis_subscribe that added the actor. payload is "". */
-    CN_REDIS_PUBSUB_SUBSCRIBED,
-    /* The subscriber connection was lost and is back, `channel` is subscribed again;
-     * messages published while it was down were missed. payload is "". */
-    CN_REDIS_PUBSUB_RESUBSCRIBED,
-};
-
-struct cn_redis_pubsub {
-    cn_msg hdr;
-    enum cn_redis_pubsub_kind kind;
-    const char *channel;
-    size_t channel_len;
-    const char *payload;
-    size_t payload_len;
 };
 
 struct cn_redis_stats {
@@ -113,28 +80,40 @@ void cn_redis_config_defaults(struct cn_redis_config *cfg);
 
 /* Validates `cfg` (borrowed) and starts the adapter thread, which connects and keeps
  * reconnecting in the background: this never waits for Redis. Returns the handle
- * (freed by cn_redis_stop), or NULL with a reason in `err` (errlen bytes, always
- * terminated) for an invalid configuration or a failed eventfd/pthread_create. */
+ * (closed by cn_redis_close, freed by cn_redis_free), or NULL with a reason in `err`
+ * (errlen bytes, always terminated) for an invalid configuration or a failed
+ * eventfd/pthread_create. */
 struct cn_redis *cn_redis_start_config(const struct cn_redis_config *cfg, char *err, size_t errlen);
 
 /* cn_redis_start_config with the default timeouts. */
 struct cn_redis *cn_redis_start(const char *host, int port, char *err, size_t errlen);
 
-/* Stops the thread and frees `r` (taken; NULL is a no-op). Commands still pending get
- * an ok = 0 reply ("redis client stopping"), subscriptions are dropped with the actor
- * references they held. Must not race with other calls on `r`. Cannot fail. */
-void cn_redis_stop(struct cn_redis *r);
+/* cn_redis_close: from now on cn_redis_command answers every command at once with an
+ * ok = 0 reply ("redis: client closed") and returns 0, as it does while Redis is down,
+ * and cn_redis_subscribe / cn_redis_unsubscribe return -ESHUTDOWN. Commands still
+ * pending get an ok = 0 reply ("redis: client stopping"), subscriptions are dropped
+ * with the actor references they held, the connections are closed and the thread is
+ * joined. The memory stays: any thread may keep calling (is_up and wait_up say false,
+ * the stats stay readable). Call it while the actor runtime runs (replies are sent to
+ * actors). Owner thread; idempotent; NULL is a no-op. Cannot fail.
+ *
+ * cn_redis_free: frees `r`. The caller makes sure no thread can call into the adapter
+ * any more (the actor runtime has shut down). An adapter not closed yet is closed
+ * first, which is right only while the runtime still runs (close sends to actors).
+ * Owner thread; NULL is a no-op. Cannot fail. */
+void cn_redis_close(struct cn_redis *r);
+void cn_redis_free(struct cn_redis *r);
 
 /* Submits a command: argv[0..argc) with lengths argvlen (NULL = each argv[i] is a C
  * string), all borrowed and copied before this returns. When `reply_to` is not NULL
  * it is borrowed and a reference is held until exactly one struct cn_redis_reply of
  * type `msg_type` carrying `tag` has been sent to it; NULL means fire and forget.
- * Returns 0 when accepted, including when Redis is down (the ok = 0 reply is then sent
- * before this returns); -EINVAL for a NULL handle, argc outside 1..CN_REDIS_MAX_ARGS
- * or a NULL argument; -EMSGSIZE when the command exceeds CN_REDIS_MAX_CMD_BYTES;
- * -ENOTSUP for SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, MONITOR and QUIT,
- * which would take the shared command connection away (use cn_redis_subscribe).
- * Nothing is sent to reply_to on a negative return. */
+ * Returns 0 when accepted, including when Redis is down or the adapter is closed (the
+ * ok = 0 reply is then sent before this returns); -EINVAL for a NULL handle, argc
+ * outside 1..CN_REDIS_MAX_ARGS or a NULL argument; -EMSGSIZE when the command exceeds
+ * CN_REDIS_MAX_CMD_BYTES; -ENOTSUP for SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, MONITOR
+ * and QUIT, which would take the shared command connection away (use cn_redis_subscribe). Nothing
+ * is sent to reply_to on a negative return. */
 int cn_redis_command(struct cn_redis *r, cn_actor *reply_to, uint32_t msg_type, uint64_t tag,
                      int argc, const char *const *argv, const size_t *argvlen);
 
@@ -152,16 +131,18 @@ bool cn_redis_wait_up(struct cn_redis *r, bool with_sub, int timeout_ms);
 void cn_redis_stats(struct cn_redis *r, struct cn_redis_stats *out);
 
 /* Subscribes `actor` (borrowed; a reference is held until it unsubscribes, is found
- * stopped, or the adapter stops) to `channel` (a C string of 1..CN_REDIS_MAX_CHANNEL_LEN
+ * stopped, or the adapter closes) to `channel` (a C string of 1..CN_REDIS_MAX_CHANNEL_LEN
  * bytes, copied). It receives struct cn_redis_pubsub messages of type `msg_type`:
  * one SUBSCRIBED once the server confirms, then every MESSAGE, and RESUBSCRIBED after
  * each reconnect. Subscribing again with the same actor only changes msg_type.
- * Returns 0, or -EINVAL for a NULL argument or a bad channel length. */
+ * Returns 0, -EINVAL for a NULL argument or a bad channel length, or -ESHUTDOWN once
+ * the adapter is closed. */
 int cn_redis_subscribe(struct cn_redis *r, const char *channel, cn_actor *actor, uint32_t msg_type);
 
 /* Removes `actor`'s subscription to `channel` (both borrowed; unknown pairs are a
  * no-op); the channel is unsubscribed on the server when no local actor wants it any
- * more. Messages already on their way may still arrive. Returns 0 or -EINVAL. */
+ * more. Messages already on their way may still arrive. Returns 0, -EINVAL, or
+ * -ESHUTDOWN once the adapter is closed (which dropped every subscription). */
 int cn_redis_unsubscribe(struct cn_redis *r, const char *channel, cn_actor *actor);
 
 #endif

@@ -15,9 +15,8 @@
  *    private anchor channel, subscribed first; its confirmation also marks the
  *    connection ready.
  *
- * Everything here except cn_redis_subscribe/unsubscribe runs on the adapter thread. */
-#include "io/redis_client.h"
-#include "io/redis_client_internal.h"
+ * Everything here except cn__redis_subreq_new runs on the adapter thread. */
+#include "io/redis_client_pubsub.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/redis_messages.h"
 
 #define MOD "redis"
 
@@ -36,15 +36,16 @@ static const char ANCHOR[] = "__cn_redis_client_anchor__";
 
 static void sub_cb(redisAsyncContext *ac, void *reply, void *privdata);
 
-static void count_channels(struct cn_redis *r)
+static void count_channels(struct cn__redis_pubsub *ps)
 {
-    atomic_store_explicit(&r->channels, r->subs.count, memory_order_relaxed);
+    atomic_store_explicit(&ps->channels, ps->subs.count, memory_order_relaxed);
 }
 
 /* Sends one message to `u`'s actor; a stopped actor loses its subscription.
  * Returns false when `u` was removed. */
-static bool notify(struct cn_redis *r, struct cn__redis_chan *chan, struct cn__redis_sub *u,
-                   enum cn_redis_pubsub_kind kind, const char *payload, size_t payload_len)
+static bool notify(struct cn__redis_pubsub *ps, struct cn__redis_chan *chan,
+                   struct cn__redis_sub *u, enum cn_redis_pubsub_kind kind, const char *payload,
+                   size_t payload_len)
 {
     struct cn_redis_pubsub *m = cn_xmalloc(sizeof *m + chan->len + 1 + payload_len + 1);
     char *data = (char *)(m + 1);
@@ -63,44 +64,44 @@ static bool notify(struct cn_redis *r, struct cn__redis_chan *chan, struct cn__r
         return false;
     }
     if (kind == CN_REDIS_PUBSUB_MESSAGE)
-        atomic_fetch_add_explicit(&r->pubsub_delivered, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ps->delivered, 1, memory_order_relaxed);
     return true;
 }
 
-static bool sub_ready(struct cn_redis *r)
+static bool sub_ready(struct cn__redis_pubsub *ps)
 {
-    return r->sub.state == CN__CONN_UP;
+    return ps->conn.state == CN__CONN_UP;
 }
 
-static int send_sub(struct cn_redis *r, const char *verb, struct cn__redis_chan *chan)
+static int send_sub(struct cn__redis_pubsub *ps, const char *verb, struct cn__redis_chan *chan)
 {
     const char *argv[2] = {verb, chan->name};
     size_t lens[2] = {strlen(verb), chan->len};
-    return redisAsyncCommandArgv(r->sub.ac, sub_cb, r, 2, argv, lens);
+    return redisAsyncCommandArgv(ps->conn.ac, sub_cb, ps, 2, argv, lens);
 }
 
 /* Brings the server's view of `chan` one step towards what local actors want, and
  * forgets the channel once nobody wants it and the server agrees. May free chan. */
-static void reconcile(struct cn_redis *r, struct cn__redis_chan *chan)
+static void reconcile(struct cn__redis_pubsub *ps, struct cn__redis_chan *chan)
 {
     bool want = chan->subs != NULL;
-    if (sub_ready(r)) {
+    if (sub_ready(ps)) {
         if (want && chan->server == CN__CHAN_NONE) {
-            if (send_sub(r, "SUBSCRIBE", chan) == REDIS_OK)
+            if (send_sub(ps, "SUBSCRIBE", chan) == REDIS_OK)
                 chan->server = CN__CHAN_SUBSCRIBING;
         } else if (!want && chan->server == CN__CHAN_SUBSCRIBED) {
-            if (send_sub(r, "UNSUBSCRIBE", chan) == REDIS_OK)
+            if (send_sub(ps, "UNSUBSCRIBE", chan) == REDIS_OK)
                 chan->server = CN__CHAN_UNSUBSCRIBING;
         }
     }
     if (!want && chan->server == CN__CHAN_NONE) {
-        cn__redis_subs_remove(&r->subs, chan);
-        count_channels(r);
+        cn__redis_subs_remove(&ps->subs, chan);
+        count_channels(ps);
     }
 }
 
 /* The server confirmed `chan`: tell every subscriber that was waiting for it. */
-static void confirmed(struct cn_redis *r, struct cn__redis_chan *chan)
+static void confirmed(struct cn__redis_pubsub *ps, struct cn__redis_chan *chan)
 {
     chan->server = CN__CHAN_SUBSCRIBED;
     struct cn__redis_sub *u = chan->subs;
@@ -111,26 +112,27 @@ static void confirmed(struct cn_redis *r, struct cn__redis_chan *chan)
                                                  ? CN_REDIS_PUBSUB_SUBSCRIBED
                                                  : CN_REDIS_PUBSUB_RESUBSCRIBED;
             u->notice = CN__SUB_LIVE;
-            notify(r, chan, u, kind, "", 0);
+            notify(ps, chan, u, kind, "", 0);
         }
         u = next;
     }
-    reconcile(r, chan);
+    reconcile(ps, chan);
 }
 
-static void deliver(struct cn_redis *r, struct cn__redis_chan *chan, const redisReply *payload)
+static void deliver(struct cn__redis_pubsub *ps, struct cn__redis_chan *chan,
+                    const redisReply *payload)
 {
-    atomic_fetch_add_explicit(&r->pubsub_received, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ps->received, 1, memory_order_relaxed);
     struct cn__redis_sub *u = chan->subs;
     while (u) {
         struct cn__redis_sub *next = u->next;
         /* A subscriber added after the SUBSCRIBE went out but before its
          * confirmation may see a message first: Redis was already subscribed. */
-        notify(r, chan, u, CN_REDIS_PUBSUB_MESSAGE, payload->str, payload->len);
+        notify(ps, chan, u, CN_REDIS_PUBSUB_MESSAGE, payload->str, payload->len);
         u = next;
     }
     if (!chan->subs)
-        reconcile(r, chan);
+        reconcile(ps, chan);
 }
 
 static bool is_str(const redisReply *e)
@@ -141,7 +143,7 @@ static bool is_str(const redisReply *e)
 static void sub_cb(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     (void)ac;
-    struct cn_redis *r = privdata;
+    struct cn__redis_pubsub *ps = privdata;
     const redisReply *reply = reply_;
     /* NULL: the context is being freed; the down handler resets the registry. */
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
@@ -151,28 +153,28 @@ static void sub_cb(redisAsyncContext *ac, void *reply_, void *privdata)
     const redisReply *name = reply->element[1];
     if (strcmp(kind, "subscribe") == 0 && name->len == sizeof ANCHOR - 1 &&
         memcmp(name->str, ANCHOR, name->len) == 0) {
-        if (r->sub.state == CN__CONN_HELLO)
-            cn__redis_conn_ready(&r->sub); /* runs sub_up */
+        if (ps->conn.state == CN__CONN_HELLO)
+            cn__redis_conn_ready(&ps->conn); /* runs sub_up */
         return;
     }
-    struct cn__redis_chan *chan = cn__redis_subs_find(&r->subs, name->str, name->len);
+    struct cn__redis_chan *chan = cn__redis_subs_find(&ps->subs, name->str, name->len);
     if (!chan)
         return; /* the anchor's messages, or a channel already forgotten */
     if (strcmp(kind, "message") == 0) {
         if (is_str(reply->element[2]))
-            deliver(r, chan, reply->element[2]);
+            deliver(ps, chan, reply->element[2]);
     } else if (strcmp(kind, "subscribe") == 0) {
-        confirmed(r, chan);
+        confirmed(ps, chan);
     } else if (strcmp(kind, "unsubscribe") == 0) {
         chan->server = CN__CHAN_NONE;
-        reconcile(r, chan);
+        reconcile(ps, chan);
     }
 }
 
 /* ---- connection up and down ------------------------------------------------------ */
 
 struct resub {
-    struct cn_redis *r;
+    struct cn__redis_pubsub *ps;
     const char *argv[1 + RESUBSCRIBE_BATCH];
     size_t lens[1 + RESUBSCRIBE_BATCH];
     struct cn__redis_chan *chans[RESUBSCRIBE_BATCH];
@@ -183,7 +185,7 @@ static void resub_flush(struct resub *b)
 {
     if (b->n == 0)
         return;
-    int rc = redisAsyncCommandArgv(b->r->sub.ac, sub_cb, b->r, 1 + b->n, b->argv, b->lens);
+    int rc = redisAsyncCommandArgv(b->ps->conn.ac, sub_cb, b->ps, 1 + b->n, b->argv, b->lens);
     for (int i = 0; i < b->n; i++)
         if (rc == REDIS_OK)
             b->chans[i]->server = CN__CHAN_SUBSCRIBING;
@@ -205,20 +207,20 @@ static void resub_one(void *ctx, struct cn__redis_chan *chan)
 /* The anchor is confirmed: subscribe every wanted channel again. */
 static void sub_up(struct cn__redis_conn *c)
 {
-    struct cn_redis *r = c->r;
+    struct cn__redis_pubsub *ps = c->owner;
     if (c->was_up) {
-        atomic_fetch_add_explicit(&r->sub_reconnects, 1, memory_order_relaxed);
-        CN_INFO(MOD, "subscriber connection back; resubscribing %zu channels", r->subs.count);
+        atomic_fetch_add_explicit(&ps->reconnects, 1, memory_order_relaxed);
+        CN_INFO(MOD, "subscriber connection back; resubscribing %zu channels", ps->subs.count);
     }
     struct resub *b = cn_xmalloc(sizeof *b);
-    b->r = r;
+    b->ps = ps;
     b->argv[0] = "SUBSCRIBE";
     b->lens[0] = 9;
     b->n = 0;
-    cn__redis_subs_each(&r->subs, resub_one, b);
+    cn__redis_subs_each(&ps->subs, resub_one, b);
     resub_flush(b);
     free(b);
-    cn__redis_conn_set_flag(r, &r->sub_up, true);
+    cn__redis_env_set_flag(c->env, &ps->up, true);
 }
 
 /* Subscribes the anchor first: it keeps hiredis in subscribed mode for good, and
@@ -227,18 +229,18 @@ static void sub_hello(struct cn__redis_conn *c)
 {
     const char *argv[2] = {"SUBSCRIBE", ANCHOR};
     size_t lens[2] = {9, sizeof ANCHOR - 1};
-    redisAsyncCommandArgv(c->ac, sub_cb, c->r, 2, argv, lens);
+    redisAsyncCommandArgv(c->ac, sub_cb, c->owner, 2, argv, lens);
 }
 
 static void reset_one(void *ctx, struct cn__redis_chan *chan)
 {
-    struct cn_redis *r = ctx;
+    struct cn__redis_pubsub *ps = ctx;
     chan->server = CN__CHAN_NONE;
     for (struct cn__redis_sub *u = chan->subs; u; u = u->next)
         if (u->notice == CN__SUB_LIVE)
             u->notice = CN__SUB_LOST;
     if (!chan->subs)
-        cn__redis_subs_remove(&r->subs, chan);
+        cn__redis_subs_remove(&ps->subs, chan);
 }
 
 /* Lost, or a connect attempt failed: the server forgot every subscription. Logged
@@ -246,41 +248,43 @@ static void reset_one(void *ctx, struct cn__redis_chan *chan)
  * logs the outage itself). */
 static void sub_down(struct cn__redis_conn *c, const char *why)
 {
-    struct cn_redis *r = c->r;
-    if (atomic_load_explicit(&r->sub_up, memory_order_relaxed)) {
-        cn__redis_conn_set_flag(r, &r->sub_up, false);
+    struct cn__redis_pubsub *ps = c->owner;
+    if (atomic_load_explicit(&ps->up, memory_order_relaxed)) {
+        cn__redis_env_set_flag(c->env, &ps->up, false);
         CN_WARN(MOD, "subscriber connection lost (%s); %zu channels to resubscribe", why,
-                r->subs.count);
+                ps->subs.count);
     }
-    cn__redis_subs_each(&r->subs, reset_one, r);
-    count_channels(r);
+    cn__redis_subs_each(&ps->subs, reset_one, ps);
+    count_channels(ps);
 }
 
-void cn__redis_pubsub_init(struct cn_redis *r)
+void cn__redis_pubsub_init(struct cn__redis_pubsub *ps, struct cn__redis_env *env, int slot)
 {
-    cn__redis_subs_init(&r->subs);
-    r->sub.hello = sub_hello;
-    r->sub.on_up = sub_up;
-    r->sub.on_down = sub_down;
+    memset(ps, 0, sizeof *ps);
+    cn__redis_subs_init(&ps->subs);
+    const struct cn__redis_conn_hooks hooks = {
+        .hello = sub_hello, .on_up = sub_up, .on_down = sub_down};
+    cn__redis_conn_init(&ps->conn, env, "subscriber", slot, &hooks, ps);
 }
 
-void cn__redis_pubsub_free(struct cn_redis *r)
+void cn__redis_pubsub_free(struct cn__redis_pubsub *ps)
 {
-    if (r->subs.bucket)
-        cn__redis_subs_free(&r->subs);
+    if (ps->subs.bucket)
+        cn__redis_subs_free(&ps->subs);
+    count_channels(ps);
 }
 
 /* ---- requests -------------------------------------------------------------------- */
 
-void cn__redis_pubsub_handle(struct cn_redis *r, struct cn__redis_subreq *req)
+void cn__redis_pubsub_handle(struct cn__redis_pubsub *ps, struct cn__redis_subreq *req)
 {
-    if (r->stopping) {
+    if (ps->conn.env->stopping) {
         cn_msg_free(&req->hdr);
         return;
     }
     struct cn__redis_chan *chan;
-    if (req->hdr.type == CN__REDIS_MSG_SUB) {
-        chan = cn__redis_subs_get(&r->subs, req->channel, req->len);
+    if (req->subscribe) {
+        chan = cn__redis_subs_get(&ps->subs, req->channel, req->len);
         struct cn__redis_sub *u = cn__redis_chan_find_sub(chan, req->actor);
         if (u) {
             u->msg_type = req->msg_type; /* the registry already holds a reference */
@@ -294,17 +298,17 @@ void cn__redis_pubsub_handle(struct cn_redis *r, struct cn__redis_subreq *req)
             chan->subs = u;
             if (chan->server == CN__CHAN_SUBSCRIBED) {
                 u->notice = CN__SUB_LIVE;
-                notify(r, chan, u, CN_REDIS_PUBSUB_SUBSCRIBED, "", 0);
+                notify(ps, chan, u, CN_REDIS_PUBSUB_SUBSCRIBED, "", 0);
             }
         }
-        reconcile(r, chan);
-        count_channels(r);
+        reconcile(ps, chan);
+        count_channels(ps);
     } else {
-        chan = cn__redis_subs_find(&r->subs, req->channel, req->len);
+        chan = cn__redis_subs_find(&ps->subs, req->channel, req->len);
         struct cn__redis_sub *u = chan ? cn__redis_chan_find_sub(chan, req->actor) : NULL;
         if (u) {
             cn__redis_chan_remove_sub(chan, u);
-            reconcile(r, chan);
+            reconcile(ps, chan);
         }
     }
     cn_msg_free(&req->hdr);
@@ -313,37 +317,24 @@ void cn__redis_pubsub_handle(struct cn_redis *r, struct cn__redis_subreq *req)
 static void subreq_free(cn_msg *m)
 {
     struct cn__redis_subreq *req = (struct cn__redis_subreq *)m;
-    if (m->type == CN__REDIS_MSG_SUB && req->actor)
+    if (req->subscribe && req->actor)
         cn_actor_unref(req->actor);
     free(req);
 }
 
-static int push_req(struct cn_redis *r, uint32_t type, const char *channel, cn_actor *actor,
-                    uint32_t msg_type)
+struct cn__redis_subreq *cn__redis_subreq_new(uint32_t inbox_type, bool subscribe,
+                                              const char *channel, size_t len, cn_actor *actor,
+                                              uint32_t msg_type)
 {
-    if (!r || !channel || !actor)
-        return -EINVAL;
-    size_t len = strnlen(channel, CN_REDIS_MAX_CHANNEL_LEN + 1);
-    if (len == 0 || len > CN_REDIS_MAX_CHANNEL_LEN)
-        return -EINVAL;
     struct cn__redis_subreq *req = cn_xmalloc(sizeof *req + len + 1);
-    cn_msg_init(&req->hdr, type, subreq_free);
+    cn_msg_init(&req->hdr, inbox_type, subreq_free);
+    req->subscribe = subscribe;
     req->actor = actor;
-    if (type == CN__REDIS_MSG_SUB)
+    if (subscribe)
         cn_actor_ref(actor);
     req->msg_type = msg_type;
     req->len = len;
-    memcpy(req->channel, channel, len + 1);
-    cn_inbox_push(&r->inbox, &req->hdr);
-    return 0;
-}
-
-int cn_redis_subscribe(struct cn_redis *r, const char *channel, cn_actor *actor, uint32_t msg_type)
-{
-    return push_req(r, CN__REDIS_MSG_SUB, channel, actor, msg_type);
-}
-
-int cn_redis_unsubscribe(struct cn_redis *r, const char *channel, cn_actor *actor)
-{
-    return push_req(r, CN__REDIS_MSG_UNSUB, channel, actor, 0);
+    memcpy(req->channel, channel, len);
+    req->channel[len] = '\0';
+    return req;
 }

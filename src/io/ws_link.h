@@ -11,8 +11,8 @@
  * Session -> I/O thread (cn_ws_out_push): rendered bytes with LWS_PRE headroom,
  * addressed by connection id, appended to the connection's bounded outbound
  * queue; a message may ask to close the connection once it (and everything
- * before it) has been written. Messages for a connection that is gone are freed
- * unsent.
+ * before it) has been written. Messages for a connection that is gone, or sent
+ * after the server closed, are freed unsent.
  *
  * Shared: struct cn_ws_rx counts received bytes (heart-beats included, which the
  * parser swallows), so the session can tell a silent client from a live one
@@ -113,8 +113,9 @@ struct cn_ws_out {
  * (data + CN_WS_PRE is where the frame goes). Cannot fail (OOM aborts). */
 struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len);
 
-/* Hands `out` (taken) to the I/O thread of `peer` (borrowed). Any thread, as long
- * as the server is running (sessions stop before the I/O threads do). */
+/* Hands `out` (taken) to the I/O thread of `peer` (borrowed), or frees it when the
+ * server is closed (cn_http_server_close). Any thread, until the server is freed,
+ * which happens after the actor runtime has shut down. */
 void cn_ws_out_push(const struct cn_ws_peer *peer, struct cn_ws_out *out);
 
 /* Drops one reference to rx; the last frees it. NULL is a no-op. Any thread. */

@@ -13,7 +13,7 @@
  * nothing else waits for it.
  *
  * Threads: everything here runs on the owning I/O thread, except
- * cn__ws_thread_new/free (the server's start and stop). */
+ * cn__ws_thread_new/free (the server's start and free). */
 #ifndef CN_IO_WS_TRANSPORT_H
 #define CN_IO_WS_TRANSPORT_H
 

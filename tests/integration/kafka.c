@@ -501,7 +501,7 @@ static struct cn_kafka_consumer *group_start(struct group *g, const char *broker
 
 static void group_stop(struct group *g)
 {
-    cn_kafka_consumer_stop(atomic_load_explicit(&g->consumer, memory_order_relaxed));
+    cn_kafka_consumer_free(atomic_load_explicit(&g->consumer, memory_order_relaxed));
     /* The stop sent every pipeline its revoke message. */
     CHECK(WAIT_FOR(atomic_load(&g->revokes_handled) == atomic_load(&g->spawned), 10000));
     for (int p = 0; p < NPART; p++)
@@ -646,7 +646,7 @@ static void test_produce_10k(void)
                               T_REPORT, 0),
              -EINVAL);
     CHECK_EQ(cn_kafka_produce(p, TOPIC, -2, "k", 1, "v", 1, NULL, 0, to, T_REPORT, 0), -EINVAL);
-    cn_kafka_producer_stop(p);
+    cn_kafka_producer_free(p);
     CHECK_EQ(reports_total(r), NREC);
     cn_actor_unref(to);
 }
@@ -673,7 +673,7 @@ static void measure(const char *compression, int n)
     uint64_t dt = cn_now_ns() - t0;
     fprintf(stderr, "  compression %-5s: %d x 320 B records in %.1f ms (%.0f rec/s)\n", compression,
             n, dt / 1e6, n / (dt / 1e9));
-    cn_kafka_producer_stop(p);
+    cn_kafka_producer_free(p);
     cn_actor_unref(to);
     reports_free(r); /* the actor's state: freed here because spawned with no state_free */
 }
@@ -792,7 +792,7 @@ static void test_rebalance(void)
     group_start(&g[2], main_cluster.brokers, "g-rebal", 4, 50);
     CHECK_EQ(produce_range(p, to, 1000, 2000, 2), 0);
     CHECK(WAIT_FOR(reports_total(r) >= 2000, 30000));
-    cn_kafka_producer_stop(p);
+    cn_kafka_producer_free(p);
     cn_actor_unref(to);
     int64_t end[NPART] = {0};
     pthread_mutex_lock(&r->lock);
@@ -919,7 +919,7 @@ static void test_stop_in_flight(void)
             cn_kafka_produce(p, "chat.messages.dlt", CN_KAFKA_PARTITION_BY_KEY, key, strlen(key),
                              "x", 1, NULL, 0, i % 2 ? to : NULL, T_REPORT, (uint64_t)i) == 0;
     }
-    cn_kafka_producer_stop(p); /* right away: most records are still queued */
+    cn_kafka_producer_free(p); /* right away: most records are still queued */
     CHECK_EQ(accepted, 5000);
     /* stop has sent every report; the actor may still be handling them. */
     CHECK(WAIT_FOR(reports_total(r) >= 2500, 10000));
@@ -956,7 +956,7 @@ static void test_broker_down(void)
     CHECK(WAIT_FOR(!broker_down(&k, victim), 5000));
     CHECK_EQ(produce_range(p, to, 2000, (uint64_t)n, 2), 0);
     CHECK(WAIT_FOR(reports_total(r) >= (uint64_t)n, 30000));
-    cn_kafka_producer_stop(p);
+    cn_kafka_producer_free(p);
     cn_actor_unref(to);
 
     int ok = 0, once = 0;
@@ -1018,7 +1018,7 @@ static void test_shared_stack(void)
     for (int i = 0; i < 10; i++)
         CHECK_EQ(r->ok[i], 1);
     pthread_mutex_unlock(&r->lock);
-    cn_kafka_producer_stop(p);
+    cn_kafka_producer_free(p);
     cn_actor_unref(to);
     reports_free(r);
 }

@@ -349,9 +349,43 @@ static void test_invalid_queries(void)
     struct cn_pg_pool_stats s = stats_of(p);
     CHECK_EQ(s.queries, 0);
     CHECK_EQ(s.queued, 0);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     CHECK_EQ(collector_total(f.col), 0);
     fixture_stop(&f);
+}
+
+/* ---- close, then free ---- */
+
+/* cn_pg_pool_close answers what is queued and in flight (sqlstate STOPPING), then
+ * refuses with -ESHUTDOWN while the memory and the counters stay, until free. */
+static void test_close_then_free(void)
+{
+    struct fixture f;
+    fixture_start(&f, 8);
+    struct cn_pg_pool_opts o = {.url = pg_url(), .size = 1};
+    struct cn_pg_pool *p = start_or_fail(&o);
+    for (uint64_t t = 0; t < 3; t++)
+        CHECK_EQ(cn_pg_pool_query(p, f.actor, REPLY_TYPE, t, "SELECT pg_sleep(0.5)", 0, NULL), 0);
+    CHECK(WAIT_FOR(stats_of(p).in_flight == 1 && stats_of(p).queued == 2, 5000));
+    cn_pg_pool_close(p);
+    for (uint64_t t = 0; t < 3; t++) {
+        struct cn_pg_reply *r = collector_take(f.col, t, 5000);
+        CHECK(r != NULL);
+        if (r) {
+            CHECK_EQ(r->ok, 0);
+            CHECK_STR(r->sqlstate, CN_PG_SQLSTATE_STOPPING);
+        }
+        cn_msg_free(r ? &r->hdr : NULL);
+    }
+    CHECK_EQ(cn_pg_pool_query(p, f.actor, REPLY_TYPE, 4, "SELECT 1", 0, NULL), -ESHUTDOWN);
+    struct cn_pg_pool_stats s = stats_of(p);
+    CHECK_EQ(s.in_flight, 0);
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.conns_up, 0);
+    CHECK_EQ(s.errors, 3);
+    cn_pg_pool_close(p); /* idempotent */
+    fixture_stop(&f);    /* the runtime goes first, as in chat-node */
+    cn_pg_pool_free(p);
 }
 
 /* ---- 1,000 concurrent queries ---- */
@@ -430,7 +464,7 @@ static void test_concurrent_1000(void)
     for (int i = 0; i <= CN_PG_LATENCY_BUCKETS; i++)
         sum += s.latency_buckets[i];
     CHECK_EQ(sum, TOTAL);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     fixture_stop(&f);
 }
 
@@ -531,7 +565,7 @@ static void test_verbatim_and_errors(void)
     struct cn_pg_pool_stats s = stats_of(p);
     CHECK_EQ(s.errors, 3);
     CHECK_EQ(s.reconnects, 0);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     fixture_stop(&f);
 }
 
@@ -602,7 +636,7 @@ static void test_terminate_backend(void)
     CHECK_EQ(s.errors, 2);
     CHECK_INT(s.reconnects, >=, 4);
     PQfinish(admin);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     CHECK_EQ(collector_total(f.col), 52);
     fixture_stop(&f);
 }
@@ -819,7 +853,7 @@ static void test_outage_via_proxy(void)
     CHECK(WAIT_FOR(stats_of(p).conns_up == 2, 5000));
     CHECK_INT(stats_of(p).reconnects, >=, 2);
 
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     fixture_stop(&f);
     proxy_stop(&px);
 }
@@ -855,7 +889,7 @@ static void test_queue_bound_and_deadline(void)
 
     /* Stop while pg_sleep(30) runs: it is answered at once, not after 30 s. */
     uint64_t t0 = cn_now_ns();
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     struct cn_pg_reply *r = collector_take(f.col, 0, 5000);
     CHECK_INT((cn_now_ns() - t0) / 1000000u, <, 3000 * SLOW);
     CHECK(r != NULL);
@@ -936,7 +970,7 @@ static void test_stop_under_load(void)
     CHECK_EQ(s.in_flight, 0);
     CHECK_EQ(s.queued, 0);
     CHECK_EQ(s.conns_up, 0);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     CHECK_INT(accepted, >, 0);
     /* Every accepted query is answered exactly once: ok, or stopped. */
     CHECK(WAIT_FOR(collector_total(f.col) >= accepted, 10000));
@@ -998,7 +1032,7 @@ static double run_catalog_load(struct fixture *f, int no_prepare, int n, uint64_
         CHECK_EQ(s.prepares, 0);
     else
         CHECK_INT(s.prepares, <=, 2);
-    cn_pg_pool_stop(p);
+    cn_pg_pool_free(p);
     return (double)n / secs;
 }
 
@@ -1020,6 +1054,6 @@ static void test_prepared_vs_unnamed(void)
     fixture_stop(&f);
 }
 
-CN_TEST_MAIN(test_start_failures, test_invalid_queries, test_concurrent_1000,
+CN_TEST_MAIN(test_start_failures, test_invalid_queries, test_close_then_free, test_concurrent_1000,
              test_verbatim_and_errors, test_terminate_backend, test_outage_via_proxy,
              test_queue_bound_and_deadline, test_stop_under_load, test_prepared_vs_unnamed)

@@ -337,7 +337,7 @@ static void test_invalid_input(void)
     CHECK_EQ(cn_redis_subscribe(r, huge, c->actor, 1), -EINVAL);
     CHECK_EQ(cn_redis_unsubscribe(r, huge, c->actor), -EINVAL);
     free(huge);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     CHECK(collector_take(c, 0) == NULL); /* nothing is sent for a refused call */
     collector_free(c);
 }
@@ -413,7 +413,7 @@ static void test_binary_roundtrip(void)
     CHECK_EQ(s.errors, 1);
     CHECK_EQ(s.outages, 0);
     CHECK(s.up);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     collector_free(c);
 }
 
@@ -489,7 +489,7 @@ static void test_many_threads(void)
     CHECK_EQ(s.commands, TOTAL_COMMANDS);
     CHECK_EQ(s.replies_ok, TOTAL_COMMANDS);
     CHECK_EQ(s.pending, 0);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     /* Nothing more arrives after every command was answered once. */
     CHECK_EQ(collector_received(c), TOTAL_COMMANDS);
     collector_free(c);
@@ -555,7 +555,7 @@ static void test_outage_and_recovery(void)
     CHECK_INT(s.sub_reconnects, >=, 1);
     CHECK_EQ(s.failed_fast, 40);
     CHECK_EQ(s.pending, 0);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     own_redis_kill(&own);
     collector_free(c);
 }
@@ -570,7 +570,7 @@ static void test_unreachable_from_start(void)
     CHECK(!cn_redis_wait_up(r, false, 300));
     expect_fast_failures(r, c, 5);
     CHECK(WAIT_FOR(stats_of(r).outages == 1, 2000 * SLOW));
-    cn_redis_stop(r);
+    cn_redis_free(r);
     collector_free(c);
 }
 
@@ -601,7 +601,7 @@ static void test_command_timeout(void)
     CHECK(rep && rep->ok);
     cn_msg_free(rep ? &rep->hdr : NULL);
     CHECK_INT(stats_of(r).reconnects, >=, 1);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     collector_free(c);
 }
 
@@ -649,7 +649,7 @@ static void test_frozen_server(void)
     struct cn_redis_stats s = stats_of(r);
     CHECK_EQ(s.outages, 1);
     CHECK_EQ(s.timeouts, 1);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     own_redis_kill(&own);
     collector_free(c);
 }
@@ -664,16 +664,17 @@ static bool client_list_has(struct cn_redis *probe, struct collector *c, const c
     return has;
 }
 
-/* Stopping with commands in flight answers each exactly once and frees everything
- * (the ASan build checks the freeing). */
-static void test_stop_with_commands_in_flight(void)
+/* Closing with commands in flight answers each exactly once; after the close a
+ * command is answered at once with ok = 0 and a subscription is refused; free frees
+ * everything (the ASan build checks the freeing). */
+static void test_close_with_commands_in_flight(void)
 {
     struct cn_redis *r = start_on(stack_host, stack_port, 0);
     struct cn_redis *probe = start_on(stack_host, stack_port, 0);
     CHECK(r && probe);
     if (!r || !probe) {
-        cn_redis_stop(r);
-        cn_redis_stop(probe);
+        cn_redis_free(r);
+        cn_redis_free(probe);
         return;
     }
     CHECK(cn_redis_wait_up(r, false, 5000 * SLOW));
@@ -690,7 +691,7 @@ static void test_stop_with_commands_in_flight(void)
         const char *echo[] = {"ECHO", "queued behind a blocked command"};
         CHECK_EQ(cn_redis_command(r, c->actor, REPLY_TYPE, (uint64_t)i, 2, echo, NULL), 0);
     }
-    cn_redis_stop(r);
+    cn_redis_close(r);
     uint8_t seen[1001] = {0};
     int n = 0, ok = 0;
     struct cn_redis_reply *rep;
@@ -710,7 +711,21 @@ static void test_stop_with_commands_in_flight(void)
         once += seen[i] == 1;
     CHECK_EQ(once, extra + 1);
     CHECK(collector_take(c, 100) == NULL);
-    cn_redis_stop(probe);
+    /* Closed, not freed: answered at once with ok = 0, or refused. */
+    const char *ping[] = {"PING"};
+    CHECK_EQ(cn_redis_command(r, c->actor, REPLY_TYPE, 5000, 1, ping, NULL), 0);
+    rep = take_reply(c, 5000 * SLOW);
+    CHECK(rep != NULL);
+    if (rep) {
+        CHECK_EQ(rep->tag, 5000);
+        CHECK_EQ(rep->ok, 0);
+        CHECK(strstr(rep->error, "closed") != NULL);
+        cn_msg_free(&rep->hdr);
+    }
+    CHECK_EQ(cn_redis_subscribe(r, "cn:test:closed", c->actor, REPLY_TYPE), -ESHUTDOWN);
+    CHECK(!cn_redis_is_up(r));
+    cn_redis_free(r);
+    cn_redis_free(probe);
     collector_free(c);
     collector_free(pc);
 }
@@ -830,7 +845,7 @@ static void test_pubsub(void)
     /* Received: the first payload, "after", "only b", "x"; delivered: 2 + 2 + 1 + 0. */
     CHECK_EQ(s.pubsub_received, 4);
     CHECK_EQ(s.pubsub_delivered, 5);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     own_redis_kill(&own);
     collector_free(a);
     collector_free(b);
@@ -875,7 +890,7 @@ static void test_resubscribe_many(void)
     CHECK_EQ(publish(r, c, "room:1499", "z", 1), 1);
     expect_pubsub(a, CN_REDIS_PUBSUB_MESSAGE, "room:1499", "z", 1);
     CHECK_EQ(stats_of(r).channels, (uint64_t)n);
-    cn_redis_stop(r);
+    cn_redis_free(r);
     own_redis_kill(&own);
     collector_free(a);
     collector_free(c);
@@ -914,4 +929,4 @@ static void ensure_setup(void)
 
 CN_TEST_MAIN(test_invalid_input, test_binary_roundtrip, test_many_threads, test_outage_and_recovery,
              test_unreachable_from_start, test_command_timeout, test_frozen_server,
-             test_stop_with_commands_in_flight, test_pubsub, test_resubscribe_many)
+             test_close_with_commands_in_flight, test_pubsub, test_resubscribe_many)

@@ -98,10 +98,7 @@ struct cn_presence {
     struct cn_presence_opts o;
     char *node_id;
     cn_actor *actor; /* the owner's reference */
-    /* Read-locked around every adapter call of the actor, write-locked by close: once
-     * close holds it, the actor is inside neither the pool nor Redis, and never again. */
-    pthread_rwlock_t gate;
-    bool closed; /* under gate */
+    bool closed;     /* owner thread: cn_presence_close has run */
     /* Drain: the actor sets `drained` under mu (and signals) once asked to and idle. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -135,51 +132,28 @@ static void unref(struct cn_presence *p)
 {
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
-    pthread_rwlock_destroy(&p->gate);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->node_id);
     free(p);
 }
 
-static bool enter(struct cn_presence *p)
-{
-    pthread_rwlock_rdlock(&p->gate);
-    if (p->closed) {
-        pthread_rwlock_unlock(&p->gate);
-        return false;
-    }
-    return true;
-}
-
-static void leave(struct cn_presence *p)
-{
-    pthread_rwlock_unlock(&p->gate);
-}
-
 /* Sends a Redis command whose reply comes back as PR_REDIS with `tag`. Returns
- * whether a reply will come. */
+ * whether a reply will come (after cn_redis_close it still does, a failed one). */
 static bool redis_call(struct pstate *s, uint64_t tag, int argc, const char **argv)
 {
-    int rc = -ESHUTDOWN;
-    if (enter(s->p)) {
-        rc = cn_redis_command(s->p->o.redis, s->self, PR_REDIS, tag, argc, argv, NULL);
-        leave(s->p);
-    }
+    int rc = cn_redis_command(s->p->o.redis, s->self, PR_REDIS, tag, argc, argv, NULL);
     if (rc != 0)
         return false;
     s->inflight++;
     return true;
 }
 
-/* Sends a statement whose answer comes back as PR_PG with `tag`. */
+/* Sends a statement whose answer comes back as PR_PG with `tag`. After
+ * cn_pg_pool_close the pool refuses it (-ESHUTDOWN), quietly. */
 static bool pg_call(struct pstate *s, uint64_t tag, enum cn_sql_id id, int n, const char **params)
 {
-    int rc = -ESHUTDOWN;
-    if (enter(s->p)) {
-        rc = cn_pg_pool_query(s->p->o.pg, s->self, PR_PG, tag, cn_sql(id), n, params);
-        leave(s->p);
-    }
+    int rc = cn_pg_pool_query(s->p->o.pg, s->self, PR_PG, tag, cn_sql(id), n, params);
     if (rc != 0) {
         if (rc != -ESHUTDOWN) {
             count(&s->p->failures, 1);
@@ -535,7 +509,6 @@ struct cn_presence *cn_presence_start(const struct cn_presence_opts *o, char *er
     p->o = *o;
     p->node_id = cn_xstrdup(o->node_id);
     p->o.node_id = p->node_id;
-    pthread_rwlock_init(&p->gate, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     atomic_init(&p->refs, 2); /* the owner and the actor's state */
@@ -598,21 +571,17 @@ bool cn_presence_drain(struct cn_presence *p, int timeout_ms)
 
 void cn_presence_close(struct cn_presence *p)
 {
-    if (!p)
+    if (!p || p->closed)
         return;
-    pthread_rwlock_wrlock(&p->gate);
-    bool was = p->closed;
     p->closed = true;
-    pthread_rwlock_unlock(&p->gate);
-    if (!was)
-        cn_actor_stop(p->actor);
+    cn_actor_stop(p->actor);
 }
 
-void cn_presence_stop(struct cn_presence *p)
+void cn_presence_free(struct cn_presence *p)
 {
     if (!p)
         return;
-    cn_presence_close(p);
+    /* No cn_actor_stop here: after the runtime's shutdown only an unref is valid. */
     cn_actor_unref(p->actor);
     unref(p);
 }

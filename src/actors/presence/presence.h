@@ -26,9 +26,10 @@
  * close goes OFFLINE, as if no other node held the user); the refresh repairs both
  * once Redis is back. No call blocks: Redis and the pool answer with messages.
  *
- * Memory: the presence object is owned by the program (cn_presence_stop frees it once
- * its actor is gone); the actor owns its map. Threads: opened/closed from any thread;
- * start, drain, close and stop from the owner thread. */
+ * Memory: the presence object is owned by the program (cn_presence_free drops the
+ * owner's reference; it is freed once its actor is gone too); the actor owns its map.
+ * Threads: opened/closed from any thread; start, drain, close and free from the owner
+ * thread. */
 #ifndef CN_ACTORS_PRESENCE_PRESENCE_H
 #define CN_ACTORS_PRESENCE_PRESENCE_H
 
@@ -44,8 +45,8 @@ struct cn_presence;
 
 struct cn_presence_opts {
     cn_runtime *rt;         /* borrowed; outlives the presence actor */
-    struct cn_pg_pool *pg;  /* borrowed; one connection (see above); stopped after close */
-    struct cn_redis *redis; /* borrowed; stopped after close */
+    struct cn_pg_pool *pg;  /* borrowed; one connection (see above); freed after the runtime */
+    struct cn_redis *redis; /* borrowed; freed after the runtime */
     const char *node_id;    /* borrowed, copied; 1..64 bytes, unique per running node */
     int ttl_ms;             /* how long one refresh vouches for a user */
     int refresh_ms;         /* < ttl_ms */
@@ -76,15 +77,17 @@ void cn_presence_closed(struct cn_presence *p, int64_t user_id);
  * unless another node holds them). Returns whether it got there. Owner thread. */
 bool cn_presence_drain(struct cn_presence *p, int timeout_ms);
 
-/* Closes the gate in front of the pool and Redis (waiting for a call in progress) and
- * stops the actor. Call before stopping the pool, Redis and the runtime. Owner thread;
- * idempotent; NULL is a no-op. */
+/* Stops the actor: no transition is started any more (after cn_presence_drain there is
+ * none left to lose). The pool and Redis may be closed before or after it; their
+ * refusals are quiet. Owner thread; idempotent; NULL is a no-op. */
 void cn_presence_close(struct cn_presence *p);
 
-/* cn_presence_close, then drops the owner's reference. Owner thread; NULL is a no-op. */
-void cn_presence_stop(struct cn_presence *p);
+/* Drops the owner's reference; the rest goes with the actor, at the latest when the
+ * runtime shuts down. Call it after cn_presence_close, usually once the runtime has
+ * shut down. Owner thread; NULL is a no-op. */
+void cn_presence_free(struct cn_presence *p);
 
-/* Fills `out`. Any thread until cn_presence_stop; cannot fail. */
+/* Fills `out`. Any thread until cn_presence_free; cannot fail. */
 void cn_presence_stats(struct cn_presence *p, struct cn_presence_stats *out);
 
 /* Appends chat_presence_* to `b`; NULL `p` appends nothing. */

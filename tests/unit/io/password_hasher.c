@@ -1,9 +1,10 @@
 /* Tests src/io/password_hasher.c on a real actor runtime: a collector actor records
  * every reply, and the test thread waits for an exact count under a deadline. Hash
  * then verify, wrong passwords, rehash hints, the dummy verify, refused input, 50
- * concurrent requests from several threads, the queue bound (-EBUSY), stop with
- * requests pending or running (every accepted request answered exactly once), and
- * replies to a stopped actor. MIN limits keep it fast; one test runs the defaults. */
+ * concurrent requests from several threads, the queue bound (-EBUSY), close with
+ * requests pending or running (every accepted request answered exactly once),
+ * submissions after and during close (-ESHUTDOWN, nothing lost), and replies to a
+ * stopped actor. MIN limits keep it fast; one test runs the defaults. */
 #include "check.h"
 
 #include "io/password_hasher.h"
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define REPLY_TYPE  77u
@@ -163,7 +165,7 @@ static void test_hash_then_verify(void)
         CHECK_EQ(e.col->r[i].ok, 0);
         CHECK_EQ(e.col->r[i].error, 0);
     }
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
 
     /* The same hash seen by a hasher with stronger limits: matches, wants a rehash. */
     struct cn_hasher_config cfg = {.threads = 1,
@@ -174,7 +176,7 @@ static void test_hash_then_verify(void)
     CHECK(wait_replies(e.col, 6, DEADLINE_MS));
     CHECK_EQ(e.col->r[5].ok, 1);
     CHECK_EQ(e.col->r[5].needs_rehash, 1);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), 6);
     env_free(&e);
 }
@@ -191,7 +193,7 @@ static void test_dummy_verify(void)
         CHECK_EQ(e.col->r[i].ok, 0);
         CHECK_EQ(e.col->r[i].error, 0);
     }
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     env_free(&e);
 }
 
@@ -229,7 +231,7 @@ static void test_refused_input(void)
     CHECK_EQ(e.col->r[1].tag, 3);
     CHECK_EQ(e.col->r[1].ok, 0);
     CHECK_EQ(e.col->r[1].error, -EINVAL);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     /* Refused requests were never answered. */
     CHECK_EQ(replies(e.col), 2);
     env_free(&e);
@@ -287,7 +289,7 @@ static void test_concurrent_requests(void)
     }
     const unsigned total = SUBMITTERS * PER_SUBMITTER;
     CHECK(wait_replies(e.col, total, DEADLINE_MS));
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), total);
     /* Each tag answered once, with a hash of its own password. */
     unsigned seen[SUBMITTERS * PER_SUBMITTER] = {0};
@@ -326,20 +328,20 @@ static void test_queue_bound(void)
     /* Room again once drained. */
     CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, 9, "pw", 2), 0);
     CHECK(wait_replies(e.col, 9, DEADLINE_MS));
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK_EQ(replies(e.col), 9);
     env_free(&e);
 }
 
-static void test_stop_with_pending(void)
+static void test_close_with_pending(void)
 {
     struct env e = env_new();
     cn_hasher *h = start_min(2, 32);
     cn__hasher_pause(h, true);
     for (unsigned i = 0; i < 20; i++)
         CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, i, "secret", 6), 0);
-    cn_hasher_stop(h);
-    /* Every pending request answered with -ESHUTDOWN by stop itself. */
+    cn_hasher_close(h);
+    /* Every pending request answered with -ESHUTDOWN by close itself. */
     CHECK(wait_replies(e.col, 20, DEADLINE_MS));
     CHECK_EQ(replies(e.col), 20);
     for (unsigned i = 0; i < 20; i++) {
@@ -347,18 +349,122 @@ static void test_stop_with_pending(void)
         CHECK_EQ(e.col->r[i].error, -ESHUTDOWN);
         CHECK_EQ(e.col->r[i].hash[0], 0);
     }
+    /* Closed, not freed: every call is refused, none is answered. */
+    CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, 100, "pw", 2), -ESHUTDOWN);
+    CHECK_EQ(cn_hasher_verify_dummy(h, e.actor, REPLY_TYPE, 101, "pw", 2), -ESHUTDOWN);
+    CHECK_EQ(cn_hasher_verify(h, e.actor, REPLY_TYPE, 102, "pw", 2,
+                              "$argon2id$v=19$m=8,t=1,p=1$c29tZXNhbHQ$aGFzaA"),
+             -ESHUTDOWN);
+    cn_hasher_close(h); /* idempotent */
+    cn_hasher_free(h);
+    CHECK_EQ(replies(e.col), 20);
     env_free(&e);
 }
 
-static void test_stop_while_running(void)
+#define CLOSE_RACERS 4
+#define RACE_TAGS    (1u << 15)
+
+/* Counts replies per tag (the collector keeps only the first MAX_REPLIES). */
+struct tally {
+    atomic_uint per_tag[RACE_TAGS];
+    atomic_uint total, shutdown;
+};
+
+static void tally_reply(cn_actor *self, void *state, cn_msg *msg)
+{
+    (void)self;
+    struct tally *t = state;
+    struct cn_hasher_reply *rep = (struct cn_hasher_reply *)msg;
+    if (rep->tag < RACE_TAGS)
+        atomic_fetch_add(&t->per_tag[rep->tag], 1);
+    if (rep->error == -ESHUTDOWN)
+        atomic_fetch_add(&t->shutdown, 1);
+    atomic_fetch_add(&t->total, 1);
+    cn_msg_free(msg);
+}
+
+struct close_racer {
+    cn_hasher *h;
+    cn_actor *actor;
+    unsigned id;
+    unsigned accepted; /* its tags: id, id + CLOSE_RACERS, ... (`accepted` of them) */
+    bool saw_shutdown;
+    int other_rc; /* returns that are neither 0, -EBUSY nor -ESHUTDOWN */
+};
+
+/* Submits until the hasher refuses with -ESHUTDOWN (or its tags run out). */
+static void *close_racer_main(void *arg)
+{
+    struct close_racer *r = arg;
+    while (r->accepted < RACE_TAGS / CLOSE_RACERS) {
+        uint64_t tag = (uint64_t)r->accepted * CLOSE_RACERS + r->id;
+        int rc = cn_hasher_verify_dummy(r->h, r->actor, REPLY_TYPE, tag, "pw", 2);
+        if (rc == 0) {
+            r->accepted++;
+        } else if (rc == -ESHUTDOWN) {
+            r->saw_shutdown = true;
+            break;
+        } else if (rc != -EBUSY) {
+            r->other_rc++;
+        }
+    }
+    return NULL;
+}
+
+/* Threads keep submitting while the owner closes: each accepted request is answered
+ * exactly once (done, or -ESHUTDOWN by close), and the threads end on -ESHUTDOWN. */
+static void test_close_races_submitters(void)
+{
+    struct env e = env_new();
+    struct tally *tl = cn_xcalloc(1, sizeof *tl);
+    cn_actor *counter = cn_actor_spawn(e.rt, tally_reply, tl, NULL);
+    cn_hasher *h = start_min(2, 16);
+    pthread_t t[CLOSE_RACERS];
+    struct close_racer r[CLOSE_RACERS];
+    for (unsigned i = 0; i < CLOSE_RACERS; i++) {
+        r[i] = (struct close_racer){.h = h, .actor = counter, .id = i};
+        pthread_create(&t[i], NULL, close_racer_main, &r[i]);
+    }
+    uint64_t deadline = cn_now_ms() + DEADLINE_MS;
+    while (atomic_load(&tl->total) < 50 && cn_now_ms() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_INT(atomic_load(&tl->total), >=, 50); /* well under way */
+    cn_hasher_close(h);
+    unsigned accepted = 0, saw = 0;
+    for (unsigned i = 0; i < CLOSE_RACERS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ(r[i].other_rc, 0);
+        accepted += r[i].accepted;
+        saw += r[i].saw_shutdown;
+    }
+    CHECK_EQ(saw, CLOSE_RACERS);
+    while (atomic_load(&tl->total) < accepted && cn_now_ms() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    cn_hasher_free(h);
+    CHECK_EQ(atomic_load(&tl->total), accepted);
+    for (unsigned i = 0; i < CLOSE_RACERS; i++)
+        for (unsigned k = 0; k < r[i].accepted; k++)
+            CHECK_EQ(atomic_load(&tl->per_tag[k * CLOSE_RACERS + i]), 1);
+    fprintf(stderr, "  %u accepted, %u of them answered -ESHUTDOWN by close\n", accepted,
+            atomic_load(&tl->shutdown));
+    cn_actor_unref(counter);
+    env_free(&e);
+    free(tl);
+}
+
+static void test_close_while_running(void)
 {
     struct env e = env_new();
     cn_hasher *h = start_min(1, 64);
-    /* No pause: some requests run, some are still queued when stop comes; either way
+    /* No pause: some requests run, some are still queued when close comes; either way
      * each gets exactly one answer. */
     for (unsigned i = 0; i < 40; i++)
         CHECK_EQ(cn_hasher_hash(h, e.actor, REPLY_TYPE, i, "secret", 6), 0);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     CHECK(wait_replies(e.col, 40, DEADLINE_MS));
     CHECK_EQ(replies(e.col), 40);
     unsigned seen[40] = {0};
@@ -396,7 +502,7 @@ static void test_reply_to_stopped_actor(void)
     struct cn_runtime_stats after;
     cn_runtime_stats(e.rt, &after);
     CHECK_EQ(after.sends_dropped - before.sends_dropped, 2);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     cn_actor_unref(gone); /* its state is freed by the runtime; ASan checks the rest */
     env_free(&e);
 }
@@ -416,12 +522,13 @@ static void test_default_limits(void)
     CHECK(wait_replies(e.col, 2, DEADLINE_MS));
     CHECK_EQ(e.col->r[1].ok, 1);
     CHECK_EQ(e.col->r[1].needs_rehash, 0);
-    cn_hasher_stop(h);
+    cn_hasher_free(h);
     fprintf(stderr, "default limits: start + hash + verify took %.0f ms\n",
             (double)(cn_now_ns() - t0) / 1e6);
     env_free(&e);
 }
 
 CN_TEST_MAIN(test_hash_then_verify, test_dummy_verify, test_refused_input, test_bad_config,
-             test_concurrent_requests, test_queue_bound, test_stop_with_pending,
-             test_stop_while_running, test_reply_to_stopped_actor, test_default_limits)
+             test_concurrent_requests, test_queue_bound, test_close_with_pending,
+             test_close_races_submitters, test_close_while_running, test_reply_to_stopped_actor,
+             test_default_limits)
