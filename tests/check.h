@@ -63,11 +63,12 @@ static inline int cn__run_tests(const char *const *names, const cn__test_fn *fns
     int failed = 0;
     const char *only = getenv("CN_TEST_ONLY");
     for (int i = 0; i < n; i++) {
-        if (only && strcmp(only, names[i]) != 0)
+        const char *name = names[i] ? names[i] : "?";
+        if (only && strcmp(only, name) != 0)
             continue;
         cn__test_failed = 0;
         fns[i]();
-        fprintf(stderr, "%s %s\n", cn__test_failed ? "FAIL" : "ok  ", names[i]);
+        fprintf(stderr, "%s %s\n", cn__test_failed ? "FAIL" : "ok  ", name);
         failed += cn__test_failed;
     }
     return failed ? 1 : 0;
@@ -79,7 +80,7 @@ static inline int cn__run_tests(const char *const *names, const cn__test_fn *fns
     {                                                                                              \
         static const cn__test_fn fns[] = {__VA_ARGS__};                                            \
         static const char names_joined[] = #__VA_ARGS__;                                           \
-        const char *names[sizeof fns / sizeof fns[0]];                                             \
+        const char *names[sizeof fns / sizeof fns[0]] = {0};                                       \
         static char buf[sizeof names_joined];                                                      \
         memcpy(buf, names_joined, sizeof buf);                                                     \
         int k = 0;                                                                                 \
