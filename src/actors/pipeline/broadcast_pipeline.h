@@ -19,6 +19,8 @@
  * neither stored nor published. The room's offset chain (`prev`) skips it, as the
  * stored rows do.
  *
+ * The per-partition loop is the partition pipeline shell (partition_pipeline.h): one
+ * actor per assigned partition, one batch at a time; this file is its step.
  * Offsets are committed after the whole batch is in Redis. A Redis failure
  * retries the batch after a backoff (the script is idempotent), so nothing is
  * skipped while Redis is down; the consumer pauses the partition meanwhile.
@@ -51,7 +53,9 @@ struct cn_broadcast_opts {
 struct cn_broadcast *cn_broadcast_start(const struct cn_broadcast_opts *o, char *err,
                                         size_t errlen);
 
-/* Leaves the group (partition actors get their revoke and stop) and frees `b`.
+/* Leaves the group (partition actors get their revoke and stop) and drops the owner's
+ * reference: `b` is freed once its actors are finalised too. Actors may call Redis until
+ * their revoke is handled: close Redis after this, free it after the runtime stopped.
  * NULL is a no-op. Owner thread; cannot fail. */
 void cn_broadcast_stop(struct cn_broadcast *b);
 
