@@ -205,6 +205,7 @@ static void commit(struct cn_pp *pp)
     struct cn_pp_group *g = pp->g;
     const struct cn_kafka_batch *x = pp->head;
     int64_t next = x->records[x->n - 1].offset + 1;
+    count(g->o.counters.batches, 1); /* first: whoever sees the commit sees the count */
     pthread_mutex_lock(&g->mu);
     /* No consumer: the group is closing; the batch is redelivered to the next owner. */
     int rc = g->consumer ? cn_kafka_consumer_commit(g->consumer, x->topic, pp->partition, next)
@@ -213,7 +214,6 @@ static void commit(struct cn_pp *pp)
     if (rc != 0)
         CN_WARN(pp->step->name, "%s[%d]: commit of %" PRId64 " refused: %s", pp->topic,
                 pp->partition, next, strerror(-rc));
-    count(g->o.counters.batches, 1);
 }
 
 /* An adapter is closed: nothing of the queue is committed or sent to the DLT, so all of
