@@ -17,12 +17,8 @@
 
 #include "actors/pipeline/partition_pipeline.h"
 #include "base/xmalloc.h"
-#include "check.h"
-#include "fake_consumer.h"
-#include "fakes.h"
 #include "io/pg_pool.h"
-
-#define WAIT_MS 5000
+#include "pipeline_testutil.h"
 
 enum { MSG_EFFECT = CN_PP_MSG_STEP, MSG_PING };
 
@@ -95,11 +91,8 @@ struct env {
 
 static void env_start(struct env *e, int retries)
 {
-    fake_reset();
-    fake_consumer_reset();
     atomic_store(&owners_freed, 0);
-    e->rt = cn_runtime_new(&(cn_runtime_config){.workers = 2});
-    CHECK_EQ(cn_runtime_start(e->rt), 0);
+    e->rt = tu_runtime();
     e->o = cn_xcalloc(1, sizeof *e->o);
     static const char *const topics[] = {"t"};
     struct cn_pp_group_opts go = {
@@ -152,8 +145,7 @@ static void send_batch(int32_t partition, int64_t first, size_t n)
  * `attempt` (-1: any). */
 static struct fake_call *take_effect(const char *sql, const char *first, int attempt)
 {
-    struct fake_call *c = fake_next(FAKE_KIND_PG, WAIT_MS);
-    CHECK(c != NULL);
+    struct fake_call *c = tu_take(FAKE_KIND_PG);
     if (!c)
         return NULL;
     CHECK_STR(c->sql, sql);
@@ -182,39 +174,6 @@ static void ping(cn_actor *a)
     fake_call_free(take_effect("PING", "ping", 0));
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits until `a` (a reference the test holds) is stopped. */
-static bool wait_stopped(cn_actor *a)
-{
-    int64_t until = now_ms() + WAIT_MS;
-    struct cn_actor_stats s;
-    do {
-        cn_actor_stats(a, &s);
-        if (s.stopped)
-            return true;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    } while (now_ms() < until);
-    return false;
-}
-
-/* Waits until the partition gauge reads `n` (actors finalised). */
-static bool wait_partitions(struct owner *o, uint64_t n)
-{
-    int64_t until = now_ms() + WAIT_MS;
-    do {
-        if (atomic_load(&o->partitions) == n)
-            return true;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    } while (now_ms() < until);
-    return false;
-}
-
 /* The effect fails every attempt: two retries with growing waits, then each record goes
  * to the DLT with the error and its origin; the commit waits for every DLT ack. */
 static void test_retry_then_dlt_then_commit(void)
@@ -228,16 +187,16 @@ static void test_retry_then_dlt_then_commit(void)
     for (int attempt = 0; attempt <= 2; attempt++) {
         struct fake_call *c = take_effect("EFFECT", "10", attempt);
         if (attempt == 1)
-            CHECK_INT(now_ms() - t0, >=, 50);
+            CHECK_INT(tu_now_ms() - t0, >=, 50);
         if (attempt == 2)
-            CHECK_INT(now_ms() - t0, >=, 100); /* x2 */
-        t0 = now_ms();
+            CHECK_INT(tu_now_ms() - t0, >=, 100); /* x2 */
+        t0 = tu_now_ms();
         if (c)
             fake_pg_error(c, "RETRY", "db down");
     }
     struct fake_call *d[2];
     for (int i = 0; i < 2; i++) {
-        d[i] = fake_next(FAKE_KIND_KAFKA, WAIT_MS);
+        d[i] = fake_next(FAKE_KIND_KAFKA, TU_WAIT_MS);
         CHECK(d[i] != NULL);
         if (!d[i])
             return;
@@ -258,7 +217,7 @@ static void test_retry_then_dlt_then_commit(void)
      * by then the first ack was handled, and still nothing may be committed. */
     fake_kafka_ack(d[0], 3, 500);
     fake_kafka_fail(d[1], "broker down");
-    struct fake_call *again = fake_next(FAKE_KIND_KAFKA, WAIT_MS);
+    struct fake_call *again = fake_next(FAKE_KIND_KAFKA, TU_WAIT_MS);
     CHECK(again != NULL);
     if (!again)
         return;
@@ -266,7 +225,7 @@ static void test_retry_then_dlt_then_commit(void)
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     fake_kafka_ack(again, 3, 501);
     struct fake_commit cm;
-    CHECK(fake_consumer_next_commit(WAIT_MS, &cm));
+    CHECK(fake_consumer_next_commit(TU_WAIT_MS, &cm));
     CHECK_STR(cm.topic, "t");
     CHECK_EQ(cm.partition, 3);
     CHECK_EQ(cm.next_offset, 12);
@@ -287,7 +246,7 @@ static void test_permanent_failure_goes_to_the_dlt_at_once(void)
     struct fake_call *c = take_effect("EFFECT", "7", 0);
     if (c)
         fake_pg_error(c, "FAIL", "bad data");
-    struct fake_call *d = fake_next(FAKE_KIND_KAFKA, WAIT_MS);
+    struct fake_call *d = fake_next(FAKE_KIND_KAFKA, TU_WAIT_MS);
     CHECK(d != NULL);
     if (!d)
         return;
@@ -296,7 +255,7 @@ static void test_permanent_failure_goes_to_the_dlt_at_once(void)
     CHECK_EQ(fake_pending(FAKE_KIND_PG), 0); /* no retry was made */
     fake_kafka_ack(d, 0, 1);
     struct fake_commit cm;
-    CHECK(fake_consumer_next_commit(WAIT_MS, &cm));
+    CHECK(fake_consumer_next_commit(TU_WAIT_MS, &cm));
     CHECK_EQ(cm.next_offset, 8);
     CHECK_EQ(atomic_load(&e.o->retries), 0);
     env_stop(&e);
@@ -320,13 +279,13 @@ static void test_one_batch_in_flight_commits_in_order(void)
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     answer_ok(first);
     struct fake_commit cm;
-    CHECK(fake_consumer_next_commit(WAIT_MS, &cm));
+    CHECK(fake_consumer_next_commit(TU_WAIT_MS, &cm));
     CHECK_EQ(cm.next_offset, 2);
     answer_ok(take_effect("EFFECT", "2", 0));
-    CHECK(fake_consumer_next_commit(WAIT_MS, &cm));
+    CHECK(fake_consumer_next_commit(TU_WAIT_MS, &cm));
     CHECK_EQ(cm.next_offset, 4);
     answer_ok(take_effect("EFFECT", "4", 0));
-    CHECK(fake_consumer_next_commit(WAIT_MS, &cm));
+    CHECK(fake_consumer_next_commit(TU_WAIT_MS, &cm));
     CHECK_EQ(cm.next_offset, 5);
     CHECK_EQ(atomic_load(&e.o->batches), 3);
     env_stop(&e);
@@ -345,9 +304,9 @@ static void test_revoke_mid_batch(void)
     send_batch(2, 2, 2);
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     fake_consumer_revoke(2);
-    CHECK(wait_stopped(a));
+    CHECK(tu_wait_stopped(a));
     answer_ok(c); /* to a stopped actor: refused, freed */
-    CHECK(wait_partitions(e.o, 0));
+    CHECK(tu_wait_count(&e.o->partitions, 0));
     CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     CHECK_EQ(atomic_load(&e.o->batches), 0);
@@ -370,7 +329,7 @@ static void test_refused_with_eshutdown_stops_without_commit_or_dlt(void)
     const char *v = "v1";
     size_t vl = 2;
     fake_consumer_batch(0, 1, 1, &v, &vl, "k");
-    CHECK(wait_stopped(a));
+    CHECK(tu_wait_stopped(a));
     CHECK_EQ(fake_pending(FAKE_KIND_KAFKA), 0);
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     CHECK_EQ(atomic_load(&e.o->retries), 0);
@@ -390,7 +349,7 @@ static void test_stopping_reply_stops_without_commit_or_dlt(void)
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     if (c)
         fake_pg_error(c, CN_PG_SQLSTATE_STOPPING, "pool stopping");
-    CHECK(wait_stopped(a));
+    CHECK(tu_wait_stopped(a));
     CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
     CHECK_EQ(fake_pending(FAKE_KIND_KAFKA), 0);
     CHECK_EQ(fake_consumer_commits_pending(), 0);
@@ -411,7 +370,7 @@ static void test_closed_dlt_producer_stops_without_commit(void)
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     if (c)
         fake_pg_error(c, "RETRY", "db down");
-    CHECK(wait_stopped(a));
+    CHECK(tu_wait_stopped(a));
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     CHECK_EQ(atomic_load(&e.o->batches), 0);
     cn_actor_unref(a);
@@ -433,7 +392,7 @@ static void test_close_revokes_and_later_work_is_not_committed(void)
     size_t n = 0;
     CHECK(!cn_pp_group_consumer_stats(e.g, &cs, NULL, 0, &n));
     answer_ok(c);
-    CHECK(wait_partitions(e.o, 0));
+    CHECK(tu_wait_count(&e.o->partitions, 0));
     CHECK_EQ(fake_consumer_commits_pending(), 0);
     env_stop(&e);
 }
