@@ -107,7 +107,7 @@ static void test_runs_of_256_and_a_failed_run_retries_the_batch(void)
     struct cn_broadcast *b = start(rt);
     struct tu_rec recs[300];
     for (int i = 0; i < 300; i++) {
-        char key[40];
+        char key[CN_UUID_STR_LEN + 8];
         snprintf(key, sizeof key, "%08d-1111-4111-8111-111111111111", i);
         recs[i] = tu_chat_event(key, 1 + i % 5, 1, "m");
     }
