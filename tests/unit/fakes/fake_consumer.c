@@ -234,12 +234,9 @@ bool fake_consumer_next_commit(int timeout_ms, struct fake_commit *out)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    long long ns = until.tv_nsec + (long long)timeout_ms * 1000000LL;
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
     pthread_mutex_lock(&mu);
     while (clen == 0)
         if (pthread_cond_timedwait(&cv, &mu, &until) == ETIMEDOUT)

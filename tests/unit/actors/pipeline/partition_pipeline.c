@@ -174,6 +174,30 @@ static void ping(cn_actor *a)
     fake_call_free(take_effect("PING", "ping", 0));
 }
 
+/* Assigns the partition and holds a reference to its actor, so the test can see it stop. */
+static cn_actor *assign_held(int32_t partition)
+{
+    cn_actor *a = fake_consumer_assign("t", partition);
+    CHECK(a != NULL);
+    if (a)
+        cn_actor_ref(a);
+    return a;
+}
+
+/* Waits until the held actor stopped, checks that it committed nothing and left no
+ * call behind (no DLT record, no further effect), and drops the reference. */
+static void check_stopped_clean(struct env *e, cn_actor *a)
+{
+    if (!a)
+        return;
+    CHECK(tu_wait_stopped(a));
+    CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
+    CHECK_EQ(fake_pending(FAKE_KIND_KAFKA), 0);
+    CHECK_EQ(fake_consumer_commits_pending(), 0);
+    CHECK_EQ(atomic_load(&e->o->batches), 0);
+    cn_actor_unref(a);
+}
+
 /* The effect fails every attempt: two retries with growing waits, then each record goes
  * to the DLT with the error and its origin; the commit waits for every DLT ack. */
 static void test_retry_then_dlt_then_commit(void)
@@ -297,20 +321,15 @@ static void test_revoke_mid_batch(void)
 {
     struct env e;
     env_start(&e, 3);
-    cn_actor *a = fake_consumer_assign("t", 2);
-    CHECK(a != NULL);
-    cn_actor_ref(a);
+    cn_actor *a = assign_held(2);
     send_batch(2, 0, 2);
     send_batch(2, 2, 2);
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     fake_consumer_revoke(2);
-    CHECK(tu_wait_stopped(a));
+    check_stopped_clean(&e, a);
     answer_ok(c); /* to a stopped actor: refused, freed */
     CHECK(tu_wait_count(&e.o->partitions, 0));
-    CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
     CHECK_EQ(fake_consumer_commits_pending(), 0);
-    CHECK_EQ(atomic_load(&e.o->batches), 0);
-    cn_actor_unref(a);
     env_stop(&e);
 }
 
@@ -320,20 +339,15 @@ static void test_refused_with_eshutdown_stops_without_commit_or_dlt(void)
 {
     struct env e;
     env_start(&e, 3);
-    cn_actor *a = fake_consumer_assign("t", 0);
-    CHECK(a != NULL);
-    cn_actor_ref(a);
+    cn_actor *a = assign_held(0);
     fake_refuse(FAKE_KIND_PG, -ESHUTDOWN);
     send_batch(0, 0, 1);
     /* May come after the stop (then the runtime refuses it): either way it is dropped. */
     const char *v = "v1";
     size_t vl = 2;
     fake_consumer_batch(0, 1, 1, &v, &vl, "k");
-    CHECK(tu_wait_stopped(a));
-    CHECK_EQ(fake_pending(FAKE_KIND_KAFKA), 0);
-    CHECK_EQ(fake_consumer_commits_pending(), 0);
+    check_stopped_clean(&e, a);
     CHECK_EQ(atomic_load(&e.o->retries), 0);
-    cn_actor_unref(a);
     env_stop(&e);
 }
 
@@ -342,18 +356,12 @@ static void test_stopping_reply_stops_without_commit_or_dlt(void)
 {
     struct env e;
     env_start(&e, 3);
-    cn_actor *a = fake_consumer_assign("t", 0);
-    CHECK(a != NULL);
-    cn_actor_ref(a);
+    cn_actor *a = assign_held(0);
     send_batch(0, 0, 1);
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     if (c)
         fake_pg_error(c, CN_PG_SQLSTATE_STOPPING, "pool stopping");
-    CHECK(tu_wait_stopped(a));
-    CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
-    CHECK_EQ(fake_pending(FAKE_KIND_KAFKA), 0);
-    CHECK_EQ(fake_consumer_commits_pending(), 0);
-    cn_actor_unref(a);
+    check_stopped_clean(&e, a);
     env_stop(&e);
 }
 
@@ -362,18 +370,13 @@ static void test_closed_dlt_producer_stops_without_commit(void)
 {
     struct env e;
     env_start(&e, 0);
-    cn_actor *a = fake_consumer_assign("t", 0);
-    CHECK(a != NULL);
-    cn_actor_ref(a);
+    cn_actor *a = assign_held(0);
     fake_refuse(FAKE_KIND_KAFKA, -ESHUTDOWN);
     send_batch(0, 0, 2);
     struct fake_call *c = take_effect("EFFECT", "0", 0);
     if (c)
         fake_pg_error(c, "RETRY", "db down");
-    CHECK(tu_wait_stopped(a));
-    CHECK_EQ(fake_consumer_commits_pending(), 0);
-    CHECK_EQ(atomic_load(&e.o->batches), 0);
-    cn_actor_unref(a);
+    check_stopped_clean(&e, a);
     env_stop(&e);
 }
 

@@ -90,14 +90,7 @@ static void test_batch_is_one_insert_then_cache_drop_then_commit(void)
     static const char *const user_col[] = {"user_id"};
     static const char *const users[] = {"1", "2", "3"};
     fake_pg_rows(m, 1, user_col, 3, users);
-    struct fake_call *del = tu_take(FAKE_KIND_REDIS);
-    if (!del)
-        return;
-    CHECK_EQ(del->argc, 4);
-    CHECK_STR(del->argv[0], "DEL");
-    CHECK_STR(del->argv[1], "rooms:1");
-    CHECK_STR(del->argv[3], "rooms:3");
-    fake_call_free(del);
+    tu_expect_del(3, "rooms:1", "rooms:3");
 
     CHECK_EQ(tu_commit(), 103);
     struct cn_persist_stats s;

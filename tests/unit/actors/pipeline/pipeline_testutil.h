@@ -130,6 +130,20 @@ static inline struct fake_call *tu_take(enum fake_kind kind)
     return c;
 }
 
+/* Takes the next Redis call, which must be DEL of `nkeys` keys from `first` to `last`
+ * (the cached room lists a pipeline drops). */
+static inline void tu_expect_del(int nkeys, const char *first, const char *last)
+{
+    struct fake_call *del = tu_take(FAKE_KIND_REDIS);
+    if (!del)
+        return;
+    CHECK_EQ(del->argc, nkeys + 1);
+    CHECK_STR(del->argv[0], "DEL");
+    CHECK_STR(del->argv[1], first);
+    CHECK_STR(del->argv[del->argc - 1], last);
+    fake_call_free(del);
+}
+
 /* The next commit's offset; -1 when none came within TU_WAIT_MS. */
 static inline int64_t tu_commit(void)
 {

@@ -67,13 +67,7 @@ static void test_receipts_are_applied_told_to_the_room_then_committed(void)
     snprintf(want, sizeof want, "event read read-7-3-55\n%s", body);
     CHECK_STR(pub->argv[2], want);
     fake_call_free(pub);
-    struct fake_call *del = tu_take(FAKE_KIND_REDIS);
-    if (!del)
-        return;
-    CHECK_EQ(del->argc, 2);
-    CHECK_STR(del->argv[0], "DEL");
-    CHECK_STR(del->argv[1], "rooms:3");
-    fake_call_free(del);
+    tu_expect_del(1, "rooms:3", "rooms:3");
 
     CHECK_EQ(tu_commit(), 3);
     struct cn_read_receipts_stats s;
