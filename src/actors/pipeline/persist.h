@@ -16,10 +16,10 @@
  * to the DLT at once, without retries.
  *
  * Shutdown: cn_persist_close stops the consumer (actors get their revoke and stop).
- * Actors may call the pool, the producer and Redis until then: the caller closes those
- * (they refuse later calls with -ESHUTDOWN or fail them at once) before the runtime
- * stops and frees them after. A refusal by a closed adapter leaves the batch
- * uncommitted and out of the DLT: it is redelivered after the restart. */
+ * Actors may call the pool, the producer and Redis until their revoke is handled, so
+ * the caller closes those (they refuse later calls with -ESHUTDOWN or fail them at
+ * once) before the runtime stops and frees them only after it stopped. A refusal by a closed
+ * adapter leaves the batch uncommitted and out of the DLT: it is redelivered after the restart. */
 #ifndef CN_ACTORS_PIPELINE_PERSIST_H
 #define CN_ACTORS_PIPELINE_PERSIST_H
 

@@ -23,10 +23,10 @@
  * event is what Pub/Sub gives anyway (clients see the position in GET /api/rooms).
  *
  * Shutdown: cn_read_receipts_close stops the consumer (actors get their revoke and
- * stop). Actors may call the pool and Redis until then: the caller closes those
- * before the runtime stops and frees them after; a refusal by a closed pool leaves the
- * batch uncommitted, for redelivery. Memory: the pipeline owns copies of its strings;
- * actors hold a reference each, the last drop frees. */
+ * stop). Actors may call the pool and Redis until their revoke is handled, so the
+ * caller closes those before the runtime stops and frees them only after it stopped; a refusal by a
+ * closed pool leaves the batch uncommitted, for redelivery. Memory: the pipeline owns copies of its
+ * strings; actors hold a reference each, the last drop frees. */
 #ifndef CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 #define CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 
