@@ -463,8 +463,7 @@ static void stop_node(struct node *n)
     cn_presence_close(n->presence);
     cn_read_receipts_close(n->receipts);
     cn_persist_close(n->persist);
-    cn_broadcast_stop(n->broadcast); /* frees it too: it has no close of its own yet */
-    n->broadcast = NULL;
+    cn_broadcast_close(n->broadcast);
     /* The adapters, each answering what it holds: the producers flush (their reports
      * reach live actors), the hasher finishes its hashes, the pools and Redis fail
      * what is queued. The HTTP server comes after them, so that the REST answers
@@ -491,10 +490,12 @@ static void stop_node(struct node *n)
     n->statics = NULL;
     cn_admin_server_free(n->admin);
     n->admin = NULL;
-    cn_persist_stop(n->persist);
+    cn_persist_free(n->persist);
     n->persist = NULL;
-    cn_read_receipts_stop(n->receipts);
+    cn_read_receipts_free(n->receipts);
     n->receipts = NULL;
+    cn_broadcast_free(n->broadcast);
+    n->broadcast = NULL;
     cn_presence_free(n->presence);
     n->presence = NULL;
     cn_kafka_producer_free(n->persist_dlt);

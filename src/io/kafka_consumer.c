@@ -227,7 +227,7 @@ static void add_part(struct cn_kafka_consumer *c, const char *topic, int32_t par
     p->partition = partition;
     p->commit_sent = -1;
     p->committed = -1;
-    p->actor = c->pipeline(c->pipeline_arg, topic, partition);
+    p->actor = c->pipeline(c->pipeline_arg, c, topic, partition);
     if (!p->actor)
         CN_ERROR(MOD, "consumer %s: no pipeline for %s/%d; it stays paused", c->group, topic,
                  (int)partition);
@@ -660,11 +660,6 @@ void cn_kafka_consumer_free(struct cn_kafka_consumer *c)
     while (atomic_load_explicit(&c->submitters, memory_order_seq_cst) != 0)
         sched_yield();
     free_consumer(c);
-}
-
-void cn_kafka_consumer_stop(struct cn_kafka_consumer *c)
-{
-    cn_kafka_consumer_free(c);
 }
 
 static int submit(struct cn_kafka_consumer *c, enum ctl_kind kind, const char *topic,

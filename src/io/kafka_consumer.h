@@ -36,10 +36,13 @@
 struct cn_kafka_consumer;
 
 /* Returns the pipeline actor for a newly assigned partition; the consumer takes the
- * returned reference and drops it after the revoke message. Runs on the consumer
- * thread and must not block (spawning an actor is fine). NULL leaves the partition
- * paused (nothing consumed, nothing lost) until it is revoked. */
-typedef cn_actor *(*cn_kafka_pipeline_fn)(void *arg, const char *topic, int32_t partition);
+ * returned reference and drops it after the revoke message. `c` is the consumer the
+ * actor commits to (borrowed: valid until cn_kafka_consumer_free, which runs after the
+ * runtime has stopped); it may be called before cn_kafka_consumer_start has returned.
+ * Runs on the consumer thread and must not block (spawning an actor is fine). NULL
+ * leaves the partition paused (nothing consumed, nothing lost) until it is revoked. */
+typedef cn_actor *(*cn_kafka_pipeline_fn)(void *arg, struct cn_kafka_consumer *c, const char *topic,
+                                          int32_t partition);
 
 struct cn_kafka_consumer_opts {
     const char *brokers;       /* bootstrap list; borrowed, copied */
@@ -115,13 +118,9 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
  * cn_kafka_consumer_free: frees everything. The caller makes sure no thread can call
  * into the consumer any more (the actor runtime has shut down). A consumer not closed
  * yet is closed first, which is right only while the runtime still runs (close sends
- * to actors). Owner thread; NULL is a no-op. Cannot fail.
- *
- * cn_kafka_consumer_stop: close, then free at once, for an owner that knows no actor
- * can call the consumer afterwards. Owner thread; NULL is a no-op. Cannot fail. */
+ * to actors). Owner thread; NULL is a no-op. Cannot fail. */
 void cn_kafka_consumer_close(struct cn_kafka_consumer *c);
 void cn_kafka_consumer_free(struct cn_kafka_consumer *c);
-void cn_kafka_consumer_stop(struct cn_kafka_consumer *c);
 
 /* Commits `next_offset` (last handled offset + 1) for the partition, asynchronously,
  * and acknowledges every batch of it that ends at or below that offset. Any thread.

@@ -445,8 +445,10 @@ static void pipe_free(void *state)
     free(pp);
 }
 
-static cn_actor *pipe_factory(void *arg, const char *topic, int32_t partition)
+static cn_actor *pipe_factory(void *arg, struct cn_kafka_consumer *c, const char *topic,
+                              int32_t partition)
 {
+    (void)c;
     struct group *g = arg;
     if (strcmp(topic, TOPIC) != 0 || partition < 0 || partition >= NPART)
         return NULL;

@@ -1,28 +1,21 @@
-/* The broadcast pipeline's partition actors (see broadcast_pipeline.h). */
+/* The broadcast pipeline (see broadcast_pipeline.h): the group chat-broadcast on the
+ * partition pipeline shell, and its step, which publishes a batch with one EVAL per run
+ * of up to PUBLISH_RUN records. The shell does the FIFO, the retries and the commit. */
 #include "actors/pipeline/broadcast_pipeline.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/pipeline/partition_pipeline.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
-#include "io/kafka_consumer.h"
 #include "proto/event_codec.h"
 #include "proto/message_body.h"
 
-#define BC_BATCH  0x6201
-#define BC_REVOKE 0x6202
-#define BC_REPLY  0x6203
-#define BC_RETRY  0x6204
-
-#define RETRY_MIN_MS 100
-#define RETRY_MAX_MS 2000
+enum { BC_REPLY = CN_PP_MSG_STEP }; /* struct cn_redis_reply of one run's EVAL */
 
 /* One call publishes a run of records in Kafka order. KEYS: for each record, the
  * room's window, channel and keys. ARGV: window cap, ttl, keys cap, then for each
@@ -79,51 +72,16 @@ static const char PUBLISH_LUA[] =
 
 struct cn_broadcast {
     struct cn_broadcast_opts o;
-    /* The consumer, set after cn_kafka_consumer_start returns and cleared before
-     * it is stopped. Partition actors commit under `mu`, so that no commit can
-     * reach a consumer being freed (an actor may still handle replies queued
-     * before its revoke after cn_broadcast_stop returned). */
-    pthread_mutex_t mu;
-    struct cn_kafka_consumer *consumer;
-    /* One for the owner, one per partition actor (dropped in part_free): the
-     * actors may outlive cn_broadcast_stop by a few turns. acq_rel: the last
-     * drop must see every other holder's writes before freeing. */
-    atomic_uint refs;
+    /* The shell's group: it owns this object (freed with the group's last reference,
+     * which actors hold until their last turn). */
+    struct cn_pp_group *group;
 };
 
-/* One partition's actor. Batches are handled one at a time, in order. */
+/* One partition's step state: the batch in progress. */
 struct part {
-    struct cn_broadcast *b;
-    char topic[64];
-    int32_t partition;
-    struct cn_kafka_batch *head, *tail; /* queued batches, linked through hdr.next */
-    size_t outstanding;                 /* EVAL replies awaited for the head batch */
-    int failed;                         /* the head batch saw a Redis failure */
-    uint64_t seq;                       /* tag of the head batch's commands */
-    int backoff_ms;
-    int retry_armed;
+    size_t outstanding; /* EVAL replies awaited for the current attempt */
+    int failed;         /* the current attempt saw a Redis failure */
 };
-
-static void bc_unref(struct cn_broadcast *b)
-{
-    if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
-        pthread_mutex_destroy(&b->mu);
-        free(b);
-    }
-}
-
-static void part_free(void *st)
-{
-    struct part *p = st;
-    while (p->head) {
-        struct cn_kafka_batch *x = p->head;
-        p->head = (struct cn_kafka_batch *)x->hdr.next;
-        cn_msg_free(&x->hdr);
-    }
-    cn_fanout_add(&p->b->o.counters->bc_partitions, (uint64_t)-1);
-    bc_unref(p->b);
-    free(p);
-}
 
 /* One call's arguments while it is built: EVAL, the script, the key count, then the
  * keys and the arguments, which go in two lists and are joined at the end. */
@@ -143,14 +101,15 @@ static void run_reset(struct run *u)
 }
 
 /* Adds one record to the run. Returns 1 when added, 0 when it was skipped. */
-static int run_add(struct part *p, struct run *u, const struct cn_kafka_record *r)
+static int run_add(struct cn_pp *pp, struct run *u, const struct cn_kafka_record *r, int attempt)
 {
+    struct cn_broadcast *b = cn_pp_owner(pp);
     struct cn_chat_message_event ev;
     int rc = r->value ? cn_event_decode_chat_message(r->value, r->len, &ev) : CN_EVENT_E_MALFORMED;
     if (rc != 0) {
-        cn_fanout_add(&p->b->o.counters->bc_bad, 1);
-        CN_WARN("broadcast", "%s[%d]@%" PRId64 ": skipping undecodable event: %s", p->topic,
-                p->partition, r->offset, cn_event_strerror(rc));
+        cn_fanout_add(&b->o.counters->bc_bad, 1);
+        CN_WARN("broadcast", "%s[%d]@%" PRId64 ": skipping undecodable event: %s", cn_pp_topic(pp),
+                cn_pp_partition(pp), r->offset, cn_event_strerror(rc));
         return 0;
     }
     struct cn_message m = {
@@ -174,7 +133,7 @@ static int run_add(struct part *p, struct run *u, const struct cn_kafka_record *
     long n = cn_message_body_render(arg + CN_UUID_STR_LEN + 1, cap - CN_UUID_STR_LEN - 1, &m);
     if (n < 0) { /* defensive: the buffer is sized by cn_message_body_max_len */
         free(arg);
-        cn_fanout_add(&p->b->o.counters->bc_bad, 1);
+        cn_fanout_add(&b->o.counters->bc_bad, 1);
         return 0;
     }
     size_t i = u->n++;
@@ -184,22 +143,23 @@ static int run_add(struct part *p, struct run *u, const struct cn_kafka_record *
     snprintf(u->offs[i], sizeof u->offs[i], "%" PRId64, r->offset);
     u->bodies[i] = arg;
     u->body_lens[i] = CN_UUID_STR_LEN + 1 + (size_t)n;
-    /* At the request (the reply is a Redis round trip later, tagged per batch), and on a
-     * batch's first attempt only, so a retried batch is not counted twice. */
-    if (p->backoff_ms == 0)
-        cn_fanout_e2e_observe(p->b->o.counters, cn_wall_ms() - ev.sent_at_ms);
+    /* At the request (the reply is a Redis round trip later, tagged per attempt), and on
+     * a batch's first attempt only, so a retried batch is not counted twice. */
+    if (attempt == 0)
+        cn_fanout_e2e_observe(b->o.counters, cn_wall_ms() - ev.sent_at_ms);
     return 1;
 }
 
 /* Sends the run as one EVAL and empties it. Returns 1 when a reply will come. */
-static int run_send(cn_actor *self, struct part *p, struct run *u)
+static int run_send(struct cn_pp *pp, struct part *p, struct run *u)
 {
+    struct cn_broadcast *b = cn_pp_owner(pp);
     if (u->n == 0)
         return 0;
     char wcap[16], ttl[16], kcap[16], nkeys[16];
-    snprintf(wcap, sizeof wcap, "%d", p->b->o.window_size);
-    snprintf(ttl, sizeof ttl, "%d", p->b->o.window_ttl_s);
-    snprintf(kcap, sizeof kcap, "%d", p->b->o.dedup_keys > 0 ? p->b->o.dedup_keys : 4096);
+    snprintf(wcap, sizeof wcap, "%d", b->o.window_size);
+    snprintf(ttl, sizeof ttl, "%d", b->o.window_ttl_s);
+    snprintf(kcap, sizeof kcap, "%d", b->o.dedup_keys > 0 ? b->o.dedup_keys : 4096);
     snprintf(nkeys, sizeof nkeys, "%zu", 3 * u->n);
     size_t argc = 3 + 3 * u->n + 3 + 3 * u->n;
     const char **argv = cn_xmalloc(argc * sizeof *argv);
@@ -221,57 +181,30 @@ static int run_send(cn_actor *self, struct part *p, struct run *u)
         ARG(u->bodies[i], CN_UUID_STR_LEN); /* the messageKey: the first bytes of the body */
     }
 #undef ARG
-    int rc = cn_redis_command(p->b->o.redis, self, BC_REPLY, p->seq, (int)argc, argv, lens);
+    int rc = cn_redis_command(b->o.redis, cn_pp_self(pp), BC_REPLY, cn_pp_tag(pp), (int)argc, argv,
+                              lens);
     free(argv);
     free(lens);
     run_reset(u);
     if (rc != 0) { /* defensive: the arguments are valid and bounded */
+        cn_pp_error(pp, "redis refused the EVAL (%d)", rc);
         p->failed = 1;
         return 0;
     }
     return 1;
 }
 
-static void start_head(cn_actor *self, struct part *p);
-
-static void arm_retry(cn_actor *self, struct part *p)
+/* The verdict once every reply of the attempt is in: a Redis failure retries the whole
+ * batch (the script is idempotent), for as long as Redis fails. */
+static enum cn_pp_verdict settled(const struct part *p)
 {
-    cn_fanout_add(&p->b->o.counters->bc_retries, 1);
-    p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : RETRY_MIN_MS;
-    if (p->backoff_ms > RETRY_MAX_MS)
-        p->backoff_ms = RETRY_MAX_MS;
-    cn_msg *m = cn_xcalloc(1, sizeof *m);
-    m->type = BC_RETRY;
-    p->retry_armed = 1;
-    cn_timer_after(cn_actor_runtime(self), self, (uint64_t)p->backoff_ms, m);
+    return p->failed ? CN_PP_RETRY : CN_PP_DONE;
 }
 
-/* The head batch is in Redis (or failed): commit and go on, or retry. */
-static void head_done(cn_actor *self, struct part *p)
+static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafka_batch *x,
+                                int attempt)
 {
-    struct cn_kafka_batch *x = p->head;
-    if (p->failed) {
-        arm_retry(self, p);
-        return;
-    }
-    p->backoff_ms = 0;
-    int64_t next = x->records[x->n - 1].offset + 1;
-    pthread_mutex_lock(&p->b->mu);
-    if (p->b->consumer)
-        cn_kafka_consumer_commit(p->b->consumer, p->topic, p->partition, next);
-    pthread_mutex_unlock(&p->b->mu);
-    p->head = (struct cn_kafka_batch *)x->hdr.next;
-    if (!p->head)
-        p->tail = NULL;
-    cn_msg_free(&x->hdr);
-    if (p->head)
-        start_head(self, p);
-}
-
-static void start_head(cn_actor *self, struct part *p)
-{
-    struct cn_kafka_batch *x = p->head;
-    p->seq++;
+    struct part *p = st;
     p->failed = 0;
     p->outstanding = 0;
     size_t most = x->n < PUBLISH_RUN ? x->n : PUBLISH_RUN;
@@ -283,136 +216,103 @@ static void start_head(cn_actor *self, struct part *p)
     };
     /* Runs go out in order on one connection, so Redis runs them in Kafka order. */
     for (size_t i = 0; i < x->n; i++) {
-        run_add(p, &u, &x->records[i]);
+        run_add(pp, &u, &x->records[i], attempt);
         if (u.n == PUBLISH_RUN)
-            p->outstanding += (size_t)run_send(self, p, &u);
+            p->outstanding += (size_t)run_send(pp, p, &u);
     }
-    p->outstanding += (size_t)run_send(self, p, &u);
+    p->outstanding += (size_t)run_send(pp, p, &u);
     free(u.keys);
     free(u.offs);
     free(u.bodies);
     free(u.body_lens);
-    if (p->outstanding == 0)
-        head_done(self, p);
+    return p->outstanding == 0 ? settled(p) : CN_PP_PENDING;
 }
 
-static void on_reply(cn_actor *self, struct part *p, struct cn_redis_reply *r)
+static enum cn_pp_verdict on_msg(struct cn_pp *pp, void *st, cn_msg *m)
 {
-    if (r->tag != p->seq || p->outstanding == 0) { /* defensive: replies of a retried round */
-        cn_msg_free(&r->hdr);
-        return;
-    }
+    struct part *p = st;
+    struct cn_broadcast *b = cn_pp_owner(pp);
+    const struct cn_redis_reply *r = (const struct cn_redis_reply *)m;
+    if (m->type != BC_REPLY || !cn_pp_current(pp, r->tag) || p->outstanding == 0)
+        return CN_PP_PENDING; /* defensive: replies of a retried round */
     if (!r->ok) {
         if (!p->failed)
-            CN_WARN("broadcast", "%s[%d]: redis publish failed: %s (retrying)", p->topic,
-                    p->partition, r->error);
+            CN_WARN("broadcast", "%s[%d]: redis publish failed: %s (retrying)", cn_pp_topic(pp),
+                    cn_pp_partition(pp), r->error);
+        cn_pp_error(pp, "%s", r->error);
         p->failed = 1;
     } else if (cn_redis_kind(r->reply) == CN_REDIS_ARRAY) {
         for (size_t i = 0; i < cn_redis_count(r->reply); i++) {
             const struct cn_redis_value *e = cn_redis_at(r->reply, i);
             long long v = cn_redis_kind(e) == CN_REDIS_INTEGER ? cn_redis_int(e) : 1;
-            cn_fanout_add(v == 0   ? &p->b->o.counters->bc_duplicates
-                          : v == 2 ? &p->b->o.counters->bc_retried_keys
-                                   : &p->b->o.counters->bc_published,
+            cn_fanout_add(v == 0   ? &b->o.counters->bc_duplicates
+                          : v == 2 ? &b->o.counters->bc_retried_keys
+                                   : &b->o.counters->bc_published,
                           1);
         }
     }
-    cn_msg_free(&r->hdr);
-    if (--p->outstanding == 0)
-        head_done(self, p);
+    return --p->outstanding == 0 ? settled(p) : CN_PP_PENDING;
 }
 
-static void part_behaviour(cn_actor *self, void *st, cn_msg *m)
-{
-    struct part *p = st;
-    switch (m->type) {
-    case BC_BATCH: {
-        struct cn_kafka_batch *x = (struct cn_kafka_batch *)m;
-        x->hdr.next = NULL;
-        int idle = p->head == NULL;
-        if (p->tail)
-            p->tail->hdr.next = &x->hdr;
-        else
-            p->head = x;
-        p->tail = x;
-        if (idle && !p->retry_armed)
-            start_head(self, p);
-        return;
-    }
-    case BC_REPLY:
-        on_reply(self, p, (struct cn_redis_reply *)m);
-        return;
-    case BC_RETRY:
-        cn_msg_free(m);
-        p->retry_armed = 0;
-        if (p->head)
-            start_head(self, p);
-        return;
-    case BC_REVOKE:
-        /* Uncommitted batches are redelivered to the next owner. */
-        cn_msg_free(m);
-        cn_actor_stop(self);
-        return;
-    default:
-        cn_msg_free(m);
-    }
-}
+static const struct cn_pp_step broadcast_step = {
+    .name = "broadcast",
+    .state_size = sizeof(struct part),
+    .start = start,
+    .on_msg = on_msg,
+};
 
-static cn_actor *pipeline_factory(void *arg, const char *topic, int32_t partition)
+static void broadcast_free(void *arg)
 {
-    struct cn_broadcast *b = arg;
-    struct part *p = cn_xcalloc(1, sizeof *p);
-    p->b = b;
-    /* relaxed: the owner's reference keeps b alive during this call. */
-    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
-    snprintf(p->topic, sizeof p->topic, "%s", topic);
-    p->partition = partition;
-    cn_fanout_add(&b->o.counters->bc_partitions, 1);
-    return cn_actor_spawn(b->o.rt, part_behaviour, p, part_free);
+    free(arg);
 }
 
 struct cn_broadcast *cn_broadcast_start(const struct cn_broadcast_opts *o, char *err, size_t errlen)
 {
     struct cn_broadcast *b = cn_xcalloc(1, sizeof *b);
     b->o = *o;
-    pthread_mutex_init(&b->mu, NULL);
-    atomic_init(&b->refs, 1);
     static const char *const topics[] = {"chat.messages"};
-    struct cn_kafka_consumer_opts co = {
-        .brokers = o->brokers,
-        .group_id = "chat-broadcast",
-        .topics = topics,
-        .ntopics = 1,
-        .pipeline = pipeline_factory,
-        .pipeline_arg = b,
-        .batch_type = BC_BATCH,
-        .revoke_type = BC_REVOKE,
-        /* 2 ms, not none: the dev broker returns one producer batch per partition
-         * per fetch (a record or two), and batches that small made the partition
-         * hit max_in_flight and pause, which costs refetches (perf/bench/fanout.sh:
-         * 10 k deliveries/s with loss at 4,000 msgs/s, 40 k with none after). */
-        .batch_linger_ms = 2,
-        .fetch_wait_ms = o->fetch_wait_ms,
+    struct cn_pp_group_opts go = {
+        .rt = o->rt,
+        .step = &broadcast_step,
+        .owner = b,
+        .owner_free = broadcast_free,
+        .consumer =
+            {
+                .brokers = o->brokers,
+                .group_id = "chat-broadcast",
+                .topics = topics,
+                .ntopics = 1,
+                /* 2 ms, not none: the dev broker returns one producer batch per partition
+                 * per fetch (a record or two), and batches that small made the partition
+                 * hit max_in_flight and pause, which costs refetches (perf/bench/fanout.sh:
+                 * 10 k deliveries/s with loss at 4,000 msgs/s, 40 k with none after). */
+                .batch_linger_ms = 2,
+                .fetch_wait_ms = o->fetch_wait_ms,
+            },
+        /* Nothing is skipped while Redis is down: the consumer pauses the partition. */
+        .retry = {.retries = -1, .first_ms = 100, .factor = 2, .max_ms = 2000},
+        .counters =
+            {
+                .retries = &o->counters->bc_retries,
+                .partitions = &o->counters->bc_partitions,
+            },
     };
-    struct cn_kafka_consumer *c = cn_kafka_consumer_start(&co, err, errlen);
-    if (!c) {
-        bc_unref(b);
+    b->group = cn_pp_group_start(&go, err, errlen);
+    if (!b->group) {
+        free(b);
         return NULL;
     }
-    pthread_mutex_lock(&b->mu);
-    b->consumer = c;
-    pthread_mutex_unlock(&b->mu);
     return b;
 }
 
-void cn_broadcast_stop(struct cn_broadcast *b)
+void cn_broadcast_close(struct cn_broadcast *b)
 {
-    if (!b)
-        return;
-    pthread_mutex_lock(&b->mu);
-    struct cn_kafka_consumer *c = b->consumer;
-    b->consumer = NULL; /* commits from now on are dropped: redelivery is harmless */
-    pthread_mutex_unlock(&b->mu);
-    cn_kafka_consumer_stop(c);
-    bc_unref(b);
+    if (b)
+        cn_pp_group_close(b->group);
+}
+
+void cn_broadcast_free(struct cn_broadcast *b)
+{
+    if (b)
+        cn_pp_group_free(b->group); /* frees b with the group's last reference */
 }

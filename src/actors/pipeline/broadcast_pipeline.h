@@ -19,6 +19,8 @@
  * neither stored nor published. The room's offset chain (`prev`) skips it, as the
  * stored rows do.
  *
+ * The per-partition loop is the partition pipeline shell (partition_pipeline.h): one
+ * actor per assigned partition, one batch at a time; this file is its step.
  * Offsets are committed after the whole batch is in Redis. A Redis failure
  * retries the batch after a backoff (the script is idempotent), so nothing is
  * skipped while Redis is down; the consumer pauses the partition meanwhile.
@@ -46,13 +48,21 @@ struct cn_broadcast_opts {
     struct cn_fanout_counters *counters; /* borrowed; outlives the pipeline */
 };
 
-/* Starts the consumer. Returns the pipeline or NULL with a reason in err. The
- * caller stops it with cn_broadcast_stop before the runtime and Redis stop. */
+/* Starts the consumer. Returns the pipeline or NULL with a reason in err. The caller
+ * closes it with cn_broadcast_close before the runtime stops and frees it with
+ * cn_broadcast_free after. */
 struct cn_broadcast *cn_broadcast_start(const struct cn_broadcast_opts *o, char *err,
                                         size_t errlen);
 
-/* Leaves the group (partition actors get their revoke and stop) and frees `b`.
- * NULL is a no-op. Owner thread; cannot fail. */
-void cn_broadcast_stop(struct cn_broadcast *b);
+/* Leaves the group: partition actors get their revoke and stop; later commits are
+ * refused. Actors may call Redis until their revoke is handled: close Redis after
+ * this, free it after the runtime stopped. Owner thread; idempotent; NULL is a no-op;
+ * cannot fail. */
+void cn_broadcast_close(struct cn_broadcast *b);
+
+/* Frees the consumer and drops the owner's reference: `b` is freed once its actors are
+ * finalised too. After the runtime has shut down. Owner thread; NULL is a no-op;
+ * cannot fail. */
+void cn_broadcast_free(struct cn_broadcast *b);
 
 #endif

@@ -1,6 +1,6 @@
-/* The persistence pipeline as a whole: options, the consumer of group
- * chat-persistence, the gate that lets shutdown stop the adapters under the actors,
- * counters and the metrics section. The per-partition work is persist_actor.c. */
+/* The persistence pipeline as a whole: options, the group chat-persistence on the
+ * partition pipeline shell, counters and the metrics section. The per-partition work is
+ * persist_step.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +10,9 @@
 #include "actors/pipeline/persist_internal.h"
 #include "proto/prom.h"
 
-bool cn__persist_enter(struct cn_persist *p)
+static void persist_free(void *arg)
 {
-    pthread_rwlock_rdlock(&p->gate);
-    if (p->closed) {
-        pthread_rwlock_unlock(&p->gate);
-        return false;
-    }
-    return true;
-}
-
-void cn__persist_leave(struct cn_persist *p)
-{
-    pthread_rwlock_unlock(&p->gate);
-}
-
-void cn__persist_unref(struct cn_persist *p)
-{
-    /* acq_rel: the last holder must see every other holder's writes before freeing. */
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    pthread_rwlock_destroy(&p->gate);
+    struct cn_persist *p = arg;
     free(p->brokers);
     free(p->group_id);
     free(p->topic);
@@ -63,30 +45,40 @@ struct cn_persist *cn_persist_start(const struct cn_persist_opts *o, char *err, 
     }
     if (p->o.retry_backoff_ms == 0)
         p->o.retry_backoff_ms = 100;
-    atomic_init(&p->refs, 1);
-    pthread_rwlock_init(&p->gate, NULL);
 
     const char *topics[1] = {p->topic};
-    struct cn_kafka_consumer_opts co = {
-        .brokers = p->brokers,
-        .group_id = p->group_id,
-        .topics = topics,
-        .ntopics = 1,
-        .pipeline = cn__persist_actor_spawn,
-        .pipeline_arg = p,
-        .batch_type = CN_PERSIST_MSG_BATCH,
-        .revoke_type = CN_PERSIST_MSG_REVOKE,
-        .batch_max = o->batch_max,
-        .batch_linger_ms = o->batch_linger_ms,
-        .client_id = "chat-node-persist",
+    struct cn_pp_group_opts go = {
+        .rt = o->rt,
+        .step = &cn__persist_step,
+        .owner = p,
+        .owner_free = persist_free,
+        .consumer =
+            {
+                .brokers = p->brokers,
+                .group_id = p->group_id,
+                .topics = topics,
+                .ntopics = 1,
+                .batch_max = o->batch_max,
+                .batch_linger_ms = o->batch_linger_ms,
+                .client_id = "chat-node-persist",
+            },
+        .dlt = o->dlt,
+        .dlt_topic = p->dlt_topic,
+        /* backoff x4: 100, 400, 1600 ms by default */
+        .retry = {.retries = p->o.retries, .first_ms = p->o.retry_backoff_ms, .factor = 4},
+        .counters =
+            {
+                .batches = &p->batches,
+                .retries = &p->retries,
+                .dlt_records = &p->dlt_records,
+                .dlt_failures = &p->dlt_failures,
+            },
     };
-    /* Held until `consumer` is set: an actor spawned by an early assignment waits at
-     * the gate instead of seeing no consumer. */
-    pthread_rwlock_wrlock(&p->gate);
-    p->consumer = cn_kafka_consumer_start(&co, err, errlen);
-    pthread_rwlock_unlock(&p->gate);
-    if (!p->consumer) {
-        cn__persist_unref(p);
+    /* Actors never read `group` (the shell hands them the owner), so it may be set after
+     * the consumer started. */
+    p->group = cn_pp_group_start(&go, err, errlen);
+    if (!p->group) {
+        persist_free(p);
         return NULL;
     }
     CN_INFO("persist", "group %s consuming %s (DLT %s, %d retries from %d ms)", p->group_id,
@@ -96,29 +88,14 @@ struct cn_persist *cn_persist_start(const struct cn_persist_opts *o, char *err, 
 
 void cn_persist_close(struct cn_persist *p)
 {
-    if (!p)
-        return;
-    /* The consumer first. It is taken out of reach under the gate, so no actor calls
-     * into it while (or after) it is freed; commits made before are applied by its
-     * stop, later ones are skipped and their batches redelivered to the next owner
-     * (inserts are idempotent). It sends every actor its revoke; no batch follows. */
-    pthread_rwlock_wrlock(&p->gate);
-    struct cn_kafka_consumer *c = p->consumer;
-    p->consumer = NULL;
-    pthread_rwlock_unlock(&p->gate);
-    cn_kafka_consumer_stop(c);
-    /* Then the adapters: once the write lock is held no actor is inside one. */
-    pthread_rwlock_wrlock(&p->gate);
-    p->closed = true;
-    pthread_rwlock_unlock(&p->gate);
+    if (p)
+        cn_pp_group_close(p->group);
 }
 
-void cn_persist_stop(struct cn_persist *p)
+void cn_persist_free(struct cn_persist *p)
 {
-    if (!p)
-        return;
-    cn_persist_close(p);
-    cn__persist_unref(p);
+    if (p)
+        cn_pp_group_free(p->group); /* frees p with the group's last reference */
 }
 
 void cn_persist_stats(struct cn_persist *p, struct cn_persist_stats *out)
@@ -131,7 +108,7 @@ void cn_persist_stats(struct cn_persist *p, struct cn_persist_stats *out)
     out->dlt_decode = atomic_load_explicit(&p->dlt_decode, memory_order_relaxed);
     out->dlt_failures = atomic_load_explicit(&p->dlt_failures, memory_order_relaxed);
     out->invalidations = atomic_load_explicit(&p->invalidations, memory_order_relaxed);
-    out->commits = atomic_load_explicit(&p->commits, memory_order_relaxed);
+    out->commits = out->batches; /* every batch ends with one commit request */
 }
 
 void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
@@ -156,12 +133,11 @@ void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
     cn_prom_counter(b, "chat_persist_cache_invalidations_total",
                     "rooms:{userId} keys deleted after new messages", s.invalidations);
 
-    /* The consumer is read under the gate: stop clears it. */
-    pthread_rwlock_rdlock(&p->gate);
-    if (p->consumer) {
-        struct cn_kafka_consumer_stats cs;
-        struct cn_kafka_partition_stats parts[64];
-        size_t n = cn_kafka_consumer_stats(p->consumer, &cs, parts, 64);
+    /* The consumer's part: none once the pipeline is closed. */
+    struct cn_kafka_consumer_stats cs;
+    struct cn_kafka_partition_stats parts[64];
+    size_t n;
+    if (cn_pp_group_consumer_stats(p->group, &cs, parts, 64, &n)) {
         if (n > 64)
             n = 64;
         cn_prom_counter(b, "chat_persist_commit_errors_total", "commits the broker refused",
@@ -184,5 +160,4 @@ void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
             cn_prom_sample_f64(b, "chat_persist_lag", lbl, (double)parts[i].lag);
         }
     }
-    pthread_rwlock_unlock(&p->gate);
 }

@@ -1,7 +1,6 @@
-/* The read-receipt pipeline as a whole: options, the consumer of group
- * chat-read-receipt, the gate that lets shutdown stop the adapters under the actors,
- * counters, the metrics section and the room event's body. The per-partition work is
- * read_receipts_actor.c. */
+/* The read-receipt pipeline as a whole: options, the group chat-read-receipt on the
+ * partition pipeline shell, counters, the metrics section and the room event's body.
+ * The per-partition work is read_receipts_step.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,27 +10,9 @@
 #include "proto/prom.h"
 #include "actors/pipeline/read_receipts_internal.h"
 
-bool cn__rr_enter(struct cn_read_receipts *p)
+static void rr_free(void *arg)
 {
-    pthread_rwlock_rdlock(&p->gate);
-    if (p->closed) {
-        pthread_rwlock_unlock(&p->gate);
-        return false;
-    }
-    return true;
-}
-
-void cn__rr_leave(struct cn_read_receipts *p)
-{
-    pthread_rwlock_unlock(&p->gate);
-}
-
-void cn__rr_unref(struct cn_read_receipts *p)
-{
-    /* acq_rel: the last holder must see every other holder's writes before freeing. */
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    pthread_rwlock_destroy(&p->gate);
+    struct cn_read_receipts *p = arg;
     free(p->brokers);
     free(p);
 }
@@ -51,29 +32,30 @@ struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_op
     p->o = *o;
     p->brokers = cn_xstrdup(o->brokers);
     p->o.brokers = p->brokers;
-    atomic_init(&p->refs, 1);
-    pthread_rwlock_init(&p->gate, NULL);
     static const char *const topics[1] = {CN_READ_RECEIPTS_TOPIC};
-    struct cn_kafka_consumer_opts co = {
-        .brokers = p->brokers,
-        .group_id = CN_READ_RECEIPTS_GROUP,
-        .topics = topics,
-        .ntopics = 1,
-        .pipeline = cn__rr_actor_spawn,
-        .pipeline_arg = p,
-        .batch_type = CN_RR_MSG_BATCH,
-        .revoke_type = CN_RR_MSG_REVOKE,
-        .batch_max = o->batch_max,
-        .batch_linger_ms = -1, /* latency first: a reader waits for the unread count */
-        .client_id = "chat-node-read-receipts",
+    struct cn_pp_group_opts go = {
+        .rt = o->rt,
+        .step = &cn__rr_step,
+        .owner = p,
+        .owner_free = rr_free,
+        .consumer =
+            {
+                .brokers = p->brokers,
+                .group_id = CN_READ_RECEIPTS_GROUP,
+                .topics = topics,
+                .ntopics = 1,
+                .batch_max = o->batch_max,
+                .batch_linger_ms = -1, /* latency first: a reader waits for the unread count */
+                .client_id = "chat-node-read-receipts",
+            },
+        /* The statement touches only integers and cannot fail for bad data: a failure
+         * is an outage, and the partition waits for the database (no DLT). */
+        .retry = {.retries = -1, .first_ms = 100, .factor = 2, .max_ms = 2000},
+        .counters = {.batches = &p->batches, .retries = &p->retries},
     };
-    /* Held until `consumer` is set: an actor spawned by an early assignment waits at
-     * the gate instead of seeing no consumer. */
-    pthread_rwlock_wrlock(&p->gate);
-    p->consumer = cn_kafka_consumer_start(&co, err, errlen);
-    pthread_rwlock_unlock(&p->gate);
-    if (!p->consumer) {
-        cn__rr_unref(p);
+    p->group = cn_pp_group_start(&go, err, errlen);
+    if (!p->group) {
+        rr_free(p);
         return NULL;
     }
     CN_INFO("receipts", "group %s consuming %s", CN_READ_RECEIPTS_GROUP, CN_READ_RECEIPTS_TOPIC);
@@ -82,26 +64,14 @@ struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_op
 
 void cn_read_receipts_close(struct cn_read_receipts *p)
 {
-    if (!p)
-        return;
-    /* The consumer first, out of reach under the gate (commits made before are applied
-     * by its stop; later batches are redelivered, and applying is idempotent). */
-    pthread_rwlock_wrlock(&p->gate);
-    struct cn_kafka_consumer *c = p->consumer;
-    p->consumer = NULL;
-    pthread_rwlock_unlock(&p->gate);
-    cn_kafka_consumer_stop(c);
-    pthread_rwlock_wrlock(&p->gate);
-    p->closed = true;
-    pthread_rwlock_unlock(&p->gate);
+    if (p)
+        cn_pp_group_close(p->group);
 }
 
-void cn_read_receipts_stop(struct cn_read_receipts *p)
+void cn_read_receipts_free(struct cn_read_receipts *p)
 {
-    if (!p)
-        return;
-    cn_read_receipts_close(p);
-    cn__rr_unref(p);
+    if (p)
+        cn_pp_group_free(p->group); /* frees p with the group's last reference */
 }
 
 static uint64_t ld(atomic_uint_fast64_t *v)

@@ -7,8 +7,9 @@
  * read_receipt_check, then produce the event keyed by the decimal room id, so a room's
  * receipts are applied in the order Kafka holds them.
  *
- * One cn_kafka_consumer posts batches to one actor per assigned partition
- * (read_receipts_actor.c), which handles ONE batch at a time:
+ * The per-partition loop is the partition pipeline shell (partition_pipeline.h): one
+ * actor per assigned partition, ONE batch at a time. This pipeline's step
+ * (read_receipts_step.c):
  *   decode (undecodable records are skipped, counted and logged: a receipt is a hint
  *   that the next one supersedes, not worth a dead letter) -> one read_receipts_apply
  *   round trip (per member only the batch's highest message counts; the position never
@@ -21,10 +22,11 @@
  * are fire and forget: a lost DEL leaves a list that expires by its TTL, a lost
  * event is what Pub/Sub gives anyway (clients see the position in GET /api/rooms).
  *
- * Shutdown: cn_read_receipts_close stops the consumer, then closes a gate that every
- * adapter call of the actors passes, so once it returns no actor calls the pool or
- * Redis again. Memory: the pipeline owns copies of its strings; actors hold a
- * reference each, the last drop frees. */
+ * Shutdown: cn_read_receipts_close stops the consumer (actors get their revoke and
+ * stop). Actors may call the pool and Redis until their revoke is handled, so the
+ * caller closes those before the runtime stops and frees them only after it stopped; a refusal by a
+ * closed pool leaves the batch uncommitted, for redelivery. Memory: the pipeline owns copies of its
+ * strings; actors hold a reference each, the last drop frees. */
 #ifndef CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 #define CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 
@@ -44,7 +46,7 @@ struct cn_read_receipts;
 struct cn_read_receipts_opts {
     cn_runtime *rt;         /* borrowed; outlives the pipeline */
     const char *brokers;    /* borrowed, copied */
-    struct cn_pg_pool *pg;  /* borrowed; stopped after cn_read_receipts_close */
+    struct cn_pg_pool *pg;  /* borrowed; freed after the runtime stopped */
     struct cn_redis *redis; /* borrowed; required (the room events) */
     bool invalidate_cache;  /* drop rooms:{userId} (false when the room cache is off) */
     int batch_max;          /* records per batch; 0 = 256 */
@@ -61,25 +63,24 @@ struct cn_read_receipts_stats {
 };
 
 /* Validates `o` (borrowed), starts the consumer and returns the pipeline, or NULL with
- * a one-line reason in `err`. Owner thread. Freed by cn_read_receipts_stop. */
+ * a one-line reason in `err`. Owner thread. Freed by cn_read_receipts_free. */
 struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_opts *o, char *err,
                                                 size_t errlen);
 
-/* Stops the consumer, then waits until no actor is inside an adapter call and refuses
- * further ones (uncommitted batches are redelivered to the next owner). Call before
- * stopping the pool, Redis and the runtime. Owner thread; idempotent; NULL is a no-op.
- * Cannot fail. */
+/* Stops the consumer (uncommitted batches are redelivered to the next owner). Call
+ * before closing the pool and Redis, and before the runtime stops. Owner thread;
+ * idempotent; NULL is a no-op. Cannot fail. */
 void cn_read_receipts_close(struct cn_read_receipts *p);
 
-/* cn_read_receipts_close, then drops the owner's reference. Owner thread; NULL is a
- * no-op. Cannot fail. */
-void cn_read_receipts_stop(struct cn_read_receipts *p);
+/* Frees the consumer and drops the owner's reference (`p` goes with its last actor).
+ * After the runtime has shut down. Owner thread; NULL is a no-op. Cannot fail. */
+void cn_read_receipts_free(struct cn_read_receipts *p);
 
-/* Fills `out` (caller memory). Any thread until cn_read_receipts_stop; cannot fail. */
+/* Fills `out` (caller memory). Any thread until cn_read_receipts_free; cannot fail. */
 void cn_read_receipts_stats(struct cn_read_receipts *p, struct cn_read_receipts_stats *out);
 
 /* Appends chat_read_receipts_* to `b`; NULL `p` appends nothing. Any thread until
- * cn_read_receipts_stop; cannot fail. */
+ * cn_read_receipts_free; cannot fail. */
 void cn_read_receipts_metrics_render(struct cn_strbuf *b, struct cn_read_receipts *p);
 
 /* Enough for cn_read_event_body with any three int64 ids. */

@@ -72,6 +72,12 @@ void fake_call_free(struct fake_call *c)
     free(c->topic);
     free(c->key);
     free(c->value);
+    for (size_t i = 0; i < c->nheaders; i++) {
+        free(c->hname[i]);
+        free(c->hvalue[i]);
+    }
+    free(c->hname);
+    free(c->hvalue);
     free(c);
 }
 
@@ -341,8 +347,6 @@ int cn_kafka_produce(struct cn_kafka_producer *p, const char *topic, int32_t par
                      const struct cn_kafka_header *headers, size_t nheaders, cn_actor *reply_to,
                      uint32_t msg_type, uint64_t tag)
 {
-    (void)headers;
-    (void)nheaders;
     if (!p || !topic || partition < CN_KAFKA_PARTITION_BY_KEY ||
         (partition == CN_KAFKA_PARTITION_BY_KEY && !key))
         return -EINVAL;
@@ -357,7 +361,22 @@ int cn_kafka_produce(struct cn_kafka_producer *p, const char *topic, int32_t par
     c->keylen = keylen;
     c->value = dupn(value, len);
     c->len = len;
+    c->nheaders = nheaders;
+    c->hname = cn_xcalloc(nheaders ? nheaders : 1, sizeof *c->hname);
+    c->hvalue = cn_xcalloc(nheaders ? nheaders : 1, sizeof *c->hvalue);
+    for (size_t i = 0; i < nheaders; i++) {
+        c->hname[i] = cn_xstrdup(headers[i].name);
+        c->hvalue[i] = dupn(headers[i].value, headers[i].len);
+    }
     return record(c);
+}
+
+const char *fake_kafka_header(const struct fake_call *c, const char *name)
+{
+    for (size_t i = c->nheaders; i-- > 0;)
+        if (strcmp(c->hname[i], name) == 0)
+            return c->hvalue[i];
+    return NULL;
 }
 
 const char *cn_kafka_produce_strerror(int rc)

@@ -42,13 +42,15 @@ struct fake_call {
     int argc;
     char **argv;
     size_t *argvlen;
-    /* Kafka: the record. */
+    /* Kafka: the record and its headers (names and values NUL-terminated copies). */
     char *topic;
     int32_t partition;
     char *key;
     size_t keylen;
     char *value;
     size_t len;
+    size_t nheaders;
+    char **hname, **hvalue;
 };
 
 /* Forgets every recorded call and refusal (between tests; no actor may be calling).
@@ -87,6 +89,10 @@ void fake_redis_publish(cn_actor *actor, uint32_t msg_type, int kind, const char
 
 /* Whether cn_redis_is_up answers true (default true). */
 void fake_redis_set_up(int up);
+
+/* The value of the last header called `name` of a Kafka call, NULL when none (or a
+ * null value). Borrowed from the call. */
+const char *fake_kafka_header(const struct fake_call *c, const char *name);
 
 /* Answers a Kafka call: acknowledged at `offset`, or failed with `error`. */
 void fake_kafka_ack(struct fake_call *c, int32_t partition, int64_t offset);

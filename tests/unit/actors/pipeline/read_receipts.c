@@ -1,4 +1,5 @@
-/* Tests the pure part of src/actors/pipeline/read_receipts.c: the JSON body of a room's read event. */
+/* Tests the pure part of src/actors/pipeline/read_receipts.c: the JSON body of a room's read event.
+ */
 #include <jansson.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* Tests the statements compiled in from src/actors/sql/queries.sql (src/actors/sql/queries.h): every id
- * has a non-empty single statement, its name is the enum's name in lower case, the
+/* Tests the statements compiled in from src/actors/sql/queries.sql (src/actors/sql/queries.h):
+ * every id has a non-empty single statement, its name is the enum's name in lower case, the
  * parameter count matches the $n in the text, and lookups by name round-trip. */
 #include "check.h"
 #include "actors/sql/queries.h"
