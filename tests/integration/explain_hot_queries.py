@@ -29,7 +29,7 @@ import urllib.parse
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-QUERIES_SQL = os.path.join(ROOT, "src", "io", "queries.sql")
+QUERIES_SQL = os.path.join(ROOT, "src", "actors", "sql", "queries.sql")
 ENV = os.environ
 SKIP = 77
 
