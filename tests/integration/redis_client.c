@@ -10,6 +10,7 @@
  * Replies reach "collector" actors that put every message into a locked queue the
  * test thread waits on with deadlines; nothing here sleeps and hopes. */
 #include "check.h"
+#include "deadline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,14 +97,7 @@ static struct collector *collector_new(void)
 /* Waits up to `ms` for the next message; the caller owns it. NULL on timeout. */
 static cn_msg *collector_take(struct collector *c, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cn_test_deadline(ms);
     cn_msg *m = NULL;
     pthread_mutex_lock(&c->mu);
     while (c->count == 0)

@@ -1,6 +1,7 @@
 /* The fake WebSocket link; see fake_ws.h. One mutex and one condition guard the
  * list of outputs: tests are small and the fake is not what they measure. */
 #include "fake_ws.h"
+#include "deadline.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -117,14 +118,7 @@ static struct cn_ws_out *take(uint64_t conn_id)
 
 struct cn_ws_out *fake_ws_next(uint64_t conn_id, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cn_test_deadline(timeout_ms);
     pthread_mutex_lock(&mu);
     struct cn_ws_out *o;
     while (!(o = take(conn_id))) {

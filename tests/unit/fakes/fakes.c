@@ -1,6 +1,7 @@
 /* Fake adapters; see fakes.h. One mutex and one condition guard every list: tests are
  * small and the fakes are not what they measure. */
 #include "fakes.h"
+#include "deadline.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -104,14 +105,7 @@ void fake_reset(void)
 
 struct fake_call *fake_next(enum fake_kind kind, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cn_test_deadline(timeout_ms);
     pthread_mutex_lock(&mu);
     while (!head[kind]) {
         if (pthread_cond_timedwait(&cv, &mu, &until) == ETIMEDOUT && !head[kind])

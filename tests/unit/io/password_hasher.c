@@ -6,6 +6,7 @@
  * submissions after and during close (-ESHUTDOWN, nothing lost), and replies to a
  * stopped actor. MIN limits keep it fast; one test runs the defaults. */
 #include "check.h"
+#include "deadline.h"
 
 #include "io/password_hasher.h"
 
@@ -90,14 +91,7 @@ static void env_free(struct env *e)
 /* Waits until the collector holds at least `n` replies; false after `ms`. */
 static bool wait_replies(struct collector *c, unsigned n, unsigned ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = cn_test_deadline((int)ms);
     pthread_mutex_lock(&c->mu);
     int rc = 0;
     while (c->n < n && rc != ETIMEDOUT)

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "actors/session/send_path.h"
+#include "deadline.h"
 #include "actors/session/session.h"
 #include "actors/sql/queries.h"
 #include "check.h"
@@ -73,14 +74,7 @@ static inline void rooms_unsubscribed(void *ctx, int64_t room_id, cn_actor *sess
 /* The next hook call in order, waiting up to timeout_ms; false when none came. */
 static inline bool room_next(struct room_call *out, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cn_test_deadline(timeout_ms);
     pthread_mutex_lock(&room_calls.mu);
     while (room_calls.taken == room_calls.n) {
         if (pthread_cond_timedwait(&room_calls.cv, &room_calls.mu, &until) == ETIMEDOUT)
