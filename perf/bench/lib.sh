@@ -79,6 +79,10 @@ d["commit"] = os.environ["COMMIT"]
 d["src_dirty"] = bool(os.environ["DIRTY"])
 d["machine"] = {"cpus": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]}
 d["note"] = os.environ.get("BENCH_NOTE", "")
+if os.environ.get("AB_BUILD"):  # perf/bench/ab.sh: which build, which round
+    d["build"] = os.environ["AB_BUILD"]
+    d["round"] = int(os.environ["AB_ROUND"])
+    d["node_build"] = os.environ.get("BENCH_NODE_BUILD", "")
 print(json.dumps(d))')"
     echo "$line"
     [[ "$3" == - ]] || echo "$line" >>"$3"
