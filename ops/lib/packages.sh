@@ -6,7 +6,7 @@
 # Compilers, build tools and the C libraries chat-node links.
 CN_PACKAGES_BUILD=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
-    libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libck-dev libmsgpack-dev
+    libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libmsgpack-dev
     libjwt-dev libjemalloc-dev libjansson-dev libsodium-dev libinih-dev uuid-dev
     libevent-dev libuv1-dev
 )
