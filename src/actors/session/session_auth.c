@@ -134,7 +134,7 @@ static void check_token(struct cn__session *s, const char *token, const char *re
     if (claims.user_id != s->user_id) {
         count_refresh(s, CN_WS_REFRESH_WRONG_USER);
         cn__session_app_error(s, receipt, "WRONG_USER",
-                              "the token is for another user than this session's");
+                              "the token is for another user than the one connected");
         return;
     }
     count_refresh(s, CN_WS_REFRESH_OK);
