@@ -39,6 +39,7 @@
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
+#include "actors/rest/abuse_limits.h"
 #include "actors/rest/rest.h"
 #include "actors/session/send_path.h"
 #include "actors/session/session_directory.h"
@@ -110,6 +111,7 @@ struct node {
     struct cn_rest_counters rest_counters;
     struct cn_rest_deps rest;
     struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
+    struct cn_abuse_limits *abuse;        /* see cn_rest_deps */
     struct cn_http_routes routes;
     struct cn_static_files *statics; /* the web client (http.static_dir); NULL: none */
     struct cn_ws_counters ws_counters;
@@ -275,6 +277,14 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->token_caches = cn_xcalloc((size_t)cfg->http_io_threads, sizeof *n->token_caches);
     for (int i = 0; i < cfg->http_io_threads; i++)
         n->token_caches[i] = cn_token_cache_new(TOKEN_CACHE_SLOTS);
+    struct cn_abuse_rule rules[CN_ABUSE_KINDS] = {
+        [CN_ABUSE_SIGNUP] = {(uint32_t)cfg->limits_signups_per_hour, 3600},
+        [CN_ABUSE_LOGIN_FAILURE] = {(uint32_t)cfg->limits_login_failures_per_hour, 3600},
+        [CN_ABUSE_ROOM_CREATE] = {(uint32_t)cfg->limits_rooms_per_hour, 3600},
+        [CN_ABUSE_INVITE] = {(uint32_t)cfg->limits_invites_per_hour, 3600},
+        [CN_ABUSE_USER_SEARCH] = {(uint32_t)cfg->limits_user_searches_per_minute, 60},
+    };
+    n->abuse = cn_abuse_limits_new(rules, 0);
     n->rest = (struct cn_rest_deps){
         .rt = n->rt,
         .pg = n->pg,
@@ -289,6 +299,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .token_cache_count = (unsigned)cfg->http_io_threads,
         .send = &n->send,
         .events = n->redis,
+        .abuse = n->abuse,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -522,6 +533,8 @@ static void stop_node(struct node *n)
         free(n->token_caches);
         n->token_caches = NULL;
     }
+    cn_abuse_limits_free(n->abuse);
+    n->abuse = NULL;
     cn_health_free(n->health);
     n->health = NULL;
     cn_session_dir_free(n->sessions);

@@ -156,6 +156,22 @@ static const struct key keys[] = {
     {"limits", "accept_rate", KEY_INT, OFF(limits_accept_rate), "2000", 0, 1000000,
      "WebSocket upgrades this node takes per second; more: HTTP 503 + Retry-After; "
      "0 = no limit"},
+    {"limits", "signups_per_hour", KEY_INT, OFF(limits_signups_per_hour), "20", 0, 100000000,
+     "sign-ups per client address per hour on this node; more: 429 + Retry-After; 0 = no limit"},
+    {"limits", "login_failures_per_hour", KEY_INT, OFF(limits_login_failures_per_hour), "100", 0,
+     100000000,
+     "failed logins per client address per hour on this node, after which logins from it are "
+     "refused (429 + Retry-After); 0 = no limit (the per-account back-off is always on)"},
+    {"limits", "rooms_per_hour", KEY_INT, OFF(limits_rooms_per_hour), "60", 0, 100000000,
+     "group rooms one user may create per hour on this node; more: 429 + Retry-After; "
+     "0 = no limit"},
+    {"limits", "invites_per_hour", KEY_INT, OFF(limits_invites_per_hour), "100", 0, 100000000,
+     "invitations (and members added) one user may make per hour on this node; more: 429 + "
+     "Retry-After; 0 = no limit"},
+    {"limits", "user_searches_per_minute", KEY_INT, OFF(limits_user_searches_per_minute), "60", 0,
+     100000000,
+     "user searches (GET /api/users) one user may make per minute on this node; more: 429 + "
+     "Retry-After; 0 = no limit"},
     {"kafka", "send_timeout_ms", KEY_INT, OFF(kafka_send_timeout_ms), "10000", 100, 300000,
      "how long Kafka may take to acknowledge a SEND before the client gets UNAVAILABLE"},
     {"kafka", "linger_ms", KEY_INT, OFF(kafka_linger_ms), "6", 0, 1000,

@@ -67,6 +67,11 @@ struct cn_config {
     int limits_sessions_per_user;
     int limits_max_connections;
     int limits_accept_rate;
+    int limits_signups_per_hour;         /* per client address */
+    int limits_login_failures_per_hour;  /* per client address */
+    int limits_rooms_per_hour;           /* per user */
+    int limits_invites_per_hour;         /* per user */
+    int limits_user_searches_per_minute; /* per user */
     int kafka_send_timeout_ms;
     int kafka_linger_ms;
     int kafka_broadcast_fetch_wait_ms;

@@ -118,6 +118,7 @@ struct http_pss {
     char query[1024];
     char *authorization;
     char *content_type;
+    char client_addr[64];
     char *body;
     size_t body_len;
     bool body_too_large;
@@ -180,10 +181,16 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     const char *cache = resp->cache_control ? resp->cache_control : "no-store";
+    char retry[16];
+    int retry_len =
+        resp->retry_after_s > 0 ? snprintf(retry, sizeof retry, "%d", resp->retry_after_s) : 0;
     if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type, resp->body_len,
                                     &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)cache, (int)strlen(cache), &p, end) ||
+        (retry_len > 0 &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                     (const unsigned char *)retry, retry_len, &p, end)) ||
         lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
@@ -218,9 +225,9 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
     } else {
-        struct cn_http_request req = {pss->method,      pss->path,     pss->query,
-                                      pss->body,        pss->body_len, pss->authorization,
-                                      pss->content_type};
+        struct cn_http_request req = {pss->method,       pss->path,       pss->query,
+                                      pss->body,         pss->body_len,   pss->authorization,
+                                      pss->content_type, pss->client_addr};
         struct cn_http_later later = {t->srv, (uint32_t)t->index,
                                       ((uint64_t)(t->index + 1) << 48) | ++t->next_id};
         t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp, &later);
@@ -288,6 +295,8 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
     pss->query[qlen ? qlen - 1 : 0] = '\0';
     pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    if (!lws_get_peer_simple(wsi, pss->client_addr, sizeof pss->client_addr))
+        pss->client_addr[0] = '\0';
     if (!has_body)
         return dispatch(wsi, pss);
 

@@ -40,6 +40,9 @@ struct cn_http_request {
     size_t body_len;
     const char *authorization; /* the Authorization header, or NULL */
     const char *content_type;  /* the Content-Type header, or NULL */
+    /* The TCP peer's address as text ("127.0.0.1", "::1"), or "" when unknown.
+     * Per-address limits key on it; a proxy in front makes it the proxy's. */
+    const char *client_addr;
 };
 
 /* What a handler fills in. `body` is taken by the server (freed with free()). */
@@ -50,6 +53,7 @@ struct cn_http_response {
     char *body;
     size_t body_len;
     bool deferred; /* set by the handler: the answer comes later via cn_http_reply */
+    int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
 };
 
 /* Where a deferred answer goes. Plain data: copy it freely; use it once. */

@@ -93,6 +93,20 @@ void rest_reply_error(struct cn_rest_req *req, int status, const char *code, con
     rest_reply_json(req, status, cn_json_error_body(code, message));
 }
 
+void rest_reply_retry(struct cn_rest_req *req, int status, const char *code, const char *message,
+                      uint32_t retry_after_s)
+{
+    size_t len;
+    char *body = cn_json_dump(cn_json_error_body(code, message), &len);
+    struct cn_http_response resp = {.status = status,
+                                    .content_type = "application/json",
+                                    .body = body,
+                                    .body_len = len,
+                                    .retry_after_s = (int)retry_after_s};
+    cn_http_reply(&req->later, &resp);
+    cn_actor_stop(req->self);
+}
+
 int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const *params)
 {
     int rc = cn_pg_pool_query(req->deps->pg, req->self, REST_MSG_PG, 0,

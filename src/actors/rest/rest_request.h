@@ -78,6 +78,9 @@ void rest_reply_json(struct cn_rest_req *req, int status, json_t *v);
 void rest_reply_body(struct cn_rest_req *req, int status, char *body, size_t len);
 /* Answers `{"error":{code,message}}` with status, then stops the actor. */
 void rest_reply_error(struct cn_rest_req *req, int status, const char *code, const char *message);
+/* rest_reply_error with a Retry-After header (429 and 503 refusals). */
+void rest_reply_retry(struct cn_rest_req *req, int status, const char *code, const char *message,
+                      uint32_t retry_after_s);
 
 /* Sends a query; its reply arrives as REST_MSG_PG. Answers 503 itself and returns
  * -1 when the pool refuses it. */

@@ -9,8 +9,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/xmalloc.h"
 #include "io/http_server.h"
+#include "actors/rest/abuse_limits.h"
 #include "actors/rest/rest.h"
 #include "actors/rest/rest_request.h"
 #include "proto/json_requests.h"
@@ -46,6 +48,19 @@ static int verify_token(const struct cn_rest_deps *deps, const struct cn_http_la
     int rc = cn_jwt_verify(deps->jwt_key, deps->jwt_key_len, tok, now, claims);
     free(tok);
     return rc;
+}
+
+/* Counts one attempt against a budget (abuse_limits.h). Returns false, with resp filled
+ * with the 429, when the budget is spent. */
+static bool within_budget(const struct cn_rest_deps *deps, enum cn_abuse_kind kind, const char *key,
+                          struct cn_http_response *resp)
+{
+    uint32_t wait = cn_abuse_take(deps->abuse, kind, key, cn_wall_ms());
+    if (wait == 0)
+        return true;
+    cn_http_error(resp, 429, "RATE_LIMITED", "too many requests; retry after the time given");
+    resp->retry_after_s = (int)wait;
+    return false;
 }
 
 struct route {
@@ -227,6 +242,10 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
         cn_http_error(resp, 400, "VALIDATION_FAILED", "roomId: must be a positive integer");
         return true;
     }
+
+    if (route.ep == EP_SIGNUP &&
+        !within_budget(deps, CN_ABUSE_SIGNUP, hr->client_addr ? hr->client_addr : "", resp))
+        return true;
 
     struct cn_rest_req *req = cn_xcalloc(1, sizeof *req);
     req->deps = deps;
