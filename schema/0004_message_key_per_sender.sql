@@ -16,6 +16,11 @@
 -- IF NOT EXISTS: on a large table an operator may build it beforehand, without blocking
 -- inserts, with CREATE UNIQUE INDEX CONCURRENTLY and this name; this transaction then
 -- only drops the old constraint.
+-- Roll-out: apply it together with the nodes of the same release. Nodes of the release
+-- before fail their inserts once it is applied (their ON CONFLICT names the old
+-- constraint), and nodes of this release fail theirs until it is; such inserts are
+-- retried, then parked in chat.messages.dlt, from where `chat-admin dlt replay` stores
+-- them once every node runs this release.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_key_room_sender_key
     ON messages (message_key, room_id, sender_id);
 
