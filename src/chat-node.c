@@ -115,12 +115,12 @@ struct node {
     struct cn_http_routes routes;
     struct cn_static_files *statics; /* the web client (http.static_dir); NULL: none */
     struct cn_ws_counters ws_counters;
-    struct cn_kafka_producer *persist_dlt; /* the persistence pipeline's DLT producer */
-    struct cn_persist *persist;            /* consumer group chat-persistence */
-    struct cn_fanout_counters fanout;      /* broadcast pipeline + room actors */
-    struct cn_broadcast *broadcast;        /* consumer group chat-broadcast */
-    struct cn_room_registry *rooms;        /* room id -> room actor; session hooks */
-    struct cn_session_deps ws;             /* what every session actor borrows */
+    struct cn_kafka_producer *dlt;    /* the DLT producer of persistence and read receipts */
+    struct cn_persist *persist;       /* consumer group chat-persistence */
+    struct cn_fanout_counters fanout; /* broadcast pipeline + room actors */
+    struct cn_broadcast *broadcast;   /* consumer group chat-broadcast */
+    struct cn_room_registry *rooms;   /* room id -> room actor; session hooks */
+    struct cn_session_deps ws;        /* what every session actor borrows */
     struct cn_kafka_producer *producer;
     struct cn_send_path send;          /* the SEND path (rate limiters -> Kafka) */
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
@@ -190,23 +190,32 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
-/* The persistence pipeline, with a producer of its own for the DLT (a dead letter
- * must not queue behind, or be purged with, client SENDs). Off: nothing started. */
+/* The pipelines' producer for their DLTs, one of its own (a dead letter must not
+ * queue behind, or be purged with, client SENDs), started by the first pipeline that
+ * needs it. */
+static int start_dlt(struct node *n, char *err, size_t errlen)
+{
+    if (n->dlt)
+        return 0;
+    struct cn_kafka_producer_opts po = {.brokers = n->cfg->kafka_brokers,
+                                        .client_id = "chat-node-dlt"};
+    n->dlt = cn_kafka_producer_start_opts(&po, err, errlen);
+    return n->dlt ? 0 : -1;
+}
+
+/* The persistence pipeline, with the DLT producer. Off: nothing started. */
 static int start_persist(struct node *n, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
     if (!cfg->persist_enabled)
         return 0;
-    struct cn_kafka_producer_opts po = {.brokers = cfg->kafka_brokers,
-                                        .client_id = "chat-node-persist-dlt"};
-    n->persist_dlt = cn_kafka_producer_start_opts(&po, err, errlen);
-    if (!n->persist_dlt)
+    if (start_dlt(n, err, errlen) != 0)
         return -1;
     struct cn_persist_opts o = {
         .rt = n->rt,
         .brokers = cfg->kafka_brokers,
         .pg = n->pg,
-        .dlt = n->persist_dlt,
+        .dlt = n->dlt,
         .redis = cfg->cache_rooms_enabled ? n->redis : NULL,
         .batch_max = cfg->persist_batch_max,
         .batch_linger_ms = cfg->persist_batch_linger_ms,
@@ -226,11 +235,14 @@ static int start_receipts_presence(struct node *n, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
     if (cfg->receipts_enabled) {
+        if (start_dlt(n, err, errlen) != 0)
+            return -1;
         struct cn_read_receipts_opts ro = {
             .rt = n->rt,
             .brokers = cfg->kafka_brokers,
             .pg = n->pg,
             .redis = n->redis,
+            .dlt = n->dlt,
             .invalidate_cache = cfg->cache_rooms_enabled,
         };
         n->receipts = cn_read_receipts_start(&ro, err, errlen);
@@ -480,7 +492,7 @@ static void stop_node(struct node *n)
      * what is queued. The HTTP server comes after them, so that the REST answers
      * those failures cause can still reach their clients; the health checker (whose
      * probe round may take a few seconds to end) after the clients are gone. */
-    cn_kafka_producer_close(n->persist_dlt);
+    cn_kafka_producer_close(n->dlt);
     cn_kafka_producer_close(n->producer);
     cn_hasher_close(n->hasher);
     cn_pg_pool_close(n->pg);
@@ -509,8 +521,8 @@ static void stop_node(struct node *n)
     n->broadcast = NULL;
     cn_presence_free(n->presence);
     n->presence = NULL;
-    cn_kafka_producer_free(n->persist_dlt);
-    n->persist_dlt = NULL;
+    cn_kafka_producer_free(n->dlt);
+    n->dlt = NULL;
     cn_kafka_producer_free(n->producer);
     n->producer = NULL;
     cn_hasher_free(n->hasher);

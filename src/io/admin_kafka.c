@@ -284,8 +284,9 @@ static int collect_full(void *ctx, const rd_kafka_message_t *m)
 }
 
 /* The replay: each record back to its origin topic and partition, same key and
- * value, acks=all and idempotent; the consumers' idempotency (messageKey) makes a
- * record replayed twice harmless. */
+ * value, acks=all and idempotent; the consumers' idempotency makes a record replayed
+ * twice harmless (chat.messages: one row per room, sender and messageKey;
+ * chat.read-receipts: a read position only moves forward). */
 struct replay {
     rd_kafka_t *producer;
     long produced;

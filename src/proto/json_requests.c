@@ -188,21 +188,56 @@ int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id, struct
     return rc;
 }
 
-int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id, int64_t *message_id,
-                                struct cn_json_error *err)
+/* A field that must be a non-negative JSON integer (a message position: Kafka
+ * offsets start at 0). Absent or null: *present = false. */
+static int get_position(json_t *obj, const char *field, bool *present, int64_t *out,
+                        struct cn_json_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    *present = false;
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return fail(err, CN_JSON_E_INVALID, field, "must be a non-negative integer");
+    *present = true;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* messageId and position of a read: at most one (or, when `required`, exactly one).
+ * *t is zeroed on failure. */
+static int get_read_target(json_t *root, bool required, struct cn_read_target *t,
+                           struct cn_json_error *err)
+{
+    memset(t, 0, sizeof *t);
+    int rc = get_id(root, "messageId", true, &t->message_id, err);
+    if (rc == 0)
+        rc = get_position(root, "position", &t->has_position, &t->position, err);
+    if (rc == 0 && t->message_id > 0 && t->has_position)
+        rc = fail(err, CN_JSON_E_INVALID, "position", "cannot be given together with messageId");
+    else if (rc == 0 && required && t->message_id == 0 && !t->has_position)
+        rc = fail(err, CN_JSON_E_INVALID, "messageId", "is required (or position)");
+    if (rc != 0)
+        memset(t, 0, sizeof *t); /* never half a request */
+    return rc;
+}
+
+int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id,
+                                struct cn_read_target *target, struct cn_json_error *err)
 {
     int rc;
     *room_id = 0;
-    *message_id = 0;
+    memset(target, 0, sizeof *target);
     json_t *root = load_object(body, len, false, err, &rc);
     if (!root)
         return rc;
     rc = get_id(root, "roomId", false, room_id, err);
     if (rc == 0)
-        rc = get_id(root, "messageId", false, message_id, err);
+        rc = get_read_target(root, true, target, err);
     json_decref(root);
     if (rc != 0)
-        *room_id = *message_id = 0; /* never half a request */
+        *room_id = 0; /* never half a request */
     return rc;
 }
 
@@ -390,15 +425,15 @@ void cn_group_room_request_clear(struct cn_group_room_request *r)
     r->nmembers = 0;
 }
 
-int cn_json_decode_read(const char *body, size_t len, int64_t *message_id,
+int cn_json_decode_read(const char *body, size_t len, struct cn_read_target *target,
                         struct cn_json_error *err)
 {
     int rc;
-    *message_id = 0;
+    memset(target, 0, sizeof *target);
     json_t *root = load_object(body, len, true, err, &rc);
     if (!root)
         return rc;
-    rc = get_id(root, "messageId", true, message_id, err);
+    rc = get_read_target(root, false, target, err);
     json_decref(root);
     return rc;
 }

@@ -54,11 +54,21 @@ int cn_json_decode_send(const char *body, size_t len, struct cn_send_request *ou
                         struct cn_json_error *err);
 void cn_send_request_clear(struct cn_send_request *r);
 
-/* SEND /app/chat.read `{roomId, messageId}`: both required (a STOMP client always
- * knows the message it shows; "everything" is REST's empty body). Nothing to clear;
- * on failure both outputs are 0. */
-int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id, int64_t *message_id,
-                                struct cn_json_error *err);
+/* The message a read receipt is up to: its id, or its position (the `position` of a
+ * MESSAGE body: live MESSAGEs carry no id). At most one is given; neither means the
+ * room's latest message (REST's empty body only). Zeroed = neither. */
+struct cn_read_target {
+    int64_t message_id; /* > 0 when given, else 0 */
+    bool has_position;
+    int64_t position; /* >= 0 when has_position, else 0 */
+};
+
+/* SEND /app/chat.read `{roomId, messageId | position}`: roomId and exactly one of
+ * messageId and position (a STOMP client always knows the message it shows;
+ * "everything" is REST's empty body). Nothing to clear; on failure both outputs are
+ * zeroed. */
+int cn_json_decode_read_receipt(const char *body, size_t len, int64_t *room_id,
+                                struct cn_read_target *target, struct cn_json_error *err);
 
 /* SEND /app/chat.typing `{roomId}` (no strings, nothing to clear) */
 int cn_json_decode_typing(const char *body, size_t len, int64_t *room_id,
@@ -106,9 +116,9 @@ int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room
                               struct cn_json_error *err);
 void cn_group_room_request_clear(struct cn_group_room_request *r);
 
-/* POST /api/rooms/{id}/read `{messageId?}`; an empty body means "everything":
- * *message_id is then 0. */
-int cn_json_decode_read(const char *body, size_t len, int64_t *message_id,
+/* POST /api/rooms/{id}/read `{messageId?, position?}`: at most one of the two; an
+ * empty body or `{}` means "everything" (*target zeroed). On failure *target is zeroed. */
+int cn_json_decode_read(const char *body, size_t len, struct cn_read_target *target,
                         struct cn_json_error *err);
 
 #endif

@@ -42,12 +42,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t id;
     check_error(cn_json_decode_typing(body, size, &id, &e), &e);
     check_error(cn_json_decode_direct_room(body, size, &id, &e), &e);
-    check_error(cn_json_decode_read(body, size, &id, &e), &e);
-    int64_t room, msg;
-    rc = cn_json_decode_read_receipt(body, size, &room, &msg, &e);
+    struct cn_read_target t;
+    rc = cn_json_decode_read(body, size, &t, &e);
     check_error(rc, &e);
-    if (rc == 0 ? room <= 0 || msg <= 0 : room != 0 || msg != 0)
-        abort(); /* both ids on success; both 0 on failure */
+    if (t.message_id < 0 || t.position < 0 || (t.message_id > 0 && t.has_position) ||
+        (rc != 0 && (t.message_id != 0 || t.has_position)))
+        abort(); /* at most one of the two; nothing on failure */
+    int64_t room;
+    rc = cn_json_decode_read_receipt(body, size, &room, &t, &e);
+    check_error(rc, &e);
+    if (rc == 0 ? room <= 0 || (t.message_id > 0) == t.has_position || t.position < 0
+                : room != 0 || t.message_id != 0 || t.has_position)
+        abort(); /* the room and exactly one of the two on success; nothing on failure */
 
     struct cn_refresh_request r;
     check_error(cn_json_decode_refresh(body, size, &r, &e), &e);

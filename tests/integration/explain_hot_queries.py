@@ -219,6 +219,13 @@ EXPECTED_INDEXES = {
     "room_history": [{"messages_room_id_desc_idx"}],
     "read_receipt_check": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"},
                            {"messages_room_id_desc_idx"}],
+    # A position is found by (room_id, kafka_offset), as resume finds its rows.
+    ("read_receipt_check", "hot room, by position"): [
+        {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}, {"messages_room_id_desc_idx"},
+        {"messages_room_offset_idx"}],
+    ("read_receipt_check", "quiet room, by position"): [
+        {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}, {"messages_room_id_desc_idx"},
+        {"messages_room_offset_idx"}],
     "read_receipts_apply": [{_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"},
                             {"messages_room_id_desc_idx"}],
     "presence_online": [{"users_pkey"}],
@@ -301,8 +308,9 @@ def plan_cases(db):
             ("room_detail", label, [member, room]),
             ("room_history", label, [member, room, cursor, 20]),
             ("room_history", label + ", first page", [member, room, None, 20]),
-            ("read_receipt_check", label, [member, room, None]),
-            ("read_receipt_check", label + ", explicit message", [member, room, cursor]),
+            ("read_receipt_check", label, [member, room, None, None]),
+            ("read_receipt_check", label + ", explicit message", [member, room, cursor, None]),
+            ("read_receipt_check", label + ", by position", [member, room, None, offset]),
             ("read_receipts_apply", label, [[room], [member], [cursor]]),
             ("room_membership", label, [member, room]),
             ("room_leave", label, [member, room]),

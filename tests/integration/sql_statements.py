@@ -255,17 +255,18 @@ def test_detail_history_read_and_unread(db):
     assert len(page) == 5 and [r["content"] for r in page[:4]] == ["d1", "m4", "m3", "m2"]
 
     # read check: 404 / 403 / unknown message / explicit / latest; writes nothing
-    assert call(db, "read_receipt_check", alice, 987654321, None)[0]["outcome"] == "not_found"
-    assert call(db, "read_receipt_check", eve, room, None)[0]["outcome"] == "not_member"
+    assert call(db, "read_receipt_check", alice, 987654321, None, None)[0]["outcome"] == \
+        "not_found"
+    assert call(db, "read_receipt_check", eve, room, None, None)[0]["outcome"] == "not_member"
     other_room = call(db, "direct_room_open", alice, eve)[0]["id"]
     foreign = insert_messages(db, int(other_room), [eve], ["x"], partition=int(other_room) % 6)
-    bad, = call(db, "read_receipt_check", carol, room, foreign[0]["id"])
+    bad, = call(db, "read_receipt_check", carol, room, foreign[0]["id"], None)
     assert bad["outcome"] == "unknown_message"
-    c1, = call(db, "read_receipt_check", carol, room, ids[2])
+    c1, = call(db, "read_receipt_check", carol, room, ids[2], None)
     # after m2: m3 and m4 (bob, alice); d1 is carol's own
     assert (c1["outcome"], c1["message_id"], c1["last_read_message_id"], c1["unread_count"]) == \
         ("ok", str(ids[2]), str(ids[2]), "2")
-    latest, = call(db, "read_receipt_check", carol, room, None)
+    latest, = call(db, "read_receipt_check", carol, room, None, None)
     assert latest["message_id"] == dup[0]["id"] and latest["unread_count"] == "0"
     assert unread(carol) == "5", "the check must not write"
 
@@ -278,7 +279,7 @@ def test_detail_history_read_and_unread(db):
     assert unread(carol) == "2" and unread(bob) == "4"
     assert call(db, "read_receipts_apply", [room], [carol], [ids[2]]) == []
     assert call(db, "read_receipts_apply", [room], [carol], [ids[0]]) == [], "moved backwards"
-    back, = call(db, "read_receipt_check", carol, room, ids[0])
+    back, = call(db, "read_receipt_check", carol, room, ids[0], None)
     assert (back["last_read_message_id"], back["unread_count"]) == (str(ids[2]), "2")
     done, = call(db, "read_receipts_apply", [room], [carol], [int(dup[0]["id"])])
     assert done["unread_count"] == "0"
@@ -291,6 +292,66 @@ def test_detail_history_read_and_unread(db):
     insert_messages(db, room, [alice], ["after eve joined"], partition=room % 6)
     assert (unread(eve), unread(carol)) == ("1", "1")
     assert call(db, "room_detail", eve, room)[0]["unread_count"] == "1"
+
+
+def test_message_key_is_per_sender_and_room(db):
+    """A messageKey is its sender's idempotency key within a room: the same sender and
+    room again inserts nothing (across batches and within one, the first offset kept);
+    the same key from another sender or in another room is another message."""
+    a, b = signup(db, "keys.a"), signup(db, "keys.b")
+    r1 = int(call(db, "group_room_create", a, "k1", [b])[0]["id"])
+    r2 = int(call(db, "group_room_create", a, "k2", [b])[0]["id"])
+    k = str(uuid.uuid4())
+    offset = int(scalar(db, "SELECT coalesce(max(kafka_offset) + 1, 0) FROM messages"))
+
+    def batch(rows):
+        """rows: (room, sender, content); all with key k, at consecutive offsets."""
+        nonlocal offset
+        n = len(rows)
+        out = call(db, "messages_insert_batch", [k] * n, [r for r, _, _ in rows],
+                   [s for _, s, _ in rows], [c for _, _, c in rows], ["TEXT"] * n,
+                   [1_700_000_000_000] * n, [0] * n, list(range(offset, offset + n)))
+        offset += n
+        return [(int(x["room_id"]), int(x["sender_id"]), x["content"]) for x in out]
+
+    # One batch: a's key in r1 twice (a retry: the first kept), in r2, and b's in r1.
+    assert batch([(r1, a, "a r1"), (r1, a, "a r1 retry"), (r2, a, "a r2"), (r1, b, "b r1")]) == \
+        [(r1, a, "a r1"), (r2, a, "a r2"), (r1, b, "b r1")]
+    # Later batches: every one of those again inserts nothing; b in r2 is new.
+    assert batch([(r2, a, "again"), (r1, b, "again"), (r1, a, "again")]) == []
+    assert batch([(r2, b, "b r2")]) == [(r2, b, "b r2")]
+    rows = scalar(db, f"SELECT string_agg(room_id || ':' || sender_id || ':' || content, ',' "
+                      f"ORDER BY kafka_offset) FROM messages WHERE message_key = '{k}'")
+    assert rows.split(",") == [f"{r1}:{a}:a r1", f"{r2}:{a}:a r2", f"{r1}:{b}:b r1",
+                               f"{r2}:{b}:b r2"], rows
+
+
+def test_read_check_by_position(db):
+    """read_receipt_check with $4 (a position): the room's stored message at that
+    Kafka offset; none there (or only in another room) is unknown_message; 0 is a
+    position; a position and an id name the same message alike."""
+    a, b = signup(db, "pos.a"), signup(db, "pos.b")
+    room = int(call(db, "group_room_create", a, "pos", [b])[0]["id"])
+    other = int(call(db, "group_room_create", b, "pos other", [])[0]["id"])
+    msgs = insert_messages(db, room, [a], ["p0", "p1", "p2"], partition=0, first_offset=0)
+    ids = [int(m["id"]) for m in msgs]
+    foreign = insert_messages(db, other, [b], ["x"], partition=1, first_offset=5)
+    zero, = call(db, "read_receipt_check", b, room, None, 0)
+    assert (zero["outcome"], zero["message_id"], zero["unread_count"]) == ("ok", str(ids[0]), "2")
+    by_pos, = call(db, "read_receipt_check", b, room, None, 1)
+    by_id, = call(db, "read_receipt_check", b, room, ids[1], None)
+    assert by_pos == by_id and by_pos["message_id"] == str(ids[1]), (by_pos, by_id)
+    # Position 5 holds a message of another room only: not this room's.
+    in_other, = call(db, "read_receipt_check", b, other, None, 5)
+    assert (in_other["outcome"], in_other["message_id"]) == ("ok", foreign[0]["id"])
+    missing, = call(db, "read_receipt_check", b, room, None, 5)
+    assert (missing["outcome"], missing["message_id"]) == ("unknown_message", None)
+    assert call(db, "read_receipt_check", b, room, None, 3)[0]["outcome"] == "unknown_message"
+    assert call(db, "read_receipt_check", b, room, None, 10**15)[0]["outcome"] == \
+        "unknown_message"
+    assert call(db, "read_receipt_check", signup(db, "pos.c"), room, None, 1)[0]["outcome"] == \
+        "not_member"
+    assert call(db, "read_receipt_check", b, 987654321, None, 1)[0]["outcome"] == "not_found"
 
 
 def test_presence_transitions_and_sweep_page(db):

@@ -131,7 +131,11 @@ class Postgres(unittest.TestCase):
     def test_key_constraints_and_indexes(self):
         idx = "\n".join(psql("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'"))
         self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.users USING btree \(lower\(email\)\)")
-        self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.messages USING btree \(message_key\)")
+        # A messageKey is its sender's idempotency key within a room (schema 0004).
+        self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.messages USING btree "
+                              r"\(message_key, room_id, sender_id\)")
+        self.assertNotRegex(idx, r"UNIQUE INDEX \S+ ON public\.messages USING btree "
+                                 r"\(message_key\)")
         self.assertRegex(idx, r"ON public\.messages USING btree \(room_id, id DESC\)")
         self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.chat_room_members "
                               r"USING btree \(room_id, user_id\)")

@@ -19,10 +19,13 @@ enum { BC_REPLY = CN_PP_MSG_STEP }; /* struct cn_redis_reply of one run's EVAL *
 
 /* One call publishes a run of records in Kafka order. KEYS: for each record, the
  * room's window, channel and keys. ARGV: window cap, ttl, keys cap, then for each
- * record its offset, "<messageKey>\n<body>" and messageKey. Returns one integer per
- * record: 1 published, 0 for an offset the window already passed (a redelivery), 2
- * for a messageKey the room already published at an earlier offset (a client's retry
- * that Kafka holds twice). Each record's "previous offset" is the window's top before
+ * record its offset, "<messageKey>\n<body>" and its dedupe key "<senderId>:<messageKey>".
+ * Returns one integer per record: 1 published, 0 for an offset the window already
+ * passed (a redelivery), 2 for a sender's messageKey the room already published at an
+ * earlier offset (a client's retry that Kafka holds twice). A messageKey is its
+ * sender's idempotency key within a room, as in PostgreSQL (messages_insert_batch): the
+ * same key from another sender is another message and is published. Each record's
+ * "previous offset" is the window's top before
  * it, as if the records were published one by one; the windows and key sets are
  * trimmed and their expiry renewed once per room and call. One call per run rather
  * than per record: EVAL's own cost (finding the script, the Lua call) was 12 of its
@@ -70,6 +73,9 @@ static const char PUBLISH_LUA[] =
 /* Records per call: bounds one call's size (some 200 KB) and Redis's time in it. */
 #define PUBLISH_RUN 256
 
+/* "<senderId>:<messageKey>": 20 digits of an int64, ':', the UUID, NUL. */
+#define DKEY_MAX (20 + 1 + CN_UUID_STR_LEN + 1)
+
 struct cn_broadcast {
     struct cn_broadcast_opts o;
     /* The shell's group: it owns this object (freed with the group's last reference,
@@ -91,6 +97,7 @@ struct run {
     char (*offs)[24];    /* per record */
     char **bodies;       /* "<messageKey>\n<body>", owned */
     size_t *body_lens;
+    char (*dkeys)[DKEY_MAX]; /* "<senderId>:<messageKey>": what room:{id}:keys holds */
 };
 
 static void run_reset(struct run *u)
@@ -141,6 +148,7 @@ static int run_add(struct cn_pp *pp, struct run *u, const struct cn_kafka_record
     snprintf(u->keys[i][1], sizeof u->keys[i][1], "room:%" PRId64, ev.room_id);
     snprintf(u->keys[i][2], sizeof u->keys[i][2], "room:%" PRId64 ":keys", ev.room_id);
     snprintf(u->offs[i], sizeof u->offs[i], "%" PRId64, r->offset);
+    snprintf(u->dkeys[i], sizeof u->dkeys[i], "%" PRId64 ":%s", ev.sender_id, ev.message_key);
     u->bodies[i] = arg;
     u->body_lens[i] = CN_UUID_STR_LEN + 1 + (size_t)n;
     /* At the request (the reply is a Redis round trip later, tagged per attempt), and on
@@ -178,7 +186,7 @@ static int run_send(struct cn_pp *pp, struct part *p, struct run *u)
     for (size_t i = 0; i < u->n; i++) {
         ARG(u->offs[i], strlen(u->offs[i]));
         ARG(u->bodies[i], u->body_lens[i]);
-        ARG(u->bodies[i], CN_UUID_STR_LEN); /* the messageKey: the first bytes of the body */
+        ARG(u->dkeys[i], strlen(u->dkeys[i]));
     }
 #undef ARG
     int rc = cn_redis_command(b->o.redis, cn_pp_self(pp), BC_REPLY, cn_pp_tag(pp), (int)argc, argv,
@@ -213,6 +221,7 @@ static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafk
         .offs = cn_xmalloc(most * sizeof *u.offs),
         .bodies = cn_xmalloc(most * sizeof *u.bodies),
         .body_lens = cn_xmalloc(most * sizeof *u.body_lens),
+        .dkeys = cn_xmalloc(most * sizeof *u.dkeys),
     };
     /* Runs go out in order on one connection, so Redis runs them in Kafka order. */
     for (size_t i = 0; i < x->n; i++) {
@@ -225,6 +234,7 @@ static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafk
     free(u.offs);
     free(u.bodies);
     free(u.body_lens);
+    free(u.dkeys);
     return p->outstanding == 0 ? settled(p) : CN_PP_PENDING;
 }
 

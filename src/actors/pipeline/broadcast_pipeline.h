@@ -12,12 +12,14 @@
  * offset at or below the window's newest is neither stored nor published again.
  *
  * A client that gets no RECEIPT (its node died) sends the message again with the
- * same messageKey, so Kafka may hold it twice, at two offsets. PostgreSQL keeps
- * the first (ON CONFLICT); the script does the same for subscribers: the room's
- * last `dedup_keys` messageKeys are in the sorted set `room:{id}:keys` (scored by
- * offset, expiring with the window), and a later offset with a known key is
- * neither stored nor published. The room's offset chain (`prev`) skips it, as the
- * stored rows do.
+ * same messageKey, so Kafka may hold it twice, at two offsets. A messageKey is its
+ * sender's idempotency key within a room: PostgreSQL keeps the first row per (room,
+ * sender, messageKey) (ON CONFLICT); the script does the same for subscribers: the
+ * room's last `dedup_keys` "<senderId>:<messageKey>" pairs are in the sorted set
+ * `room:{id}:keys` (scored by offset, expiring with the window), and a later offset
+ * with a known pair is neither stored nor published. The same key from another sender
+ * (or in another room) is another message: published, and stored. The room's offset
+ * chain (`prev`) skips a retry, as the stored rows do.
  *
  * The per-partition loop is the partition pipeline shell (partition_pipeline.h): one
  * actor per assigned partition, one batch at a time; this file is its step.
@@ -40,11 +42,11 @@ struct cn_broadcast;
 struct cn_broadcast_opts {
     cn_runtime *rt;
     struct cn_redis *redis;
-    const char *brokers;                 /* borrowed */
-    int window_size;                     /* messages kept per room */
-    int window_ttl_s;                    /* the window expires after this long without a message */
-    int dedup_keys;                      /* messageKeys remembered per room (0 = 4096) */
-    int fetch_wait_ms;                   /* the consumer's fetch.wait.max.ms (0 = 10) */
+    const char *brokers; /* borrowed */
+    int window_size;     /* messages kept per room */
+    int window_ttl_s;    /* the window expires after this long without a message */
+    int dedup_keys;      /* sender+messageKey pairs remembered per room (0 = 4096) */
+    int fetch_wait_ms;   /* the consumer's fetch.wait.max.ms (0 = 10) */
     struct cn_fanout_counters *counters; /* borrowed; outlives the pipeline */
 };
 

@@ -10,23 +10,30 @@
  * The per-partition loop is the partition pipeline shell (partition_pipeline.h): one
  * actor per assigned partition, ONE batch at a time. This pipeline's step
  * (read_receipts_step.c):
- *   decode (undecodable records are skipped, counted and logged: a receipt is a hint
- *   that the next one supersedes, not worth a dead letter) -> one read_receipts_apply
- *   round trip (per member only the batch's highest message counts; the position never
- *   moves backwards; idempotent) -> for each membership that moved: one DEL of the
- *   readers' rooms:{userId} keys, and a PUBLISH on room:{roomId} of a "read" event
- *   (broadcast_envelope.h) that room actors forward to their subscribers -> commit.
- * A failed apply is retried with backoff (100 ms doubling to 2 s) for as long as it
- * fails: the statement touches only integers and cannot fail for bad data, so a
- * failure is an outage and the partition waits for the database. The DEL and PUBLISH
- * are fire and forget: a lost DEL leaves a list that expires by its TTL, a lost
- * event is what Pub/Sub gives anyway (clients see the position in GET /api/rooms).
+ *   decode (an undecodable record goes to chat.read-receipts.dlt at once, stage
+ *   "decode", 0 attempts) -> one read_receipts_apply round trip (per member only the
+ *   batch's highest message counts; the position never moves backwards; idempotent)
+ *   -> for each membership that moved: one DEL of the readers' rooms:{userId} keys,
+ *   and a PUBLISH on room:{roomId} of a "read" event (broadcast_envelope.h) that room
+ *   actors forward to their subscribers -> commit.
+ * A failed apply is retried `retries` times on runtime timers (backoff x4 from
+ * retry_backoff_ms: 100, 400, 1600 ms by default), like the persistence pipeline's
+ * inserts; then every decoded record of the batch goes to chat.read-receipts.dlt
+ * (stage "apply") with the error and its origin in headers (the headers of
+ * chat.messages.dlt, partition_pipeline.h) and the batch is committed once the DLT
+ * acknowledged them, so the partition moves on. The statement touches only integers
+ * and cannot fail for bad data: what lands there is an outage's, and `chat-admin dlt
+ * replay --topic chat.read-receipts.dlt` puts it back (applying a receipt twice
+ * changes nothing). The DEL and PUBLISH are fire and forget: a lost DEL leaves a list
+ * that expires by its TTL, a lost event is what Pub/Sub gives anyway (clients see the
+ * position in GET /api/rooms).
  *
  * Shutdown: cn_read_receipts_close stops the consumer (actors get their revoke and
  * stop). Actors may call the pool and Redis until their revoke is handled, so the
- * caller closes those before the runtime stops and frees them only after it stopped; a refusal by a
- * closed pool leaves the batch uncommitted, for redelivery. Memory: the pipeline owns copies of its
- * strings; actors hold a reference each, the last drop frees. */
+ * caller closes those (and the DLT producer) before the runtime stops and frees them only after
+ * it stopped; a refusal by a closed pool or producer leaves the batch uncommitted and out of the
+ * DLT, for redelivery. Memory: the pipeline owns copies of its strings; actors hold a reference
+ * each, the last drop frees. */
 #ifndef CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 #define CN_ACTORS_PIPELINE_READ_RECEIPTS_H
 
@@ -35,11 +42,13 @@
 
 #include "actors/runtime/runtime.h"
 #include "base/strbuf.h"
+#include "io/kafka_producer.h"
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 
-#define CN_READ_RECEIPTS_TOPIC "chat.read-receipts"
-#define CN_READ_RECEIPTS_GROUP "chat-read-receipt"
+#define CN_READ_RECEIPTS_TOPIC     "chat.read-receipts"
+#define CN_READ_RECEIPTS_DLT_TOPIC "chat.read-receipts.dlt"
+#define CN_READ_RECEIPTS_GROUP     "chat-read-receipt"
 
 struct cn_read_receipts;
 
@@ -48,16 +57,23 @@ struct cn_read_receipts_opts {
     const char *brokers;    /* borrowed, copied */
     struct cn_pg_pool *pg;  /* borrowed; freed after the runtime stopped */
     struct cn_redis *redis; /* borrowed; required (the room events) */
-    bool invalidate_cache;  /* drop rooms:{userId} (false when the room cache is off) */
-    int batch_max;          /* records per batch; 0 = 256 */
+    /* borrowed; freed after the runtime stopped. Required: a receipt that cannot be
+     * applied is parked there rather than lost. */
+    struct cn_kafka_producer *dlt;
+    bool invalidate_cache; /* drop rooms:{userId} (false when the room cache is off) */
+    int batch_max;         /* records per batch; 0 = 256 */
+    int retries;           /* apply retries before the DLT; 0 = 3, -1 = none */
+    int retry_backoff_ms;  /* first retry delay, x4 per retry; 0 = 100 */
 };
 
 struct cn_read_receipts_stats {
     uint64_t batches;       /* batches applied and committed */
     uint64_t events;        /* decoded events */
     uint64_t moved;         /* memberships whose read position moved */
-    uint64_t bad;           /* records that did not decode (skipped) */
+    uint64_t bad;           /* records that did not decode (sent to the DLT) */
     uint64_t retries;       /* apply attempts after a failure */
+    uint64_t dlt_records;   /* records acknowledged by the DLT (undecodable or given up) */
+    uint64_t dlt_failures;  /* DLT produce attempts refused or failed (retried) */
     uint64_t invalidations; /* rooms:{userId} keys deleted */
     uint64_t published;     /* read events published */
 };

@@ -15,11 +15,12 @@ struct cn_read_receipts {
      * which actors hold until their last turn). */
     struct cn_pp_group *group;
     /* Relaxed counters: monotonic totals, nothing is published through them. */
-    atomic_uint_fast64_t batches, events, moved, bad, retries, invalidations, published;
+    atomic_uint_fast64_t batches, events, moved, bad, retries, invalidations, published,
+        dlt_records, dlt_failures;
 };
 
-/* The step of the read-receipt pipeline (read_receipts_step.c): decode, apply, tell the
- * rooms. Owner: the struct cn_read_receipts. */
+/* The step of the read-receipt pipeline (read_receipts_step.c): decode (undecodable
+ * records to the DLT), apply, tell the rooms. Owner: the struct cn_read_receipts. */
 extern const struct cn_pp_step cn__rr_step;
 
 #endif

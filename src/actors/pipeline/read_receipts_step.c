@@ -1,7 +1,12 @@
 /* The read-receipt pipeline's step for the partition pipeline shell: applies a batch
  * of chat.read-receipts with one read_receipts_apply round trip, then drops the
  * readers' cached room lists and tells the rooms. See read_receipts.h for the flow; the
- * shell (partition_pipeline.h) does the FIFO, the retries and the commit. */
+ * shell (partition_pipeline.h) does the FIFO, the retries, the DLT and the commit.
+ *
+ * Undecodable records go to the DLT at once (stage "decode", 0 attempts). When the
+ * apply failed every attempt, the shell sends the batch's other records there (stage
+ * "apply"): no record-by-record split as in persistence, because the statement has no
+ * foreign key and only integers, so one record cannot fail where its batch would not. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,6 +44,26 @@ static void count(atomic_uint_fast64_t *c, uint64_t n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed); /* relaxed: a count */
 }
 
+/* The apply failed (cn_pp_error holds why): retry after the shell's backoff, or, with
+ * no retry left, the shell sends the batch's records to the DLT. The outage is logged
+ * once across batches, and every batch given up. */
+static enum cn_pp_verdict apply_failed(struct cn_pp *pp, struct rstate *s)
+{
+    int64_t ms = cn_pp_retry_ms(pp);
+    if (ms < 0) {
+        CN_WARN("receipts", "%s[%d]: applying %zu receipts failed %d times, to the DLT: %s",
+                cn_pp_topic(pp), cn_pp_partition(pp), cn_pp_batch(pp)->n, cn_pp_attempts(pp),
+                cn_pp_error_text(pp));
+        s->failing = true;
+        return CN_PP_FAIL;
+    }
+    if (!s->failing)
+        CN_WARN("receipts", "%s[%d]: applying %zu receipts failed: %s (retrying)", cn_pp_topic(pp),
+                cn_pp_partition(pp), cn_pp_batch(pp)->n, cn_pp_error_text(pp));
+    s->failing = true;
+    return CN_PP_RETRY;
+}
+
 /* Decodes the batch into the three arrays (first attempt), then applies them. */
 static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafka_batch *x,
                                 int attempt)
@@ -59,8 +84,9 @@ static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafk
                               : CN_EVENT_E_MALFORMED;
             if (rc != 0) {
                 count(&p->bad, 1);
-                CN_WARN("receipts", "%s[%d]@%" PRId64 ": skipping undecodable event: %s",
+                CN_WARN("receipts", "%s[%d]@%" PRId64 ": undecodable event to the DLT: %s",
                         cn_pp_topic(pp), cn_pp_partition(pp), r->offset, cn_event_strerror(rc));
+                cn_pp_dlt(pp, i, cn_event_strerror(rc), "decode", 0);
                 continue;
             }
             const char *sep = good ? "," : "";
@@ -75,7 +101,7 @@ static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafk
             s->params[i] = cn_strbuf_take(&a[i], NULL);
         }
         if (good == 0)
-            return CN_PP_DONE; /* nothing to apply: commit at once */
+            return CN_PP_DONE; /* nothing to apply: commit once the DLT acknowledged */
     }
     int rc =
         cn_pg_pool_query(p->o.pg, cn_pp_self(pp), MSG_APPLY, cn_pp_tag(pp),
@@ -84,10 +110,8 @@ static enum cn_pp_verdict start(struct cn_pp *pp, void *st, const struct cn_kafk
         return CN_PP_PENDING;
     if (rc == -ESHUTDOWN)
         return CN_PP_STOP; /* closing: the batch is redelivered */
-    CN_WARN("receipts", "%s[%d]: pool refused the apply (%s); retrying", cn_pp_topic(pp),
-            cn_pp_partition(pp), cn_pg_pool_strerror(rc));
     cn_pp_error(pp, "pool refused the apply: %s", cn_pg_pool_strerror(rc));
-    return CN_PP_RETRY;
+    return apply_failed(pp, s);
 }
 
 /* For every membership that moved: PUBLISH a read event on its room, and DEL its
@@ -128,11 +152,7 @@ static enum cn_pp_verdict on_msg(struct cn_pp *pp, void *st, cn_msg *m)
         if (strcmp(r->sqlstate, CN_PG_SQLSTATE_STOPPING) == 0)
             return CN_PP_STOP; /* the pool is closing: the batch is redelivered */
         cn_pp_error(pp, "%s%s%s", r->sqlstate, r->sqlstate[0] ? ": " : "", r->error);
-        if (!s->failing)
-            CN_WARN("receipts", "%s[%d]: applying %zu receipts failed: %s (retrying)",
-                    cn_pp_topic(pp), cn_pp_partition(pp), cn_pp_batch(pp)->n, cn_pp_error_text(pp));
-        s->failing = true;
-        return CN_PP_RETRY;
+        return apply_failed(pp, s);
     }
     if (s->failing)
         CN_INFO("receipts", "%s[%d]: applying receipts works again", cn_pp_topic(pp),
@@ -144,6 +164,7 @@ static enum cn_pp_verdict on_msg(struct cn_pp *pp, void *st, cn_msg *m)
 
 const struct cn_pp_step cn__rr_step = {
     .name = "receipts",
+    .dlt_stage = "apply",
     .state_size = sizeof(struct rstate),
     .start = start,
     .on_msg = on_msg,

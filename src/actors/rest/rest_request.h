@@ -59,6 +59,8 @@ struct cn_rest_req {
     int64_t member_ids[CN_GROUP_MAX_MEMBERS];
     size_t nmembers;
     int64_t message_id;
+    bool has_position; /* POST .../read by position: read_position is the message's */
+    int64_t read_position;
     int64_t cursor;
     int size;
 

@@ -332,16 +332,32 @@ static void produce_receipt(struct cn_rest_req *req, int64_t message_id)
                                        : "read receipts are unavailable; retry shortly");
 }
 
+/* Runs read_receipt_check for the request's target: a message id, a position (the
+ * room's stored message there; 0 is a position, so not through rest_sql_ids, which
+ * sends values <= 0 as NULL) or neither (the latest). */
+static void check_read(struct cn_rest_req *req)
+{
+    char user[24], room[24], msg[24], pos[24];
+    snprintf(user, sizeof user, "%" PRId64, req->user_id);
+    snprintf(room, sizeof room, "%" PRId64, req->room_id);
+    snprintf(msg, sizeof msg, "%" PRId64, req->message_id);
+    snprintf(pos, sizeof pos, "%" PRId64, req->read_position);
+    const char *params[4] = {user, room, req->message_id > 0 ? msg : NULL,
+                             req->has_position ? pos : NULL};
+    rest_sql(req, CN_SQL_READ_RECEIPT_CHECK, 4, params);
+}
+
 /* POST /api/rooms/{id}/read: read_receipt_check, then the event to
  * chat.read-receipts; 200 once Kafka acknowledged it (the position moves when the
  * chat-read-receipt pipeline applies it, which also drops the reader's room list). An
- * empty room has nothing to read: 200 at once, and the list is dropped here. */
+ * empty room has nothing to read: 200 at once, and the list is dropped here. A
+ * `position` that names no stored message of the room (none there, or one still on
+ * its way to PostgreSQL) is 404 MESSAGE_NOT_FOUND like an unknown messageId. */
 void rest_read_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         req->step = STEP_DONE;
-        rest_sql_ids(req, CN_SQL_READ_RECEIPT_CHECK, 3,
-                     (int64_t[]){req->user_id, req->room_id, req->message_id});
+        check_read(req);
         return;
     }
     if (req->step == STEP_PRODUCED) {
@@ -372,6 +388,9 @@ void rest_read_step(struct cn_rest_req *req, cn_msg *m)
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
     } else if (strcmp(outcome, "not_member") == 0) {
         rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else if (req->has_position) {
+        rest_reply_error(req, 404, "MESSAGE_NOT_FOUND",
+                         "position: no stored message of this room has this position");
     } else {
         rest_reply_error(req, 404, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
     }

@@ -210,9 +210,14 @@ static int decode_body(const struct cn_http_request *hr, struct cn_rest_req *req
         cn_group_room_request_clear(&g);
         break;
     }
-    case EP_READ:
-        rc = cn_json_decode_read(body, len, &req->message_id, &err);
+    case EP_READ: {
+        struct cn_read_target t;
+        rc = cn_json_decode_read(body, len, &t, &err);
+        req->message_id = t.message_id;
+        req->has_position = t.has_position;
+        req->read_position = t.position;
         break;
+    }
     default:
         return 0;
     }

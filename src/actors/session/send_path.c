@@ -6,8 +6,8 @@
  *
  * SEND /app/chat.read takes the same road (so it is rate-limited and answered in
  * order with the chat SENDs): read_receipt_check instead of the membership cache
- * (it also checks that the message is of the room), then a ReadReceiptEvent to
- * chat.read-receipts.
+ * (it also checks that the message is of the room, and resolves a position to the
+ * stored message there), then a ReadReceiptEvent to chat.read-receipts.
  *
  * The SENDs of a session form one FIFO. `cursor` is the first entry still
  * waiting for a lookup or for its produce call; at most one database query is in
@@ -49,8 +49,9 @@ struct item {
     int state; /* IT_* */
     const char *code, *message;
     int close;
-    bool is_read; /* SEND /app/chat.read: room_id + message_id, no content */
-    int64_t message_id;
+    bool is_read; /* SEND /app/chat.read: room_id + read (an id or a position), no content */
+    struct cn_read_target read;
+    int64_t message_id; /* of a read: the message read_receipt_check resolved */
     int64_t room_id;
     enum cn_message_type type;
     bool has_key;
@@ -247,13 +248,16 @@ static void pump(struct limiter *l)
         char a[24], b[24];
         int rc = 0;
         if (it->is_read) {
-            /* Checked every time (no cache): the message must be of the room too. */
+            /* Checked every time (no cache): the message must be of the room too, and
+             * a position is resolved to the stored message there. */
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             snprintf(b, sizeof b, "%" PRId64, it->room_id);
-            char c[24];
-            snprintf(c, sizeof c, "%" PRId64, it->message_id);
-            const char *p[] = {a, b, c};
-            rc = submit(l, Q_READ_CHECK, CN_SQL_READ_RECEIPT_CHECK, 3, p);
+            char c[24], d[24];
+            snprintf(c, sizeof c, "%" PRId64, it->read.message_id);
+            snprintf(d, sizeof d, "%" PRId64, it->read.position);
+            const char *p[] = {a, b, it->read.message_id > 0 ? c : NULL,
+                               it->read.has_position ? d : NULL};
+            rc = submit(l, Q_READ_CHECK, CN_SQL_READ_RECEIPT_CHECK, 4, p);
         } else if (!l->nickname) {
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             const char *p[] = {a};
@@ -294,14 +298,22 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         const char *outcome = cn_pg_rows_str(r->rows, 0, "outcome");
         if (!outcome)
             outcome = "";
-        if (strcmp(outcome, "ok") == 0) {
+        if (strcmp(outcome, "ok") == 0 && cn_pg_rows_str(r->rows, 0, "message_id")) {
+            it->message_id = cn_pg_rows_i64(r->rows, 0, "message_id");
             produce_read(l, it);
+        } else if (strcmp(outcome, "ok") == 0) {
+            /* defensive: a STOMP read names a message, so 'ok' comes with its id */
+            count(&l->path->counters.rejected);
+            finish(it, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
         } else {
             count(&l->path->counters.rejected);
             if (strcmp(outcome, "not_member") == 0)
                 finish(it, "NOT_MEMBER", "you are not a member of this room");
             else if (strcmp(outcome, "not_found") == 0)
                 finish(it, "ROOM_NOT_FOUND", "no such room");
+            else if (it->read.has_position)
+                finish(it, "MESSAGE_NOT_FOUND",
+                       "position: no stored message of this room has this position");
             else
                 finish(it, "MESSAGE_NOT_FOUND", "messageId: not a message of this room");
         }
@@ -484,7 +496,7 @@ int cn_send_path_take(void *ctx, const struct cn_session_send *send)
         /* A read receipt: it shares the SENDs' queue, so answers stay in order. */
         it->is_read = true;
         it->room_id = send->read_room_id;
-        it->message_id = send->read_message_id;
+        it->read = send->read_target;
         return cn_actor_send(*send->helper, &it->hdr);
     }
     it->room_id = req->room_id;

@@ -223,9 +223,10 @@ static void on_send(struct cn__session *s, const struct cn_stomp_frame *f)
         return;
     }
     if (strcmp(dest, SEND_READ) == 0) {
-        int64_t room = 0, msg = 0;
+        int64_t room = 0;
+        struct cn_read_target target;
         struct cn_json_error err;
-        if (cn_json_decode_read_receipt(f->body, f->body_len, &room, &msg, &err) != 0) {
+        if (cn_json_decode_read_receipt(f->body, f->body_len, &room, &target, &err) != 0) {
             char text[160];
             cn_json_error_format(&err, text, sizeof text);
             cn__session_app_error(s, receipt, "INVALID_BODY", text);
@@ -238,7 +239,7 @@ static void on_send(struct cn__session *s, const struct cn_stomp_frame *f)
                                            .session_id = s->id,
                                            .req = NULL,
                                            .read_room_id = room,
-                                           .read_message_id = msg,
+                                           .read_target = target,
                                            .receipt = receipt,
                                            .helper = &s->send_helper};
             rc = s->deps->send_sink(s->deps->send_ctx, &send);

@@ -35,9 +35,10 @@ struct cn_session_send {
     int64_t user_id;
     const char *session_id;
     /* SEND /app/chat.send: the decoded body. NULL for SEND /app/chat.read, which
-     * carries read_room_id and read_message_id instead (both > 0). */
+     * carries read_room_id (> 0) and read_target (a message id or a position) instead. */
     const struct cn_send_request *req;
-    int64_t read_room_id, read_message_id;
+    int64_t read_room_id;
+    struct cn_read_target read_target;
     const char *receipt; /* the frame's receipt header, or NULL */
     /* The session's slot for one helper actor of the sink (the SEND path's rate
      * limiter): the sink may spawn one and store its reference here. The session

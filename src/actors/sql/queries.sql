@@ -398,19 +398,25 @@ SELECT f.room_exists, f.is_member,
  ORDER BY p.id DESC;
 
 -- name: read_receipt_check
--- params: $1 user_id bigint, $2 room_id bigint, $3 message_id bigint|NULL (NULL = the
---   room's latest message)
+-- params: $1 user_id bigint, $2 room_id bigint, $3 message_id bigint|NULL, $4 position
+--   bigint|NULL (the message's kafka_offset, the `position` of a MESSAGE body; at most
+--   one of $3 and $4; both NULL = the room's latest message)
 -- returns: exactly one row: outcome text, message_id bigint|NULL (the message the receipt
---   is for: $3, or the room's latest; NULL for an empty room), last_read_message_id
---   bigint|NULL and unread_count bigint|NULL (what the member will have once the
---   read-receipt pipeline applied the receipt, if no message arrives meanwhile).
+--   is for: $3, the room's message at position $4, or the room's latest; NULL for an
+--   empty room), last_read_message_id bigint|NULL and unread_count bigint|NULL (what the
+--   member will have once the read-receipt pipeline applied the receipt, if no message
+--   arrives meanwhile).
 --   outcome 'ok'              -> a member; produce the ReadReceiptEvent when message_id
 --                                is not NULL;
 --   outcome 'not_found'       -> no such room (404);
 --   outcome 'not_member'      -> 403;
---   outcome 'unknown_message' -> $3 is not a message of this room (404).
+--   outcome 'unknown_message' -> $3 is not a message of this room, or no stored message
+--                                of this room has position $4 (404; a message still on
+--                                its way to PostgreSQL is not stored yet).
 --   Writes nothing: the pipeline (read_receipts_apply) does, so REST and STOMP reads go
---   through Kafka in room order.
+--   through Kafka in room order. A position is looked up in messages (room_id,
+--   kafka_offset); a room always maps to one partition, so a position names at most one
+--   message of the room (LIMIT 1 is defensive).
 -- The room id reaches the last-message lookup through a MATERIALIZED CTE, so the planner
 -- costs it for "some room" (LIMIT 1: the (room_id, id DESC) index) instead of using this
 -- room's share of all rows, which for a big room would make a backward walk of the primary
@@ -421,15 +427,21 @@ WITH args AS MATERIALIZED (
 ), me AS (
     SELECT m.last_read_message_id FROM chat_room_members m
      WHERE m.room_id = $2::bigint AND m.user_id = $1::bigint
+), at_position AS (
+    SELECT msg.id FROM messages msg
+     WHERE msg.room_id = $2::bigint AND msg.kafka_offset = $4::bigint
+     LIMIT 1
 ), flags AS (
     SELECT EXISTS (SELECT 1 FROM chat_rooms WHERE id = $2::bigint) AS room_exists,
            EXISTS (SELECT 1 FROM me) AS is_member,
            ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM messages
                                             WHERE id = $3::bigint AND room_id = $2::bigint))
-               AS message_ok,
-           coalesce($3::bigint, (SELECT msg.id FROM messages msg
-                                  WHERE msg.room_id = a.room_id
-                                  ORDER BY msg.id DESC LIMIT 1)) AS target
+           AND ($4::bigint IS NULL OR EXISTS (SELECT 1 FROM at_position)) AS message_ok,
+           CASE WHEN $3::bigint IS NOT NULL THEN $3::bigint
+                WHEN $4::bigint IS NOT NULL THEN (SELECT id FROM at_position)
+                ELSE (SELECT msg.id FROM messages msg
+                       WHERE msg.room_id = a.room_id
+                       ORDER BY msg.id DESC LIMIT 1) END AS target
       FROM args a
 )
 SELECT CASE WHEN NOT f.room_exists THEN 'not_found'
@@ -504,9 +516,12 @@ SELECT DISTINCT user_id FROM chat_room_members
 --   $1 message_key uuid[], $2 room_id bigint[], $3 sender_id bigint[], $4 content text[],
 --   $5 type text[] ('TEXT'|'IMAGE'|'FILE'|'SYSTEM'), $6 created_at_ms bigint[] (Unix ms),
 --   $7 kafka_partition integer[], $8 kafka_offset bigint[]
--- returns: one row per message actually inserted (replays and duplicates, also within the
---   batch, insert nothing and return nothing): the MESSAGE columns (sender_nickname
---   included), in kafka order.
+-- returns: one row per message actually inserted: the MESSAGE columns (sender_nickname
+--   included), in kafka order. A messageKey is its sender's idempotency key within a
+--   room: an event whose (room_id, sender_id, message_key) is already stored, or comes
+--   earlier in the same batch, inserts nothing and returns nothing (a replay, or a
+--   client's retry that Kafka holds twice: the first offset is the one kept). The same
+--   key from another sender or in another room is another message and is stored.
 --   A room or sender that does not exist fails the whole statement (FK): the pipeline's
 --   retry/DLT path. Rooms of one partition must not be inserted by two batches at once
 --   (one pipeline per partition): ids then follow Kafka order within a room.
@@ -522,7 +537,7 @@ WITH batch AS (
            to_timestamp(b.created_at_ms / 1000.0), b.kafka_partition, b.kafka_offset
       FROM batch b
      ORDER BY b.kafka_partition, b.kafka_offset
-    ON CONFLICT (message_key) DO NOTHING
+    ON CONFLICT (room_id, sender_id, message_key) DO NOTHING
     RETURNING id, message_key, room_id, sender_id, content, type, created_at,
               kafka_partition, kafka_offset
 )

@@ -6,8 +6,11 @@ import { $, h, timeOf } from './dom.js';
 
 export function createChat({ api, me, onError, onSeenNeedsIds }) {
   let roomId = null;
-  let byKey = new Map(); // messageKey -> {m, li}
-  let order = []; // messageKeys sorted by position (stored and live messages)
+  // A messageKey is its sender's idempotency key: two senders may pick the same one, so
+  // messages are known by sender and key.
+  const keyOf = (m) => `${m.senderId}:${m.messageKey}`;
+  let byKey = new Map(); // keyOf(m) -> {m, li}
+  let order = []; // keyOf(m) sorted by position (stored and live messages)
   let nextCursor = null;
   let hasNext = false;
   let loadingOlder = false;
@@ -44,17 +47,17 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
 
   // Puts a stored or live message in its place; returns true when it was new.
   function place(m) {
-    const known = byKey.get(m.messageKey);
+    const known = byKey.get(keyOf(m));
     if (known && known.m.position != null) {
       if (m.id && !known.m.id) known.m.id = m.id;
       return false;
     }
     const li = liFor(m);
     if (known) known.li.remove(); // our own message, now confirmed by the server
-    byKey.set(m.messageKey, { m, li });
+    byKey.set(keyOf(m), { m, li });
     let i = order.length;
     while (i > 0 && byKey.get(order[i - 1]).m.position > m.position) i--;
-    order.splice(i, 0, m.messageKey);
+    order.splice(i, 0, keyOf(m));
     const next = order[i + 1] ? byKey.get(order[i + 1]).li : firstPendingLi();
     list.insertBefore(li, next || null);
     return true;
@@ -160,19 +163,19 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     // The sender's own message before its receipt; state 'sending' or 'failed'.
     pending(m, state, retry) {
       if (m.roomId !== roomId) return;
-      const known = byKey.get(m.messageKey);
+      const known = byKey.get(keyOf(m));
       if (known && known.m.position != null) return; // already delivered
       const li = liFor(m, state);
       if (state === 'failed') li.append(' ', h('button', { type: 'button', onclick: retry }, 'Retry'));
       if (known) known.li.replaceWith(li);
       else list.append(li);
-      byKey.set(m.messageKey, { m, li });
+      byKey.set(keyOf(m), { m, li });
       toBottom();
     },
     // Ids for messages that came live without one (read events name stored ids).
     mergeIds(messages) {
       for (const s of messages) {
-        const e = byKey.get(s.messageKey);
+        const e = byKey.get(keyOf(s));
         if (e && !e.m.id) e.m.id = s.id;
       }
       renderSeen();

@@ -152,31 +152,61 @@ static void test_typing_refresh_direct_read(void)
     CHECK_EQ(cn_json_decode_direct_room(S("{\"targetUserId\":true}"), &id, &e), CN_JSON_E_INVALID);
     check_err(&e, "targetUserId: must be a positive integer");
 
-    CHECK_EQ(cn_json_decode_read("", 0, &id, &e), 0);
-    CHECK_EQ(id, 0);
-    CHECK_EQ(cn_json_decode_read(S("{}"), &id, &e), 0);
-    CHECK_EQ(id, 0);
-    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":123}"), &id, &e), 0);
-    CHECK_EQ(id, 123);
-    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":-1}"), &id, &e), CN_JSON_E_INVALID);
+    /* POST /api/rooms/{id}/read: nothing (the latest), a messageId or a position. */
+    struct cn_read_target t;
+    CHECK_EQ(cn_json_decode_read("", 0, &t, &e), 0);
+    CHECK(t.message_id == 0 && !t.has_position);
+    CHECK_EQ(cn_json_decode_read(S("{}"), &t, &e), 0);
+    CHECK(t.message_id == 0 && !t.has_position);
+    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":123}"), &t, &e), 0);
+    CHECK(t.message_id == 123 && !t.has_position);
+    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":-1}"), &t, &e), CN_JSON_E_INVALID);
     check_err(&e, "messageId: must be a positive integer");
+    CHECK_EQ(cn_json_decode_read(S("{\"position\":0}"), &t, &e), 0); /* offsets start at 0 */
+    CHECK(t.message_id == 0 && t.has_position && t.position == 0);
+    CHECK_EQ(cn_json_decode_read(S("{\"position\":9007199254740993}"), &t, &e), 0);
+    CHECK(t.has_position && t.position == 9007199254740993LL);
+    CHECK_EQ(cn_json_decode_read(S("{\"position\":null,\"messageId\":4}"), &t, &e), 0);
+    CHECK(t.message_id == 4 && !t.has_position);
+    static const char *const bad_positions[] = {"-1", "\"5\"", "1.5", "true", "[]"};
+    for (size_t i = 0; i < sizeof bad_positions / sizeof bad_positions[0]; i++) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"position\":%s}", bad_positions[i]);
+        CHECK_EQ(cn_json_decode_read(body, (size_t)n, &t, &e), CN_JSON_E_INVALID);
+        check_err(&e, "position: must be a non-negative integer");
+        CHECK(t.message_id == 0 && !t.has_position && t.position == 0);
+    }
+    CHECK_EQ(cn_json_decode_read(S("{\"messageId\":3,\"position\":7}"), &t, &e), CN_JSON_E_INVALID);
+    check_err(&e, "position: cannot be given together with messageId");
+    CHECK(t.message_id == 0 && !t.has_position);
 
+    /* SEND /app/chat.read: roomId and exactly one of messageId and position. */
     int64_t room;
-    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":9}"), &room, &id, &e), 0);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":9}"), &room, &t, &e), 0);
     CHECK_EQ(room, 5);
-    CHECK_EQ(id, 9);
-    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5}"), &room, &id, &e), CN_JSON_E_INVALID);
-    check_err(&e, "messageId: is required");
-    CHECK_EQ(id, 0);
+    CHECK(t.message_id == 9 && !t.has_position);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"position\":0}"), &room, &t, &e), 0);
+    CHECK_EQ(room, 5);
+    CHECK(t.message_id == 0 && t.has_position && t.position == 0);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5}"), &room, &t, &e), CN_JSON_E_INVALID);
+    check_err(&e, "messageId: is required (or position)");
+    CHECK(t.message_id == 0 && !t.has_position);
     CHECK_EQ(room, 0);
-    CHECK_EQ(cn_json_decode_read_receipt(S("{\"messageId\":9}"), &room, &id, &e),
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":9,\"position\":1}"), &room,
+                                         &t, &e),
              CN_JSON_E_INVALID);
+    check_err(&e, "position: cannot be given together with messageId");
+    CHECK_EQ(room, 0);
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"position\":-3}"), &room, &t, &e),
+             CN_JSON_E_INVALID);
+    check_err(&e, "position: must be a non-negative integer");
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"messageId\":9}"), &room, &t, &e), CN_JSON_E_INVALID);
     check_err(&e, "roomId: is required");
-    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":\"9\"}"), &room, &id, &e),
+    CHECK_EQ(cn_json_decode_read_receipt(S("{\"roomId\":5,\"messageId\":\"9\"}"), &room, &t, &e),
              CN_JSON_E_INVALID);
     check_err(&e, "messageId: must be a positive integer");
-    CHECK(cn_json_decode_read_receipt("", 0, &room, &id, &e) != 0);
-    CHECK(cn_json_decode_read_receipt(S("{\"roomId\":5,"), &room, &id, &e) != 0);
+    CHECK(cn_json_decode_read_receipt("", 0, &room, &t, &e) != 0);
+    CHECK(cn_json_decode_read_receipt(S("{\"roomId\":5,"), &room, &t, &e) != 0);
 }
 
 static void test_signup_login(void)

@@ -1,6 +1,7 @@
 /* Tests src/actors/pipeline/broadcast_pipeline.c (through cn_broadcast_start): a batch
  * of chat.messages becomes one Redis EVAL per run of up to 256 records, with each
- * record's room keys, offset and "<messageKey>\n<body>"; the reply's per-record codes
+ * record's room keys, offset, "<messageKey>\n<body>" and dedupe key
+ * "<senderId>:<messageKey>"; the reply's per-record codes
  * are counted; a Redis failure retries the whole batch after a backoff, and the offsets
  * are committed only once every run of an attempt succeeded. The Lua script itself
  * (chained previous offsets, dedup) runs in Redis: the integration tests cover it. */
@@ -73,7 +74,7 @@ static void test_records_become_one_eval_then_commit(void)
     struct fake_call *c = tu_take(FAKE_KIND_REDIS);
     if (!c)
         return;
-    /* EVAL script 6 keys(3 per record) cap ttl kcap, then offset body key per record. */
+    /* EVAL script 6 keys(3 per record) cap ttl kcap, then offset body dedupe-key per record. */
     CHECK_EQ(c->argc, 18);
     CHECK_STR(c->argv[0], "EVAL");
     CHECK(strstr(c->argv[1], "PUBLISH") != NULL);
@@ -88,11 +89,11 @@ static void test_records_become_one_eval_then_commit(void)
     CHECK_STR(c->argv[12], "40");
     CHECK(strncmp(c->argv[13], K1 "\n{", strlen(K1) + 2) == 0);
     CHECK(strstr(c->argv[13], "\"position\":40") != NULL);
-    CHECK_STR(c->argv[14], K1);
+    CHECK_STR(c->argv[14], "1:" K1); /* the sender's key: sender 1 */
     CHECK_STR(c->argv[15], "42");
-    CHECK_STR(c->argv[17], K2);
+    CHECK_STR(c->argv[17], "2:" K2);
     CHECK_EQ(fake_consumer_commits_pending(), 0);
-    /* Published, and a messageKey the room already had. */
+    /* Published, and a sender's messageKey the room already had. */
     fake_redis_answer(c, "*2\r\n:1\r\n:2\r\n");
     CHECK_EQ(tu_commit(), 43);
     CHECK_EQ(atomic_load(&fc.bc_published), 1);

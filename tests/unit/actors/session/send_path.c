@@ -255,8 +255,9 @@ static void test_read_receipt_is_produced_then_receipted(void)
                     "{\"roomId\":42,\"messageId\":501}");
     struct fake_call *c = harness_pg(CN_SQL_READ_RECEIPT_CHECK);
     if (c) {
-        CHECK_EQ(c->nparams, 3);
+        CHECK_EQ(c->nparams, 4);
         CHECK_STR(c->params[2], "501");
+        CHECK(c->params[3] == NULL); /* no position */
         const char *names[] = {"outcome", "message_id"};
         const char *values[] = {"ok", "501"};
         fake_pg_rows(c, 2, names, 1, values);
@@ -277,9 +278,55 @@ static void test_read_receipt_is_produced_then_receipted(void)
     cn_actor_unref(s);
 }
 
+/* SEND /app/chat.read by position (a live MESSAGE has no id): the check resolves it
+ * and the event names the stored message; a position with no stored message is
+ * MESSAGE_NOT_FOUND, in order with the rest. */
+static void test_read_by_position_names_the_resolved_message(void)
+{
+    struct harness h;
+    harness_start(&h, harness_limits(10, 1000));
+    cn_actor *s = harness_connect(&h, 190, 7);
+    harness_subscribe_errors(s, 190, "e");
+    harness_send(s, "SEND\ndestination:/app/chat.read\nreceipt:p0\n\n"
+                    "{\"roomId\":42,\"position\":0}");
+    harness_send(s, "SEND\ndestination:/app/chat.read\nreceipt:p1\n\n"
+                    "{\"roomId\":42,\"position\":77}");
+    struct fake_call *c = harness_pg(CN_SQL_READ_RECEIPT_CHECK);
+    if (c) {
+        CHECK_EQ(c->nparams, 4);
+        CHECK(c->params[2] == NULL);
+        CHECK_STR(c->params[3], "0"); /* position 0 is a position, not "none" */
+        const char *names[] = {"outcome", "message_id"};
+        const char *values[] = {"ok", "612"};
+        fake_pg_rows(c, 2, names, 1, values);
+    }
+    struct fake_call *k = fake_next(FAKE_KIND_KAFKA, HARNESS_WAIT_MS);
+    CHECK(k != NULL);
+    c = harness_pg(CN_SQL_READ_RECEIPT_CHECK);
+    if (c) {
+        CHECK_STR(c->params[3], "77");
+        const char *names[] = {"outcome", "message_id"};
+        const char *values[] = {"unknown_message", NULL};
+        fake_pg_rows(c, 2, names, 1, values);
+    }
+    if (k) {
+        struct cn_read_receipt_event ev;
+        CHECK_EQ(cn_event_decode_read_receipt(k->value, k->len, &ev), 0);
+        CHECK_EQ(ev.room_id, 42);
+        CHECK_EQ(ev.message_id, 612);
+        fake_kafka_ack(k, 1, 10);
+    }
+    harness_expect_receipt(190, "p0");
+    harness_expect_app_error(190, "e", "MESSAGE_NOT_FOUND", "p1");
+    fake_ws_closed(s, CN_WS_CLOSE_PEER);
+    harness_stop(&h);
+    cn_actor_unref(s);
+}
+
 CN_TEST_MAIN(test_send_is_receipted_once_kafka_acknowledged,
              test_receipts_stay_in_order_when_acks_do_not,
              test_sends_past_the_rate_are_rate_limited, test_sustained_flooding_closes_the_session,
              test_producer_refusal_is_unavailable, test_failed_delivery_is_unavailable,
              test_database_refusal_is_unavailable, test_send_as_non_member_is_refused,
-             test_read_receipt_is_produced_then_receipted)
+             test_read_receipt_is_produced_then_receipted,
+             test_read_by_position_names_the_resolved_message)

@@ -22,7 +22,7 @@ static const struct {
     {CN_SQL_MY_ROOMS, "my_rooms", 1},
     {CN_SQL_ROOM_DETAIL, "room_detail", 2},
     {CN_SQL_ROOM_HISTORY, "room_history", 4},
-    {CN_SQL_READ_RECEIPT_CHECK, "read_receipt_check", 3},
+    {CN_SQL_READ_RECEIPT_CHECK, "read_receipt_check", 4},
     {CN_SQL_READ_RECEIPTS_APPLY, "read_receipts_apply", 3},
     {CN_SQL_ROOM_MEMBERSHIP, "room_membership", 2},
     {CN_SQL_ROOM_MEMBER_IDS, "room_member_ids", 1},
@@ -110,8 +110,8 @@ static void test_texts_belong_to_their_names(void)
     CHECK(strstr(cn_sql(CN_SQL_USER_SIGNUP), "ON CONFLICT ((lower(email))) DO NOTHING") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_USER_BY_EMAIL), "password_hash") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_DIRECT_ROOM_OPEN), "direct_key") != NULL);
-    CHECK(strstr(cn_sql(CN_SQL_MESSAGES_INSERT_BATCH), "ON CONFLICT (message_key) DO NOTHING") !=
-          NULL);
+    CHECK(strstr(cn_sql(CN_SQL_MESSAGES_INSERT_BATCH),
+                 "ON CONFLICT (room_id, sender_id, message_key) DO NOTHING") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_MY_ROOMS), "LATERAL") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_ROOM_MESSAGES_AFTER_OFFSET), "kafka_offset") != NULL);
 }
