@@ -24,6 +24,7 @@ struct cn_redis;
 struct cn_hasher;
 struct cn_token_cache;
 struct cn_send_path;
+struct cn_membership;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -53,6 +54,9 @@ struct cn_rest_deps {
     /* Room events (POST /leave's leave event on room:{id}), whatever the cache
      * setting. NULL: none are published. */
     struct cn_redis *events;
+    /* Membership revocations (rest_revoke.h: leave, removal, a closed room) go to every
+     * node through it. NULL: only PostgreSQL changes, sessions are not told. */
+    struct cn_membership *membership;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see
