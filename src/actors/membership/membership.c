@@ -104,17 +104,21 @@ static void answer(cn_actor *reply_to, uint32_t msg_type, uint64_t tag, uint64_t
     cn_actor_send(reply_to, &d->hdr); /* -ESHUTDOWN: the asker is gone; fine */
 }
 
+/* Why a revocation is answered. */
+enum end { END_DONE, END_DEADLINE, END_CLOSE };
+
 /* Answers pending `id` (taken out of the map) and forgets it. */
-static void finish(struct mstate *s, uint64_t id, bool timed_out)
+static void finish(struct mstate *s, uint64_t id, enum end why)
 {
     struct pending *p = cn_u64map_del(&s->pending, id);
     if (!p)
         return;
     struct cn_membership *m = s->m;
-    if (p->timer && !timed_out)
+    if (p->timer && why != END_DEADLINE)
         cn_timer_cancel(m->rt, p->timer);
     uint64_t waited = cn_now_ms() - p->t0_ms;
-    if (timed_out) {
+    bool timed_out = why != END_DONE;
+    if (why == END_DEADLINE) {
         count(&m->c.timeouts, 1);
         CN_WARN("membership",
                 "revocation %" PRIu64 ": %" PRIu64 " of %" PRIu64
@@ -134,7 +138,7 @@ static void check_done(struct mstate *s, uint64_t id)
 {
     struct pending *p = cn_u64map_get(&s->pending, id);
     if (p && p->replies_due == 0 && p->acks >= p->nodes)
-        finish(s, id, false);
+        finish(s, id, END_DONE);
 }
 
 /* 1 and 2 of membership.h: this node's sessions, then every node. */
@@ -178,7 +182,7 @@ static void on_revoke(struct mstate *s, struct revoke_msg *r)
     if (m->wait_ms == 0 || p->replies_due == 0) {
         /* Not asked to wait (membership.revoke_wait_ms = 0), or nothing went out. Late
          * PUBLISH replies and acks then find no entry and are dropped. */
-        finish(s, id, false);
+        finish(s, id, END_DONE);
         return;
     }
     struct id_msg *t = cn_xmalloc(sizeof *t);
@@ -283,14 +287,15 @@ static void on_pubsub(struct mstate *s, struct cn_redis_pubsub *p)
 static void on_close(struct mstate *s)
 {
     s->closed = true;
-    /* Nobody will ack any more: answer every waiting request now. */
+    /* No ack can come any more (the channels are gone): answer every waiting request
+     * now, as not confirmed. */
     for (;;) {
         uint64_t id = 0;
         for (size_t i = 0; i < s->pending.cap && !id; i++)
             id = s->pending.slots[i].key;
         if (!id)
             break;
-        finish(s, id, true);
+        finish(s, id, END_CLOSE);
     }
 }
 
@@ -313,7 +318,7 @@ static void behaviour(cn_actor *self, void *state, cn_msg *msg)
         struct pending *p = cn_u64map_get(&s->pending, id);
         if (p) {
             p->timer = 0; /* fired */
-            finish(s, id, true);
+            finish(s, id, END_DEADLINE);
         }
         break;
     }

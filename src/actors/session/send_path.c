@@ -50,7 +50,8 @@ struct item {
     int state; /* IT_* */
     const char *code, *message;
     int close;
-    bool is_read; /* SEND /app/chat.read: room_id + message_id, no content */
+    bool is_read;   /* SEND /app/chat.read: room_id + message_id, no content */
+    bool member_ok; /* room_membership said yes for this SEND (cached or not) */
     int64_t message_id;
     int64_t room_id;
     enum cn_message_type type;
@@ -302,7 +303,7 @@ static void pump(struct limiter *l)
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             const char *p[] = {a};
             rc = submit(l, Q_NICKNAME, CN_SQL_USER_BY_ID, 1, p);
-        } else if (!is_member_cached(l, it->room_id, now)) {
+        } else if (!it->member_ok && !is_member_cached(l, it->room_id, now)) {
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             snprintf(b, sizeof b, "%" PRId64, it->room_id);
             const char *p[] = {a, b};
@@ -362,6 +363,7 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         bool exists = cn_pg_rows_bool(r->rows, 0, "room_exists");
         bool member = exists && cn_pg_rows_bool(r->rows, 0, "is_member");
         if (member) {
+            it->member_ok = true;
             /* Read before a forget that came since: good for this SEND, which came
              * before the forget, never for the ones after it. */
             if (l->query_forgets == l->forgets)
