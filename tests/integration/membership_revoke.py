@@ -159,7 +159,7 @@ def test_leave_stops_every_connection_of_the_leaver_on_every_node(nodes):
 
         # A stored message for the read receipts below (which need one).
         read_id = cnlib.wait_until(
-            lambda: psql(f"SELECT max(id) FROM messages WHERE room_id = {room}")[0][0],
+            lambda: (psql(f"SELECT max(id) FROM messages WHERE room_id = {room}") or [[""]])[0][0],
             60 * cnlib.scale(), what="a stored message")
 
         t0 = time.monotonic()
