@@ -27,7 +27,7 @@
 #include "proto/prom.h"
 #include "proto/revoke_event.h"
 
-enum { MB_REVOKE = 0x6601, MB_PUBSUB, MB_PUBLISHED, MB_ACKED, MB_DEADLINE, MB_CLOSE };
+enum { MB_REVOKE = 0x6601, MB_PUBSUB, MB_PUBLISHED, MB_DEADLINE, MB_CLOSE };
 
 struct counters {
     atomic_uint_fast64_t revocations, remote, sessions_told, acks, timeouts, publish_fails,
@@ -179,6 +179,8 @@ static void on_revoke(struct mstate *s, struct revoke_msg *r)
         } while (left > 0);
     }
     cn_msg_free(&r->hdr);
+    if (m->redis && !s->closed && p->replies_due == 0)
+        count(&m->c.publish_fails, 1); /* defensive: the adapter refused the command */
     if (m->wait_ms == 0 || p->replies_due == 0) {
         /* Not asked to wait (membership.revoke_wait_ms = 0), or nothing went out. Late
          * PUBLISH replies and acks then find no entry and are dropped. */
