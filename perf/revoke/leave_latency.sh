@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The leave latency with and without waiting for every node's acknowledgement of the
-# membership revocation (perf/revoke/leave_latency.py; docs/PERFORMANCE.md).
+# membership revocation (perf/revoke/leave_latency.py; numbers in docs/OPERATIONS.md).
 #
 #   perf/revoke/leave_latency.sh [ROUNDS]      (default 200)
 #
