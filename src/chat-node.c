@@ -35,6 +35,7 @@
 #include "actors/pipeline/broadcast_pipeline.h"
 #include "actors/pipeline/persist.h"
 #include "actors/presence/presence.h"
+#include "actors/membership/membership.h"
 #include "actors/pipeline/read_receipts.h"
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
@@ -126,6 +127,7 @@ struct node {
     struct cn_read_receipts *receipts; /* consumer group chat-read-receipt */
     struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
     struct cn_presence *presence;
+    struct cn_membership *membership;       /* revocations to and from every node */
     struct cn_session_dir *sessions;        /* open STOMP sessions, for the admin socket */
     struct cn_admin_server *admin;          /* bound before anything starts; see run() */
     struct cn_admin_deps admin_deps;        /* what the admin commands borrow */
@@ -187,6 +189,7 @@ static int start_adapters(struct node *n, char *err, size_t errlen)
         .flood_refusals = (uint32_t)cfg->limits_send_burst_close,
         .flood_window_ms = (uint32_t)cfg->limits_send_burst_window_ms,
     };
+    n->send.member_ttl_ms = (uint32_t)cfg->membership_cache_ttl_ms;
     return 0;
 }
 
@@ -276,6 +279,23 @@ static int start_receipts_presence(struct node *n, char *err, size_t errlen)
     return n->presence ? 0 : -1;
 }
 
+/* Membership revocations (a leave, a removal, a closed room) to and from every node:
+ * started before the HTTP server, so that the first session already has it. */
+static int start_membership(struct node *n, char *err, size_t errlen)
+{
+    struct cn_membership_opts o = {
+        .rt = n->rt,
+        .redis = n->redis,
+        .sessions = n->sessions,
+        .send = &n->send,
+        .node_id = n->cfg->node_id,
+        .wait_ms = (uint32_t)n->cfg->membership_revoke_wait_ms,
+    };
+    n->membership = cn_membership_start(&o, err, errlen);
+    n->routes.membership = n->membership;
+    return n->membership ? 0 : -1;
+}
+
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
 {
     const struct cn_config *cfg = n->cfg;
@@ -312,6 +332,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .send = &n->send,
         .events = n->redis,
         .abuse = n->abuse,
+        .membership = n->membership,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -484,6 +505,7 @@ static void stop_node(struct node *n)
     /* 2. The parts: presence's actor stops; the pipelines leave their consumer groups
      * (uncommitted batches go to the next owner); the SEND path takes no more. */
     cn_presence_close(n->presence);
+    cn_membership_close(n->membership);
     cn_read_receipts_close(n->receipts);
     cn_persist_close(n->persist);
     cn_broadcast_close(n->broadcast);
@@ -521,6 +543,8 @@ static void stop_node(struct node *n)
     n->broadcast = NULL;
     cn_presence_free(n->presence);
     n->presence = NULL;
+    cn_membership_free(n->membership);
+    n->membership = NULL;
     cn_kafka_producer_free(n->dlt);
     n->dlt = NULL;
     cn_kafka_producer_free(n->producer);
@@ -598,6 +622,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     if (start_adapters(&n, err, sizeof err) != 0 || start_persist(&n, err, sizeof err) != 0 ||
         start_fanout(&n, err, sizeof err) != 0 ||
         start_receipts_presence(&n, err, sizeof err) != 0 ||
+        start_membership(&n, err, sizeof err) != 0 ||
         start_http(&n, start_ms, err, sizeof err) != 0) {
         fprintf(stderr, "chat-node: %s\n", err);
         stop_node(&n);

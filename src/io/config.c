@@ -192,6 +192,14 @@ static const struct key keys[] = {
      "how often a node vouches again for its users (must be below ttl_ms)"},
     {"presence", "sweep_ms", KEY_INT, OFF(presence_sweep_ms), "15000", 50, 3600000,
      "how often some node turns OFFLINE the ONLINE users no node vouches for"},
+    {"membership", "revoke_wait_ms", KEY_INT, OFF(membership_revoke_wait_ms), "1000", 0, 60000,
+     "longest wait of a leave (or removal, or closed room) for every node to confirm that its "
+     "sessions stopped the member, before the REST answer goes anyway; 0 = answer without "
+     "waiting"},
+    {"membership", "cache_ttl_ms", KEY_INT, OFF(membership_cache_ttl_ms), "5000", 0, 3600000,
+     "how long a session trusts a room membership it looked up for SEND without asking "
+     "PostgreSQL again: the bound on a revocation a node missed (Redis Pub/Sub lost it); "
+     "0 = every SEND asks"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

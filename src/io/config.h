@@ -80,6 +80,8 @@ struct cn_config {
     int presence_ttl_ms;
     int presence_refresh_ms;
     int presence_sweep_ms;
+    int membership_revoke_wait_ms;
+    int membership_cache_ttl_ms;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

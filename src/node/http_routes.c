@@ -11,6 +11,7 @@
 #include "node/metrics.h"
 #include "actors/pipeline/persist.h"
 #include "actors/presence/presence.h"
+#include "actors/membership/membership.h"
 #include "actors/pipeline/read_receipts.h"
 #include "io/process_stats.h"
 #include "io/static_files.h"
@@ -85,6 +86,7 @@ static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
     cn_fanout_metrics_render(&b, r->fanout);
     cn_read_receipts_metrics_render(&b, r->receipts);
     cn_presence_metrics_render(&b, r->presence);
+    cn_membership_metrics_render(&b, r->membership);
     cn_kafka_producer_metrics_render(&b, r->producer);
     free(rts);
     resp->status = 200;

@@ -18,6 +18,7 @@
 
 struct cn_read_receipts;
 struct cn_presence;
+struct cn_membership;
 struct cn_static_files;
 struct cn_kafka_producer;
 
@@ -40,6 +41,7 @@ struct cn_http_routes {
     const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
     struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */
     struct cn_presence *presence;            /* presence; NULL: not shown */
+    struct cn_membership *membership;        /* revocations; NULL: not shown */
     const struct cn_static_files *statics;   /* the web client (http.static_dir); NULL: none */
     struct cn_kafka_producer *producer;      /* the SEND path's producer; NULL: not shown */
 };

@@ -25,6 +25,7 @@ struct cn_hasher;
 struct cn_token_cache;
 struct cn_send_path;
 struct cn_abuse_limits;
+struct cn_membership;
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -57,6 +58,9 @@ struct cn_rest_deps {
     /* Per-address and per-user budgets (sign-ups, failed logins, room creations,
      * invitations, user searches). NULL: none. */
     struct cn_abuse_limits *abuse;
+    /* Membership revocations (rest_revoke.h: leave, removal, a closed room) go to every
+     * node through it. NULL: only PostgreSQL changes, sessions are not told. */
+    struct cn_membership *membership;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see

@@ -38,6 +38,9 @@ enum rest_msg_type {
     REST_MSG_HASH,
     REST_MSG_REDIS,
     REST_MSG_KAFKA, /* struct cn_kafka_delivery */
+    /* struct cn_membership_done: a membership revocation is applied on every node, or
+     * its wait passed (rest_revoke.h) */
+    REST_MSG_REVOKED,
 };
 
 struct cn_rest_req {

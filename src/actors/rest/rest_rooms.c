@@ -24,11 +24,12 @@
 #include "io/redis_client.h"
 #include "actors/session/send_path.h"
 #include "actors/rest/rest_request.h"
+#include "actors/rest/rest_revoke.h"
 #include "actors/rest/rest_rows.h"
 #include "proto/event_codec.h"
 #include "proto/json_responses.h"
 
-enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS, STEP_PRODUCED };
+enum { STEP_START = 0, STEP_DONE, STEP_MEMBERS, STEP_PRODUCED, STEP_REVOKED };
 
 static const char *outcome_of(const struct cn_pg_rows *res)
 {
@@ -181,11 +182,12 @@ static size_t parse_ids(const char *text, int64_t *out, size_t max)
     return n;
 }
 
-/* Tells every node that user_id left room_id: the room actors hand the event to
- * each subscription of the room, and the leaver's own sessions drop their
- * subscriptions to it when they see it (session/session_subs.c), within the
- * Pub/Sub hop. Fire and forget, like the read events: a lost one leaves the
- * leaver subscribed until the session ends (a new SUBSCRIBE is refused). */
+/* The room event for the room's subscribers: the room actors of every node hand it to
+ * each subscription of the room. Fire and forget, like the read events: the leaver's
+ * own sessions do not depend on it (rest_revoke tells them, subscribed or not, and
+ * waits for every node); when it reaches one of the leaver's subscriptions first, the
+ * session ends that subscription on it (session/session_subs.c) and the revocation
+ * finds nothing left to end there. */
 static void publish_leave(struct cn_rest_req *req)
 {
     if (!req->deps->events)
@@ -209,12 +211,21 @@ static void publish_leave(struct cn_rest_req *req)
 
 /* POST /api/rooms/{id}/leave: one statement that deletes the membership and
  * returns the members left, whose room lists (member count) and the leaver's
- * are dropped; then the leave event. */
+ * are dropped; then the leave event for the room, and the revocation of the leaver's
+ * membership on every node; 200 once every node applied it (rest_revoke.h). */
 void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         req->step = STEP_DONE;
         rest_sql_ids(req, CN_SQL_ROOM_LEAVE, 2, (int64_t[]){req->user_id, req->room_id});
+        return;
+    }
+    if (req->step == STEP_REVOKED) {
+        cn_msg_free(m); /* the revocation's outcome: the membership is gone either way */
+        json_t *v = json_object();
+        json_object_set_new(v, "roomId", json_integer(req->room_id));
+        json_object_set_new(v, "left", json_true());
+        rest_reply_json(req, 200, v);
         return;
     }
     struct cn_pg_reply *r = ok_reply(req, m);
@@ -232,10 +243,8 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
         rest_cache_invalidate(req, users, n);
         free(users);
         publish_leave(req);
-        json_t *v = json_object();
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "left", json_true());
-        rest_reply_json(req, 200, v);
+        req->step = STEP_REVOKED;
+        rest_revoke(req, req->room_id, &req->user_id, 1);
     } else if (strcmp(outcome, "not_found") == 0) {
         rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
     } else if (strcmp(outcome, "not_member") == 0) {

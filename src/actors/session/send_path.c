@@ -1,6 +1,7 @@
 /* The SEND path (see send_path.h): cn_send_path_take hands each SEND to the
  * session's own actor, which admits it through a sliding window, closes a flooding
- * session, looks up the sender's nickname and room membership (cached), produces
+ * session, looks up the sender's nickname and room membership (cached for at most
+ * member_ttl_ms, and dropped on revocation: see MEMBER_CACHE below), produces
  * the event to Kafka and answers the session in arrival order once each SEND's
  * outcome is known.
  *
@@ -51,6 +52,7 @@ struct item {
     int close;
     bool is_read; /* SEND /app/chat.read: room_id + read (an id or a position), no content */
     struct cn_read_target read;
+    bool member_ok;     /* room_membership said yes for this SEND (cached or not) */
     int64_t message_id; /* of a read: the message read_receipt_check resolved */
     int64_t room_id;
     enum cn_message_type type;
@@ -61,11 +63,26 @@ struct item {
     char receipt[]; /* "" when none */
 };
 
-/* Rooms whose membership is cached per session (positive answers only). The session
- * tells its actor when the user left a room it subscribed to
- * (cn_send_path_forget_room); otherwise a cached membership lasts as long as the
- * session. */
+/* Rooms whose membership is cached per session (positive answers only), so that a
+ * burst into a room costs one room_membership query. A cached answer must never
+ * outlive the membership; three things bound it:
+ *   - the session forwards a revocation (actors/membership: the user left or was
+ *     removed, the room closed; delivered to every session of the user on every node,
+ *     subscribed or not) as cn_send_path_forget_room, in its mailbox order, so a SEND
+ *     the session handles after the revocation misses the cache;
+ *   - every entry expires member_ttl_ms after the answer was read (whatever happens to
+ *     Redis Pub/Sub, a lost revocation is forgotten that late);
+ *   - cn_send_path_forget_all (the node's Redis subscriber came back: revocations may
+ *     have been lost meanwhile) bumps an epoch that every actor compares before its
+ *     next lookup, dropping its whole cache without a message per session.
+ * An answer read before a forget but arriving after it answers its own SEND (which
+ * came before the forget) and is not cached (`forgets`). */
 #define MEMBER_CACHE 64
+
+struct member {
+    int64_t room;      /* 0: empty (no room has id 0) */
+    uint64_t until_ms; /* cn_now_ms() after which the answer is asked again */
+};
 
 /* The per-session actor's state: the session's rate limiter and the rest of its
  * SEND path. Touched only by its own behaviour. */
@@ -75,8 +92,11 @@ struct limiter {
     int64_t user_id;
     char *nickname; /* NULL until user_by_id answered */
     int query;      /* Q_* in flight, 0 = none */
-    int64_t member[MEMBER_CACHE];
+    struct member member[MEMBER_CACHE];
     unsigned nmember, member_next;
+    uint64_t epoch;         /* path->member_epoch the cache belongs to */
+    uint64_t forgets;       /* forgets so far (forget_member, epoch changes) */
+    uint64_t query_forgets; /* `forgets` when the cursor's room_membership was sent */
     struct cn_send_window rate, refusals;
     struct item *head, *tail, *cursor;
     uint64_t next_seq;
@@ -121,19 +141,42 @@ static void advance(struct limiter *l)
         l->cursor = l->cursor->next;
 }
 
-static bool is_member_cached(const struct limiter *l, int64_t room)
+/* Drops the whole cache when cn_send_path_forget_all ran since the last look. One
+ * atomic load per pump. */
+static void check_epoch(struct limiter *l)
+{
+    /* acquire: pairs with the release increment in cn_send_path_forget_all. */
+    uint64_t e = atomic_load_explicit(&l->path->member_epoch, memory_order_acquire);
+    if (e != l->epoch) {
+        l->epoch = e;
+        l->nmember = 0;
+        l->member_next = 0;
+        l->forgets++;
+    }
+}
+
+static bool is_member_cached(const struct limiter *l, int64_t room, uint64_t now)
 {
     for (unsigned i = 0; i < l->nmember; i++)
-        if (l->member[i] == room)
-            return true;
+        if (l->member[i].room == room)
+            return now < l->member[i].until_ms;
     return false;
 }
 
 static void remember_member(struct limiter *l, int64_t room)
 {
+    uint32_t ttl = l->path->member_ttl_ms;
+    if (ttl == 0)
+        return;
+    uint64_t until = cn_now_ms() + ttl;
+    for (unsigned i = 0; i < l->nmember; i++)
+        if (l->member[i].room == room) { /* an expired entry asked again */
+            l->member[i].until_ms = until;
+            return;
+        }
     /* Round robin beyond the bound: a session that writes into more rooms than
      * that pays a query now and then. */
-    l->member[l->member_next] = room;
+    l->member[l->member_next] = (struct member){room, until};
     l->member_next = (l->member_next + 1) % MEMBER_CACHE;
     if (l->nmember < MEMBER_CACHE)
         l->nmember++;
@@ -243,6 +286,8 @@ static void produce_read(struct limiter *l, struct item *it)
 static void pump(struct limiter *l)
 {
     advance(l);
+    check_epoch(l);
+    uint64_t now = cn_now_ms();
     while (l->cursor && !l->query) {
         struct item *it = l->cursor;
         char a[24], b[24];
@@ -262,10 +307,11 @@ static void pump(struct limiter *l)
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             const char *p[] = {a};
             rc = submit(l, Q_NICKNAME, CN_SQL_USER_BY_ID, 1, p);
-        } else if (!is_member_cached(l, it->room_id)) {
+        } else if (!it->member_ok && !is_member_cached(l, it->room_id, now)) {
             snprintf(a, sizeof a, "%" PRId64, l->user_id);
             snprintf(b, sizeof b, "%" PRId64, it->room_id);
             const char *p[] = {a, b};
+            l->query_forgets = l->forgets;
             rc = submit(l, Q_MEMBERSHIP, CN_SQL_ROOM_MEMBERSHIP, 2, p);
         } else {
             produce(l, it);
@@ -329,7 +375,11 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         bool exists = cn_pg_rows_bool(r->rows, 0, "room_exists");
         bool member = exists && cn_pg_rows_bool(r->rows, 0, "is_member");
         if (member) {
-            remember_member(l, it->room_id);
+            it->member_ok = true;
+            /* Read before a forget that came since: good for this SEND, which came
+             * before the forget, never for the ones after it. */
+            if (l->query_forgets == l->forgets)
+                remember_member(l, it->room_id);
         } else {
             count(&l->path->counters.rejected);
             if (exists)
@@ -406,12 +456,13 @@ struct forget_msg {
     int64_t room_id;
 };
 
-/* The user left the room: the next SEND to it is checked again. */
+/* The user's membership of the room ended: the next SEND to it is checked again. */
 static void forget_member(struct limiter *l, int64_t room)
 {
+    l->forgets++;
     for (unsigned i = 0; i < l->nmember; i++)
-        if (l->member[i] == room)
-            l->member[i] = 0; /* no room has id 0: the slot never matches again */
+        if (l->member[i].room == room)
+            l->member[i].room = 0; /* no room has id 0: the slot never matches again */
 }
 
 static void behaviour(cn_actor *self, void *state, cn_msg *m)
@@ -459,6 +510,7 @@ static cn_actor *limiter_spawn(struct cn_send_path *p, cn_actor *session, int64_
     struct limiter *l = cn_xcalloc(1, sizeof *l);
     l->path = p;
     l->user_id = user_id;
+    l->epoch = atomic_load_explicit(&p->member_epoch, memory_order_acquire); /* check_epoch */
     cn_actor_ref(session);
     l->session = session;
     cn_send_window_init(&l->rate, cn_send_path_rate(p), p->limits.window_ms);
@@ -519,6 +571,12 @@ void cn_send_path_forget_room(cn_actor *helper, int64_t room_id)
     cn_msg_init(&m->hdr, LIM_FORGET, NULL);
     m->room_id = room_id;
     cn_actor_send(helper, &m->hdr); /* a stopped actor frees it */
+}
+
+void cn_send_path_forget_all(struct cn_send_path *p)
+{
+    /* release: pairs with the acquire load in check_epoch. */
+    atomic_fetch_add_explicit(&p->member_epoch, 1, memory_order_release);
 }
 
 uint32_t cn_send_path_rate(struct cn_send_path *p)

@@ -5,7 +5,9 @@
  * spawned on its first SEND and kept in the session's helper slot); cn_send_path_take
  * copies the SEND into a message for it and returns at once. That actor applies the
  * sliding window (send_window.h), checks room membership (room_membership, positive
- * answers cached per session and room) and the sender's nickname (user_by_id, once
+ * answers cached per session and room for at most member_ttl_ms, dropped when the
+ * session forwards a revocation or the node calls cn_send_path_forget_all) and the
+ * sender's nickname (user_by_id, once
  * per session), produces the msgpack ChatMessageEvent to chat.messages keyed by the
  * decimal room id, and answers the session with a cn_session_send_done once Kafka's
  * delivery report is in: RECEIPT only for a record acknowledged by every in-sync
@@ -55,6 +57,11 @@ struct cn_send_path {
      * changed. Each session's actor picks it up on its next SEND. */
     _Atomic uint32_t live_rate;
     struct cn_send_counters counters;
+    /* How long a positive room_membership answer is trusted without asking again
+     * (membership.cache_ttl_ms); 0: never cached, every SEND asks. */
+    uint32_t member_ttl_ms;
+    /* Bumped by cn_send_path_forget_all; each actor compares it before a lookup. */
+    _Atomic uint64_t member_epoch;
 };
 
 /* The cn_session_send_sink: ctx is a struct cn_send_path. Spawns the session's
@@ -65,8 +72,14 @@ struct cn_send_path {
 int cn_send_path_take(void *ctx, const struct cn_session_send *send);
 
 /* A cn_session_forget_room_fn: the session's actor (`helper`, borrowed) drops its
- * cached membership of room_id (the user left it). Any thread; cannot fail. */
+ * cached membership of room_id (the user's membership ended), before any SEND sent to
+ * it after this call; a lookup already out is not cached. Any thread; cannot fail. */
 void cn_send_path_forget_room(cn_actor *helper, int64_t room_id);
+
+/* Every actor of the path drops its whole membership cache before its next lookup
+ * (revocations may have been lost: the Redis subscriber connection was down). One
+ * atomic increment, no message. Any thread; cannot fail. */
+void cn_send_path_forget_all(struct cn_send_path *p);
 
 /* The send rate in force, and the run-time change of it (rate >= 1; an actor's
  * window starts afresh at its next SEND). Any thread; cannot fail. */

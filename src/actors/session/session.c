@@ -198,6 +198,9 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case CN_SESSION_KICK:
         on_kick(s, (const struct cn_session_kick *)m);
         break;
+    case CN_SESSION_REVOKE:
+        cn__session_revoke(s, (const struct cn_session_revoke *)m);
+        break;
     default:
         break;
     }

@@ -17,7 +17,8 @@ struct sub {
 };
 
 struct entry {
-    cn_actor *actor; /* our reference */
+    cn_actor *actor;            /* our reference */
+    struct entry *next_of_user; /* the user's next entry (users index); under mu */
     char id[40];
     int64_t user_id;
     int64_t connected_wall_ms;
@@ -29,6 +30,7 @@ struct entry {
 struct cn_session_dir {
     pthread_mutex_t mu;
     struct cn_u64map sessions; /* (uintptr_t)actor -> struct entry; under mu */
+    struct cn_u64map users;    /* user id -> its first entry (next_of_user); under mu */
     struct cn_session_room_hooks hooks;
     const struct cn_session_room_hooks *inner;
 };
@@ -76,6 +78,7 @@ struct cn_session_dir *cn_session_dir_new(void)
     struct cn_session_dir *d = cn_xcalloc(1, sizeof *d);
     pthread_mutex_init(&d->mu, NULL);
     cn_u64map_init(&d->sessions);
+    cn_u64map_init(&d->users);
     d->hooks = (struct cn_session_room_hooks){d, on_subscribed, on_unsubscribed};
     return d;
 }
@@ -100,7 +103,31 @@ void cn_session_dir_opened(struct cn_session_dir *d, cn_actor *session, const ch
     e->connected_wall_ms = cn_wall_ms();
     pthread_mutex_lock(&d->mu);
     cn_u64map_put(&d->sessions, key_of(session), e);
+    if (user_id > 0) {
+        e->next_of_user = cn_u64map_get(&d->users, (uint64_t)user_id);
+        cn_u64map_put(&d->users, (uint64_t)user_id, e);
+    }
     pthread_mutex_unlock(&d->mu);
+}
+
+/* Takes e out of its user's list. Under mu. */
+static void unlink_user(struct cn_session_dir *d, struct entry *e)
+{
+    if (e->user_id <= 0)
+        return;
+    struct entry *first = cn_u64map_get(&d->users, (uint64_t)e->user_id);
+    if (first == e) {
+        if (e->next_of_user)
+            cn_u64map_put(&d->users, (uint64_t)e->user_id, e->next_of_user);
+        else
+            cn_u64map_del(&d->users, (uint64_t)e->user_id);
+        return;
+    }
+    for (struct entry *x = first; x; x = x->next_of_user)
+        if (x->next_of_user == e) {
+            x->next_of_user = e->next_of_user;
+            return;
+        }
 }
 
 static void entry_free(struct entry *e)
@@ -116,6 +143,8 @@ void cn_session_dir_closed(struct cn_session_dir *d, cn_actor *session)
         return;
     pthread_mutex_lock(&d->mu);
     struct entry *e = cn_u64map_del(&d->sessions, key_of(session));
+    if (e)
+        unlink_user(d, e);
     pthread_mutex_unlock(&d->mu);
     if (e)
         entry_free(e);
@@ -248,6 +277,48 @@ size_t cn_session_dir_kick(struct cn_session_dir *d, const char *id, int64_t use
     return n;
 }
 
+static void tell_revoke(struct entry *e, int64_t room_id, const char *kind, int64_t at_ms)
+{
+    struct cn_session_revoke *r = cn_xcalloc(1, sizeof *r);
+    cn_msg_init(&r->hdr, CN_SESSION_REVOKE, NULL);
+    r->room_id = room_id;
+    r->at_ms = at_ms;
+    strncpy(r->kind, kind, sizeof r->kind - 1);
+    cn_actor_send(e->actor, &r->hdr); /* a session already stopping drops it */
+}
+
+size_t cn_session_dir_revoke(struct cn_session_dir *d, int64_t room_id, const int64_t *users,
+                             size_t n, const char *kind, int64_t at_ms)
+{
+    if (!d)
+        return 0;
+    size_t told = 0;
+    /* Under the lock, so that a session is either told or registers after this (then
+     * it has looked nothing up before the membership ended). Each send is one push. */
+    pthread_mutex_lock(&d->mu);
+    if (n == 0) {
+        for (size_t i = 0; i < d->sessions.cap; i++) {
+            struct entry *e = d->sessions.slots[i].key ? d->sessions.slots[i].value : NULL;
+            if (e) {
+                tell_revoke(e, room_id, kind, at_ms);
+                told++;
+            }
+        }
+    }
+    for (size_t u = 0; u < n; u++) {
+        if (users[u] <= 0)
+            continue;
+        /* A user named twice is told twice; the session's second look finds nothing. */
+        for (struct entry *e = cn_u64map_get(&d->users, (uint64_t)users[u]); e;
+             e = e->next_of_user) {
+            tell_revoke(e, room_id, kind, at_ms);
+            told++;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return told;
+}
+
 size_t cn_session_dir_drain(struct cn_session_dir *d, size_t batch, uint32_t jitter_ms)
 {
     size_t n = 0;
@@ -274,6 +345,7 @@ void cn_session_dir_free(struct cn_session_dir *d)
         if (d->sessions.slots[i].key)
             entry_free(d->sessions.slots[i].value);
     cn_u64map_free(&d->sessions);
+    cn_u64map_free(&d->users);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

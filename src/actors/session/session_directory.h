@@ -9,6 +9,10 @@
  * admin thread, each critical section is a hash operation or a copy, and the
  * admin's listing is rare.
  *
+ * It also finds a user's sessions for a membership revocation (cn_session_dir_revoke,
+ * called by actors/membership): an index user id -> that user's entries, so a
+ * revocation costs its users' sessions, not a walk over the node's.
+ *
  * Memory: the directory holds one reference to each listed session actor, taken
  * when it opens and dropped when it closes; listings are copies the caller frees
  * with cn_session_dir_list_free. */
@@ -31,6 +35,22 @@ struct cn_session_kick {
     cn_msg hdr;
     int64_t reconnect_after_ms;
     char reason[]; /* "" when none */
+};
+
+/* The message a session gets when memberships of a room ended (the user left or was
+ * removed, or the room was closed; actors/membership/membership.h): it ends its
+ * subscriptions to the room, each with a last MESSAGE carrying `x-event: <kind>`
+ * (message-id "<kind>-<room>-<user>-<at_ms>"), refuses a SUBSCRIBE to the room still
+ * waiting for its membership check, and tells its SEND path to forget the room's
+ * cached membership, in that order, in its own mailbox: every frame that reaches the
+ * session after this message is handled after it. Freed with free(). */
+#define CN_SESSION_REVOKE          0x5794
+#define CN_SESSION_REVOKE_KIND_MAX 15
+struct cn_session_revoke {
+    cn_msg hdr;
+    int64_t room_id;
+    int64_t at_ms;
+    char kind[CN_SESSION_REVOKE_KIND_MAX + 1]; /* lower-case letters: leave, removed, closed */
 };
 
 struct cn_session_info {
@@ -80,6 +100,15 @@ size_t cn_session_dir_rooms(struct cn_session_dir *d, size_t top, struct cn_room
  * user_id. Returns how many were told. Any thread. */
 size_t cn_session_dir_kick(struct cn_session_dir *d, const char *id, int64_t user_id,
                            const char *reason);
+
+/* Sends a CN_SESSION_REVOKE for room_id (> 0), kind (1..15 lower-case letters,
+ * copied) and at_ms to every open session of the n users in `users` (borrowed), or,
+ * with n == 0, to every open session of the node (a closed room: any of them may hold
+ * it). Returns how many sessions were told. The messages are in the sessions'
+ * mailboxes when this returns. A session that registers after this call has cached
+ * nothing older than it. Any thread; d NULL is a no-op (0). */
+size_t cn_session_dir_revoke(struct cn_session_dir *d, int64_t room_id, const int64_t *users,
+                             size_t n, const char *kind, int64_t at_ms);
 
 /* Tells at most `batch` sessions not told before to drain, each with a
  * reconnect hint drawn uniformly from [0, jitter_ms]. Returns how many were told

@@ -96,6 +96,8 @@ static void on_subscribe(struct cn__session *s, struct cn_ws_in_frame *m)
                                       cn_sql(CN_SQL_ROOM_MEMBERSHIP), 2, params);
             if (rc == 0) {
                 s->pending = m; /* answered in cn__session_pg_reply, in order */
+                s->pending_room = room;
+                s->pending_revoked = false;
                 return;
             }
             cn__session_app_error(s, receipt, "UNAVAILABLE", "the database is busy; retry shortly");
@@ -107,7 +109,10 @@ static void on_subscribe(struct cn__session *s, struct cn_ws_in_frame *m)
 void cn__session_pg_reply(struct cn__session *s, struct cn_pg_reply *r)
 {
     struct cn_ws_in_frame *m = s->pending;
+    bool revoked = s->pending_revoked;
     s->pending = NULL;
+    s->pending_room = 0;
+    s->pending_revoked = false;
     if (!m || s->state != CN__SESSION_OPEN) {
         cn_msg_free(&r->hdr);
         if (m)
@@ -121,8 +126,10 @@ void cn__session_pg_reply(struct cn__session *s, struct cn_pg_reply *r)
                 r->sqlstate[0] ? r->sqlstate : "-", r->error);
         cn__session_app_error(s, receipt, "UNAVAILABLE",
                               "the database is unavailable; retry shortly");
-    } else if (!cn_pg_rows_bool(r->rows, 0, "is_member")) {
-        /* An unknown room answers the same: no probing which rooms exist. */
+    } else if (revoked || !cn_pg_rows_bool(r->rows, 0, "is_member")) {
+        /* An unknown room answers the same: no probing which rooms exist. A membership
+         * revoked while the query was out is refused whatever it answered: the answer
+         * may have been read before the membership ended. */
         cn__session_app_error(s, receipt, "NOT_MEMBER", "not a member of this room");
     } else if (cn__session_sub_find(s, cn_stomp_frame_get(f, "id", NULL))) {
         /* Defensive: frames behind this one waited, so the id cannot have been taken. */

@@ -75,6 +75,10 @@ struct cn__session {
     /* The SUBSCRIBE waiting for room_membership, then (join_key set) for its room's
      * cn_session_joined. */
     struct cn_ws_in_frame *pending;
+    int64_t pending_room; /* the room of a SUBSCRIBE in s->pending (0: none) */
+    /* The membership of pending_room was revoked while its room_membership query was
+     * out: its answer may predate the revocation, so the SUBSCRIBE is refused. */
+    bool pending_revoked;
     uint64_t join_key; /* the subscription key s->pending waits to be joined; 0 none */
     uint64_t t_join;   /* timer id of that wait, 0 = none */
     struct cn__session_deferred *dq_head, *dq_tail;

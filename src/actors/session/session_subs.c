@@ -1,6 +1,8 @@
 /* A session's subscriptions and the deliveries to them; see session_subs.h. */
 #include "actors/session/session_subs.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,16 +73,77 @@ void cn__session_subs_drop(struct cn__session *s)
     s->nsubs = 0;
 }
 
-/* The user left x's room: the subscription ends here (the room stops delivering
- * to it) but its id stays known, so the client's UNSUBSCRIBE is still answered. */
-static void revoke_sub(struct cn__session *s, struct cn__session_sub *x)
+/* The user's membership of x's room ended: the subscription ends here (the room
+ * stops delivering to it) but its id stays known, so the client's UNSUBSCRIBE is
+ * still answered. */
+static void end_sub(struct cn__session *s, struct cn__session_sub *x)
 {
     const struct cn_session_room_hooks *rooms = s->deps->rooms;
     if (rooms && rooms->unsubscribed)
         rooms->unsubscribed(rooms->ctx, x->room_id, s->self, x->key);
-    if (s->send_helper && s->deps->send_forget_room)
-        s->deps->send_forget_room(s->send_helper, x->room_id);
     x->revoked = true;
+}
+
+static void forget_room(struct cn__session *s, int64_t room_id)
+{
+    if (s->send_helper && s->deps->send_forget_room)
+        s->deps->send_forget_room(s->send_helper, room_id);
+}
+
+/* A leave event of this user, delivered on x: the subscription ends after it. */
+static void revoke_sub(struct cn__session *s, struct cn__session_sub *x)
+{
+    end_sub(s, x);
+    forget_room(s, x->room_id);
+}
+
+/* The last MESSAGE of a revoked subscription, the same as the room's leave event
+ * (docs/PROTOCOL.md, "Leave events") with r->kind as its name. */
+static void write_revoke_event(struct cn__session *s, const struct cn__session_sub *x,
+                               const struct cn_session_revoke *r)
+{
+    char dest[40], id[96], body[160], upper[CN_SESSION_REVOKE_KIND_MAX + 1];
+    size_t i = 0;
+    for (; r->kind[i] && i < sizeof upper - 1; i++)
+        upper[i] =
+            r->kind[i] >= 'a' && r->kind[i] <= 'z' ? (char)(r->kind[i] - 'a' + 'A') : r->kind[i];
+    upper[i] = '\0';
+    snprintf(dest, sizeof dest, "/topic/room.%" PRId64, r->room_id);
+    snprintf(id, sizeof id, "%s-%" PRId64 "-%" PRId64 "-%" PRId64, r->kind, r->room_id, s->user_id,
+             r->at_ms);
+    int bl = snprintf(body, sizeof body,
+                      "{\"type\":\"%s\",\"roomId\":%" PRId64 ",\"userId\":%" PRId64 "}", upper,
+                      r->room_id, s->user_id);
+    struct cn_stomp_header h = {"x-event", r->kind, (uint32_t)strlen("x-event"),
+                                (uint32_t)strlen(r->kind)};
+    struct cn_stomp_message_fields f = {
+        .destination = dest,
+        .message_id = id,
+        .content_type = "application/json",
+        .extra = &h,
+        .nextra = 1,
+        .body = body,
+        .body_len = (size_t)bl,
+    };
+    struct cn_ws_shared_msg *m = cn_ws_shared_msg_new(&f);
+    cn__session_write_message(s, x, m);
+    cn_ws_shared_msg_unref(m);
+}
+
+void cn__session_revoke(struct cn__session *s, const struct cn_session_revoke *r)
+{
+    for (struct cn__session_sub *x = s->subs; x; x = x->next) {
+        if (x->room_id != r->room_id || x->revoked)
+            continue;
+        if (s->state == CN__SESSION_OPEN)
+            write_revoke_event(s, x, r);
+        end_sub(s, x);
+    }
+    if (s->pending && !s->join_key && s->pending_room == r->room_id)
+        s->pending_revoked = true;
+    /* Last: a SEND that reaches the SEND path after this is checked in PostgreSQL,
+     * where the membership is already gone. */
+    forget_room(s, r->room_id);
 }
 
 void cn__session_deliver(struct cn__session *s, cn_msg *m)

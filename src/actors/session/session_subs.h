@@ -30,4 +30,10 @@ void cn__session_subs_drop(struct cn__session *s);
  * expiry; a leave event of this user ends the subscription after it. */
 void cn__session_deliver(struct cn__session *s, cn_msg *m);
 
+/* A CN_SESSION_REVOKE (borrowed; session_directory.h): the memberships of r->room_id
+ * ended. Each live subscription to the room gets a last MESSAGE (x-event r->kind) and
+ * ends as on a leave event; a SUBSCRIBE to the room waiting for its membership check
+ * is marked to be refused; then the SEND path forgets the room. */
+void cn__session_revoke(struct cn__session *s, const struct cn_session_revoke *r);
+
 #endif

@@ -1,6 +1,9 @@
 /* Tests src/actors/session/session_directory.c: listings and their filters, rooms counted from the
- * wrapped hooks, kick by id and by user, drain in batches with bounded hints, close. */
+ * wrapped hooks, kick by id and by user, drain in batches with bounded hints, close;
+ * revocations reach exactly the named users' sessions (the per-user index stays right as
+ * sessions close in any order), or every session for a closed room. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,7 +13,8 @@
 
 /* What one fake session actor was told. */
 struct told {
-    atomic_int kicks, drains;
+    atomic_int kicks, drains, revokes;
+    atomic_llong last_revoked_room;
     atomic_llong last_hint;
     char reason[64];
 };
@@ -28,6 +32,10 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
             atomic_store(&t->last_hint, k->reconnect_after_ms);
             atomic_fetch_add(&t->drains, 1);
         }
+    } else if (m->type == CN_SESSION_REVOKE) {
+        const struct cn_session_revoke *r = (const struct cn_session_revoke *)m;
+        atomic_store(&t->last_revoked_room, r->room_id);
+        atomic_fetch_add(&t->revokes, 1);
     }
     cn_msg_free(m);
 }
@@ -143,6 +151,51 @@ static void test_directory(void)
     cn_runtime_shutdown(rt);
 }
 
+static void test_revoke_reaches_the_named_users_sessions(void)
+{
+    cn_runtime_config rc = {.workers = 1};
+    cn_runtime *rt = cn_runtime_new(&rc);
+    CHECK_EQ(cn_runtime_start(rt), 0);
+    enum { N = 5 };
+    static struct told told[N];
+    memset(told, 0, sizeof told);
+    /* Users: 10, 10, 10, 20, 30 (three sessions of one user: a list to unlink from). */
+    static const int64_t user_of[N] = {10, 10, 10, 20, 30};
+    cn_actor *a[N];
+    struct cn_session_dir *d = cn_session_dir_new();
+    for (int i = 0; i < N; i++) {
+        a[i] = cn_actor_spawn(rt, behaviour, &told[i], NULL);
+        char id[8];
+        snprintf(id, sizeof id, "s%d", i);
+        cn_session_dir_opened(d, a[i], id, user_of[i]);
+    }
+    int64_t users[] = {10, 30, 99};
+    CHECK_EQ(cn_session_dir_revoke(d, 42, users, 3, "leave", 1), 4);
+    for (int i = 0; i < N; i++)
+        if (user_of[i] != 20)
+            CHECK(wait_for(&told[i].revokes, 1));
+    /* The middle of user 10's list closes, then its head: the rest stays reachable. */
+    cn_session_dir_closed(d, a[1]);
+    CHECK_EQ(cn_session_dir_revoke(d, 43, users, 1, "removed", 2), 2);
+    CHECK(wait_for(&told[0].revokes, 2));
+    CHECK(wait_for(&told[2].revokes, 2));
+    CHECK_EQ(atomic_load(&told[0].last_revoked_room), 43);
+    cn_session_dir_closed(d, a[2]);
+    cn_session_dir_closed(d, a[0]);
+    CHECK_EQ(cn_session_dir_revoke(d, 44, users, 1, "removed", 3), 0);
+    /* A closed room: every open session. */
+    CHECK_EQ(cn_session_dir_revoke(d, 45, NULL, 0, "closed", 4), 2);
+    CHECK(wait_for(&told[3].revokes, 1));
+    CHECK(wait_for(&told[4].revokes, 2));
+    CHECK_EQ(atomic_load(&told[3].last_revoked_room), 45);
+    CHECK_EQ(atomic_load(&told[1].revokes), 1); /* closed before the second revocation */
+    CHECK_EQ(cn_session_dir_revoke(NULL, 45, NULL, 0, "closed", 4), 0);
+    cn_session_dir_free(d);
+    for (int i = 0; i < N; i++)
+        cn_actor_unref(a[i]);
+    cn_runtime_shutdown(rt);
+}
+
 static void test_no_directory_is_a_no_op(void)
 {
     /* The sessions call these unconditionally; a node without a directory passes NULL:
@@ -152,4 +205,5 @@ static void test_no_directory_is_a_no_op(void)
     cn_session_dir_free(NULL);
 }
 
-CN_TEST_MAIN(test_directory, test_no_directory_is_a_no_op)
+CN_TEST_MAIN(test_directory, test_revoke_reaches_the_named_users_sessions,
+             test_no_directory_is_a_no_op)

@@ -124,6 +124,7 @@ static inline void harness_start(struct harness *h, struct cn_send_limits limits
     h->send.pg = FAKE_PG;
     h->send.producer = FAKE_PRODUCER;
     h->send.limits = limits;
+    h->send.member_ttl_ms = 60000; /* longer than any test: expiry is tested on its own */
     h->rooms = (struct cn_session_room_hooks){
         .subscribed = rooms_subscribed,
         .unsubscribed = rooms_unsubscribed,
