@@ -38,8 +38,9 @@ static void test_connect_with_a_valid_token_is_connected(void)
  * ERROR, then the connection closes for an authentication failure. */
 static void test_connect_with_a_bad_token_is_error_and_close(void)
 {
-    char *foreign = cn_jwt_issue((const uint8_t *)"another-key-of-thirty-two-bytes!", 32, 7,
-                                 (int64_t)time(NULL), 3600);
+    const struct cn_jwt_config other = {(const uint8_t *)"another-key-of-thirty-two-bytes!", 32,
+                                        "chat-node", "chat-node"};
+    char *foreign = cn_jwt_issue(&other, 7, (int64_t)time(NULL), 3600);
     const char *auth[] = {foreign, "not.a.token", NULL};
     for (int i = 0; i < 3; i++) {
         struct harness h;
