@@ -80,14 +80,28 @@ def payload(token):
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
+def unescape(value):
+    """A STOMP 1.2 header value as sent (\\c for ':', ...), decoded."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            out.append({"c": ":", "n": "\n", "r": "\r", "\\": "\\"}.get(value[i + 1], "?"))
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
 def stomp_connect(node, token):
-    """(command, headers) of the answer to CONNECT; an ERROR is followed by a close."""
+    """(command, headers with values decoded) of the answer to CONNECT; an ERROR is
+    followed by a close."""
     c = ss.Client(node)
     try:
         cmd, h, _ = c.connect(token)
         if cmd == "ERROR":
             c.wait_closed(5)
-        return cmd, h
+        return cmd, {k: unescape(v) for k, v in h.items()}
     finally:
         c.close()
 
