@@ -41,6 +41,7 @@
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "actors/rest/abuse_limits.h"
+#include "actors/rest/known_users.h"
 #include "actors/rest/rest.h"
 #include "actors/session/send_path.h"
 #include "actors/session/session_directory.h"
@@ -113,6 +114,7 @@ struct node {
     struct cn_rest_deps rest;
     struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
     struct cn_abuse_limits *abuse;        /* see cn_rest_deps */
+    struct cn_known_users *known_users;   /* see cn_rest_deps and cn_session_deps */
     struct cn_http_routes routes;
     struct cn_static_files *statics; /* the web client (http.static_dir); NULL: none */
     struct cn_ws_counters ws_counters;
@@ -317,14 +319,24 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         [CN_ABUSE_USER_SEARCH] = {(uint32_t)cfg->limits_user_searches_per_minute, 60},
     };
     n->abuse = cn_abuse_limits_new(rules, 0);
+    n->known_users = cn_known_users_new(0);
+    const struct cn_jwt_config jwt = {
+        .key = (const uint8_t *)cfg->auth_jwt_secret,
+        .key_len = strlen(cfg->auth_jwt_secret),
+        .issuer = cfg->auth_issuer,
+        .audience = cfg->auth_audience,
+    };
     n->rest = (struct cn_rest_deps){
         .rt = n->rt,
         .pg = n->pg,
         .redis = cfg->cache_rooms_enabled ? n->redis : NULL,
         .hasher = n->hasher,
-        .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
-        .jwt_key_len = strlen(cfg->auth_jwt_secret),
+        .jwt = jwt,
         .token_ttl_s = cfg->auth_token_ttl_s,
+        .refresh_ttl_s = cfg->auth_refresh_ttl_s,
+        .login_backoff = {.after = cfg->auth_login_backoff_after,
+                          .base_s = cfg->auth_login_backoff_base_s,
+                          .max_s = cfg->auth_login_backoff_max_s},
         .rooms_cache_ttl_s = cfg->cache_rooms_ttl_s,
         .counters = &n->rest_counters,
         .token_caches = n->token_caches,
@@ -333,6 +345,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .events = n->redis,
         .abuse = n->abuse,
         .membership = n->membership,
+        .known_users = n->known_users,
     };
     n->routes.node_id = cfg->node_id;
     n->routes.runtime = n->rt;
@@ -351,8 +364,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->ws = (struct cn_session_deps){
         .rt = n->rt,
         .pg = n->pg,
-        .jwt_key = (const uint8_t *)cfg->auth_jwt_secret,
-        .jwt_key_len = strlen(cfg->auth_jwt_secret),
+        .jwt = jwt,
         .cfg = {.heartbeat_ms = (uint32_t)cfg->stomp_heartbeat_ms,
                 .connect_timeout_ms = (uint32_t)cfg->stomp_connect_timeout_ms,
                 .max_subscriptions = (uint32_t)cfg->stomp_max_subscriptions},
@@ -366,6 +378,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .directory = n->sessions,
         .user_sessions = n->user_sessions,
         .redis = n->redis,
+        .known_users = n->known_users,
     };
     struct cn_http_server_config hcfg = {
         .host = cfg->http_host,
@@ -571,6 +584,8 @@ static void stop_node(struct node *n)
     }
     cn_abuse_limits_free(n->abuse);
     n->abuse = NULL;
+    cn_known_users_free(n->known_users);
+    n->known_users = NULL;
     cn_health_free(n->health);
     n->health = NULL;
     cn_session_dir_free(n->sessions);

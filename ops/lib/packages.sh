@@ -8,7 +8,9 @@ CN_PACKAGES_BUILD=(
     build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
     libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libmsgpack-dev
     libjwt-dev libjemalloc-dev libjansson-dev libsodium-dev libinih-dev uuid-dev
-    libevent-dev libuv1-dev
+    libevent-dev libuv1-dev libunistring-dev
+    # password.lst, the common passwords sign-up refuses (embedded at build time)
+    john-data
 )
 
 # The services of the stack and the tools ops/dev drives them with.
@@ -16,6 +18,8 @@ CN_PACKAGES_RUN=(
     postgresql redis-server curl procps iproute2 python3
     # lws loads its libuv event loop as a plugin at run time (http_server.c).
     libwebsockets-evlib-uv
+    # display names: NFC, character categories, case folding (src/proto/display_name.c)
+    libunistring2
 )
 
 # Extra tools for the test command. Node 20 and npm come from the machine's nodesource

@@ -32,8 +32,9 @@ def setup(url, rooms):
     is invalidated by each batch, as in real use). Returns (sender, room ids)."""
     tag = uuid.uuid4().hex[:8]
     ids = psql(url, f"""
-        INSERT INTO users (email, password_hash, nickname)
-        VALUES ('persist-a-{tag}@example.com', 'x', 'a'), ('persist-b-{tag}@example.com', 'x', 'b')
+        INSERT INTO users (email, password_hash, nickname, nickname_key)
+        VALUES ('persist-a-{tag}@example.com', 'x', 'a-{tag}', 'a-{tag}'),
+               ('persist-b-{tag}@example.com', 'x', 'b-{tag}', 'b-{tag}')
         RETURNING id""").split()
     a, b = int(ids[0]), int(ids[1])
     room_ids = [int(x) for x in psql(url, f"""

@@ -21,15 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rest"))
 from setup_rooms import call  # noqa: E402  (the REST bench's client: keep-alive per thread, retries)
 
-PASSWORD = "bench-fanout-password"
+PASSWORD = "bench-fanout-password"  # sign-up wants 10+ characters, not a common password
 API_GROUP_MAX = 100  # POST /api/rooms/group: memberIds holds at most 100 distinct ids
 
 
 def user(base, i):
     email = f"bench-fanout-{i:05d}@bench.example.com"
+    # Nicknames are unique case-insensitively: "bench-fan-NNNNN" follows the email, so a
+    # re-run gets EMAIL_TAKEN (and logs in); NICKNAME_TAKEN means someone else has it.
     st, body = call(base, "POST", "/api/auth/signup",
-                    {"email": email, "password": PASSWORD, "nickname": f"fan{i}"})
-    if st not in (201, 409):
+                    {"email": email, "password": PASSWORD, "nickname": f"bench-fan-{i:05d}"})
+    if st not in (201, 409) or (st == 409 and body["error"]["code"] != "EMAIL_TAKEN"):
         raise SystemExit(f"setup_fanout: signup {email}: {st} {body}")
     st, body = call(base, "POST", "/api/auth/login", {"email": email, "password": PASSWORD})
     if st != 200:

@@ -27,7 +27,7 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-PASSWORD = "bench-rooms-password"
+PASSWORD = "bench-rooms-password"  # sign-up wants 10+ characters, not a common password
 ROOMS_PER_USER = 10
 GROUP_SIZE = 5
 GROUPS_PER_BLOCK = 8
@@ -95,9 +95,11 @@ def main():
     t0 = time.monotonic()
 
     def signup(i):
+        # The nickname follows the email (nicknames are unique case-insensitively): a
+        # re-run gets EMAIL_TAKEN; NICKNAME_TAKEN means someone else has the name.
         st, body = call(a.node, "POST", "/api/auth/signup",
-                        {"email": email(i), "password": PASSWORD, "nickname": "bench%04d" % i})
-        if st not in (201, 200, 409):
+                        {"email": email(i), "password": PASSWORD, "nickname": "bench-rooms-%04d" % i})
+        if st not in (201, 200, 409) or (st == 409 and body["error"]["code"] != "EMAIL_TAKEN"):
             raise RuntimeError("signup %s: %s %s" % (email(i), st, body))
         return st != 409
 

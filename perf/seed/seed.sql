@@ -4,7 +4,8 @@
 --        [-v direct_pct=60] [-v seed=0.42] -f perf/seed/seed.sql      (perf/seed/run.sh does this)
 --
 -- What it makes (all set-based, generate_series; reproducible for a given seed):
---   users     ids 1..users, email user<N>@seed.test, nickname user<N>; status ~85% OFFLINE,
+--   users     ids 1..users, email user<N>@seed.test, nickname user<N> (nickname_key the
+--             same: ASCII lower case is its case fold); status ~85% OFFLINE,
 --             10% ONLINE, 5% AWAY; password_hash :'password_hash' (default a placeholder
 --             that never verifies: seeded users are for reads; pass a real argon2id string
 --             to log in as them).
@@ -84,10 +85,12 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------- users
-INSERT INTO users (id, email, password_hash, nickname, status, last_seen_at, created_at)
+INSERT INTO users (id, email, password_hash, nickname, nickname_key, status, last_seen_at,
+                   created_at)
 SELECT g,
        'user' || g || '@seed.test',
        :'password_hash',
+       'user' || g,
        'user' || g,
        CASE WHEN r < 0.10 THEN 'ONLINE' WHEN r < 0.15 THEN 'AWAY' ELSE 'OFFLINE' END,
        now() - random() * interval '30 days',

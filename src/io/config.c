@@ -93,6 +93,20 @@ static const struct key keys[] = {
      "sign-ups and logins waiting for a hasher beyond which they get 503"},
     {"auth", "password_hash_cost", KEY_STR, OFF(auth_password_hash_cost), "interactive", 0, 0,
      "argon2id limits: interactive, moderate, or min (dev mode only: fast, weak)"},
+    {"auth", "issuer", KEY_STR, OFF(auth_issuer), "chat-node", 0, 0,
+     "`iss` of every access token; tokens with another issuer are refused (1..256 bytes)"},
+    {"auth", "audience", KEY_STR, OFF(auth_audience), "chat-node", 0, 0,
+     "`aud` of every access token; tokens for another audience are refused (1..256 bytes)"},
+    {"auth", "refresh_ttl_s", KEY_INT, OFF(auth_refresh_ttl_s), "2592000", 60, 31536000,
+     "lifetime of a refresh token in seconds (each refresh issues a new one with a new "
+     "lifetime)"},
+    {"auth", "login_backoff_after", KEY_INT, OFF(auth_login_backoff_after), "5", 1, 1000,
+     "consecutive failed logins of one account (email) before its logins are refused for a "
+     "while (429 + Retry-After), cluster-wide"},
+    {"auth", "login_backoff_base_s", KEY_INT, OFF(auth_login_backoff_base_s), "1", 1, 3600,
+     "the first back-off; it doubles with each further failure"},
+    {"auth", "login_backoff_max_s", KEY_INT, OFF(auth_login_backoff_max_s), "900", 1, 86400,
+     "the longest back-off"},
     {"cache", "rooms_enabled", KEY_BOOL, OFF(cache_rooms_enabled), "true", 0, 0,
      "cache room lists in Redis (false: every GET /api/rooms reads PostgreSQL)"},
     {"cache", "rooms_ttl_s", KEY_INT, OFF(cache_rooms_ttl_s), "300", 1, 86400,
@@ -345,6 +359,22 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
     }
     if (strcmp(cost, "min") == 0 && !cfg->dev_mode) {
         snprintf(err, errlen, "auth.password_hash_cost: min is refused unless node.dev_mode=true");
+        return -1;
+    }
+    /* The bounds of cn_jwt_config (src/proto/jwt.h): 1..256 bytes. */
+    const char *names[][2] = {{"auth.issuer", cfg->auth_issuer},
+                              {"auth.audience", cfg->auth_audience}};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(names[i][1]);
+        if (n == 0 || n > 256) {
+            snprintf(err, errlen, "%s: must be 1..256 bytes", names[i][0]);
+            return -1;
+        }
+    }
+    if (cfg->auth_login_backoff_max_s < cfg->auth_login_backoff_base_s) {
+        snprintf(err, errlen,
+                 "auth.login_backoff_max_s: %d must be at least auth.login_backoff_base_s (%d)",
+                 cfg->auth_login_backoff_max_s, cfg->auth_login_backoff_base_s);
         return -1;
     }
     const char *levels[] = {"debug", "info", "warn", "error"};

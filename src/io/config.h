@@ -39,6 +39,12 @@ struct cn_config {
     int auth_hasher_threads;
     int auth_hasher_queue;
     char *auth_password_hash_cost;
+    char *auth_issuer;
+    char *auth_audience;
+    int auth_refresh_ttl_s;
+    int auth_login_backoff_after;
+    int auth_login_backoff_base_s;
+    int auth_login_backoff_max_s;
     int cache_rooms_ttl_s;
     bool cache_rooms_enabled;
     bool fanout_broadcast_enabled;

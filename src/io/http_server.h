@@ -52,7 +52,7 @@ struct cn_http_response {
     const char *cache_control; /* static string; NULL: no-store */
     char *body;
     size_t body_len;
-    bool deferred; /* set by the handler: the answer comes later via cn_http_reply */
+    bool deferred;     /* set by the handler: the answer comes later via cn_http_reply */
     int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
 };
 

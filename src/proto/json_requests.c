@@ -4,8 +4,13 @@
 #include "proto/json_requests.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unictype.h>
+#include <unistr.h>
 
+#include "proto/common_passwords.h"
+#include "proto/display_name.h"
 #include "proto/utf8.h"
 
 size_t cn_json_error_format(const struct cn_json_error *e, char *buf, size_t cap)
@@ -298,6 +303,59 @@ static bool email_valid(const char *s, size_t n)
     return true;
 }
 
+/* True when s[0..n) (valid UTF-8) holds only Unicode white space. */
+static bool only_space(const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    for (size_t i = 0; i < n;) {
+        ucs4_t uc;
+        int k = u8_mbtouc(&uc, p + i, n - i);
+        if (!uc_is_property_white_space(uc))
+            return false;
+        i += k > 0 ? (size_t)k : 1;
+    }
+    return true;
+}
+
+/* Sign-up's password rules (json_requests.h). */
+static int check_new_password(const char *pw, size_t n, struct cn_json_error *err)
+{
+    long chars = cn_utf8_count(pw, n);
+    if (chars < 0)
+        return fail(err, CN_JSON_E_INVALID, "password", "must be valid UTF-8");
+    if (chars < CN_PASSWORD_MIN_CHARS)
+        return fail(err, CN_JSON_E_INVALID, "password", "must be at least 10 characters");
+    if (chars > CN_PASSWORD_MAX_CHARS)
+        return fail(err, CN_JSON_E_INVALID, "password", "must be at most 128 characters");
+    if (only_space(pw, n))
+        return fail(err, CN_JSON_E_INVALID, "password", "must not be only white space");
+    if (cn_password_is_common(pw, n))
+        return fail(err, CN_JSON_E_INVALID, "password", "is too common");
+    return 0;
+}
+
+/* Sign-up's nickname: clean it, then bound the clean form. The raw value may be longer
+ * than the limit by the white space trimming takes off, within reason. */
+static int get_nickname(json_t *root, struct cn_auth_request *out, struct cn_json_error *err)
+{
+    const char *raw;
+    size_t n;
+    int rc = get_string(root, "nickname", false, 1, 4 * CN_NICKNAME_MAX_CHARS,
+                        "must be 1..30 characters", &raw, &n, err);
+    if (rc < 0)
+        return rc;
+    const char *why;
+    if (cn_display_name_clean(raw, n, &out->nickname, &why) != 0)
+        return fail(err, CN_JSON_E_INVALID, "nickname", why);
+    long chars = cn_utf8_count(out->nickname, strlen(out->nickname));
+    if (chars < 1 || chars > CN_NICKNAME_MAX_CHARS)
+        return fail(err, CN_JSON_E_INVALID, "nickname", "must be 1..30 characters");
+    out->nickname_key = cn_display_name_key(out->nickname, strlen(out->nickname));
+    if (!out->nickname_key) /* defensive: a clean name is valid UTF-8 */
+        return fail(err, CN_JSON_E_INVALID, "nickname", "must be valid UTF-8");
+    return 0;
+}
+
 static int decode_auth(const char *body, size_t len, bool signup, struct cn_auth_request *out,
                        struct cn_json_error *err)
 {
@@ -315,15 +373,11 @@ static int decode_auth(const char *body, size_t len, bool signup, struct cn_auth
         goto fail;
     }
     if (signup) {
-        TRY(rc = get_string(root, "password", false, CN_PASSWORD_MIN_CHARS, CN_PASSWORD_MAX_CHARS,
-                            "must be 8..128 characters", &out->password, &out->password_len, err));
-        TRY(rc = get_string(root, "nickname", false, 1, CN_NICKNAME_MAX_CHARS,
-                            "must be 1..30 characters", &out->nickname, &n, err));
-        if (!has_non_space(out->nickname, n) || has_control(out->nickname, n)) {
-            rc = fail(err, CN_JSON_E_INVALID, "nickname",
-                      "must not be blank or contain control characters");
-            goto fail;
-        }
+        /* Any length here: check_new_password says which bound was missed. */
+        TRY(rc = get_string(root, "password", false, 0, CN_JSON_MAX_BODY, "is required",
+                            &out->password, &out->password_len, err));
+        TRY(rc = check_new_password(out->password, out->password_len, err));
+        TRY(rc = get_nickname(root, out, err));
     } else {
         /* Login checks only presence and size: the stored hash decides the rest. */
         TRY(rc = get_string(root, "password", false, 1, CN_PASSWORD_MAX_CHARS,
@@ -350,7 +404,31 @@ int cn_json_decode_login(const char *body, size_t len, struct cn_auth_request *o
 void cn_auth_request_clear(struct cn_auth_request *r)
 {
     json_decref(r->root);
+    free(r->nickname);
+    free(r->nickname_key);
     memset(r, 0, sizeof *r);
+}
+
+int cn_json_decode_refresh_token(const char *body, size_t len,
+                                 char token[CN_REFRESH_TOKEN_CHARS + 1], struct cn_json_error *err)
+{
+    int rc;
+    token[0] = '\0';
+    json_t *root = load_object(body, len, false, err, &rc);
+    if (!root)
+        return rc;
+    const char *t;
+    size_t n;
+    rc = get_string(root, "refreshToken", false, 1, CN_TOKEN_MAX_BYTES, "must be a refresh token",
+                    &t, &n, err);
+    if (rc == 0 && !cn_refresh_token_valid(t, n))
+        rc = fail(err, CN_JSON_E_INVALID, "refreshToken", "must be a refresh token");
+    if (rc == 0) {
+        memcpy(token, t, n);
+        token[n] = '\0';
+    }
+    json_decref(root);
+    return rc;
 }
 
 int cn_json_decode_direct_room(const char *body, size_t len, int64_t *target_user_id,

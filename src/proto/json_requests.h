@@ -19,9 +19,10 @@
 #include <stdint.h>
 
 #include "proto/chat_types.h"
+#include "proto/refresh_token.h"
 
 #define CN_JSON_MAX_BODY      65536u /* bytes: larger bodies fail before parsing */
-#define CN_PASSWORD_MIN_CHARS 8
+#define CN_PASSWORD_MIN_CHARS 10
 #define CN_PASSWORD_MAX_CHARS 128
 #define CN_EMAIL_MAX_CHARS    254
 #define CN_TOKEN_MAX_BYTES    4096
@@ -85,12 +86,20 @@ int cn_json_decode_refresh(const char *body, size_t len, struct cn_refresh_reque
 void cn_refresh_request_clear(struct cn_refresh_request *r);
 
 /* POST /api/auth/signup `{email, password, nickname}` and POST /api/auth/login
- * `{email, password}` (nickname is NULL for login). */
+ * `{email, password}` (nickname is NULL for login).
+ *
+ * Sign-up's password: 10..128 characters, not only white space, not on the list of
+ * common passwords (src/proto/common_passwords.h; compared ignoring ASCII case).
+ * Sign-up's nickname: cleaned by cn_display_name_clean (NFC, trimmed, no control or
+ * invisible formatting characters, not blank), then 1..30 characters; `nickname` is
+ * the clean form and `nickname_key` its case fold (cn_display_name_key), both owned
+ * by the request. Login checks only that the password is 1..128 characters. */
 struct cn_auth_request {
     const char *email;
     const char *password;
     size_t password_len;
-    const char *nickname;
+    char *nickname;     /* owned; NULL for login */
+    char *nickname_key; /* owned; NULL for login */
     json_t *root;
 };
 int cn_json_decode_signup(const char *body, size_t len, struct cn_auth_request *out,
@@ -98,6 +107,12 @@ int cn_json_decode_signup(const char *body, size_t len, struct cn_auth_request *
 int cn_json_decode_login(const char *body, size_t len, struct cn_auth_request *out,
                          struct cn_json_error *err);
 void cn_auth_request_clear(struct cn_auth_request *r);
+
+/* POST /api/auth/refresh and POST /api/auth/logout `{refreshToken}`: a token of the
+ * shape cn_refresh_token_new makes (43 base64url characters), copied into `token`
+ * (NUL-terminated; "" on failure). Nothing to clear. */
+int cn_json_decode_refresh_token(const char *body, size_t len,
+                                 char token[CN_REFRESH_TOKEN_CHARS + 1], struct cn_json_error *err);
 
 /* POST /api/rooms/direct `{targetUserId}` */
 int cn_json_decode_direct_room(const char *body, size_t len, int64_t *target_user_id,

@@ -121,12 +121,15 @@ json_t *cn_json_history_page(const struct cn_message *msgs, size_t n, int64_t ne
     return o;
 }
 
-json_t *cn_json_login(const char *access_token, int64_t expires_in_s, const struct cn_user *u)
+json_t *cn_json_login(const char *access_token, int64_t expires_in_s, const char *refresh_token,
+                      int64_t refresh_expires_at_ms, const struct cn_user *u)
 {
     json_t *o = checked(json_object());
     set(o, "accessToken", str(access_token));
     set(o, "tokenType", str("Bearer"));
     set(o, "expiresIn", integer(expires_in_s));
+    set(o, "refreshToken", str(refresh_token));
+    set(o, "refreshExpiresAt", time_ms(refresh_expires_at_ms));
     set(o, "user", cn_json_user(u));
     return o;
 }

@@ -37,8 +37,10 @@ json_t *cn_json_room_list(const struct cn_room *rooms, size_t n);
 json_t *cn_json_history_page(const struct cn_message *msgs, size_t n, int64_t next_cursor,
                              bool has_next);
 
-/* `{accessToken,tokenType:"Bearer",expiresIn,user}`; expiresIn in seconds. */
-json_t *cn_json_login(const char *access_token, int64_t expires_in_s, const struct cn_user *u);
+/* Login and refresh: `{accessToken,tokenType:"Bearer",expiresIn,refreshToken,
+ * refreshExpiresAt,user}`; expiresIn in seconds, refreshExpiresAt an ISO-8601 time. */
+json_t *cn_json_login(const char *access_token, int64_t expires_in_s, const char *refresh_token,
+                      int64_t refresh_expires_at_ms, const struct cn_user *u);
 
 /* `{"error":{"code":…,"message":…}}` */
 json_t *cn_json_error_body(const char *code, const char *message);

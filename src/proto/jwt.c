@@ -49,22 +49,34 @@ const char *cn_jwt_strerror(int err)
         return "token key not configured";
     case CN_JWT_ESCHEME:
         return "authorization must be: Bearer <token>";
+    case CN_JWT_EISS:
+        return "wrong issuer";
+    case CN_JWT_EAUD:
+        return "wrong audience";
     default:
         return "invalid token";
     }
 }
 
-static bool key_usable(const uint8_t *key, size_t keylen)
+static bool name_usable(const char *s)
 {
-    /* An empty key would make libjwt sign with alg none and verify nothing. */
-    return key != NULL && keylen > 0 && keylen <= CN_JWT_MAX_KEY;
+    return s != NULL && s[0] != '\0' && strnlen(s, CN_JWT_MAX_NAME + 1) <= CN_JWT_MAX_NAME;
 }
 
-char *cn_jwt_issue(const uint8_t *key, size_t keylen, int64_t user_id, int64_t now_s, int64_t ttl_s)
+static bool config_usable(const struct cn_jwt_config *cfg)
 {
-    if (!key_usable(key, keylen) || user_id <= 0 || ttl_s <= 0 || now_s < 0 ||
-        now_s > INT64_MAX - ttl_s)
+    /* An empty key would make libjwt sign with alg none and verify nothing; an empty
+     * issuer or audience would check nothing. */
+    return cfg != NULL && cfg->key != NULL && cfg->key_len > 0 && cfg->key_len <= CN_JWT_MAX_KEY &&
+           name_usable(cfg->issuer) && name_usable(cfg->audience);
+}
+
+char *cn_jwt_issue(const struct cn_jwt_config *cfg, int64_t user_id, int64_t now_s, int64_t ttl_s)
+{
+    if (!config_usable(cfg) || user_id <= 0 || ttl_s <= 0 || now_s < 0 || now_s > INT64_MAX - ttl_s)
         return NULL;
+    const uint8_t *key = cfg->key;
+    size_t keylen = cfg->key_len;
 
     char sub[24], jti[37];
     snprintf(sub, sizeof sub, "%lld", (long long)user_id);
@@ -77,7 +89,8 @@ char *cn_jwt_issue(const uint8_t *key, size_t keylen, int64_t user_id, int64_t n
      * not), and running out of memory aborts everywhere in this code base. */
     if (jwt_new(&j) != 0)
         cn_oom(sizeof(void *));
-    if (jwt_add_grant(j, "sub", sub) != 0 || jwt_add_grant_int(j, "iat", (long)now_s) != 0 ||
+    if (jwt_add_grant(j, "iss", cfg->issuer) != 0 || jwt_add_grant(j, "aud", cfg->audience) != 0 ||
+        jwt_add_grant(j, "sub", sub) != 0 || jwt_add_grant_int(j, "iat", (long)now_s) != 0 ||
         jwt_add_grant_int(j, "exp", (long)(now_s + ttl_s)) != 0 ||
         jwt_add_grant(j, "jti", jti) != 0 || jwt_set_alg(j, JWT_ALG_HS256, key, (int)keylen) != 0)
         cn_oom(keylen);
@@ -178,6 +191,21 @@ static bool parse_user_id(const char *s, int64_t *out)
     return true;
 }
 
+/* iss and aud: strings equal to the configured ones. An array `aud` (which RFC 7519
+ * allows) is refused: we never issue one. */
+static int check_audience(json_t *p, const struct cn_jwt_config *cfg)
+{
+    json_t *iss = json_object_get(p, "iss");
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), cfg->issuer) != 0 ||
+        json_string_length(iss) != strlen(cfg->issuer))
+        return CN_JWT_EISS;
+    json_t *aud = json_object_get(p, "aud");
+    if (!json_is_string(aud) || strcmp(json_string_value(aud), cfg->audience) != 0 ||
+        json_string_length(aud) != strlen(cfg->audience))
+        return CN_JWT_EAUD;
+    return 0;
+}
+
 static int check_claims(json_t *p, int64_t now_s, struct cn_token_claims *c)
 {
     json_t *exp = json_object_get(p, "exp");
@@ -232,12 +260,14 @@ static int split(const char *tok, size_t n, const char *seg[3], size_t len[3])
     return len[0] && len[1] ? 0 : CN_JWT_EMALFORMED;
 }
 
-int cn_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t now_s,
+int cn_jwt_verify(const struct cn_jwt_config *cfg, const char *token, int64_t now_s,
                   struct cn_token_claims *claims)
 {
     memset(claims, 0, sizeof *claims);
-    if (!key_usable(key, keylen))
+    if (!config_usable(cfg))
         return CN_JWT_EKEY;
+    const uint8_t *key = cfg->key;
+    size_t keylen = cfg->key_len;
     if (!token)
         return CN_JWT_EMALFORMED;
     size_t n = strnlen(token, CN_JWT_MAX_TOKEN + 1);
@@ -283,7 +313,9 @@ int cn_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t 
         rc = CN_JWT_EALG;
         goto out;
     }
-    rc = check_claims(payload, now_s, claims);
+    rc = check_audience(payload, cfg);
+    if (rc == 0)
+        rc = check_claims(payload, now_s, claims);
 out:
     json_decref(payload);
     if (rc)

@@ -1,11 +1,14 @@
 /* Access tokens: HS256 JSON Web Tokens signed and checked with libjwt.
  *
- * A token carries `sub` (the user id as a decimal string, as RFC 7519 wants a
- * StringOrURI), `iat`, `exp` (seconds since the epoch) and `jti` (a random UUID).
- * Verification accepts exactly what cn_jwt_issue makes: header alg "HS256" (typ, if
- * present, "JWT"), a valid signature under the node's key, an unexpired `exp`, an
- * `iat` not in the future, and a positive integer subject. Every refusal is a
- * negative cn_jwt_error whose cn_jwt_strerror text may be shown to the client.
+ * A token carries `iss` and `aud` (the node's configured issuer and audience),
+ * `sub` (the user id as a decimal string, as RFC 7519 wants a StringOrURI), `iat`,
+ * `exp` (seconds since the epoch) and `jti` (a random UUID). Verification accepts
+ * exactly what cn_jwt_issue makes: header alg "HS256" (typ, if present, "JWT"), a
+ * valid signature under the node's key, `iss` and `aud` strings equal to the
+ * configured ones (a token minted for another service that shares the key is
+ * refused), an unexpired `exp`, an `iat` not in the future, and a positive integer
+ * subject. Every refusal is a negative cn_jwt_error whose cn_jwt_strerror text may
+ * be shown to the client.
  *
  * Why the checks around libjwt 1.10.2 (Debian 12) are ours and not the library's,
  * each found by trying it (tests/unit/proto/jwt.c holds the proof):
@@ -33,6 +36,18 @@
 #define CN_JWT_IAT_SKEW_S 60
 /* Longest key accepted, in bytes (the config asks for at least 32). */
 #define CN_JWT_MAX_KEY 1024u
+/* Longest issuer or audience accepted, in bytes. */
+#define CN_JWT_MAX_NAME 256u
+
+/* What issues and verifies tokens: the HS256 key and the `iss`/`aud` every token
+ * carries. All borrowed; issuer and audience are non-empty NUL-terminated strings
+ * of at most CN_JWT_MAX_NAME bytes. */
+struct cn_jwt_config {
+    const uint8_t *key;
+    size_t key_len;
+    const char *issuer;
+    const char *audience;
+};
 
 struct cn_token_claims {
     int64_t user_id; /* sub, > 0 */
@@ -49,23 +64,28 @@ enum cn_jwt_error {
     CN_JWT_ESUB = -6,       /* sub missing or not a positive integer */
     CN_JWT_EIAT = -7,       /* iat missing, or later than now + skew */
     CN_JWT_ECLAIMS = -8,    /* exp or jti missing or of the wrong type, exp <= iat */
-    CN_JWT_EKEY = -9,       /* the server's key is empty or too long */
+    CN_JWT_EKEY = -9,       /* the server's key, issuer or audience is empty or too long */
     CN_JWT_ESCHEME = -10,   /* Authorization header is not "Bearer <token>" */
+    CN_JWT_EISS = -11,      /* iss missing or not the configured issuer */
+    CN_JWT_EAUD = -12,      /* aud missing or not the configured audience */
 };
+/* The lowest cn_jwt_error (every code is in CN_JWT_ERROR_MIN..-1). */
+#define CN_JWT_ERROR_MIN CN_JWT_EAUD
 
-/* Signs a token for `user_id` (> 0) valid `ttl_s` (> 0) seconds from `now_s`, with a
- * fresh random jti. `key` is borrowed. Returns a NUL-terminated string that the
- * caller frees with free(), or NULL when the key is empty or longer than
- * CN_JWT_MAX_KEY, user_id or ttl_s is not positive, or now_s + ttl_s overflows.
- * Out of memory aborts. */
-char *cn_jwt_issue(const uint8_t *key, size_t keylen, int64_t user_id, int64_t now_s,
-                   int64_t ttl_s);
+/* Signs a token for `user_id` (> 0) valid `ttl_s` (> 0) seconds from `now_s`, with
+ * cfg's issuer and audience and a fresh random jti. `cfg` is borrowed. Returns a
+ * NUL-terminated string that the caller frees with free(), or NULL when the key is
+ * empty or longer than CN_JWT_MAX_KEY, the issuer or audience is empty or longer
+ * than CN_JWT_MAX_NAME, user_id or ttl_s is not positive, or now_s + ttl_s
+ * overflows. Out of memory aborts. */
+char *cn_jwt_issue(const struct cn_jwt_config *cfg, int64_t user_id, int64_t now_s, int64_t ttl_s);
 
 /* Verifies `token` (borrowed, NUL-terminated; only its first CN_JWT_MAX_TOKEN + 1
- * bytes are ever read before the length check) against `key` at time `now_s`.
- * Returns 0 and fills `claims` (caller memory), or a negative cn_jwt_error and leaves
- * `claims` zeroed. Never crashes on arbitrary input; a NULL token is malformed. */
-int cn_jwt_verify(const uint8_t *key, size_t keylen, const char *token, int64_t now_s,
+ * bytes are ever read before the length check) against cfg (borrowed) at time
+ * `now_s`. Returns 0 and fills `claims` (caller memory), or a negative cn_jwt_error
+ * and leaves `claims` zeroed. Never crashes on arbitrary input; a NULL token is
+ * malformed. */
+int cn_jwt_verify(const struct cn_jwt_config *cfg, const char *token, int64_t now_s,
                   struct cn_token_claims *claims);
 
 /* Finds the token in an Authorization header value: exactly "Bearer" (any case), one

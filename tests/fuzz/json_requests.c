@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/display_name.h"
 #include "proto/json_requests.h"
 #include "proto/json_responses.h"
 #include "proto/message_body.h"
@@ -60,8 +61,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn_refresh_request_clear(&r);
 
     struct cn_auth_request a;
-    check_error(cn_json_decode_signup(body, size, &a, &e), &e);
+    rc = cn_json_decode_signup(body, size, &a, &e);
+    check_error(rc, &e);
+    if (rc == 0) {
+        /* A clean nickname is clean: cleaning it again changes nothing. */
+        long chars = cn_utf8_count(a.nickname, strlen(a.nickname));
+        char *again = NULL;
+        const char *why;
+        if (chars < 1 || chars > CN_NICKNAME_MAX_CHARS || !a.nickname_key ||
+            cn_display_name_clean(a.nickname, strlen(a.nickname), &again, &why) != 0 ||
+            strcmp(again, a.nickname) != 0 || a.password_len < CN_PASSWORD_MIN_CHARS)
+            abort();
+        free(again);
+    }
     cn_auth_request_clear(&a);
+    char token[CN_REFRESH_TOKEN_CHARS + 1];
+    rc = cn_json_decode_refresh_token(body, size, token, &e);
+    check_error(rc, &e);
+    if (rc == 0 ? strlen(token) != CN_REFRESH_TOKEN_CHARS : token[0] != '\0')
+        abort();
     check_error(cn_json_decode_login(body, size, &a, &e), &e);
     cn_auth_request_clear(&a);
 

@@ -19,6 +19,7 @@
 
 static const uint8_t key[32] = "fuzz-key-0123456789abcdef-fuzz!!";
 static const uint8_t other_key[32] = "another-key-0123456789abcdef-xyz";
+static const struct cn_jwt_config cfg = {key, sizeof key, "chat-node", "chat-node"};
 
 static void check_result(int rc, const struct cn_token_claims *c)
 {
@@ -30,7 +31,7 @@ static void check_result(int rc, const struct cn_token_claims *c)
             abort();
         return;
     }
-    if (rc < CN_JWT_ESCHEME || rc > CN_JWT_EMALFORMED)
+    if (rc < CN_JWT_ERROR_MIN || rc > CN_JWT_EMALFORMED)
         abort();
     if (memcmp(c, &zero, sizeof zero) != 0)
         abort();
@@ -79,14 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *s = malloc(size + 1);
         memcpy(s, data, size);
         s[size] = 0;
-        rc = cn_jwt_verify(key, sizeof key, s, NOW, &c);
+        rc = cn_jwt_verify(&cfg, s, NOW, &c);
         check_result(rc, &c);
         const char *t;
         size_t n;
         if (cn_jwt_from_authorization(s, &t, &n) == 0) {
             if (t < s + 7 || t + n != s + strlen(s) || n == 0 || memchr(t, ' ', n))
                 abort();
-            rc = cn_jwt_verify(key, sizeof key, t, NOW, &c);
+            rc = cn_jwt_verify(&cfg, t, NOW, &c);
             check_result(rc, &c);
         }
         free(s);
@@ -99,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pn = size - (size_t)(p - data);
     const uint8_t *k = mode == 1 ? key : mode == 2 ? other_key : NULL;
     char *tok = build(data, hn, p, pn, k, sizeof key);
-    rc = cn_jwt_verify(key, sizeof key, tok, NOW, &c);
+    rc = cn_jwt_verify(&cfg, tok, NOW, &c);
     check_result(rc, &c);
     /* A forgery that verifies is the one bug this target exists to find. */
     if (mode != 1 && rc == 0)

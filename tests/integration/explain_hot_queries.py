@@ -206,7 +206,8 @@ def explain(db, name, sql, params, generic):
 # keys override the statement's entry for that case.
 _MEMBERS_BY_ROOM = "chat_room_members_room_id_user_id_key"
 EXPECTED_INDEXES = {
-    "user_signup": [],   # a plain INSERT: the unique index is its arbiter, not a scan
+    # the taken checks read both unique indexes (which also arbitrate the insert)
+    "user_signup": [{"users_email_lower_key"}, {"users_nickname_key_key"}],
     "user_by_email": [{"users_email_lower_key"}],
     "user_by_id": [{"users_pkey"}],
     "direct_room_open": [{"chat_rooms_direct_key_key"}],
@@ -236,6 +237,10 @@ EXPECTED_INDEXES = {
     "room_member_ids_many": [{_MEMBERS_BY_ROOM}],
     "messages_insert_batch": [{"users_pkey"}],   # the sender nickname; nothing per member
     "room_messages_after_offset": [{"messages_room_offset_idx"}],
+    "login_failure_record": [],   # an upsert by primary key on a small table
+    "login_session_start": [],    # an INSERT, and deletes by primary key / user
+    "refresh_token_rotate": [{"refresh_tokens_token_hash_key"}],
+    "refresh_token_revoke": [{"refresh_tokens_token_hash_key"}, {"refresh_tokens_family_idx"}],
 }
 
 
@@ -292,7 +297,7 @@ def plan_cases(db):
     ]
     cases = [
         ("user_signup", "new email", ["new.user@seed.test", "$argon2id$v=19$m=65536,t=2,p=1$x$y",
-                                      "newbie"]),
+                                      "Newbie", "newbie"]),
         ("user_by_email", "upper-cased email", [email]),
         ("user_by_id", "heavy user", [heavy_user]),
         ("direct_room_open", "new pair", [a, b]),
@@ -322,6 +327,10 @@ def plan_cases(db):
         ("presence_online", "8 users", [members]),
         ("presence_offline", "8 users", [members]),
         ("presence_online_page", "first page", [0, 500]),
+        ("login_failure_record", "an email", [email, 5, 1, 900]),
+        ("login_session_start", "heavy user", [email, heavy_user, "ab" * 32, 2592000]),
+        ("refresh_token_rotate", "a token", ["cd" * 32, "ef" * 32, 2592000]),
+        ("refresh_token_revoke", "a token", ["cd" * 32]),
     ]
     return cases
 
@@ -414,7 +423,8 @@ def test_hot_statements_run_fast(seeded):
     for name, case, params in plan_cases(seeded):
         if name in ("user_signup", "direct_room_open", "group_room_create", "room_join",
                     "read_receipts_apply", "presence_online", "presence_offline",
-                    "messages_insert_batch"):
+                    "messages_insert_batch", "login_failure_record", "login_session_start",
+                    "refresh_token_rotate", "refresh_token_revoke"):
             continue   # writes: planned above, exercised by sql_statements.py
         text = seeded.q(execute_sql(name, queries[name], params,
                                     prefix="EXPLAIN (ANALYZE, FORMAT JSON) "))

@@ -169,8 +169,9 @@ def main():
     t = 30 * cnlib.scale()
     tag = uuid.uuid4().hex[:10]
     users = [int(r[0]) for r in psql(
-        "INSERT INTO users (email, password_hash, nickname) SELECT 'persist-' || g || "
-        f"'-{tag}@t', 'x', 'p' || g FROM generate_series(1, 3) g RETURNING id")]
+        "INSERT INTO users (email, password_hash, nickname, nickname_key) SELECT 'persist-' || g "
+        f"|| '-{tag}@t', 'x', 'p' || g || '-{tag}', 'p' || g || '-{tag}' "
+        "FROM generate_series(1, 3) g RETURNING id")]
     a, b, c = users
     room = int(psql(f"INSERT INTO chat_rooms (name, type, created_by) VALUES "
                     f"('persist {tag}', 'GROUP', {a}) RETURNING id")[0][0])

@@ -37,6 +37,21 @@ def secret():
     return cp["auth"]["jwt_secret"].encode()
 
 
+def token_names():
+    """The stack's (iss, aud): [auth] issuer and audience, "chat-node" by default."""
+    cp = configparser.ConfigParser()
+    cp.read(cnlib.need("CN_TEST_CONFIG"))
+    auth = cp["auth"] if cp.has_section("auth") else {}
+    return auth.get("issuer", "chat-node"), auth.get("audience", "chat-node")
+
+
+def claims(user_id, iat, exp, **extra):
+    """The claims the node issues (iss, aud, sub, iat, exp, jti) for a forged token."""
+    iss, aud = token_names()
+    return {"iss": iss, "aud": aud, "sub": str(user_id), "iat": iat, "exp": exp,
+            "jti": str(uuid.uuid4()), **extra}
+
+
 def psql(sql, *args):
     """Runs one statement with psql variables :v1..:vn; returns rows as lists of str."""
     cmd = ["psql", PG_URL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1"]
@@ -50,8 +65,20 @@ def unique_email(tag="u"):
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
 
 
-def signup(base=NODE1, nickname="nick", email=None, password="correct horse"):
+def strong_password():
+    return "tr0ub4dor-" + uuid.uuid4().hex[:12]
+
+
+def unique_nickname(tag="nick"):
+    """Nicknames are unique case-insensitively: every test user gets a suffix."""
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def signup(base=NODE1, nickname="nick", email=None, password=None, exact=False):
+    """Signs a user up; the nickname gets a random suffix unless exact."""
     email = email or unique_email()
+    password = password or strong_password()
+    nickname = nickname if exact else unique_nickname(nickname)
     r = requests.post(f"{base}/api/auth/signup",
                       json={"email": email, "password": password, "nickname": nickname})
     assert r.status_code == 201, r.text
@@ -69,6 +96,7 @@ class User:
         self.base = base
         self.user, self.email, self.password = signup(base, nickname)
         self.id = self.user["id"]
+        self.nickname = self.user["nickname"]
         self.token = login(self.email, self.password, base)["accessToken"]
         self.h = {"Authorization": f"Bearer {self.token}"}
 
@@ -113,12 +141,13 @@ def forge(header, payload, key):
 
 def test_signup_returns_the_user_and_never_the_password():
     email = unique_email("Mixed")
+    nick = unique_nickname("Ann")
     r = requests.post(f"{NODE1}/api/auth/signup",
-                      json={"email": email, "password": "longenough", "nickname": "Ann"})
+                      json={"email": email, "password": strong_password(), "nickname": nick})
     assert r.status_code == 201
     body = r.json()
     assert set(body) == {"id", "email", "nickname", "status", "lastSeenAt"}
-    assert body["email"] == email and body["nickname"] == "Ann" and body["status"] == "OFFLINE"
+    assert body["email"] == email and body["nickname"] == nick and body["status"] == "OFFLINE"
     assert "password" not in r.text
     stored = psql("SELECT password_hash FROM users WHERE id = :v1", body["id"])[0][0]
     assert stored.startswith("$argon2id$")
@@ -127,17 +156,18 @@ def test_signup_returns_the_user_and_never_the_password():
 def test_email_is_unique_case_insensitively():
     _, email, _ = signup()
     r = requests.post(f"{NODE2}/api/auth/signup",
-                      json={"email": email.upper(), "password": "another one", "nickname": "x"})
+                      json={"email": email.upper(), "password": strong_password(),
+                            "nickname": unique_nickname("x")})
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "EMAIL_TAKEN"
 
 
 @pytest.mark.parametrize("body,field", [
-    ({"email": "not-an-email", "password": "longenough", "nickname": "a"}, "email"),
+    ({"email": "not-an-email", "password": "tr0ub4dor-long", "nickname": "a"}, "email"),
     ({"email": "a@b.example", "password": "short", "nickname": "a"}, "password"),
-    ({"email": "a@b.example", "password": "longenough", "nickname": ""}, "nickname"),
-    ({"email": "a@b.example", "password": "longenough", "nickname": "x" * 31}, "nickname"),
-    ({"email": "a@b.example", "password": "longenough"}, "nickname"),
+    ({"email": "a@b.example", "password": "tr0ub4dor-long", "nickname": ""}, "nickname"),
+    ({"email": "a@b.example", "password": "tr0ub4dor-long", "nickname": "x" * 31}, "nickname"),
+    ({"email": "a@b.example", "password": "tr0ub4dor-long"}, "nickname"),
 ])
 def test_signup_validation_names_the_field(body, field):
     r = requests.post(f"{NODE1}/api/auth/signup", json=body)
@@ -173,11 +203,107 @@ def test_wrong_password_and_unknown_email_look_the_same():
     assert a.json() == b.json()
 
 
+# --- password and nickname rules ---------------------------------------------------------
+
+@pytest.mark.parametrize("password,message", [
+    ("", "password: must be at least 10 characters"),
+    ("nine-char", "password: must be at least 10 characters"),
+    ("éééééééé", "password: must be at least 10 characters"),   # 8 characters, 16 bytes
+    (" " * 12, "password: must not be only white space"),
+    ("\t\n \u3000" * 3, "password: must not be only white space"),
+    ("1234567890", "password: is too common"),
+    ("basketball", "password: is too common"),
+    ("BasketBall", "password: is too common"),    # the list is compared ignoring case
+    ("q" * 129, "password: must be at most 128 characters"),
+])
+def test_weak_passwords_are_refused_at_signup(password, message):
+    r = requests.post(f"{NODE1}/api/auth/signup",
+                      json={"email": unique_email(), "password": password,
+                            "nickname": unique_nickname()})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == {"code": "VALIDATION_FAILED", "message": message}
+
+
+def test_a_strong_password_of_ten_characters_is_enough():
+    user, email, password = signup(password="x7$Lq!2pZm")
+    assert login(email, password)["user"]["id"] == user["id"]
+
+
+@pytest.mark.parametrize("nickname,message", [
+    ("ad\u200bmin", "must not contain invisible formatting characters"),     # zero-width space
+    ("\u202egpj.exe", "must not contain invisible formatting characters"),   # RIGHT-TO-LEFT OVERRIDE
+    ("a\u2066b\u2069", "must not contain invisible formatting characters"), # isolates
+    ("zero\u200djoiner", "must not contain invisible formatting characters"),
+    ("line\nbreak", "must not contain control characters"),
+    ("bell\u0007", "must not contain control characters"),
+    ("   ", "must not be blank"),
+    ("\u3164\u3164", "must not be blank"),                                   # HANGUL FILLER
+])
+def test_nicknames_that_hide_or_disguise_are_refused(nickname, message):
+    r = requests.post(f"{NODE1}/api/auth/signup",
+                      json={"email": unique_email(), "password": strong_password(),
+                            "nickname": nickname})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "VALIDATION_FAILED"
+    assert err["message"].startswith("nickname: " + message), err
+
+
+def test_nicknames_are_stored_trimmed_and_in_nfc():
+    tag = uuid.uuid4().hex[:8]
+    user, _, _ = signup(nickname=f"  Rene\u0301-{tag}\t", exact=True)
+    assert user["nickname"] == f"Ren\u00e9-{tag}"
+    stored = psql("SELECT nickname, nickname_key FROM users WHERE id = :v1", user["id"])[0]
+    assert stored == [f"Ren\u00e9-{tag}", f"ren\u00e9-{tag}"]
+
+
+@pytest.mark.parametrize("first,second", [
+    ("Zo\u00eb-{tag}", "zoe\u0308-{tag}"),    # precomposed vs decomposed: one name
+    ("Kim-{tag}", "KIM-{tag}"),                # case
+    ("Stra\u00dfe-{tag}", "STRASSE-{tag}"),   # full case folding
+    ("ann-{tag}", "  Ann-{tag} "),             # white space around
+])
+def test_nicknames_that_look_the_same_are_taken(first, second):
+    tag = uuid.uuid4().hex[:8]
+    signup(nickname=first.format(tag=tag), exact=True)
+    r = requests.post(f"{NODE2}/api/auth/signup",
+                      json={"email": unique_email(), "password": strong_password(),
+                            "nickname": second.format(tag=tag)})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"] == {"code": "NICKNAME_TAKEN", "message": "nickname: is already taken"}
+
+
+def test_a_taken_email_is_named_before_a_taken_nickname():
+    user, email, _ = signup()
+    r = requests.post(f"{NODE1}/api/auth/signup",
+                      json={"email": email, "password": strong_password(),
+                            "nickname": user["nickname"].upper()})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "EMAIL_TAKEN"
+
+
+def test_concurrent_signups_of_one_nickname_make_one_user():
+    nick = unique_nickname("race")
+
+    def attempt(i):
+        base = NODE1 if i % 2 else NODE2
+        r = requests.post(f"{base}/api/auth/signup",
+                          json={"email": unique_email("race"), "password": strong_password(),
+                                "nickname": nick.upper() if i % 3 else nick})
+        return r.status_code, r.json().get("error", {}).get("code")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert sorted(s for s, _ in results).count(201) == 1, results
+    assert all(s == 201 or (s == 409 and c in ("NICKNAME_TAKEN", "CONFLICT"))
+               for s, c in results), results
+    assert psql("SELECT count(*) FROM users WHERE nickname_key = :'v1'", nick.lower()) == [["1"]]
+
+
 def test_bad_tokens_are_401():
     u = User()
     key = secret()
     now = int(time.time())
-    good = {"sub": str(u.id), "iat": now, "exp": now + 600, "jti": "x"}
+    good = claims(u.id, now, now + 600)
     tokens = {
         "missing": None,
         "garbage": "not.a.token",
@@ -186,6 +312,15 @@ def test_bad_tokens_are_401():
         "expired": forge({"alg": "HS256", "typ": "JWT"}, {**good, "exp": now - 10}, key),
         "no sub": forge({"alg": "HS256", "typ": "JWT"},
                         {k: v for k, v in good.items() if k != "sub"}, key),
+        "no iss": forge({"alg": "HS256", "typ": "JWT"},
+                        {k: v for k, v in good.items() if k != "iss"}, key),
+        "no aud": forge({"alg": "HS256", "typ": "JWT"},
+                        {k: v for k, v in good.items() if k != "aud"}, key),
+        "other issuer": forge({"alg": "HS256", "typ": "JWT"}, {**good, "iss": "sso"}, key),
+        "other audience": forge({"alg": "HS256", "typ": "JWT"}, {**good, "aud": "billing"}, key),
+        "audience list": forge({"alg": "HS256", "typ": "JWT"}, {**good, "aud": [good["aud"]]},
+                               key),
+        "no such user": forge({"alg": "HS256", "typ": "JWT"}, {**good, "sub": "987654321"}, key),
     }
     for name, tok in tokens.items():
         h = {} if tok is None else {"Authorization": f"Bearer {tok}"}
@@ -201,8 +336,7 @@ def test_a_token_that_worked_is_refused_once_it_expires():
     u = User()
     now = int(time.time())
     exp = now + 2
-    tok = forge({"alg": "HS256", "typ": "JWT"},
-                {"sub": str(u.id), "iat": now, "exp": exp, "jti": "short"}, secret())
+    tok = forge({"alg": "HS256", "typ": "JWT"}, claims(u.id, now, exp, jti="short"), secret())
     h = {"Authorization": f"Bearer {tok}"}
     for _ in range(3):
         assert requests.get(f"{NODE1}/api/rooms", headers=h).status_code == 200
@@ -323,7 +457,7 @@ def test_room_detail_for_members_only():
     r = b.get(f"/api/rooms/{rid}")
     assert r.status_code == 200
     members = r.json()["members"]
-    assert sorted(m["nickname"] for m in members) == ["ann", "bob"]
+    assert sorted(m["nickname"] for m in members) == sorted([a.nickname, b.nickname])
     assert all({"id", "nickname", "status", "lastSeenAt"} <= set(m) for m in members)
     assert c.get(f"/api/rooms/{rid}").status_code == 403
     assert c.get("/api/rooms/999999997").status_code == 404
@@ -341,7 +475,7 @@ def test_my_rooms_with_last_message_unread_and_order():
     by_id = {r["id"]: r for r in rooms}
     assert by_id[r1]["unreadCount"] == 3 and by_id[r2]["unreadCount"] == 1
     assert by_id[r1]["lastMessage"]["content"] == "hello 3"
-    assert by_id[r1]["lastMessage"]["senderNickname"] == "b"
+    assert by_id[r1]["lastMessage"]["senderNickname"] == b.nickname
     assert set(by_id[r1]["lastMessage"]) >= {"id", "messageKey", "roomId", "senderId",
                                              "content", "type", "createdAt", "position"}
 
@@ -440,8 +574,8 @@ def test_read_zeroes_unread_and_refuses_non_members():
 
 
 def test_sql_metacharacters_and_unicode_are_stored_verbatim():
-    nick = "Robert'); DROP TABLE users;-- ✓"[:30]
-    user, email, password = signup(nickname=nick)
+    nick = "Bob'); DROP TABLE u;-- ✓" + uuid.uuid4().hex[:6]
+    user, email, password = signup(nickname=nick, exact=True)
     assert user["nickname"] == nick
     u = User()
     r = u.post("/api/rooms/group", {"name": "'; DELETE FROM chat_rooms; -- 🎉", "memberIds": []})

@@ -1,7 +1,8 @@
 """Passwords and tokens never reach the logs (issue 8, security): with both nodes at
 debug level, every path that handles a secret runs (sign-up, good and bad logins, REST
 with good, tampered and garbage tokens, STOMP CONNECT with good and bad tokens,
-/app/auth.refresh with a good and a bad token); then neither node's log, nor
+/app/auth.refresh with a good and a bad token, refresh tokens traded, replayed and logged
+out); then neither node's log, nor
 PostgreSQL's or Redis's, holds any of those passwords or tokens (whole, or a token's
 signature), nor the JWT secret of the configuration.
 
@@ -73,15 +74,27 @@ def test_no_password_or_token_in_any_log(debug_logs):
     wrong = f"wrong-{uuid.uuid4().hex}"
     email = f"logs-{uuid.uuid4().hex[:12]}@example.com"
     r = requests.post(f"{n1}/api/auth/signup",
-                      json={"email": email, "password": password, "nickname": "logs"})
+                      json={"email": email, "password": password,
+                            "nickname": f"logs-{uuid.uuid4().hex[:8]}"})
     assert r.status_code == 201, r.text
     assert requests.post(f"{n2}/api/auth/login",
                          json={"email": email, "password": wrong}).status_code == 401
-    tokens = []
+    tokens, refresh = [], []
     for base in (n1, n2):
         r = requests.post(f"{base}/api/auth/login", json={"email": email, "password": password})
         assert r.status_code == 200, r.text
         tokens.append(r.json()["accessToken"])
+        refresh.append(r.json()["refreshToken"])
+    # Refresh tokens: traded once on the other node, replayed (which revokes the
+    # family), and logged out.
+    r = requests.post(f"{n2}/api/auth/refresh", json={"refreshToken": refresh[0]})
+    assert r.status_code == 200, r.text
+    refresh.append(r.json()["refreshToken"])
+    tokens.append(r.json()["accessToken"])
+    assert requests.post(f"{n1}/api/auth/refresh",
+                         json={"refreshToken": refresh[0]}).status_code == 401
+    assert requests.post(f"{n1}/api/auth/logout",
+                         json={"refreshToken": refresh[1]}).status_code == 204
     bad = [tamper(t) for t in tokens] + [f"garbage.{uuid.uuid4().hex}.x"]
     for base, t in zip((n1, n2), tokens):
         assert requests.get(f"{base}/api/rooms",
@@ -97,7 +110,8 @@ def test_no_password_or_token_in_any_log(debug_logs):
     # What the nodes logged for this run must be there (debug level took), so a
     # clean result means something.
     set_level("info")
-    secrets = [password, wrong] + tokens + bad + [t.split(".")[2] for t in tokens + bad[:2]]
+    secrets = ([password, wrong] + tokens + bad + refresh +
+               [t.split(".")[2] for t in tokens + bad[:2]])
     cfg = configparser.ConfigParser()
     cfg.read(cnlib.need("CN_TEST_CONFIG"))
     jwt_secret = cfg.get("auth", "jwt_secret")

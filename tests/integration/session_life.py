@@ -161,7 +161,8 @@ def test_refresh_with_another_users_token_is_refused_and_old_expiry_stands(node,
     assert time.time() >= exp - 0.05
 
 
-@pytest.mark.parametrize("case", ["wrong key", "expired", "not a jwt", "no token"])
+@pytest.mark.parametrize("case", ["wrong key", "wrong audience", "expired", "not a jwt",
+                                  "no token"])
 def test_bad_refresh_is_an_application_error_and_the_session_stays(node, alice, case):
     c = ss.connected(node, alice)
     c.keep_alive()
@@ -170,6 +171,9 @@ def test_bad_refresh_is_an_application_error_and_the_session_stays(node, alice, 
     if case == "wrong key":
         body, code, text = {"accessToken": forge_token(alice.id, now, now + 600, key=b"k" * 40)}, \
             "INVALID_TOKEN", "bad signature"
+    elif case == "wrong audience":
+        body, code, text = {"accessToken": forge_token(alice.id, now, now + 600, aud="billing")}, \
+            "INVALID_TOKEN", "wrong audience"
     elif case == "expired":
         body, code, text = {"accessToken": forge_token(alice.id, now - 7200, now - 3600)}, \
             "INVALID_TOKEN", "token expired"

@@ -60,9 +60,12 @@ def db():
         d.close()
 
 
+HASH = "$argon2id$v=19$m=8,t=1,p=1$x$y"
+
+
 def signup(db, tag):
-    rows = call(db, "user_signup", f"{tag}@Example.test", "$argon2id$v=19$m=8,t=1,p=1$x$y", tag)
-    assert len(rows) == 1, rows
+    rows = call(db, "user_signup", f"{tag}@Example.test", HASH, tag, tag.lower())
+    assert len(rows) == 1 and rows[0]["outcome"] == "ok", rows
     return int(rows[0]["id"])
 
 
@@ -144,15 +147,157 @@ def test_direct_room_open_concurrent_from_both_sides(db):
 
 def test_signup_and_login_lookup(db):
     uid = signup(db, "Alice.Sign")
-    again = call(db, "user_signup", "ALICE.SIGN@example.TEST", "h", "other")
-    assert again == [], "a taken email (other case) must insert nothing and return no row"
+    again, = call(db, "user_signup", "ALICE.SIGN@example.TEST", "h", "other", "other")
+    assert again["outcome"] == "email_taken" and again["id"] is None, again
+    # The nickname key decides, whatever the spelling the nickname was given in.
+    nick, = call(db, "user_signup", "someone.else@example.test", "h", "ALICE.SIGN", "alice.sign")
+    assert nick["outcome"] == "nickname_taken" and nick["id"] is None, nick
+    # Both taken: the email is named.
+    both, = call(db, "user_signup", "alice.sign@example.test", "h", "Alice.Sign", "alice.sign")
+    assert both["outcome"] == "email_taken"
+    assert scalar(db, "SELECT count(*) FROM users WHERE nickname_key = 'alice.sign'") == "1"
     row, = call(db, "user_by_email", "alice.sign@EXAMPLE.test")
     assert int(row["id"]) == uid and row["password_hash"].startswith("$argon2id$")
+    assert row["retry_after_s"] == "0"
     assert row["status"] == "OFFLINE" and row["last_seen_at_ms"] is None
     assert abs(int(row["created_at_ms"]) - int(scalar(db, "SELECT floor(extract(epoch FROM now()) * 1000)"))) < 60_000
-    assert call(db, "user_by_email", "nobody@example.test") == []
+    # An unknown email: one row, no user, and no back-off.
+    nobody, = call(db, "user_by_email", "nobody@example.test")
+    assert nobody["id"] is None and nobody["password_hash"] is None
+    assert nobody["retry_after_s"] == "0"
     assert call(db, "user_by_id", uid)[0]["nickname"] == "Alice.Sign"
     assert call(db, "user_by_id", 987654321) == []
+
+
+def test_login_backoff_grows_and_a_login_ends_it(db):
+    uid = signup(db, "backoff.user")
+    email = "Backoff.User@example.test"
+    # After 3 failures: 2 s, 4 s, 8 s, then the cap of 10 s.
+    got = []
+    for _ in range(7):
+        row, = call(db, "login_failure_record", email, 3, 2, 10)
+        got.append((int(row["failures"]), int(row["retry_after_s"])))
+    assert [f for f, _ in got] == [1, 2, 3, 4, 5, 6, 7]
+    assert [w for _, w in got[:2]] == [0, 0]
+    # Each wait is what it should be, give or take the second ceil() may add.
+    for (_, w), want in zip(got[2:], [2, 4, 8, 10, 10]):
+        assert want <= w <= want + 1, got
+    # The lookup reports the back-off in force, for any spelling of the email.
+    row, = call(db, "user_by_email", email.upper())
+    assert 9 <= int(row["retry_after_s"]) <= 11 and int(row["id"]) == uid
+    # An email no account has is throttled the same way (a 429 must not tell).
+    for _ in range(3):
+        call(db, "login_failure_record", "ghost@example.test", 3, 2, 10)
+    ghost, = call(db, "user_by_email", "GHOST@example.test")
+    assert ghost["id"] is None and 1 <= int(ghost["retry_after_s"]) <= 3
+    # A successful login ends the count and the back-off, and starts a token family.
+    token_hash = "ab" * 32
+    started, = call(db, "login_session_start", email, uid, token_hash, 3600)
+    now_ms = int(scalar(db, "SELECT floor(extract(epoch FROM now()) * 1000)"))
+    assert abs(int(started["refresh_expires_at_ms"]) - (now_ms + 3600_000)) < 60_000
+    row, = call(db, "user_by_email", email)
+    assert row["retry_after_s"] == "0"
+    assert scalar(db, "SELECT count(*) FROM login_throttle WHERE email_key = 'backoff.user@example.test'") == "0"
+    assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE user_id = {uid} "
+                      f"AND token_hash = decode('{token_hash}', 'hex')") == "1"
+    # A back-off that has run out lets the next attempt through (and counts it).
+    db_q = ("UPDATE login_throttle SET blocked_until = now() - interval '1 second' "
+            "WHERE email_key = 'ghost@example.test'")
+    psql(db.url, db_q)
+    ghost, = call(db, "user_by_email", "ghost@example.test")
+    assert ghost["retry_after_s"] == "0"
+    # A failure a day after the previous one starts the count again.
+    psql(db.url, "UPDATE login_throttle SET last_failure_at = now() - interval '2 days', "
+                 "blocked_until = NULL WHERE email_key = 'ghost@example.test'")
+    row, = call(db, "login_failure_record", "ghost@example.test", 3, 2, 10)
+    assert row["failures"] == "1" and row["retry_after_s"] == "0"
+
+
+def test_login_failures_prune_day_old_rows(db):
+    psql(db.url, "INSERT INTO login_throttle (email_key, failures, last_failure_at) "
+                 "SELECT 'old' || g || '@example.test', 1, now() - interval '3 days' "
+                 "FROM generate_series(1, 40) g")
+    call(db, "login_failure_record", "fresh@example.test", 5, 1, 900)
+    left = int(scalar(db, "SELECT count(*) FROM login_throttle WHERE email_key LIKE 'old%'"))
+    assert left == 40 - 16, left
+    assert scalar(db, "SELECT failures FROM login_throttle WHERE email_key = 'fresh@example.test'") == "1"
+
+
+def refresh_hash(tag):
+    """A distinct 64-hex-digit 'SHA-256' per tag (the statements only compare them)."""
+    import hashlib
+    return hashlib.sha256(tag.encode()).hexdigest()
+
+
+def test_refresh_rotation_and_reuse(db):
+    uid = signup(db, "rotate.user")
+    t0, t1, t2, t3 = (refresh_hash(f"rot-{i}-{uuid.uuid4()}") for i in range(4))
+    call(db, "login_session_start", "rotate.user@example.test", uid, t0, 3600)
+    ok, = call(db, "refresh_token_rotate", t0, t1, 3600)
+    assert ok["outcome"] == "ok" and int(ok["id"]) == uid and ok["nickname"] == "rotate.user"
+    assert int(ok["refresh_expires_at_ms"]) > 0
+    ok2, = call(db, "refresh_token_rotate", t1, t2, 3600)
+    assert ok2["outcome"] == "ok"
+    family = scalar(db, f"SELECT count(DISTINCT family_id) FROM refresh_tokens WHERE user_id = {uid}")
+    assert family == "1"
+    # t0 again: spent before, so someone holds a copy: the family ends, t2 with it.
+    reused, = call(db, "refresh_token_rotate", t0, t3, 3600)
+    assert reused["outcome"] == "reused" and reused["id"] is None
+    gone, = call(db, "refresh_token_rotate", t2, t3, 3600)
+    assert gone["outcome"] == "revoked"
+    assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE user_id = {uid} "
+                      "AND revoked_at IS NULL") == "0"
+    assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE token_hash = decode('{t3}', 'hex')") == "0"
+    unknown, = call(db, "refresh_token_rotate", refresh_hash("never issued"), t3, 3600)
+    assert unknown["outcome"] == "unknown"
+
+
+def test_refresh_expired_and_logout(db):
+    uid = signup(db, "logout.user")
+    a, b, c = (refresh_hash(f"lo-{i}-{uuid.uuid4()}") for i in range(3))
+    call(db, "login_session_start", "logout.user@example.test", uid, a, 0)  # expires at once
+    expired, = call(db, "refresh_token_rotate", a, b, 3600)
+    assert expired["outcome"] == "expired"
+    # A second login is a family of its own; logout ends it and only it.
+    call(db, "login_session_start", "logout.user@example.test", uid, b, 3600)
+    assert len(call(db, "refresh_token_revoke", b)) == 1
+    assert call(db, "refresh_token_revoke", b) == []          # already revoked
+    assert call(db, "refresh_token_revoke", c) == []          # unknown
+    revoked, = call(db, "refresh_token_rotate", b, c, 3600)
+    assert revoked["outcome"] == "revoked"
+    # The next login prunes the user's expired tokens (the first family's).
+    call(db, "login_session_start", "logout.user@example.test", uid, c, 3600)
+    assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE token_hash = decode('{a}', 'hex')") == "0"
+
+
+def test_refresh_rotate_concurrently_one_wins(db):
+    uid = signup(db, "race.refresh")
+    first = refresh_hash(f"race-{uuid.uuid4()}")
+    call(db, "login_session_start", "race.refresh@example.test", uid, first, 3600)
+    n = 8
+    results, errors = [None] * n, []
+
+    def run(i):
+        r = subprocess.run(["psql", db.url, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1"],
+                           input=execute_sql("refresh_token_rotate", Q["refresh_token_rotate"],
+                                             [first, refresh_hash(f"succ-{i}-{uuid.uuid4()}"), 3600]),
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            errors.append(r.stderr)
+        else:
+            results[i] = list(csv.DictReader(io.StringIO(r.stdout)))[0]["outcome"]
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert not errors, errors[:3]
+    assert results.count("ok") == 1, results
+    assert set(results) <= {"ok", "reused", "revoked"}, results
+    # Whoever came second saw a spent token: the family is revoked, the winner's too.
+    assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE user_id = {uid} "
+                      "AND revoked_at IS NULL") == "0"
 
 
 # ------------------------------------------------------------------ rooms

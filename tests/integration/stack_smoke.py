@@ -125,7 +125,8 @@ class Postgres(unittest.TestCase):
     def test_tables_exist(self):
         rows = set(psql("SELECT table_name FROM information_schema.tables "
                         "WHERE table_schema = 'public'"))
-        for t in ("users", "chat_rooms", "chat_room_members", "messages", "schema_migrations"):
+        for t in ("users", "chat_rooms", "chat_room_members", "messages", "schema_migrations",
+                  "login_throttle", "refresh_tokens"):
             self.assertIn(t, rows)
 
     def test_key_constraints_and_indexes(self):
@@ -136,6 +137,9 @@ class Postgres(unittest.TestCase):
                               r"\(message_key, room_id, sender_id\)")
         self.assertNotRegex(idx, r"UNIQUE INDEX \S+ ON public\.messages USING btree "
                                  r"\(message_key\)")
+        self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.users USING btree \(nickname_key\)")
+        self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.refresh_tokens USING btree "
+                              r"\(token_hash\)")
         self.assertRegex(idx, r"ON public\.messages USING btree \(room_id, id DESC\)")
         self.assertRegex(idx, r"UNIQUE INDEX \S+ ON public\.chat_room_members "
                               r"USING btree \(room_id, user_id\)")
@@ -144,8 +148,8 @@ class Postgres(unittest.TestCase):
     def test_room_type_is_checked(self):
         # One transaction that is never committed: nothing stays behind.
         sql = ("BEGIN;\n"
-               "INSERT INTO users (email, password_hash, nickname) "
-               "VALUES ('smoke@example.com', 'x', 'smoke') RETURNING id \\gset\n"
+               "INSERT INTO users (email, password_hash, nickname, nickname_key) "
+               "VALUES ('smoke@example.com', 'x', 'smoke', 'smoke') RETURNING id \\gset\n"
                "INSERT INTO chat_rooms (name, type, created_by) VALUES ('x', 'PARTY', :id);\n"
                "ROLLBACK;\n")
         r = subprocess.run(["psql", ENV["CN_TEST_PG_URL"], "-X", "-q", "-v", "ON_ERROR_STOP=1"],

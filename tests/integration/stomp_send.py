@@ -145,7 +145,7 @@ def test_send_gets_receipt_and_the_event_is_on_the_rooms_partition(node, alice):
     assert key == str(room)
     assert ev["kind"] == "ChatMessage" and ev["v"] == 1
     assert ev["roomId"] == room and ev["senderId"] == alice.id
-    assert ev["senderNickname"] == "alice" and ev["type"] == "TEXT"
+    assert ev["senderNickname"] == alice.nickname and ev["type"] == "TEXT"
     assert str(uuid.UUID(ev["messageKey"])) == ev["messageKey"]
     assert abs(ev["sentAt"] - time.time() * 1000) < 60000
     assert metric(node, "chat_send_total", '{outcome="accepted"}') >= accepted + 1

@@ -45,10 +45,23 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def forge_token(user_id, iat, exp, key=None):
+def token_names():
+    """The stack's (iss, aud): [auth] issuer and audience, "chat-node" by default."""
+    cp = configparser.ConfigParser()
+    cp.read(cnlib.need("CN_TEST_CONFIG"))
+    auth = cp["auth"] if cp.has_section("auth") else {}
+    return auth.get("issuer", "chat-node"), auth.get("audience", "chat-node")
+
+
+def forge_token(user_id, iat, exp, key=None, **extra):
+    """A token as the node issues it (iss, aud, sub, iat, exp, jti), signed with key (the
+    stack's secret by default); extra claims replace or add (iss="other", ...)."""
+    iss, aud = token_names()
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = b64(json.dumps({"sub": str(user_id), "iat": iat, "exp": exp,
-                              "jti": str(uuid.uuid4())}).encode())
+    claims = {"iss": iss, "aud": aud, "sub": str(user_id), "iat": iat, "exp": exp,
+              "jti": str(uuid.uuid4())}
+    claims.update(extra)
+    payload = b64(json.dumps({k: v for k, v in claims.items() if v is not None}).encode())
     signing = f"{header}.{payload}"
     sig = hmac.new(key or secret(), signing.encode(), hashlib.sha256).digest()
     return f"{signing}.{b64(sig)}"
@@ -71,16 +84,23 @@ def node():
 
 
 class User:
+    """A user signed up and logged in on base. Nicknames are unique case-insensitively, so
+    the one asked for gets a random suffix: compare with .nickname."""
+
     def __init__(self, base, nickname="ws"):
         email = f"ws-{uuid.uuid4().hex[:12]}@example.com"
+        password = "tr0ub4dor-" + uuid.uuid4().hex[:12]
+        nickname = f"{nickname}-{uuid.uuid4().hex[:8]}"
         r = requests.post(f"{base}/api/auth/signup",
-                          json={"email": email, "password": "correct horse", "nickname": nickname})
+                          json={"email": email, "password": password, "nickname": nickname})
         assert r.status_code == 201, r.text
         self.id = r.json()["id"]
-        r = requests.post(f"{base}/api/auth/login",
-                          json={"email": email, "password": "correct horse"})
+        self.nickname = r.json()["nickname"]
+        self.email, self.password = email, password
+        r = requests.post(f"{base}/api/auth/login", json={"email": email, "password": password})
         assert r.status_code == 200, r.text
         self.token = r.json()["accessToken"]
+        self.refresh_token = r.json()["refreshToken"]
 
     def group_room(self, base):
         r = requests.post(f"{base}/api/rooms/group", json={"name": "ws room", "memberIds": []},

@@ -18,6 +18,7 @@
 
 #include "actors/runtime/runtime.h"
 #include "io/http_server.h"
+#include "proto/jwt.h"
 
 struct cn_pg_pool;
 struct cn_redis;
@@ -26,6 +27,16 @@ struct cn_token_cache;
 struct cn_send_path;
 struct cn_abuse_limits;
 struct cn_membership;
+struct cn_known_users;
+
+/* The per-account login back-off ([auth] login_backoff_*; queries.sql
+ * login_failure_record): after `after` consecutive failures of one email, its logins are
+ * refused for base_s, then 2 * base_s, ... at most max_s seconds. */
+struct cn_login_backoff {
+    int after;
+    int base_s;
+    int max_s;
+};
 
 /* Counters for /metrics; relaxed atomics (they publish nothing else). */
 struct cn_rest_counters {
@@ -39,9 +50,10 @@ struct cn_rest_deps {
     struct cn_pg_pool *pg;
     struct cn_redis *redis; /* NULL: no cache (also when cache.rooms_enabled is false) */
     struct cn_hasher *hasher;
-    const uint8_t *jwt_key;
-    size_t jwt_key_len;
+    struct cn_jwt_config jwt; /* access tokens: key, iss, aud (strings borrowed) */
     int64_t token_ttl_s;
+    int64_t refresh_ttl_s; /* refresh tokens ([auth] refresh_ttl_s) */
+    struct cn_login_backoff login_backoff;
     int rooms_cache_ttl_s;
     struct cn_rest_counters *counters;
     /* One verified-token cache per I/O thread, indexed by cn_http_later.thread: each
@@ -61,6 +73,9 @@ struct cn_rest_deps {
     /* Membership revocations (rest_revoke.h: leave, removal, a closed room) go to every
      * node through it. NULL: only PostgreSQL changes, sessions are not told. */
     struct cn_membership *membership;
+    /* Users seen to exist: a signed token of a user not in it costs one user_by_id
+     * before its request runs (401 when the user is gone). NULL: no check. */
+    struct cn_known_users *known_users;
 };
 
 /* Handles req when its path starts with /api/: fills resp or defers it (see

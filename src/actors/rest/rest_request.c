@@ -11,6 +11,7 @@
 #include "io/http_server.h"
 #include "io/pg_pool.h"
 #include "actors/sql/queries.h"
+#include "actors/rest/known_users.h"
 #include "io/redis_client.h"
 #include "proto/json_responses.h"
 
@@ -25,6 +26,11 @@ void rest_req_free(void *p)
     }
     free(req->email);
     free(req->nickname);
+    free(req->nickname_key);
+    free(req->password_hash);
+    free(req->client_addr);
+    sodium_memzero(req->refresh_token, sizeof req->refresh_token);
+    sodium_memzero(req->new_refresh_token, sizeof req->new_refresh_token);
     free(req->name);
     free(req->cached);
     if (req->held)
@@ -45,7 +51,33 @@ static const step_fn steps[] = {
     [EP_ROOM_DETAIL] = rest_room_detail_step,
     [EP_HISTORY] = rest_history_step,
     [EP_READ] = rest_read_step,
+    [EP_REFRESH] = rest_refresh_step,
+    [EP_LOGOUT] = rest_logout_step,
 };
+
+/* The answer to the user_by_id of a token whose user was not known to exist: the
+ * endpoint runs only when the user is there. */
+static void user_checked(struct cn_rest_req *req, cn_msg *m)
+{
+    struct cn_pg_reply *r = (struct cn_pg_reply *)m;
+    req->check_user = false;
+    if (m->type != REST_MSG_PG) { /* defensive: nothing else was asked for */
+        cn_msg_free(m);
+        rest_reply_error(req, 503, "UNAVAILABLE", "retry shortly");
+        return;
+    }
+    if (!r->ok) {
+        rest_reply_sql_error(req, r->sqlstate, r->error);
+    } else if (cn_pg_rows_count(r->rows) == 0) {
+        rest_reply_error(req, 401, "UNAUTHORIZED", "the user of this token does not exist");
+    } else {
+        cn_known_users_add(req->deps->known_users, req->user_id);
+        cn_msg_free(m);
+        steps[req->ep](req, NULL);
+        return;
+    }
+    cn_msg_free(m);
+}
 
 static void behaviour(cn_actor *self, void *state, cn_msg *m)
 {
@@ -53,7 +85,12 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     (void)self;
     if (m->type == REST_MSG_START) {
         cn_msg_free(m);
-        steps[req->ep](req, NULL);
+        if (req->check_user)
+            rest_sql_ids(req, CN_SQL_USER_BY_ID, 1, &req->user_id);
+        else
+            steps[req->ep](req, NULL);
+    } else if (req->check_user) {
+        user_checked(req, m);
     } else {
         /* The step owns m from here. */
         steps[req->ep](req, m);

@@ -17,6 +17,7 @@
 #include "actors/rest/rest.h"
 #include "io/pg_rows.h"
 #include "proto/chat_types.h"
+#include "proto/refresh_token.h"
 
 enum rest_endpoint {
     EP_SIGNUP,
@@ -29,6 +30,8 @@ enum rest_endpoint {
     EP_ROOM_DETAIL,
     EP_HISTORY,
     EP_READ,
+    EP_REFRESH,
+    EP_LOGOUT,
 };
 
 /* Message types the request actor receives. */
@@ -51,6 +54,9 @@ struct cn_rest_req {
     int step;
     int64_t user_id; /* from the token; 0 for signup and login */
     int64_t room_id; /* from the path */
+    /* The token's user is not known to exist yet (known_users.h): user_by_id runs
+     * before the endpoint's step (rest_request.c); cleared once it has. */
+    bool check_user;
 
     /* Decoded inputs, owned. */
     char *email;
@@ -69,6 +75,15 @@ struct cn_rest_req {
 
     struct cn_pg_rows *held; /* a row kept between two steps (login: the user) */
     char *cached;            /* a body rendered for the cache, SET after the answer */
+
+    /* Sign-up, login, refresh and logout (rest_auth.c, rest_sessions.c). */
+    char *nickname_key;  /* the case fold of nickname (display_name.h) */
+    char *password_hash; /* sign-up: kept for a retried insert */
+    char *client_addr;   /* login: the peer's address, for the per-address budget */
+    bool retried;        /* sign-up: the insert ran a second time */
+    char refresh_token[CN_REFRESH_TOKEN_CHARS + 1];     /* presented, or issued */
+    char refresh_hash[CN_REFRESH_HASH_HEX + 1];         /* its SHA-256 */
+    char new_refresh_token[CN_REFRESH_TOKEN_CHARS + 1]; /* refresh: the successor */
 };
 
 /* Frees req and everything it owns, wiping the password. */
@@ -105,6 +120,11 @@ void rest_cache_invalidate(struct cn_rest_req *req, const int64_t *user_ids, siz
 /* Counts a room-list cache hit or miss. */
 void rest_counters_cache(struct cn_rest_req *req, bool hit);
 
+/* Answers 200 with a new access token for u, the refresh token given (borrowed) and its
+ * expiry: the body of login and refresh (rest_sessions.c). */
+void rest_reply_tokens(struct cn_rest_req *req, const struct cn_user *u, const char *refresh_token,
+                       int64_t refresh_expires_at_ms);
+
 /* Endpoint steps: each takes the message that woke the actor (NULL = start). */
 void rest_signup_step(struct cn_rest_req *req, cn_msg *m);
 void rest_login_step(struct cn_rest_req *req, cn_msg *m);
@@ -116,5 +136,7 @@ void rest_my_rooms_step(struct cn_rest_req *req, cn_msg *m);
 void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m);
 void rest_history_step(struct cn_rest_req *req, cn_msg *m);
 void rest_read_step(struct cn_rest_req *req, cn_msg *m);
+void rest_refresh_step(struct cn_rest_req *req, cn_msg *m);
+void rest_logout_step(struct cn_rest_req *req, cn_msg *m);
 
 #endif

@@ -13,6 +13,7 @@
 #include "base/xmalloc.h"
 #include "io/http_server.h"
 #include "actors/rest/abuse_limits.h"
+#include "actors/rest/known_users.h"
 #include "actors/rest/rest.h"
 #include "actors/rest/rest_request.h"
 #include "proto/json_requests.h"
@@ -42,10 +43,10 @@ static int verify_token(const struct cn_rest_deps *deps, const struct cn_http_la
 {
     int64_t now = (int64_t)time(NULL);
     if (deps->token_caches && later->thread < deps->token_cache_count)
-        return cn_token_cache_verify(deps->token_caches[later->thread], deps->jwt_key,
-                                     deps->jwt_key_len, token, len, now, claims);
+        return cn_token_cache_verify(deps->token_caches[later->thread], &deps->jwt, token, len, now,
+                                     claims);
     char *tok = cn_xstrndup(token, len);
-    int rc = cn_jwt_verify(deps->jwt_key, deps->jwt_key_len, tok, now, claims);
+    int rc = cn_jwt_verify(&deps->jwt, tok, now, claims);
     free(tok);
     return rc;
 }
@@ -59,6 +60,20 @@ static bool within_budget(const struct cn_rest_deps *deps, enum cn_abuse_kind ki
     if (wait == 0)
         return true;
     cn_http_error(resp, 429, "RATE_LIMITED", "too many requests; retry after the time given");
+    resp->retry_after_s = (int)wait;
+    return false;
+}
+
+/* Logins from an address that spent its budget of failed logins are refused; the
+ * attempt itself is not counted (only a failure is, by rest_auth.c). */
+static bool failures_within_budget(const struct cn_rest_deps *deps, const char *addr,
+                                   struct cn_http_response *resp)
+{
+    uint32_t wait = cn_abuse_check(deps->abuse, CN_ABUSE_LOGIN_FAILURE, addr, cn_wall_ms());
+    if (wait == 0)
+        return true;
+    cn_http_error(resp, 429, "RATE_LIMITED",
+                  "too many failed logins from this address; retry after the time given");
     resp->retry_after_s = (int)wait;
     return false;
 }
@@ -80,6 +95,8 @@ static int match(const char *method, const char *path, struct route *r, int64_t 
     } fixed[] = {
         {"/api/auth/signup", {EP_SIGNUP, "POST", false, true}},
         {"/api/auth/login", {EP_LOGIN, "POST", false, true}},
+        {"/api/auth/refresh", {EP_REFRESH, "POST", false, true}},
+        {"/api/auth/logout", {EP_LOGOUT, "POST", false, true}},
         {"/api/rooms/direct", {EP_DIRECT_ROOM, "POST", true, true}},
         {"/api/rooms/group", {EP_GROUP_ROOM, "POST", true, true}},
         {"/api/rooms", {EP_MY_ROOMS, "GET", true, false}},
@@ -186,11 +203,18 @@ static int decode_body(const struct cn_http_request *hr, struct cn_rest_req *req
             req->email = cn_xstrdup(a.email);
             req->password = cn_xstrndup(a.password, a.password_len);
             req->password_len = a.password_len;
-            req->nickname = a.nickname ? cn_xstrdup(a.nickname) : NULL;
+            /* Taken: the decoder made them. */
+            req->nickname = a.nickname;
+            req->nickname_key = a.nickname_key;
+            a.nickname = a.nickname_key = NULL;
         }
         cn_auth_request_clear(&a);
         break;
     }
+    case EP_REFRESH:
+    case EP_LOGOUT:
+        rc = cn_json_decode_refresh_token(body, len, req->refresh_token, &err);
+        break;
     case EP_DIRECT_ROOM:
         rc = cn_json_decode_direct_room(body, len, &req->target_id, &err);
         if (rc == 0 && req->target_id == req->user_id) {
@@ -248,8 +272,10 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
         return true;
     }
 
-    if (route.ep == EP_SIGNUP &&
-        !within_budget(deps, CN_ABUSE_SIGNUP, hr->client_addr ? hr->client_addr : "", resp))
+    const char *addr = hr->client_addr ? hr->client_addr : "";
+    if (route.ep == EP_SIGNUP && !within_budget(deps, CN_ABUSE_SIGNUP, addr, resp))
+        return true;
+    if (route.ep == EP_LOGIN && !failures_within_budget(deps, addr, resp))
         return true;
 
     struct cn_rest_req *req = cn_xcalloc(1, sizeof *req);
@@ -275,7 +301,12 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
             return true;
         }
         req->user_id = claims.user_id;
+        /* A signed token says who, not that the user still exists: the first request of
+         * a user this node has not seen yet looks it up (rest_request.c). */
+        req->check_user = !cn_known_users_has(deps->known_users, claims.user_id);
     }
+    if (route.ep == EP_LOGIN)
+        req->client_addr = cn_xstrdup(addr);
     if (route.has_body && hr->body_len > 0 && !is_json(hr->content_type)) {
         cn_http_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
         rest_req_free(req);

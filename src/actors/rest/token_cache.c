@@ -39,7 +39,7 @@ void cn_token_cache_free(struct cn_token_cache *c)
     free(c);
 }
 
-static int verify_uncached(const uint8_t *key, size_t keylen, const char *token, size_t len,
+static int verify_uncached(const struct cn_jwt_config *jwt, const char *token, size_t len,
                            int64_t now_s, struct cn_token_claims *claims)
 {
     /* cn_jwt_verify wants a NUL-terminated string; one over the limit is refused by
@@ -48,15 +48,15 @@ static int verify_uncached(const uint8_t *key, size_t keylen, const char *token,
     size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
     memcpy(buf, token, n);
     buf[n] = '\0';
-    return cn_jwt_verify(key, keylen, buf, now_s, claims);
+    return cn_jwt_verify(jwt, buf, now_s, claims);
 }
 
-int cn_token_cache_verify(struct cn_token_cache *c, const uint8_t *key, size_t keylen,
+int cn_token_cache_verify(struct cn_token_cache *c, const struct cn_jwt_config *jwt,
                           const char *token, size_t len, int64_t now_s,
                           struct cn_token_claims *claims)
 {
     if (len > CN_JWT_MAX_TOKEN)
-        return verify_uncached(key, keylen, token, len, now_s, claims);
+        return verify_uncached(jwt, token, len, now_s, claims);
     uint8_t digest[crypto_generichash_BYTES];
     crypto_generichash(digest, sizeof digest, (const unsigned char *)token, len, NULL, 0);
     uint32_t h;
@@ -74,7 +74,7 @@ int cn_token_cache_verify(struct cn_token_cache *c, const uint8_t *key, size_t k
         return CN_JWT_EEXPIRED;
     }
     c->misses++;
-    int rc = verify_uncached(key, keylen, token, len, now_s, claims);
+    int rc = verify_uncached(jwt, token, len, now_s, claims);
     if (rc == 0) {
         memcpy(s->digest, digest, sizeof digest);
         s->claims = *claims;

@@ -6,8 +6,9 @@
  * Only successful verifications are stored (a refusal is recomputed every time, so a
  * flood of bad tokens cannot evict good ones faster than it costs its sender). A hit
  * re-checks `exp` against the clock, so a cached token expires exactly when the token
- * does. Tokens are never revoked in this system (DESIGN.md), so nothing else can make a
- * cached answer wrong; the key is fixed for the life of the process.
+ * does. Access tokens are never revoked in this system (they are short-lived; what is
+ * revoked is a refresh token, which is never cached), so nothing else can make a cached
+ * answer wrong; the key, issuer and audience are fixed for the life of the process.
  *
  * Not thread-safe: one cache per thread (the HTTP server has one per I/O thread).
  * Memory: the cache owns its slots; cn_token_cache_free releases them. */
@@ -32,10 +33,10 @@ struct cn_token_cache *cn_token_cache_new(unsigned slots);
 void cn_token_cache_free(struct cn_token_cache *c);
 
 /* cn_jwt_verify through the cache: the same answer (0 and the claims, or the same
- * negative cn_jwt_error) as cn_jwt_verify(key, keylen, token, now_s, claims) for
- * the `len` bytes at `token` (borrowed; need not be NUL-terminated). `key` must be
- * the same for every call on one cache. */
-int cn_token_cache_verify(struct cn_token_cache *c, const uint8_t *key, size_t keylen,
+ * negative cn_jwt_error) as cn_jwt_verify(jwt, token, now_s, claims) for the `len`
+ * bytes at `token` (borrowed; need not be NUL-terminated). `jwt` (borrowed) must be
+ * the same configuration for every call on one cache. */
+int cn_token_cache_verify(struct cn_token_cache *c, const struct cn_jwt_config *jwt,
                           const char *token, size_t len, int64_t now_s,
                           struct cn_token_claims *claims);
 

@@ -119,6 +119,17 @@ static void on_frame(struct cn__session *s, struct cn_ws_in_frame *m)
     case CN__SESSION_CLOSING:
         break;
     case CN__SESSION_AWAIT_CONNECT:
+        if (s->connect_pending) {
+            /* The CONNECT waits for its user's lookup: what follows it waits too, and
+             * runs once the session is open (drain_deferred). */
+            if (s->dq_len >= CN__SESSION_MAX_DEFERRED) {
+                cn__session_fail(s, f, CN_WS_CLOSE_PROTOCOL,
+                                 "too many frames waiting for CONNECT to complete");
+                break;
+            }
+            defer_frame(s, m);
+            return;
+        }
         if (f->command == CN_STOMP_CONNECT || f->command == CN_STOMP_STOMP)
             cn__session_connect(s, f);
         else
@@ -173,7 +184,10 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
         cn__session_typing_reply(s, (struct cn_redis_reply *)m);
         return;
     case CN__SESSION_PG:
-        cn__session_pg_reply(s, (struct cn_pg_reply *)m);
+        if (s->connect_pending)
+            cn__session_connect_user(s, (struct cn_pg_reply *)m);
+        else
+            cn__session_pg_reply(s, (struct cn_pg_reply *)m);
         drain_deferred(s);
         drain_check(s);
         return;

@@ -7,8 +7,12 @@
 #include <strings.h>
 #include <time.h>
 
+#include "actors/rest/known_users.h"
 #include "actors/session/session_output.h"
 #include "actors/session/session_timers.h"
+#include "actors/sql/queries.h"
+#include "base/log.h"
+#include "io/pg_pool.h"
 #include "proto/json_requests.h"
 #include "proto/jwt.h"
 #include "proto/stomp_negotiate.h"
@@ -23,6 +27,51 @@ static const char *authorization(const struct cn_stomp_frame *f)
 {
     const char *auth = cn_stomp_frame_get(f, "Authorization", NULL);
     return auth ? auth : cn_stomp_frame_get(f, "authorization", NULL);
+}
+
+/* The token checked out and its user exists: the per-user session limit, then the
+ * session is open (CONNECTED, heart-beats, expiry timer, presence, directory). */
+static void open_session(struct cn__session *s, const char *version, uint32_t cx, uint32_t cy,
+                         int64_t user_id, int64_t exp_s)
+{
+    struct cn_ws_counters *c = s->deps->counters;
+    if (cn_user_sessions_acquire(s->deps->user_sessions, user_id) != 0) {
+        count(&c->refused[CN_WS_REFUSED_USER_LIMIT]);
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "too many sessions for this user (limits.sessions_per_user = %u); retry later",
+                 cn_user_sessions_limit(s->deps->user_sessions));
+        cn__session_fail(s, NULL, CN_WS_CLOSE_USER_LIMIT, msg);
+        return;
+    }
+    s->user_slot = true;
+    count(&c->connects[CN_WS_CONNECT_OK]);
+    count(&c->sessions_open);
+    s->counted_open = true;
+    s->user_id = user_id;
+    s->state = CN__SESSION_OPEN;
+    cn_presence_opened(s->deps->presence, s->user_id);
+    s->presence_open = true;
+    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id);
+    if (s->t_connect)
+        cn_timer_cancel(s->deps->rt, s->t_connect);
+    s->t_connect = 0;
+
+    /* CONNECTED advertises the node's interval both ways; what runs is negotiated in
+     * cn__session_heartbeat_start. */
+    uint32_t hb = s->deps->cfg.heartbeat_ms;
+    char hbv[32], user[24];
+    snprintf(hbv, sizeof hbv, "%u,%u", hb, hb);
+    snprintf(user, sizeof user, "%" PRId64, s->user_id);
+    struct cn__session_hdr h[] = {{"version", version},
+                                  {"heart-beat", hbv},
+                                  {"session", s->id},
+                                  {"server", "chat-node/" CN_VERSION},
+                                  {"user-name", user}};
+    cn__session_write(s, CN_STOMP_CONNECTED, h, 5, NULL, 0, false, 0);
+    cn__session_heartbeat_start(s, cx, cy);
+    s->exp_s = exp_s;
+    cn__session_arm_expiry(s);
 }
 
 void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f)
@@ -65,8 +114,7 @@ void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f)
         return;
     }
     struct cn_token_claims claims;
-    int rc =
-        cn_jwt_verify(s->deps->jwt_key, s->deps->jwt_key_len, token, (int64_t)time(NULL), &claims);
+    int rc = cn_jwt_verify(&s->deps->jwt, token, (int64_t)time(NULL), &claims);
     if (rc != 0) {
         count(
             &c->connects[rc == CN_JWT_EEXPIRED ? CN_WS_CONNECT_EXPIRED : CN_WS_CONNECT_BAD_TOKEN]);
@@ -75,43 +123,51 @@ void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f)
         cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH, msg);
         return;
     }
-    if (cn_user_sessions_acquire(s->deps->user_sessions, claims.user_id) != 0) {
-        count(&c->refused[CN_WS_REFUSED_USER_LIMIT]);
-        char msg[128];
-        snprintf(msg, sizeof msg,
-                 "too many sessions for this user (limits.sessions_per_user = %u); retry later",
-                 cn_user_sessions_limit(s->deps->user_sessions));
-        cn__session_fail(s, NULL, CN_WS_CLOSE_USER_LIMIT, msg);
+    if (cn_known_users_has(s->deps->known_users, claims.user_id)) {
+        open_session(s, version, cx, cy, claims.user_id, claims.exp);
         return;
     }
-    s->user_slot = true;
-    count(&c->connects[CN_WS_CONNECT_OK]);
-    count(&c->sessions_open);
-    s->counted_open = true;
-    s->user_id = claims.user_id;
-    s->state = CN__SESSION_OPEN;
-    cn_presence_opened(s->deps->presence, s->user_id);
-    s->presence_open = true;
-    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id);
-    if (s->t_connect)
-        cn_timer_cancel(s->deps->rt, s->t_connect);
-    s->t_connect = 0;
+    /* A signed token of a user this node has not seen: is the user there? The frames
+     * that follow wait (session.c) until the answer is in. */
+    char uid[24];
+    snprintf(uid, sizeof uid, "%" PRId64, claims.user_id);
+    const char *params[] = {uid};
+    if (cn_pg_pool_query(s->deps->pg, s->self, CN__SESSION_PG, 0, cn_sql(CN_SQL_USER_BY_ID), 1,
+                         params) != 0) {
+        cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH,
+                         "authentication unavailable: the database is busy; retry shortly");
+        return;
+    }
+    s->connect_pending = true;
+    s->connect_version = version;
+    s->connect_cx = cx;
+    s->connect_cy = cy;
+    s->connect_user_id = claims.user_id;
+    s->connect_exp_s = claims.exp;
+}
 
-    /* CONNECTED advertises the node's interval both ways; what runs is negotiated in
-     * cn__session_heartbeat_start. */
-    uint32_t hb = s->deps->cfg.heartbeat_ms;
-    char hbv[32], user[24];
-    snprintf(hbv, sizeof hbv, "%u,%u", hb, hb);
-    snprintf(user, sizeof user, "%" PRId64, s->user_id);
-    struct cn__session_hdr h[] = {{"version", version},
-                                  {"heart-beat", hbv},
-                                  {"session", s->id},
-                                  {"server", "chat-node/" CN_VERSION},
-                                  {"user-name", user}};
-    cn__session_write(s, CN_STOMP_CONNECTED, h, 5, NULL, 0, false, 0);
-    cn__session_heartbeat_start(s, cx, cy);
-    s->exp_s = claims.exp;
-    cn__session_arm_expiry(s);
+void cn__session_connect_user(struct cn__session *s, struct cn_pg_reply *r)
+{
+    s->connect_pending = false;
+    if (s->state != CN__SESSION_AWAIT_CONNECT) { /* closed meanwhile (connect timeout) */
+        cn_msg_free(&r->hdr);
+        return;
+    }
+    if (!r->ok) {
+        CN_WARN("ws", "session %s: user_by_id failed (%s): %s", s->id,
+                r->sqlstate[0] ? r->sqlstate : "-", r->error);
+        cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH,
+                         "authentication unavailable: the database did not answer; retry shortly");
+    } else if (cn_pg_rows_count(r->rows) == 0) {
+        count(&s->deps->counters->connects[CN_WS_CONNECT_BAD_TOKEN]);
+        cn__session_fail(s, NULL, CN_WS_CLOSE_AUTH,
+                         "authentication failed: the user of this token does not exist");
+    } else {
+        cn_known_users_add(s->deps->known_users, s->connect_user_id);
+        open_session(s, s->connect_version, s->connect_cx, s->connect_cy, s->connect_user_id,
+                     s->connect_exp_s);
+    }
+    cn_msg_free(&r->hdr);
 }
 
 static void count_refresh(struct cn__session *s, int result)
@@ -122,8 +178,7 @@ static void count_refresh(struct cn__session *s, int result)
 static void check_token(struct cn__session *s, const char *token, const char *receipt)
 {
     struct cn_token_claims claims;
-    int rc =
-        cn_jwt_verify(s->deps->jwt_key, s->deps->jwt_key_len, token, (int64_t)time(NULL), &claims);
+    int rc = cn_jwt_verify(&s->deps->jwt, token, (int64_t)time(NULL), &claims);
     if (rc != 0) {
         char msg[96];
         snprintf(msg, sizeof msg, "token refused: %s", cn_jwt_strerror(rc));

@@ -12,8 +12,14 @@
 
 /* CONNECT or STOMP of a session awaiting it: CONNECTED and the session is open, or
  * ERROR then close (bad version, heart-beat header or token; too many sessions of
- * the user). */
+ * the user). When the token's user is not known to exist yet (deps->known_users), the
+ * session asks PostgreSQL (user_by_id) and sets connect_pending: the answer comes to
+ * cn__session_connect_user. */
 void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f);
+
+/* The user_by_id of a pending CONNECT (takes r): CONNECTED when the user exists, else
+ * ERROR then close (no such user; the database did not answer). */
+void cn__session_connect_user(struct cn__session *s, struct cn_pg_reply *r);
 
 /* SEND /app/auth.refresh of an open session. The token comes in an
  * `Authorization: Bearer <jwt>` header of the SEND, or in the body {accessToken}

@@ -16,6 +16,9 @@
 #include "actors/session/user_sessions.h"
 #include "io/pg_pool.h"
 #include "io/ws_counters.h"
+#include "proto/jwt.h"
+
+struct cn_known_users;
 
 struct cn_session_config {
     uint32_t heartbeat_ms;       /* the server's sx,sy and the floor for 0 (issue 9) */
@@ -28,8 +31,7 @@ struct cn_session_config {
 struct cn_session_deps {
     cn_runtime *rt;
     struct cn_pg_pool *pg;
-    const uint8_t *jwt_key;
-    size_t jwt_key_len;
+    struct cn_jwt_config jwt; /* access tokens: key, iss, aud (strings borrowed) */
     struct cn_session_config cfg;
     struct cn_ws_counters *counters;
     /* The SEND seam (the node wires cn_send_path_take, send_path.h). NULL: every
@@ -51,6 +53,10 @@ struct cn_session_deps {
     struct cn_user_sessions *user_sessions;
     /* SEND /app/chat.typing goes here (Redis only); NULL: typing is refused. */
     struct cn_redis *redis;
+    /* Users seen to exist (actors/rest/known_users.h): a CONNECT whose token names a
+     * user not in it waits for one user_by_id and is refused when the user is gone.
+     * NULL: no check. */
+    struct cn_known_users *known_users;
 };
 
 #endif

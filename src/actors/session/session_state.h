@@ -87,6 +87,12 @@ struct cn__session {
     unsigned sends_inflight; /* SENDs handed to the sink whose answer is still due */
     bool draining;           /* chat-admin drain: ERROR once in-flight work is done */
     int64_t drain_after_ms;  /* the reconnect hint of that ERROR */
+    /* A CONNECT whose token checked out, waiting for user_by_id (its user was not known
+     * to exist yet; session_auth.c). Frames that arrive meanwhile are held back. */
+    bool connect_pending;
+    const char *connect_version; /* static, from cn_stomp_version_negotiate */
+    uint32_t connect_cx, connect_cy;
+    int64_t connect_user_id, connect_exp_s;
 };
 
 #endif

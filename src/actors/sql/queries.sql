@@ -44,28 +44,58 @@
 -- against a seeded database (perf/seed).
 
 -- name: user_signup
--- params: $1 email text, $2 password_hash text (argon2id string), $3 nickname text
--- returns: one row id bigint, email text, nickname text, status text,
---   last_seen_at_ms bigint|NULL, created_at_ms bigint;
---   ZERO rows when the email is taken (case-insensitively) -> 409.
-INSERT INTO users (email, password_hash, nickname)
-VALUES ($1::text, $2::text, $3::text)
-ON CONFLICT ((lower(email))) DO NOTHING
-RETURNING id, email, nickname, status,
-          floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms,
-          floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms;
+-- params: $1 email text, $2 password_hash text (argon2id string), $3 nickname text (clean:
+--   NFC, trimmed; src/proto/display_name.h), $4 nickname_key text (its NFC case fold)
+-- returns: exactly one row: outcome text, then id bigint, email text, nickname text,
+--   status text, last_seen_at_ms bigint|NULL, created_at_ms bigint (all NULL unless 'ok').
+--   outcome 'ok'             -> the new user (201);
+--   outcome 'email_taken'    -> a user has the email, case-insensitively (409 EMAIL_TAKEN);
+--   outcome 'nickname_taken' -> a user has the nickname_key (409 NICKNAME_TAKEN);
+--   outcome 'conflict'       -> a sign-up committed after this statement's snapshot took the
+--     email or the nickname (ON CONFLICT waited for it): run the statement once more, which
+--     then sees that row and names what was taken.
+-- Both checks read the unique indexes (users_email_lower_key, users_nickname_key_key) that
+--   also arbitrate the insert, so racing sign-ups never make two rows.
+WITH taken AS (
+    SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1::text)) AS email,
+           EXISTS (SELECT 1 FROM users WHERE nickname_key = $4::text) AS nickname
+), ins AS (
+    INSERT INTO users (email, password_hash, nickname, nickname_key)
+    SELECT $1::text, $2::text, $3::text, $4::text
+      FROM taken
+     WHERE NOT taken.email AND NOT taken.nickname
+    ON CONFLICT DO NOTHING
+    RETURNING id, email, nickname, status, last_seen_at, created_at
+)
+SELECT CASE WHEN ins.id IS NOT NULL THEN 'ok'
+            WHEN taken.email THEN 'email_taken'
+            WHEN taken.nickname THEN 'nickname_taken'
+            ELSE 'conflict' END AS outcome,
+       ins.id, ins.email, ins.nickname, ins.status,
+       floor(extract(epoch FROM ins.last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+       floor(extract(epoch FROM ins.created_at) * 1000)::bigint AS created_at_ms
+  FROM taken
+  LEFT JOIN ins ON true;
 
 -- name: user_by_email
 -- params: $1 email text (matched case-insensitively)
--- returns: zero or one row id bigint, email text, nickname text, status text,
---   last_seen_at_ms bigint|NULL, created_at_ms bigint, password_hash text.
---   Zero rows -> 401 (after a dummy hash check, so timing does not tell).
-SELECT id, email, nickname, status,
-       floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms,
-       floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms,
-       password_hash
-  FROM users
- WHERE lower(email) = lower($1::text);
+-- returns: exactly one row: retry_after_s integer, then id bigint, email text, nickname text,
+--   status text, last_seen_at_ms bigint|NULL, created_at_ms bigint, password_hash text
+--   (the user columns all NULL when no user has the email).
+--   retry_after_s > 0 -> the email's login back-off (login_throttle, keyed by the lower-cased
+--     email whether or not a user has it) runs that many more seconds: 429 + Retry-After,
+--     without checking the password, so the answer is the same for any email;
+--   retry_after_s = 0 -> check the password (no user: against a dummy hash, then 401, so
+--     timing does not tell either).
+-- The login's one round trip before the hash check.
+SELECT coalesce(ceil(extract(epoch FROM t.blocked_until - now())), 0)::integer AS retry_after_s,
+       u.id, u.email, u.nickname, u.status,
+       floor(extract(epoch FROM u.last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+       floor(extract(epoch FROM u.created_at) * 1000)::bigint AS created_at_ms,
+       u.password_hash
+  FROM (SELECT lower($1::text) AS k) q
+  LEFT JOIN login_throttle t ON t.email_key = q.k AND t.blocked_until > now()
+  LEFT JOIN users u ON lower(u.email) = q.k;
 
 -- name: user_by_id
 -- params: $1 user_id bigint
@@ -593,3 +623,130 @@ SELECT id FROM users
  WHERE status = 'ONLINE' AND id > $1::bigint
  ORDER BY id
  LIMIT $2::integer;
+
+-- name: login_failure_record
+-- params: $1 email text, $2 backoff_after integer (failures before the back-off starts),
+--   $3 backoff_base_s integer, $4 backoff_max_s integer
+-- returns: one row failures integer (consecutive failures of the email, this one included),
+--   retry_after_s integer (the back-off now in force, 0 = none).
+-- A failed password check for the email (whether or not a user has it). From the
+--   backoff_after-th consecutive failure on, logins of the email are refused for
+--   base * 2^(failures - backoff_after) seconds, at most max: 1 s, 2 s, 4 s ... with the
+--   defaults. A failure more than a day after the previous one starts the count again.
+--   Each call also drops up to 16 rows whose last failure is a day old and whose back-off
+--   is over (login_throttle_last_failure_idx), so emails tried once do not pile up.
+WITH prune AS (
+    DELETE FROM login_throttle
+     WHERE email_key IN (SELECT email_key FROM login_throttle
+                          WHERE last_failure_at < now() - interval '1 day'
+                            AND (blocked_until IS NULL OR blocked_until < now())
+                          ORDER BY last_failure_at
+                          LIMIT 16)
+       AND email_key <> lower($1::text)
+), up AS (
+    INSERT INTO login_throttle AS t (email_key, failures, blocked_until, last_failure_at)
+    VALUES (lower($1::text), 1,
+            CASE WHEN $2::integer <= 1
+                 THEN now() + make_interval(secs => least($4::integer, $3::integer)) END,
+            now())
+    ON CONFLICT (email_key) DO UPDATE
+       SET failures = CASE WHEN t.last_failure_at < now() - interval '1 day' THEN 1
+                           ELSE t.failures + 1 END,
+           blocked_until =
+               CASE WHEN (CASE WHEN t.last_failure_at < now() - interval '1 day' THEN 1
+                               ELSE t.failures + 1 END) >= $2::integer
+                    THEN now() + make_interval(secs => least($4::double precision,
+                             $3::double precision * power(2, least(
+                                 (CASE WHEN t.last_failure_at < now() - interval '1 day' THEN 1
+                                       ELSE t.failures + 1 END) - $2::integer, 40))))
+               END,
+           last_failure_at = now()
+    RETURNING t.failures, t.blocked_until
+)
+SELECT up.failures,
+       coalesce(ceil(extract(epoch FROM up.blocked_until - now())), 0)::integer AS retry_after_s
+  FROM up;
+
+-- name: login_session_start
+-- params: $1 email text (as logged in with), $2 user_id bigint, $3 refresh_token_hash text
+--   (hex SHA-256 of the new refresh token), $4 refresh_ttl_s integer
+-- returns: one row refresh_expires_at_ms bigint.
+-- A successful login: ends the email's failure count and back-off, drops the user's expired
+--   refresh tokens, and stores the new refresh token as the first of a new family (a
+--   family: one login and the tokens each refresh trades it for).
+WITH reset AS (
+    DELETE FROM login_throttle WHERE email_key = lower($1::text)
+), prune AS (
+    DELETE FROM refresh_tokens WHERE user_id = $2::bigint AND expires_at < now()
+)
+INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at)
+VALUES (decode($3::text, 'hex'), $2::bigint, gen_random_uuid(),
+        now() + make_interval(secs => $4::integer))
+RETURNING floor(extract(epoch FROM expires_at) * 1000)::bigint AS refresh_expires_at_ms;
+
+-- name: refresh_token_rotate
+-- params: $1 token_hash text (hex SHA-256 of the presented refresh token), $2 new_token_hash
+--   text (hex SHA-256 of its successor), $3 refresh_ttl_s integer
+-- returns: exactly one row: outcome text, then id bigint, email text, nickname text,
+--   status text, last_seen_at_ms bigint|NULL, created_at_ms bigint (the user),
+--   refresh_expires_at_ms bigint (of the successor); all NULL unless 'ok'.
+--   outcome 'ok'      -> the token is spent now and its successor stored in its family;
+--   outcome 'unknown' -> no such token (never issued, or expired and pruned): 401;
+--   outcome 'expired' -> past its expiry: 401;
+--   outcome 'revoked' -> logged out, or its family was revoked: 401;
+--   outcome 'reused'  -> it was spent before: someone holds a copy. Every token of its
+--     family is revoked now (the holder of the successor must log in again): 401.
+-- Concurrency: the presented row is locked (FOR UPDATE), so of two refreshes with one token
+--   exactly one gets 'ok'; the other waits, then sees it spent: 'reused'.
+--   Each success also drops the family's expired tokens.
+WITH old AS (
+    SELECT id, user_id, family_id, expires_at, spent_at, revoked_at
+      FROM refresh_tokens
+     WHERE token_hash = decode($1::text, 'hex')
+       FOR UPDATE
+), spend AS (
+    UPDATE refresh_tokens r SET spent_at = now()
+      FROM old
+     WHERE r.id = old.id AND old.spent_at IS NULL AND old.revoked_at IS NULL
+       AND old.expires_at > now()
+    RETURNING r.user_id, r.family_id
+), revoke AS (
+    UPDATE refresh_tokens r SET revoked_at = now()
+      FROM old
+     WHERE r.family_id = old.family_id AND old.spent_at IS NOT NULL
+       AND old.revoked_at IS NULL AND r.revoked_at IS NULL
+    RETURNING r.id
+), prune AS (
+    DELETE FROM refresh_tokens r
+     USING spend s
+     WHERE r.family_id = s.family_id AND r.expires_at < now()
+), ins AS (
+    INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at)
+    SELECT decode($2::text, 'hex'), s.user_id, s.family_id,
+           now() + make_interval(secs => $3::integer)
+      FROM spend s
+    RETURNING user_id, expires_at
+)
+SELECT CASE WHEN ins.user_id IS NOT NULL THEN 'ok'
+            WHEN old.id IS NULL THEN 'unknown'
+            WHEN old.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN old.spent_at IS NOT NULL THEN 'reused'
+            ELSE 'expired' END AS outcome,
+       u.id, u.email, u.nickname, u.status,
+       floor(extract(epoch FROM u.last_seen_at) * 1000)::bigint AS last_seen_at_ms,
+       floor(extract(epoch FROM u.created_at) * 1000)::bigint AS created_at_ms,
+       floor(extract(epoch FROM ins.expires_at) * 1000)::bigint AS refresh_expires_at_ms
+  FROM (SELECT 1) one
+  LEFT JOIN old ON true
+  LEFT JOIN ins ON true
+  LEFT JOIN users u ON u.id = ins.user_id;
+
+-- name: refresh_token_revoke
+-- params: $1 token_hash text (hex SHA-256 of the presented refresh token)
+-- returns: one row id bigint per token of its family revoked now; zero rows when the token
+--   is unknown or its family was revoked already (logout answers the same either way).
+-- Logout: the token's whole family (that login's session) ends.
+UPDATE refresh_tokens r SET revoked_at = now()
+ WHERE r.family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = decode($1::text, 'hex'))
+   AND r.revoked_at IS NULL
+RETURNING r.id;

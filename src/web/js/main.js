@@ -56,7 +56,8 @@ $('login-form').addEventListener('submit', async (ev) => {
   try {
     await login(f.email, f.password);
   } catch (e) {
-    showError(e.status === 401 ? { message: 'Wrong email or password.' } : e);
+    showError(e.status === 401 ? { message: 'Wrong email or password.' }
+      : e.status === 429 ? { message: 'Too many failed logins: wait a little and try again.' } : e);
   }
 });
 
@@ -67,7 +68,8 @@ $('signup-form').addEventListener('submit', async (ev) => {
     await api.signup(f.email, f.password, f.nickname);
     await login(f.email, f.password);
   } catch (e) {
-    showError(e.status === 409 ? { message: 'That email is already taken.' } : e);
+    const taken = { EMAIL_TAKEN: 'That email is already taken.', NICKNAME_TAKEN: 'That nickname is already taken.' };
+    showError(taken[e.code] ? { message: taken[e.code] } : e);
   }
 });
 

@@ -30,6 +30,51 @@ static void test_defaults_are_valid_once_a_secret_is_set(void)
     CHECK_EQ(cfg.http_port, 8080);
     CHECK_EQ(cfg.kafka_messages_partitions, 6);
     CHECK_STR(cfg.log_level, "info");
+    CHECK_STR(cfg.auth_issuer, "chat-node");
+    CHECK_STR(cfg.auth_audience, "chat-node");
+    CHECK_EQ(cfg.auth_refresh_ttl_s, 30 * 86400);
+    CHECK_EQ(cfg.auth_login_backoff_after, 5);
+    CHECK_EQ(cfg.auth_login_backoff_base_s, 1);
+    CHECK_EQ(cfg.auth_login_backoff_max_s, 900);
+    cn_config_free(&cfg);
+}
+
+static void test_token_names_and_backoff_are_checked(void)
+{
+    char env[128];
+    snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", secret);
+    struct {
+        const char *var;
+        const char *err; /* NULL: accepted */
+    } cases[] = {
+        {"CHAT_AUTH_ISSUER=", "auth.issuer"},
+        {"CHAT_AUTH_AUDIENCE=", "auth.audience"},
+        {"CHAT_AUTH_AUDIENCE=billing", NULL},
+        {"CHAT_AUTH_LOGIN_BACKOFF_MAX_S=0", "auth.login_backoff_max_s"},
+        {"CHAT_AUTH_REFRESH_TTL_S=10", "auth.refresh_ttl_s"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *envp[] = {env, (char *)cases[i].var, NULL};
+        struct cn_config cfg;
+        char err[256] = "";
+        cn_config_defaults(&cfg);
+        int rc = cn_config_load(&cfg, NULL, envp, err, sizeof err);
+        if (cases[i].err) {
+            CHECK_EQ(rc, -1);
+            CHECK(strstr(err, cases[i].err) != NULL);
+        } else {
+            CHECK_EQ(rc, 0);
+        }
+        cn_config_free(&cfg);
+    }
+    /* The longest back-off must not be shorter than the first. */
+    char *envp[] = {env, "CHAT_AUTH_LOGIN_BACKOFF_BASE_S=10", "CHAT_AUTH_LOGIN_BACKOFF_MAX_S=5",
+                    NULL};
+    struct cn_config cfg;
+    char err[256] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), -1);
+    CHECK(strstr(err, "auth.login_backoff_max_s") != NULL);
     cn_config_free(&cfg);
 }
 
@@ -182,8 +227,9 @@ static void test_presence_keys_and_their_relation(void)
     cn_config_free(&cfg);
 }
 
-CN_TEST_MAIN(test_presence_keys_and_their_relation, test_defaults_are_valid_once_a_secret_is_set,
-             test_empty_secret_is_refused, test_dev_secret_needs_dev_mode,
-             test_ini_then_environment_wins, test_io_threads_zero_means_one_per_core,
-             test_unknown_ini_key_is_named, test_bad_values_are_named,
-             test_missing_file_is_an_error, test_help_lists_every_key_with_its_variable)
+CN_TEST_MAIN(test_token_names_and_backoff_are_checked, test_presence_keys_and_their_relation,
+             test_defaults_are_valid_once_a_secret_is_set, test_empty_secret_is_refused,
+             test_dev_secret_needs_dev_mode, test_ini_then_environment_wins,
+             test_io_threads_zero_means_one_per_core, test_unknown_ini_key_is_named,
+             test_bad_values_are_named, test_missing_file_is_an_error,
+             test_help_lists_every_key_with_its_variable)

@@ -3,6 +3,8 @@
 #include "check.h"
 #include "proto/json_requests.h"
 
+#include <sodium.h>
+
 #define S(lit) lit, sizeof(lit) - 1
 
 static void check_err(const struct cn_json_error *e, const char *want)
@@ -213,61 +215,187 @@ static void test_signup_login(void)
 {
     struct cn_auth_request a;
     struct cn_json_error e;
-    CHECK_EQ(
-        cn_json_decode_signup(
-            S("{\"email\":\"kim@example.com\",\"password\":\"s3cret-pw\",\"nickname\":\"Kim\"}"),
-            &a, &e),
-        0);
+    CHECK_EQ(cn_json_decode_signup(S("{\"email\":\"kim@example.com\",\"password\":\"s3cret-pw-42\","
+                                     "\"nickname\":\"  Kim \"}"),
+                                   &a, &e),
+             0);
     CHECK_STR(a.email, "kim@example.com");
-    CHECK_STR(a.password, "s3cret-pw");
-    CHECK_STR(a.nickname, "Kim");
+    CHECK_STR(a.password, "s3cret-pw-42");
+    CHECK_STR(a.nickname, "Kim"); /* trimmed */
+    CHECK_STR(a.nickname_key, "kim");
     cn_auth_request_clear(&a);
+    CHECK(a.nickname == NULL && a.nickname_key == NULL);
     CHECK_EQ(cn_json_decode_login(S("{\"email\":\"kim@example.com\",\"password\":\"x\"}"), &a, &e),
              0);
     CHECK(a.nickname == NULL);
     cn_auth_request_clear(&a);
 
     static const struct bad bad[] = {
-        {S("{\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
+        {S("{\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
          "email: is required"},
-        {S("{\"email\":\"kim\",\"password\":\"12345678\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
-         "email: must be a valid email address"},
-        {S("{\"email\":\"a@b@c.d\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+        {S("{\"email\":\"kim\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"),
          CN_JSON_E_INVALID, "email: must be a valid email address"},
-        {S("{\"email\":\"a b@c.de\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+        {S("{\"email\":\"a@b@c.d\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"),
          CN_JSON_E_INVALID, "email: must be a valid email address"},
-        {S("{\"email\":\"ab@cde\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+        {S("{\"email\":\"a b@c.de\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"),
          CN_JSON_E_INVALID, "email: must be a valid email address"},
-        {S("{\"email\":\"ab@c..de\",\"password\":\"12345678\",\"nickname\":\"k\"}"),
+        {S("{\"email\":\"ab@cde\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"),
          CN_JSON_E_INVALID, "email: must be a valid email address"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"1234567\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
-         "password: must be 8..128 characters"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\"}"), CN_JSON_E_INVALID,
+        {S("{\"email\":\"ab@c..de\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"k\"}"),
+         CN_JSON_E_INVALID, "email: must be a valid email address"},
+        {S("{\"email\":\"a@b.co\",\"nickname\":\"k\"}"), CN_JSON_E_INVALID,
+         "password: is required"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\"}"), CN_JSON_E_INVALID,
          "nickname: is required"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"\"}"), CN_JSON_E_INVALID,
-         "nickname: must be 1..30 characters"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":"
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"\"}"),
+         CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":"
            "\"0123456789012345678901234567890\"}"),
          CN_JSON_E_INVALID, "nickname: must be 1..30 characters"},
-        {S("{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"a\\nb\"}"),
-         CN_JSON_E_INVALID, "nickname: must not be blank or contain control characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"a\\nb\"}"),
+         CN_JSON_E_INVALID, "nickname: must not contain control characters"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"   \\t\"}"),
+         CN_JSON_E_INVALID, "nickname: must not be blank"},
+        /* zero-width space, right-to-left override */
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"ad\\u200bmin\"}"),
+         CN_JSON_E_INVALID,
+         "nickname: must not contain invisible formatting characters (zero-width, "
+         "bidirectional or line separators)"},
+        {S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"\\u202egpj.exe\"}"),
+         CN_JSON_E_INVALID,
+         "nickname: must not contain invisible formatting characters (zero-width, "
+         "bidirectional or line separators)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(cn_json_decode_signup(bad[i].body, bad[i].len, &a, &e), bad[i].code);
         check_err(&e, bad[i].err);
+        CHECK(a.nickname == NULL && a.root == NULL);
         cn_auth_request_clear(&a);
     }
     /* 30 characters of 3 bytes each is a valid nickname */
     char body[256];
-    int n = sprintf(body, "{\"email\":\"a@b.co\",\"password\":\"12345678\",\"nickname\":\"");
+    int n = sprintf(body, "{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"");
     for (int i = 0; i < 30; i++)
         n += sprintf(body + n, "한");
     n += sprintf(body + n, "\"}");
     CHECK_EQ(cn_json_decode_signup(body, (size_t)n, &a, &e), 0);
     cn_auth_request_clear(&a);
+    /* ... and 30 after trimming, even with white space around them */
+    n = sprintf(body, "{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\",\"nickname\":\"  ");
+    for (int i = 0; i < 30; i++)
+        n += sprintf(body + n, "x");
+    n += sprintf(body + n, "  \"}");
+    CHECK_EQ(cn_json_decode_signup(body, (size_t)n, &a, &e), 0);
+    CHECK_EQ(strlen(a.nickname), 30);
+    cn_auth_request_clear(&a);
+    /* NFC: a decomposed e + combining acute is stored precomposed; the key folds case. */
+    CHECK_EQ(cn_json_decode_signup(S("{\"email\":\"a@b.co\",\"password\":\"tr0ub4dor-x\","
+                                     "\"nickname\":\"Rene\\u0301\"}"),
+                                   &a, &e),
+             0);
+    CHECK_STR(a.nickname, "Ren\xc3\xa9");
+    CHECK_STR(a.nickname_key, "ren\xc3\xa9");
+    cn_auth_request_clear(&a);
     CHECK_EQ(cn_json_decode_login(S("{\"email\":\"a@b.co\",\"password\":\"\"}"), &a, &e),
              CN_JSON_E_INVALID);
     check_err(&e, "password: must be 1..128 characters");
+    /* Login does not apply sign-up's password rules: old passwords still log in. */
+    CHECK_EQ(cn_json_decode_login(S("{\"email\":\"a@b.co\",\"password\":\"password\"}"), &a, &e),
+             0);
+    cn_auth_request_clear(&a);
+}
+
+static void test_signup_password_rules(void)
+{
+    struct cn_auth_request a;
+    struct cn_json_error e;
+    static const struct {
+        const char *password; /* as JSON string content */
+        const char *err;      /* NULL: accepted */
+    } cases[] = {
+        {"", "password: must be at least 10 characters"},
+        {"short", "password: must be at least 10 characters"},
+        {"123456789", "password: must be at least 10 characters"},
+        {"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", /* 9 characters, 18 bytes */
+         "password: must be at least 10 characters"},
+        {"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9", NULL}, /* 10 */
+        {"          ", "password: must not be only white space"},
+        {"\\t\\t\\t\\t\\t\\n\\n\\n\\n\\n", "password: must not be only white space"},
+        {"\\u3000\\u3000\\u3000\\u3000\\u3000\\u3000\\u3000\\u3000\\u3000\\u3000",
+         "password: must not be only white space"},
+        {"1234567890", "password: is too common"},
+        {"basketball", "password: is too common"},
+        {"BasketBall", "password: is too common"}, /* case does not help */
+        {"CHRISTOPHER", "password: is too common"},
+        {"basketball!", NULL},
+        {"tr0ub4dor-3f9a", NULL},
+        {"correct horse battery staple", NULL},
+        {"  padded with spaces  ", NULL}, /* spaces inside a password are fine */
+    };
+    char body[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = snprintf(body, sizeof body,
+                         "{\"email\":\"a@b.co\",\"password\":\"%s\",\"nickname\":\"k\"}",
+                         cases[i].password);
+        int rc = cn_json_decode_signup(body, (size_t)n, &a, &e);
+        if (!cases[i].err) {
+            if (rc != 0)
+                fprintf(stderr, "case %zu (%s) refused\n", i, cases[i].password);
+            CHECK_EQ(rc, 0);
+        } else {
+            CHECK_EQ(rc, CN_JSON_E_INVALID);
+            if (rc == CN_JSON_E_INVALID)
+                check_err(&e, cases[i].err);
+        }
+        cn_auth_request_clear(&a);
+    }
+    /* 128 characters is the most */
+    char pw[200];
+    memset(pw, 'q', 128);
+    pw[128] = '\0';
+    int n = snprintf(body, sizeof body,
+                     "{\"email\":\"a@b.co\",\"password\":\"%s\",\"nickname\":\"k\"}", pw);
+    CHECK_EQ(cn_json_decode_signup(body, (size_t)n, &a, &e), 0);
+    cn_auth_request_clear(&a);
+    pw[128] = 'q';
+    pw[129] = '\0';
+    n = snprintf(body, sizeof body, "{\"email\":\"a@b.co\",\"password\":\"%s\",\"nickname\":\"k\"}",
+                 pw);
+    CHECK_EQ(cn_json_decode_signup(body, (size_t)n, &a, &e), CN_JSON_E_INVALID);
+    check_err(&e, "password: must be at most 128 characters");
+    cn_auth_request_clear(&a);
+}
+
+static void test_refresh_token_body(void)
+{
+    CHECK(sodium_init() >= 0);
+    struct cn_json_error e;
+    char tok[CN_REFRESH_TOKEN_CHARS + 1];
+    char fresh[CN_REFRESH_TOKEN_CHARS + 1], hash[CN_REFRESH_HASH_HEX + 1];
+    cn_refresh_token_new(fresh, hash);
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"refreshToken\":\"%s\"}", fresh);
+    CHECK_EQ(cn_json_decode_refresh_token(body, (size_t)n, tok, &e), 0);
+    CHECK_STR(tok, fresh);
+    static const struct bad bad[] = {
+        {S("{}"), CN_JSON_E_INVALID, "refreshToken: is required"},
+        {S("{\"refreshToken\":7}"), CN_JSON_E_INVALID, "refreshToken: must be a string"},
+        {S("{\"refreshToken\":\"\"}"), CN_JSON_E_INVALID, "refreshToken: must be a refresh token"},
+        {S("{\"refreshToken\":\"abc\"}"), CN_JSON_E_INVALID,
+         "refreshToken: must be a refresh token"},
+        /* 43 characters, one outside base64url */
+        {S("{\"refreshToken\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+\"}"), CN_JSON_E_INVALID,
+         "refreshToken: must be a refresh token"},
+        {S("{\"refreshToken\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+         CN_JSON_E_INVALID, "refreshToken: must be a refresh token"}, /* 44 */
+        {S("[]"), CN_JSON_E_SYNTAX, "body: must be a JSON object"},
+        {S(""), CN_JSON_E_SYNTAX, "body: must be valid JSON in UTF-8 without duplicate keys"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(cn_json_decode_refresh_token(bad[i].body, bad[i].len, tok, &e), bad[i].code);
+        check_err(&e, bad[i].err);
+        CHECK_STR(tok, "");
+    }
 }
 
 static void test_group_room(void)
@@ -318,5 +446,5 @@ static void test_group_room(void)
     }
 }
 
-CN_TEST_MAIN(test_send_ok, test_send_rejects, test_typing_refresh_direct_read, test_signup_login,
-             test_group_room)
+CN_TEST_MAIN(test_signup_password_rules, test_refresh_token_body, test_send_ok, test_send_rejects,
+             test_typing_refresh_direct_read, test_signup_login, test_group_room)

@@ -40,8 +40,9 @@ static void test_user_and_login(void)
     check_json(cn_json_user(&never),
                "{\"id\":7,\"email\":\"kim@example.com\",\"nickname\":\"Kim\",\"status\":"
                "\"OFFLINE\",\"lastSeenAt\":null}");
-    check_json(cn_json_login("tok.en.x", 3600, &kim),
+    check_json(cn_json_login("tok.en.x", 3600, "r3fr3sh", 1700000000123LL, &kim),
                "{\"accessToken\":\"tok.en.x\",\"tokenType\":\"Bearer\",\"expiresIn\":3600,"
+               "\"refreshToken\":\"r3fr3sh\",\"refreshExpiresAt\":\"2023-11-14T22:13:20.123Z\","
                "\"user\":" USER_JSON "}");
 }
 

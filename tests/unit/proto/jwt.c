@@ -14,6 +14,15 @@ static const uint8_t key[] = "0123456789abcdef0123456789abcdef"; /* 32 bytes + N
 static const uint8_t other_key[] = "fedcba9876543210fedcba9876543210";
 #define NOW 1700000000LL
 
+static const struct cn_jwt_config cfg = {key, KEYLEN, "chat-node", "chat-node"};
+static const struct cn_jwt_config other_cfg = {other_key, KEYLEN, "chat-node", "chat-node"};
+
+/* cfg with another key length, issuer or audience. */
+static struct cn_jwt_config with(const uint8_t *k, size_t klen, const char *iss, const char *aud)
+{
+    return (struct cn_jwt_config){k, klen, iss, aud};
+}
+
 /* base64url without padding of s[0..n) into out (NUL-terminated). */
 static void b64url(char *out, size_t outsz, const void *s, size_t n)
 {
@@ -43,45 +52,59 @@ static const char *forge(const char *header, const char *payload, const uint8_t 
     return tok;
 }
 
-#define HS256        "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define GOOD_PAYLOAD "{\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j-1\"}"
+#define HS256  "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+#define ISSAUD "\"iss\":\"chat-node\",\"aud\":\"chat-node\","
+#define GOOD_PAYLOAD                                                                               \
+    "{" ISSAUD "\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j-1\"}"
 
 static int verify(const char *tok)
 {
     struct cn_token_claims c;
-    return cn_jwt_verify(key, KEYLEN, tok, NOW, &c);
+    return cn_jwt_verify(&cfg, tok, NOW, &c);
 }
 
-/* A payload signed with the right key: only the claim rules can refuse it. */
-static int verify_payload(const char *payload)
+/* A payload signed with the right key, exactly as given. */
+static int verify_raw(const char *payload)
 {
     return verify(forge(HS256, payload, key, KEYLEN, NULL));
 }
 
+/* A payload signed with the right key, with the right iss and aud put in front of
+ * its first member: only the other claim rules can refuse it. */
+static int verify_payload(const char *payload)
+{
+    char buf[8192];
+    if (payload[0] == '{' && payload[1] == '"')
+        snprintf(buf, sizeof buf, "{" ISSAUD "%s", payload + 1);
+    else
+        snprintf(buf, sizeof buf, "%s", payload);
+    return verify_raw(buf);
+}
+
 static void test_round_trip(void)
 {
-    char *t = cn_jwt_issue(key, KEYLEN, 42, NOW, 900);
+    char *t = cn_jwt_issue(&cfg, 42, NOW, 900);
     CHECK(t != NULL);
     struct cn_token_claims c;
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, t, NOW, &c), 0);
+    CHECK_EQ(cn_jwt_verify(&cfg, t, NOW, &c), 0);
     CHECK_EQ(c.user_id, 42);
     CHECK_EQ(c.iat, NOW);
     CHECK_EQ(c.exp, NOW + 900);
     CHECK_EQ(strlen(c.jti), 36);
     /* Valid until the last second before exp, not at exp (no leeway). */
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, t, NOW + 899, &c), 0);
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, t, NOW + 900, &c), CN_JWT_EEXPIRED);
+    CHECK_EQ(cn_jwt_verify(&cfg, t, NOW + 899, &c), 0);
+    CHECK_EQ(cn_jwt_verify(&cfg, t, NOW + 900, &c), CN_JWT_EEXPIRED);
     CHECK_EQ(c.user_id, 0); /* claims zeroed on failure */
 
     /* Every token gets its own jti. */
-    char *t2 = cn_jwt_issue(key, KEYLEN, 42, NOW, 900);
+    char *t2 = cn_jwt_issue(&cfg, 42, NOW, 900);
     struct cn_token_claims c2;
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, t, NOW, &c), 0);
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, t2, NOW, &c2), 0);
+    CHECK_EQ(cn_jwt_verify(&cfg, t, NOW, &c), 0);
+    CHECK_EQ(cn_jwt_verify(&cfg, t2, NOW, &c2), 0);
     CHECK(strcmp(c.jti, c2.jti) != 0);
 
-    char *big = cn_jwt_issue(key, KEYLEN, INT64_MAX, NOW, 60);
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, big, NOW, &c), 0);
+    char *big = cn_jwt_issue(&cfg, INT64_MAX, NOW, 60);
+    CHECK_EQ(cn_jwt_verify(&cfg, big, NOW, &c), 0);
     CHECK_EQ(c.user_id, INT64_MAX);
     free(t);
     free(t2);
@@ -90,18 +113,31 @@ static void test_round_trip(void)
 
 static void test_issue_refuses_bad_arguments(void)
 {
-    CHECK(cn_jwt_issue(key, 0, 42, NOW, 900) == NULL);
-    CHECK(cn_jwt_issue(NULL, 32, 42, NOW, 900) == NULL);
-    CHECK(cn_jwt_issue(key, CN_JWT_MAX_KEY + 1, 42, NOW, 900) == NULL);
-    CHECK(cn_jwt_issue(key, KEYLEN, 0, NOW, 900) == NULL);
-    CHECK(cn_jwt_issue(key, KEYLEN, -1, NOW, 900) == NULL);
-    CHECK(cn_jwt_issue(key, KEYLEN, 42, NOW, 0) == NULL);
-    CHECK(cn_jwt_issue(key, KEYLEN, 42, INT64_MAX, 1) == NULL);
+    struct cn_jwt_config bad = with(key, 0, "i", "a");
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    bad = with(NULL, 32, "i", "a");
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    bad = with(key, CN_JWT_MAX_KEY + 1, "i", "a");
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    bad = with(key, KEYLEN, "", "a");
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    bad = with(key, KEYLEN, "i", NULL);
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    char longname[CN_JWT_MAX_NAME + 2];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    bad = with(key, KEYLEN, longname, "a");
+    CHECK(cn_jwt_issue(&bad, 42, NOW, 900) == NULL);
+    CHECK(cn_jwt_issue(NULL, 42, NOW, 900) == NULL);
+    CHECK(cn_jwt_issue(&cfg, 0, NOW, 900) == NULL);
+    CHECK(cn_jwt_issue(&cfg, -1, NOW, 900) == NULL);
+    CHECK(cn_jwt_issue(&cfg, 42, NOW, 0) == NULL);
+    CHECK(cn_jwt_issue(&cfg, 42, INT64_MAX, 1) == NULL);
 }
 
 static void test_other_key_refused(void)
 {
-    char *t = cn_jwt_issue(other_key, KEYLEN, 42, NOW, 900);
+    char *t = cn_jwt_issue(&other_cfg, 42, NOW, 900);
     CHECK_EQ(verify(t), CN_JWT_ESIG);
     free(t);
     CHECK_EQ(verify(forge(HS256, GOOD_PAYLOAD, other_key, KEYLEN, NULL)), CN_JWT_ESIG);
@@ -132,9 +168,14 @@ static void test_empty_key_verifies_nothing(void)
     /* libjwt 1.10.2 accepts any token when given no key; we must refuse to try. */
     struct cn_token_claims c;
     const char *unsigned_tok = forge(HS256, GOOD_PAYLOAD, NULL, 0, "");
-    CHECK_EQ(cn_jwt_verify(key, 0, unsigned_tok, NOW, &c), CN_JWT_EKEY);
-    CHECK_EQ(cn_jwt_verify(NULL, 0, unsigned_tok, NOW, &c), CN_JWT_EKEY);
-    CHECK_EQ(cn_jwt_verify((const uint8_t *)"", 0, unsigned_tok, NOW, &c), CN_JWT_EKEY);
+    struct cn_jwt_config bad = with(key, 0, "chat-node", "chat-node");
+    CHECK_EQ(cn_jwt_verify(&bad, unsigned_tok, NOW, &c), CN_JWT_EKEY);
+    bad = with(NULL, 0, "chat-node", "chat-node");
+    CHECK_EQ(cn_jwt_verify(&bad, unsigned_tok, NOW, &c), CN_JWT_EKEY);
+    bad = with((const uint8_t *)"", 0, "chat-node", "chat-node");
+    CHECK_EQ(cn_jwt_verify(&bad, unsigned_tok, NOW, &c), CN_JWT_EKEY);
+    CHECK_EQ(cn_jwt_verify(NULL, unsigned_tok, NOW, &c), CN_JWT_EKEY);
+
     /* HS256 header with an empty or truncated signature under the real key. */
     CHECK_EQ(verify(unsigned_tok), CN_JWT_ESIG);
     CHECK_EQ(verify(forge(HS256, GOOD_PAYLOAD, NULL, 0, "AAAA")), CN_JWT_ESIG);
@@ -143,11 +184,18 @@ static void test_empty_key_verifies_nothing(void)
         CN_JWT_ESIG);
     /* A token HMAC'd with the empty key. */
     CHECK_EQ(verify(forge(HS256, GOOD_PAYLOAD, (const uint8_t *)"", 0, NULL)), CN_JWT_ESIG);
+    /* An empty issuer or audience would check nothing: refused like an empty key. */
+    bad = with(key, KEYLEN, "", "chat-node");
+    CHECK_EQ(cn_jwt_verify(&bad, forge(HS256, GOOD_PAYLOAD, key, KEYLEN, NULL), NOW, &c),
+             CN_JWT_EKEY);
+    bad = with(key, KEYLEN, "chat-node", "");
+    CHECK_EQ(cn_jwt_verify(&bad, forge(HS256, GOOD_PAYLOAD, key, KEYLEN, NULL), NOW, &c),
+             CN_JWT_EKEY);
 }
 
 static void test_tampering_refused(void)
 {
-    char *t = cn_jwt_issue(key, KEYLEN, 42, NOW, 900);
+    char *t = cn_jwt_issue(&cfg, 42, NOW, 900);
     size_t n = strlen(t);
     int refused = 0, total = 0;
     /* Flip every character of the header and payload to another alphabet letter. */
@@ -169,7 +217,7 @@ static void test_tampering_refused(void)
 
 static void test_claims(void)
 {
-    CHECK_EQ(verify_payload(GOOD_PAYLOAD), 0);
+    CHECK_EQ(verify_raw(GOOD_PAYLOAD), 0);
     /* sub */
     CHECK_EQ(verify_payload("{\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\"}"), CN_JWT_ESUB);
     CHECK_EQ(
@@ -233,6 +281,49 @@ static void test_claims(void)
              0);
 }
 
+static void test_issuer_and_audience(void)
+{
+    CHECK_EQ(verify_raw(GOOD_PAYLOAD), 0);
+    /* Missing, wrong, of another type, or with a different case: refused. */
+    CHECK_EQ(verify_raw("{\"aud\":\"chat-node\",\"sub\":\"42\",\"iat\":1700000000,\"exp\":"
+                        "1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EISS);
+    CHECK_EQ(verify_raw("{\"iss\":\"chat-node\",\"sub\":\"42\",\"iat\":1700000000,\"exp\":"
+                        "1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EAUD);
+    CHECK_EQ(verify_raw("{\"iss\":\"other\",\"aud\":\"chat-node\",\"sub\":\"42\",\"iat\":"
+                        "1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EISS);
+    CHECK_EQ(verify_raw("{\"iss\":\"Chat-Node\",\"aud\":\"chat-node\",\"sub\":\"42\",\"iat\":"
+                        "1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EISS);
+    CHECK_EQ(verify_raw("{\"iss\":\"chat-node\",\"aud\":\"billing\",\"sub\":\"42\",\"iat\":"
+                        "1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EAUD);
+    CHECK_EQ(verify_raw("{\"iss\":\"chat-node\",\"aud\":[\"chat-node\"],\"sub\":\"42\","
+                        "\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EAUD);
+    CHECK_EQ(verify_raw("{\"iss\":7,\"aud\":\"chat-node\",\"sub\":\"42\",\"iat\":"
+                        "1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EISS);
+    /* A prefix of the configured name is not the name. */
+    CHECK_EQ(verify_raw("{\"iss\":\"chat-node\",\"aud\":\"chat\",\"sub\":\"42\",\"iat\":"
+                        "1700000000,\"exp\":1700000900,\"jti\":\"j\"}"),
+             CN_JWT_EAUD);
+    /* A token we issued under another issuer or audience (same key) is refused. */
+    struct cn_jwt_config billing = with(key, KEYLEN, "chat-node", "billing");
+    struct cn_jwt_config sso = with(key, KEYLEN, "sso", "chat-node");
+    char *a = cn_jwt_issue(&billing, 42, NOW, 900);
+    char *b = cn_jwt_issue(&sso, 42, NOW, 900);
+    struct cn_token_claims c;
+    CHECK_EQ(cn_jwt_verify(&cfg, a, NOW, &c), CN_JWT_EAUD);
+    CHECK_EQ(cn_jwt_verify(&cfg, b, NOW, &c), CN_JWT_EISS);
+    CHECK_EQ(c.user_id, 0);
+    CHECK_EQ(cn_jwt_verify(&billing, a, NOW, &c), 0);
+    free(a);
+    free(b);
+}
+
 static void test_structure_refused(void)
 {
     /* Payload must be one JSON object without duplicate keys. */
@@ -266,7 +357,7 @@ static void test_garbage(void)
         CHECK_EQ(rc, CN_JWT_EMALFORMED);
     }
     struct cn_token_claims c;
-    CHECK_EQ(cn_jwt_verify(key, KEYLEN, NULL, NOW, &c), CN_JWT_EMALFORMED);
+    CHECK_EQ(cn_jwt_verify(&cfg, NULL, NOW, &c), CN_JWT_EMALFORMED);
 }
 
 static void test_length_limit(void)
@@ -281,7 +372,8 @@ static void test_length_limit(void)
     /* A payload that makes the token just over the limit, signed properly. */
     char payload[4096];
     snprintf(payload, sizeof payload,
-             "{\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\",\"pad\":\"%*s\"}",
+             "{" ISSAUD "\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\","
+             "\"pad\":\"%*s\"}",
              3000, "");
     const char *tok = forge(HS256, payload, key, KEYLEN, NULL);
     CHECK_INT(strlen(tok), >, CN_JWT_MAX_TOKEN);
@@ -290,7 +382,8 @@ static void test_length_limit(void)
     int pad = 3000 - (int)(strlen(tok) - CN_JWT_MAX_TOKEN) * 3 / 4 - 4;
     for (;; pad++) {
         snprintf(payload, sizeof payload,
-                 "{\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\",\"pad\":"
+                 "{" ISSAUD "\"sub\":\"42\",\"iat\":1700000000,\"exp\":1700000900,\"jti\":\"j\","
+                 "\"pad\":"
                  "\"%*s\"}",
                  pad, "");
         tok = forge(HS256, payload, key, KEYLEN, NULL);
@@ -327,14 +420,16 @@ static void test_strerror(void)
     CHECK_STR(cn_jwt_strerror(CN_JWT_EALG), "unsupported algorithm");
     CHECK_STR(cn_jwt_strerror(CN_JWT_ESUB), "missing subject");
     CHECK_STR(cn_jwt_strerror(CN_JWT_EMALFORMED), "malformed token");
+    CHECK_STR(cn_jwt_strerror(CN_JWT_EISS), "wrong issuer");
+    CHECK_STR(cn_jwt_strerror(CN_JWT_EAUD), "wrong audience");
     CHECK_STR(cn_jwt_strerror(12345), "invalid token");
     /* Every code has its own text. */
-    for (int a = CN_JWT_ESCHEME; a <= CN_JWT_EMALFORMED; a++)
+    for (int a = CN_JWT_ERROR_MIN; a <= CN_JWT_EMALFORMED; a++)
         for (int b = a + 1; b <= CN_JWT_EMALFORMED; b++)
             CHECK(strcmp(cn_jwt_strerror(a), cn_jwt_strerror(b)) != 0);
 }
 
 CN_TEST_MAIN(test_round_trip, test_issue_refuses_bad_arguments, test_other_key_refused,
              test_alg_none_and_others_refused, test_empty_key_verifies_nothing,
-             test_tampering_refused, test_claims, test_structure_refused, test_garbage,
-             test_length_limit, test_authorization_header, test_strerror)
+             test_tampering_refused, test_claims, test_issuer_and_audience, test_structure_refused,
+             test_garbage, test_length_limit, test_authorization_header, test_strerror)

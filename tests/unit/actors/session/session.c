@@ -6,6 +6,8 @@
  * /user/queue/errors, UNSUBSCRIBE and the close telling the rooms. */
 #include "session_harness.h"
 
+#include "actors/rest/known_users.h"
+
 static void test_connect_with_a_valid_token_is_connected(void)
 {
     struct harness h;
@@ -38,10 +40,15 @@ static void test_connect_with_a_valid_token_is_connected(void)
  * ERROR, then the connection closes for an authentication failure. */
 static void test_connect_with_a_bad_token_is_error_and_close(void)
 {
-    char *foreign = cn_jwt_issue((const uint8_t *)"another-key-of-thirty-two-bytes!", 32, 7,
-                                 (int64_t)time(NULL), 3600);
-    const char *auth[] = {foreign, "not.a.token", NULL};
-    for (int i = 0; i < 3; i++) {
+    const struct cn_jwt_config other = {(const uint8_t *)"another-key-of-thirty-two-bytes!", 32,
+                                        "chat-node", "chat-node"};
+    char *foreign = cn_jwt_issue(&other, 7, (int64_t)time(NULL), 3600);
+    /* The right key, another audience: a token for another service. */
+    const struct cn_jwt_config billing = {harness_jwt.key, harness_jwt.key_len, "chat-node",
+                                          "billing"};
+    char *elsewhere = cn_jwt_issue(&billing, 7, (int64_t)time(NULL), 3600);
+    const char *auth[] = {foreign, elsewhere, "not.a.token", NULL};
+    for (int i = 0; i < 4; i++) {
         struct harness h;
         harness_start(&h, harness_limits(10, 1000));
         uint64_t conn = 10 + (uint64_t)i;
@@ -59,6 +66,8 @@ static void test_connect_with_a_bad_token_is_error_and_close(void)
             CHECK_EQ(f->command, CN_STOMP_ERROR);
             const char *msg = cn_stomp_frame_get(f, "message", NULL);
             CHECK(msg && strncmp(msg, "authentication", 14) == 0);
+            if (auth[i] == elsewhere)
+                CHECK_STR(msg, "authentication failed: wrong audience");
         }
         CHECK(close_after);
         CHECK_EQ(reason, CN_WS_CLOSE_AUTH);
@@ -71,6 +80,85 @@ static void test_connect_with_a_bad_token_is_error_and_close(void)
         cn_actor_unref(s);
     }
     free(foreign);
+    free(elsewhere);
+}
+
+/* A token of a user the node has not seen: CONNECT waits for user_by_id (the frames
+ * behind it wait too), then CONNECTED when the user is there, ERROR and close when not.
+ * A user seen once connects without a lookup. */
+static void test_connect_of_a_user_not_seen_yet_looks_the_user_up(void)
+{
+    struct harness h;
+    harness_start(&h, harness_limits(10, 1000));
+    struct cn_known_users *known = cn_known_users_new(0);
+    h.deps.known_users = known;
+
+    /* User 8 exists: the lookup, then CONNECTED, then the SUBSCRIBE held back. */
+    cn_actor *s = harness_open(&h, 60);
+    char *token = harness_token(8);
+    harness_send(s, "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n\n", token);
+    harness_send(s, "SUBSCRIBE\nid:e\ndestination:/user/queue/errors\nreceipt:r1\n\n");
+    struct fake_call *c = harness_pg(CN_SQL_USER_BY_ID);
+    CHECK(c && c->nparams == 1 && strcmp(c->params[0], "8") == 0);
+    CHECK_EQ(fake_ws_pending(60), 0); /* nothing written before the answer */
+    harness_nickname(c, "kim");
+    struct cn_stomp_frame *f = harness_expect(60, CN_STOMP_CONNECTED);
+    if (f)
+        CHECK_STR(cn_stomp_frame_get(f, "user-name", NULL), "8");
+    free(f);
+    harness_expect_receipt(60, "r1");
+    CHECK(cn_known_users_has(known, 8));
+
+    /* Seen now: a second CONNECT of user 8 needs no lookup. */
+    cn_actor *s2 = harness_open(&h, 61);
+    harness_send(s2, "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n\n", token);
+    free(harness_expect(61, CN_STOMP_CONNECTED));
+    CHECK_EQ(fake_pending(FAKE_KIND_PG), 0);
+    free(token);
+
+    /* User 9 does not exist: ERROR, close for authentication, and nothing opened. */
+    cn_actor *s3 = harness_open(&h, 62);
+    token = harness_token(9);
+    harness_send(s3, "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n\n", token);
+    free(token);
+    c = harness_pg(CN_SQL_USER_BY_ID);
+    if (c)
+        fake_pg_rows(c, 0, NULL, 0, NULL);
+    bool close_after = false;
+    int reason = -1;
+    f = harness_next(62, &close_after, &reason);
+    CHECK(f != NULL);
+    if (f) {
+        CHECK_EQ(f->command, CN_STOMP_ERROR);
+        CHECK_STR(cn_stomp_frame_get(f, "message", NULL),
+                  "authentication failed: the user of this token does not exist");
+    }
+    free(f);
+    CHECK(close_after);
+    CHECK_EQ(reason, CN_WS_CLOSE_AUTH);
+    CHECK(!cn_known_users_has(known, 9));
+
+    /* The database does not answer: ERROR too, the client may retry. */
+    cn_actor *s4 = harness_open(&h, 63);
+    token = harness_token(10);
+    harness_send(s4, "CONNECT\naccept-version:1.2\nhost:chat\nAuthorization:Bearer %s\n\n", token);
+    free(token);
+    c = harness_pg(CN_SQL_USER_BY_ID);
+    if (c)
+        fake_pg_error(c, "08006", "connection lost");
+    f = harness_expect(63, CN_STOMP_ERROR);
+    if (f)
+        CHECK(strstr(cn_stomp_frame_get(f, "message", NULL), "unavailable") != NULL);
+    free(f);
+
+    cn_actor *all[] = {s, s2, s3, s4};
+    for (int i = 0; i < 4; i++)
+        fake_ws_closed(all[i], CN_WS_CLOSE_PEER);
+    harness_stop(&h);
+    CHECK_EQ(h.left_pg, 0);
+    for (int i = 0; i < 4; i++)
+        cn_actor_unref(all[i]);
+    cn_known_users_free(known);
 }
 
 static void test_a_frame_before_connect_is_a_protocol_error(void)
@@ -226,6 +314,7 @@ static void test_unsubscribe_tells_the_room(void)
 
 CN_TEST_MAIN(test_connect_with_a_valid_token_is_connected,
              test_connect_with_a_bad_token_is_error_and_close,
+             test_connect_of_a_user_not_seen_yet_looks_the_user_up,
              test_a_frame_before_connect_is_a_protocol_error,
              test_subscribe_as_member_receipt_after_join,
              test_subscribe_as_non_member_with_errors_queue,

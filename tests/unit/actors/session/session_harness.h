@@ -30,6 +30,8 @@
 #define HARNESS_WAIT_MS 5000
 
 static const char harness_key[] = "unit-test-key-of-thirty-two-bytes";
+static const struct cn_jwt_config harness_jwt = {(const uint8_t *)harness_key,
+                                                 sizeof harness_key - 1, "chat-node", "chat-node"};
 
 /* ---- The room hooks double ------------------------------------------------------- */
 
@@ -132,8 +134,7 @@ static inline void harness_start(struct harness *h, struct cn_send_limits limits
     h->deps = (struct cn_session_deps){
         .rt = h->rt,
         .pg = FAKE_PG,
-        .jwt_key = (const uint8_t *)harness_key,
-        .jwt_key_len = sizeof harness_key - 1,
+        .jwt = harness_jwt,
         /* Long enough that no heart-beat or deadline fires during a test. */
         .cfg = {.heartbeat_ms = 60000, .connect_timeout_ms = 60000, .max_subscriptions = 8},
         .counters = &h->counters,
@@ -245,8 +246,7 @@ static inline void harness_expect_app_error(uint64_t conn, const char *sub, cons
 /* A token of user_id signed with the harness's key, valid an hour (free() it). */
 static inline char *harness_token(int64_t user_id)
 {
-    return cn_jwt_issue((const uint8_t *)harness_key, sizeof harness_key - 1, user_id,
-                        (int64_t)time(NULL), 3600);
+    return cn_jwt_issue(&harness_jwt, user_id, (int64_t)time(NULL), 3600);
 }
 
 /* Opens the session of connection conn: one actor reference for the test. */

@@ -12,7 +12,7 @@ static const struct {
     const char *name;
     int nparams;
 } expected[] = {
-    {CN_SQL_USER_SIGNUP, "user_signup", 3},
+    {CN_SQL_USER_SIGNUP, "user_signup", 4},
     {CN_SQL_USER_BY_EMAIL, "user_by_email", 1},
     {CN_SQL_USER_BY_ID, "user_by_id", 1},
     {CN_SQL_DIRECT_ROOM_OPEN, "direct_room_open", 2},
@@ -32,6 +32,10 @@ static const struct {
     {CN_SQL_PRESENCE_ONLINE, "presence_online", 1},
     {CN_SQL_PRESENCE_OFFLINE, "presence_offline", 1},
     {CN_SQL_PRESENCE_ONLINE_PAGE, "presence_online_page", 2},
+    {CN_SQL_LOGIN_FAILURE_RECORD, "login_failure_record", 4},
+    {CN_SQL_LOGIN_SESSION_START, "login_session_start", 4},
+    {CN_SQL_REFRESH_TOKEN_ROTATE, "refresh_token_rotate", 3},
+    {CN_SQL_REFRESH_TOKEN_REVOKE, "refresh_token_revoke", 1},
 };
 
 static void test_every_id_is_listed_once(void)
@@ -107,8 +111,13 @@ static void test_param_counts(void)
 static void test_texts_belong_to_their_names(void)
 {
     CHECK(strstr(cn_sql(CN_SQL_USER_SIGNUP), "INSERT INTO users") != NULL);
-    CHECK(strstr(cn_sql(CN_SQL_USER_SIGNUP), "ON CONFLICT ((lower(email))) DO NOTHING") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_USER_SIGNUP), "nickname_key") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_USER_BY_EMAIL), "password_hash") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_USER_BY_EMAIL), "login_throttle") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_LOGIN_FAILURE_RECORD), "INSERT INTO login_throttle") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_LOGIN_SESSION_START), "INSERT INTO refresh_tokens") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_REFRESH_TOKEN_ROTATE), "FOR UPDATE") != NULL);
+    CHECK(strstr(cn_sql(CN_SQL_REFRESH_TOKEN_REVOKE), "revoked_at") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_DIRECT_ROOM_OPEN), "direct_key") != NULL);
     CHECK(strstr(cn_sql(CN_SQL_MESSAGES_INSERT_BATCH),
                  "ON CONFLICT (room_id, sender_id, message_key) DO NOTHING") != NULL);
