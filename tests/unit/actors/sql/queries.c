@@ -16,7 +16,7 @@ static const struct {
     {CN_SQL_USER_BY_EMAIL, "user_by_email", 1},
     {CN_SQL_USER_BY_ID, "user_by_id", 1},
     {CN_SQL_DIRECT_ROOM_OPEN, "direct_room_open", 2},
-    {CN_SQL_GROUP_ROOM_CREATE, "group_room_create", 3},
+    {CN_SQL_GROUP_ROOM_CREATE, "group_room_create", 4},
     {CN_SQL_ROOM_JOIN, "room_join", 2},
     {CN_SQL_ROOM_LEAVE, "room_leave", 2},
     {CN_SQL_MY_ROOMS, "my_rooms", 1},
@@ -32,6 +32,18 @@ static const struct {
     {CN_SQL_PRESENCE_ONLINE, "presence_online", 1},
     {CN_SQL_PRESENCE_OFFLINE, "presence_offline", 1},
     {CN_SQL_PRESENCE_ONLINE_PAGE, "presence_online_page", 2},
+    {CN_SQL_ROOM_INVITE_CREATE, "room_invite_create", 5},
+    {CN_SQL_ROOM_INVITES_LIST, "room_invites_list", 2},
+    {CN_SQL_ROOM_INVITE_REVOKE, "room_invite_revoke", 3},
+    {CN_SQL_ROOM_INVITE_JOIN, "room_invite_join", 2},
+    {CN_SQL_ROOM_MEMBERS_ADD, "room_members_add", 3},
+    {CN_SQL_ROOM_MEMBER_REMOVE, "room_member_remove", 3},
+    {CN_SQL_ROOM_CLOSE, "room_close", 2},
+    {CN_SQL_PUBLIC_ROOMS_SEARCH, "public_rooms_search", 4},
+    {CN_SQL_USERS_SEARCH, "users_search", 4},
+    {CN_SQL_USER_BLOCK, "user_block", 2},
+    {CN_SQL_USER_UNBLOCK, "user_unblock", 2},
+    {CN_SQL_USERS_BLOCKED, "users_blocked", 1},
 };
 
 static void test_every_id_is_listed_once(void)
