@@ -53,8 +53,10 @@ CREATE TABLE room_invites (
 CREATE INDEX room_invites_room_idx ON room_invites (room_id, id DESC);
 
 -- Blocks: blocker_id does not want blocked_id to open a direct room with them, add them to
--- rooms, or find them in a search. Every check is by the pair (the primary key) or by the
--- blocker (its prefix).
+-- rooms, or find them in a search. Checks are by the pair (the primary key), by the
+-- blocker (its prefix: the block list), or by the blocked user (a search leaves out
+-- everyone who blocked the searcher: user_blocks_blocked_idx, which also serves the
+-- foreign key when a user is deleted).
 CREATE TABLE user_blocks (
     blocker_id bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     blocked_id bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -62,3 +64,4 @@ CREATE TABLE user_blocks (
     PRIMARY KEY (blocker_id, blocked_id),
     CHECK (blocker_id <> blocked_id)
 );
+CREATE INDEX user_blocks_blocked_idx ON user_blocks (blocked_id, blocker_id);

@@ -84,7 +84,8 @@ struct cn_rest_req {
     int expires_in_s; /* invite create */
     char *token;      /* invite join: the bearer token, wiped before it is freed */
     size_t token_len;
-    char *q; /* searches: the query text (valid UTF-8) */
+    char *q;                /* searches: the query text (valid UTF-8) */
+    uint32_t retry_after_s; /* direct room: > 0 when the creation budget is spent (the wait) */
 
     struct cn_pg_rows *held; /* a row kept between two steps (login: the user) */
     char *cached;            /* a body rendered for the cache, SET after the answer */

@@ -95,7 +95,11 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         req->step = STEP_DONE;
-        rest_sql_ids(req, CN_SQL_DIRECT_ROOM_OPEN, 2, (int64_t[]){req->user_id, req->target_id});
+        char me[24], target[24];
+        snprintf(me, sizeof me, "%lld", (long long)req->user_id);
+        snprintf(target, sizeof target, "%lld", (long long)req->target_id);
+        const char *params[] = {me, target, req->retry_after_s == 0 ? "t" : "f"};
+        rest_sql(req, CN_SQL_DIRECT_ROOM_OPEN, 3, params);
         return;
     }
     struct cn_pg_reply *r = rest_pg_ok(req, m);
@@ -107,8 +111,9 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
         if (created) {
             int64_t users[2] = {req->user_id, req->target_id};
             rest_cache_invalidate(req, users, 2);
-            /* Only a new room counts against the creation budget (the router checked it):
-             * opening an existing one is how clients show it. */
+            /* Only a new room counts against the creation budget (the router checked it
+             * and, when it was spent, told the statement not to create one): opening an
+             * existing room is how clients show it, whatever the budget. */
             rest_budget_note(req, CN_ABUSE_ROOM_CREATE);
         }
         rest_reply_room(req, created ? 201 : 200, r->rows);
@@ -123,6 +128,9 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
     } else if (strcmp(outcome, "blocked_by") == 0) {
         rest_reply_error(req, 403, "NOT_ALLOWED",
                          "targetUserId: you cannot open a direct room with this user");
+    } else if (strcmp(outcome, "over_budget") == 0) {
+        rest_reply_retry(req, 429, "RATE_LIMITED", "too many requests; retry after the time given",
+                         req->retry_after_s);
     } else {
         rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
     }

@@ -66,11 +66,11 @@ static bool within_budget(const struct cn_rest_deps *deps, enum cn_abuse_kind ki
 }
 
 /* The per-user budgets of abuse_limits.h, counted once a request is known to be valid.
- * Room creations (group: taken here; direct: checked here and counted by the actor when a
- * room was new), invitations (taken here) and members added (checked here, counted per
- * member added by the actor), user searches (taken here). Returns false with the 429 in
- * resp. */
-static bool within_user_budget(const struct cn_rest_deps *deps, const struct cn_rest_req *req,
+ * Room creations (group: taken here; direct: checked here, refused by the statement only
+ * when a new room would be made, and counted by the actor when one was), invitations (taken here)
+ * and members added (checked here, counted per member added by the actor), user searches (taken
+ * here). Returns false with the 429 in resp. */
+static bool within_user_budget(const struct cn_rest_deps *deps, struct cn_rest_req *req,
                                struct cn_http_response *resp)
 {
     char key[32];
@@ -84,8 +84,9 @@ static bool within_user_budget(const struct cn_rest_deps *deps, const struct cn_
     case EP_USER_SEARCH:
         return within_budget(deps, CN_ABUSE_USER_SEARCH, key, resp);
     case EP_DIRECT_ROOM:
-        wait = cn_abuse_check(deps->abuse, CN_ABUSE_ROOM_CREATE, key, cn_wall_ms());
-        break;
+        /* Not refused here: the pair's existing room is answered whatever the budget. */
+        req->retry_after_s = cn_abuse_check(deps->abuse, CN_ABUSE_ROOM_CREATE, key, cn_wall_ms());
+        return true;
     case EP_MEMBERS_ADD:
         wait = cn_abuse_check(deps->abuse, CN_ABUSE_INVITE, key, cn_wall_ms());
         break;

@@ -87,13 +87,15 @@ SELECT id, email, nickname, status,
  WHERE id = $1::bigint;
 
 -- name: direct_room_open
--- params: $1 me bigint, $2 target_user_id bigint
+-- params: $1 me bigint, $2 target_user_id bigint, $3 may_create boolean (false: $1 has
+--   spent the room-creation budget, so only an existing room may be returned)
 -- returns: exactly one row: outcome text, created boolean, then the ROOM columns.
 --   outcome 'ok'         -> the pair's one direct room (created = true when this call made it);
 --   outcome 'self'       -> $1 = $2, nothing written (400/422), room columns NULL;
 --   outcome 'no_target'  -> $2 is not a user (404), nothing written, room columns NULL;
 --   outcome 'blocked'    -> no room yet and $1 blocked $2 (403), nothing written;
 --   outcome 'blocked_by' -> no room yet and $2 blocked $1 (403), nothing written;
+--   outcome 'over_budget' -> no room yet and $3 is false (429), nothing written;
 --   outcome 'no_user'    -> $1 is not a user (token of a deleted user: 401), nothing written.
 --   A block stops a NEW room only: a room the pair already has is returned as before.
 -- Concurrency: the room insert is ON CONFLICT (direct_key) DO UPDATE (a no-op update).
@@ -118,6 +120,7 @@ WITH args AS (
                               WHERE b.blocker_id = a.me AND b.blocked_id = a.target) THEN 'blocked'
                 WHEN EXISTS (SELECT 1 FROM user_blocks b
                               WHERE b.blocker_id = a.target AND b.blocked_id = a.me) THEN 'blocked_by'
+                WHEN NOT $3::boolean THEN 'over_budget'
                 ELSE 'ok' END AS outcome
       FROM args a
 ), existing AS (

@@ -15,7 +15,7 @@ static const struct {
     {CN_SQL_USER_SIGNUP, "user_signup", 3},
     {CN_SQL_USER_BY_EMAIL, "user_by_email", 1},
     {CN_SQL_USER_BY_ID, "user_by_id", 1},
-    {CN_SQL_DIRECT_ROOM_OPEN, "direct_room_open", 2},
+    {CN_SQL_DIRECT_ROOM_OPEN, "direct_room_open", 3},
     {CN_SQL_GROUP_ROOM_CREATE, "group_room_create", 4},
     {CN_SQL_ROOM_JOIN, "room_join", 2},
     {CN_SQL_ROOM_LEAVE, "room_leave", 2},
