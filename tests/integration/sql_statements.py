@@ -506,6 +506,9 @@ def test_invites_create_list_join_use_up_expire_revoke(db):
     assert (j["outcome"], j["joined"]) == ("ok", "f")
     assert call(db, "room_invites_list", owner, room)[0]["uses"] == "1"
     assert call(db, "room_invite_join", b, token_hash(tok))[0]["joined"] == "t"
+    # A member retrying with the used-up invitation still gets the room.
+    j, = call(db, "room_invite_join", b, token_hash(tok))
+    assert (j["outcome"], j["joined"], j["id"]) == ("ok", "f", str(room))
     # Used up: it is no longer listed, and joins fail like an unknown token.
     unknown, = call(db, "room_invite_join", c, token_hash("no such token"))
     assert unknown["outcome"] == "no_invite" and unknown["id"] is None

@@ -781,32 +781,40 @@ SELECT CASE WHEN c.outcome = 'ok' AND NOT EXISTS (SELECT 1 FROM upd) THEN 'no_in
 -- returns: exactly one row: outcome text, joined boolean, member_ids bigint[] (the room's
 --   members before this call, without the joiner: their room lists show a new member
 --   count), then the ROOM columns.
---   outcome 'ok'        -> a member now; joined = false when the user already was one, and
---                          then the invitation is not used up by this call;
---   outcome 'no_invite' -> no such token, or revoked, expired, used up, or its room is
---                          closed: all one answer (404), nothing written, the rest NULL.
---   The invitation row is locked (FOR UPDATE) for the statement, so concurrent joins never
---   use it more than max_uses times: the ones that find it used up get 'no_invite'. A use
---   is counted only when a membership was inserted. A new member starts with the room's
---   last message read (unread 0).
+--   outcome 'ok'        -> a member now; joined = false when the user already was one: then
+--                          no use is counted, and a used-up invitation still answers (a
+--                          client retrying a join that worked gets the room again);
+--   outcome 'no_invite' -> no such token, or revoked, expired, its room closed, or used up
+--                          (for someone not yet a member): all one answer (404), nothing
+--                          written, the rest NULL.
+--   The invitation row is locked (FOR UPDATE) for the statement and its use count read
+--   after the lock, so concurrent joins never use it more than max_uses times: the ones
+--   that find it used up get 'no_invite'. A use is counted only when a membership was
+--   inserted. A new member starts with the room's last message read (unread 0).
 WITH inv AS (
-    SELECT i.id, i.room_id
+    SELECT i.id, i.room_id, i.uses, i.max_uses
       FROM room_invites i
       JOIN chat_rooms r ON r.id = i.room_id AND r.closed_at IS NULL
      WHERE i.token_hash = decode($2::text, 'hex') AND i.revoked_at IS NULL
-       AND i.expires_at > now() AND i.uses < i.max_uses
+       AND i.expires_at > now()
        FOR UPDATE OF i
+), already AS (
+    SELECT EXISTS (SELECT 1 FROM chat_room_members m, inv
+                    WHERE m.room_id = inv.room_id AND m.user_id = $1::bigint) AS member
+), ok AS (
+    SELECT inv.* FROM inv, already a WHERE a.member OR inv.uses < inv.max_uses
 ), ins AS (
     INSERT INTO chat_room_members (room_id, user_id, last_read_message_id)
-    SELECT inv.room_id, $1::bigint,
-           (SELECT max(x.id) FROM messages x WHERE x.room_id = inv.room_id)
-      FROM inv
+    SELECT ok.room_id, $1::bigint,
+           (SELECT max(x.id) FROM messages x WHERE x.room_id = ok.room_id)
+      FROM ok, already a
+     WHERE NOT a.member
     ON CONFLICT (room_id, user_id) DO NOTHING
     RETURNING room_id
 ), used AS (
     UPDATE room_invites i SET uses = i.uses + 1
-      FROM inv
-     WHERE i.id = inv.id AND EXISTS (SELECT 1 FROM ins)
+      FROM ok
+     WHERE i.id = ok.id AND EXISTS (SELECT 1 FROM ins)
     RETURNING i.id
 )
 SELECT CASE WHEN r.id IS NULL THEN 'no_invite' ELSE 'ok' END AS outcome,
@@ -837,8 +845,8 @@ SELECT CASE WHEN r.id IS NULL THEN 'no_invite' ELSE 'ok' END AS outcome,
        NULL::bigint AS peer_id, NULL::text AS peer_nickname, NULL::text AS peer_status,
        NULL::bigint AS peer_last_seen_at_ms
   FROM (SELECT 1) one
-  LEFT JOIN inv ON true
-  LEFT JOIN chat_rooms r ON r.id = inv.room_id
+  LEFT JOIN ok ON true
+  LEFT JOIN chat_rooms r ON r.id = ok.room_id
   LEFT JOIN LATERAL (
         SELECT msg.id, msg.message_key, msg.sender_id, u.nickname, msg.content, msg.type,
                msg.created_at, msg.kafka_partition, msg.kafka_offset
