@@ -65,11 +65,14 @@ static bool within_budget(const struct cn_rest_deps *deps, enum cn_abuse_kind ki
     return false;
 }
 
-/* The per-user budgets of abuse_limits.h, counted once a request is known to be valid.
- * Room creations (group: taken here; direct: checked here, refused by the statement only
- * when a new room would be made, and counted by the actor when one was), invitations (taken here)
- * and members added (checked here, counted per member added by the actor), user searches (taken
- * here). Returns false with the 429 in resp. */
+/* The per-user budgets of abuse_limits.h, counted once a request is known to be valid:
+ *   - group rooms: taken here;
+ *   - direct rooms: checked here, refused by the statement only when a new room would be
+ *     made (the pair's existing room is always answered), counted by the actor when one was;
+ *   - invitations: taken here;
+ *   - members added: checked here, counted by the actor per member added;
+ *   - user searches: taken here.
+ * Returns false with the 429 in resp. */
 static bool within_user_budget(const struct cn_rest_deps *deps, struct cn_rest_req *req,
                                struct cn_http_response *resp)
 {
