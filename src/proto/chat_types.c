@@ -29,6 +29,22 @@ const char *cn_room_type_name(enum cn_room_type t)
     return t == CN_ROOM_GROUP ? "GROUP" : "DIRECT";
 }
 
+const char *cn_room_visibility_name(enum cn_room_visibility v)
+{
+    return v == CN_ROOM_PUBLIC ? "public" : "private";
+}
+
+int cn_room_visibility_parse(const char *s, size_t n, enum cn_room_visibility *out)
+{
+    if (n == 6 && memcmp(s, "public", 6) == 0)
+        *out = CN_ROOM_PUBLIC;
+    else if (n == 7 && memcmp(s, "private", 7) == 0)
+        *out = CN_ROOM_PRIVATE;
+    else
+        return -1;
+    return 0;
+}
+
 int cn_uuid_canonical(const char *s, size_t n, char out[CN_UUID_STR_LEN + 1])
 {
     if (n != CN_UUID_STR_LEN)

@@ -19,6 +19,9 @@
 
 enum cn_message_type { CN_MSG_TEXT = 0, CN_MSG_IMAGE, CN_MSG_FILE, CN_MSG_SYSTEM };
 enum cn_room_type { CN_ROOM_DIRECT = 0, CN_ROOM_GROUP };
+/* Who may find and join a room: private (members add people or hand out invitations; the
+ * default, and always for direct rooms) or public (anyone may find and join it). */
+enum cn_room_visibility { CN_ROOM_PRIVATE = 0, CN_ROOM_PUBLIC };
 
 /* "TEXT", "IMAGE", "FILE", "SYSTEM"; "TEXT" for an out-of-range value. */
 const char *cn_message_type_name(enum cn_message_type t);
@@ -26,6 +29,10 @@ const char *cn_message_type_name(enum cn_message_type t);
 int cn_message_type_parse(const char *s, size_t n, enum cn_message_type *out);
 /* "DIRECT" or "GROUP". */
 const char *cn_room_type_name(enum cn_room_type t);
+/* "private" or "public". */
+const char *cn_room_visibility_name(enum cn_room_visibility v);
+/* Parses the exact lower-case name of n bytes. Returns 0, or -1 when unknown. */
+int cn_room_visibility_parse(const char *s, size_t n, enum cn_room_visibility *out);
 
 /* Validates a UUID in its 36-character text form (either case) and writes the
  * canonical lower-case form plus NUL to out (37 bytes). Returns 0 or -1. */
@@ -55,16 +62,19 @@ struct cn_message {
     int64_t position;      /* Kafka offset in the room's partition */
 };
 
-/* room `{id,name,type,createdBy,createdAt,memberCount,lastMessage,unreadCount}` */
+/* room `{id,name,type,visibility,createdBy,createdAt,memberCount,lastMessage,unreadCount,
+ * peer}` */
 struct cn_room {
     int64_t id;
-    const char *name; /* NULL renders null (direct rooms may have none) */
+    const char *name; /* NULL renders null (a direct room: the peer's nickname) */
     enum cn_room_type type;
     int64_t created_by;
     int64_t created_at_ms;
     int64_t member_count;
     const struct cn_message *last_message; /* NULL renders null */
     int64_t unread_count;
+    enum cn_room_visibility visibility;
+    const struct cn_user *peer; /* a direct room's other member; NULL renders null */
 };
 
 /* Formats Unix milliseconds as ISO-8601 UTC with milliseconds, e.g.

@@ -90,14 +90,6 @@ static bool has_non_space(const char *s, size_t n)
     return false;
 }
 
-static bool has_control(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return true;
-    return false;
-}
-
 /* A string field of min..max characters. `range_msg` is the static text for a length
  * outside the range. Absent or null: "is required", or *out = NULL when optional. */
 static int get_string(json_t *obj, const char *field, bool optional, long min, long max,
@@ -443,6 +435,42 @@ int cn_json_decode_direct_room(const char *body, size_t len, int64_t *target_use
     return rc;
 }
 
+/* A required array of positive integer ids, duplicates dropped (first order kept), at most
+ * CN_GROUP_MAX_MEMBERS distinct ones, at least one unless allow_empty. */
+static int get_id_array(json_t *obj, const char *field, bool allow_empty,
+                        int64_t out[CN_GROUP_MAX_MEMBERS], size_t *n, struct cn_json_error *err)
+{
+    *n = 0;
+    json_t *ids = json_object_get(obj, field);
+    if (!ids || json_is_null(ids))
+        return fail(err, CN_JSON_E_INVALID, field, "is required");
+    if (!json_is_array(ids))
+        return fail(err, CN_JSON_E_INVALID, field, "must be an array of positive integers");
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            *n = 0;
+            return fail(err, CN_JSON_E_INVALID, field, "must be an array of positive integers");
+        }
+        int64_t id = json_integer_value(v);
+        bool dup = false;
+        for (size_t k = 0; k < *n && !dup; k++)
+            dup = out[k] == id;
+        if (dup)
+            continue;
+        if (*n == CN_GROUP_MAX_MEMBERS) {
+            *n = 0;
+            return fail(err, CN_JSON_E_INVALID, field, "must have at most 100 members");
+        }
+        out[(*n)++] = id;
+    }
+    if (*n == 0 && !allow_empty)
+        return fail(err, CN_JSON_E_INVALID, field, "must list at least one id");
+    return 0;
+}
+
 int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room_request *out,
                               struct cn_json_error *err)
 {
@@ -454,39 +482,28 @@ int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room
     out->root = root;
     TRY(rc = get_string(root, "name", false, 1, CN_ROOM_NAME_MAX_CHARS, "must be 1..100 characters",
                         &out->name, &out->name_len, err));
-    if (!has_non_space(out->name, out->name_len) || has_control(out->name, out->name_len)) {
-        rc =
-            fail(err, CN_JSON_E_INVALID, "name", "must not be blank or contain control characters");
+    /* What members see: NFC, trimmed, no control, zero-width or bidi characters. */
+    const char *why;
+    if (cn_display_name_clean(out->name, out->name_len, &out->clean_name, &why) != 0) {
+        rc = fail(err, CN_JSON_E_INVALID, "name", why);
         goto fail;
     }
-    json_t *ids = json_object_get(root, "memberIds");
-    if (!ids || json_is_null(ids)) {
-        rc = fail(err, CN_JSON_E_INVALID, "memberIds", "is required");
+    out->name = out->clean_name;
+    out->name_len = strlen(out->clean_name);
+    long chars = cn_utf8_count(out->name, out->name_len);
+    if (chars < 1 || chars > CN_ROOM_NAME_MAX_CHARS) {
+        rc = fail(err, CN_JSON_E_INVALID, "name", "must be 1..100 characters");
         goto fail;
     }
-    if (!json_is_array(ids)) {
-        rc = fail(err, CN_JSON_E_INVALID, "memberIds", "must be an array of positive integers");
+    TRY(rc = get_id_array(root, "memberIds", true, out->member_ids, &out->nmembers, err));
+    const char *vis;
+    size_t vis_len;
+    TRY(rc = get_string(root, "visibility", true, 1, 16, "must be \"private\" or \"public\"", &vis,
+                        &vis_len, err));
+    out->visibility = CN_ROOM_PRIVATE;
+    if (vis && cn_room_visibility_parse(vis, vis_len, &out->visibility) != 0) {
+        rc = fail(err, CN_JSON_E_INVALID, "visibility", "must be \"private\" or \"public\"");
         goto fail;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-    {
-        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-            rc = fail(err, CN_JSON_E_INVALID, "memberIds", "must be an array of positive integers");
-            goto fail;
-        }
-        int64_t id = json_integer_value(v);
-        bool dup = false;
-        for (size_t k = 0; k < out->nmembers && !dup; k++)
-            dup = out->member_ids[k] == id;
-        if (dup)
-            continue;
-        if (out->nmembers == CN_GROUP_MAX_MEMBERS) {
-            rc = fail(err, CN_JSON_E_INVALID, "memberIds", "must have at most 100 members");
-            goto fail;
-        }
-        out->member_ids[out->nmembers++] = id;
     }
     return 0;
 fail:
@@ -498,9 +515,79 @@ void cn_group_room_request_clear(struct cn_group_room_request *r)
 {
     json_decref(r->root);
     r->root = NULL;
+    free(r->clean_name);
+    r->clean_name = NULL;
     r->name = NULL;
     r->name_len = 0;
     r->nmembers = 0;
+}
+
+/* An optional integer field within [min, max]; absent or null leaves *out as it is. */
+static int get_bounded_int(json_t *obj, const char *field, long min, long max,
+                           const char *range_msg, int *out, struct cn_json_error *err)
+{
+    json_t *v = json_object_get(obj, field);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return fail(err, CN_JSON_E_INVALID, field, range_msg);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+int cn_json_decode_invite_create(const char *body, size_t len, int *max_uses, int *expires_in_s,
+                                 struct cn_json_error *err)
+{
+    int rc;
+    *max_uses = CN_INVITE_DEFAULT_USES;
+    *expires_in_s = CN_INVITE_DEFAULT_TTL_S;
+    json_t *root = load_object(body, len, true, err, &rc);
+    if (!root)
+        return rc;
+    rc = get_bounded_int(root, "maxUses", 1, CN_INVITE_MAX_USES, "must be an integer 1..1000",
+                         max_uses, err);
+    if (rc == 0)
+        rc = get_bounded_int(root, "expiresInSeconds", CN_INVITE_MIN_TTL_S, CN_INVITE_MAX_TTL_S,
+                             "must be an integer 60..2592000 (30 days)", expires_in_s, err);
+    json_decref(root);
+    return rc;
+}
+
+int cn_json_decode_invite_join(const char *body, size_t len, struct cn_invite_join_request *out,
+                               struct cn_json_error *err)
+{
+    int rc;
+    memset(out, 0, sizeof *out);
+    json_t *root = load_object(body, len, false, err, &rc);
+    if (!root)
+        return rc;
+    out->root = root;
+    /* Only the shape is checked: a token of the wrong length or alphabet is simply one
+     * that matches no invitation, and must get the same answer as any other. */
+    rc = get_string(root, "inviteToken", false, 1, CN_INVITE_TOKEN_MAX_CHARS,
+                    "must be 1..256 characters", &out->token, &out->token_len, err);
+    if (rc != 0)
+        cn_invite_join_request_clear(out);
+    return rc;
+}
+
+void cn_invite_join_request_clear(struct cn_invite_join_request *r)
+{
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+}
+
+int cn_json_decode_members_add(const char *body, size_t len, int64_t user_ids[CN_GROUP_MAX_MEMBERS],
+                               size_t *n, struct cn_json_error *err)
+{
+    int rc;
+    *n = 0;
+    json_t *root = load_object(body, len, false, err, &rc);
+    if (!root)
+        return rc;
+    rc = get_id_array(root, "userIds", false, user_ids, n, err);
+    json_decref(root);
+    return rc;
 }
 
 int cn_json_decode_read(const char *body, size_t len, struct cn_read_target *target,

@@ -118,18 +118,50 @@ int cn_json_decode_refresh_token(const char *body, size_t len,
 int cn_json_decode_direct_room(const char *body, size_t len, int64_t *target_user_id,
                                struct cn_json_error *err);
 
-/* POST /api/rooms/group `{name, memberIds}`: duplicates in memberIds are dropped,
- * first occurrence order kept; at most CN_GROUP_MAX_MEMBERS distinct ids. */
+/* POST /api/rooms/group `{name, memberIds, visibility?}`: duplicates in memberIds are
+ * dropped, first occurrence order kept; at most CN_GROUP_MAX_MEMBERS distinct ids;
+ * visibility "private" (the default) or "public". */
 struct cn_group_room_request {
-    const char *name;
+    const char *name; /* the cleaned name (display_name.h), NUL-terminated */
     size_t name_len;
+    char *clean_name; /* owns what name points to */
     int64_t member_ids[CN_GROUP_MAX_MEMBERS];
     size_t nmembers;
+    enum cn_room_visibility visibility;
     json_t *root;
 };
 int cn_json_decode_group_room(const char *body, size_t len, struct cn_group_room_request *out,
                               struct cn_json_error *err);
 void cn_group_room_request_clear(struct cn_group_room_request *r);
+
+/* Invitations: how many joins one may admit and how long it lives. */
+#define CN_INVITE_DEFAULT_USES    25
+#define CN_INVITE_MAX_USES        1000
+#define CN_INVITE_DEFAULT_TTL_S   604800 /* 7 days */
+#define CN_INVITE_MIN_TTL_S       60
+#define CN_INVITE_MAX_TTL_S       2592000 /* 30 days */
+#define CN_INVITE_TOKEN_MAX_CHARS 256
+
+/* POST /api/rooms/{id}/invites `{maxUses?, expiresInSeconds?}`; an empty body takes the
+ * defaults. Nothing to clear. */
+int cn_json_decode_invite_create(const char *body, size_t len, int *max_uses, int *expires_in_s,
+                                 struct cn_json_error *err);
+
+/* POST /api/rooms/join `{inviteToken}`: a string of 1..256 characters (its content is not
+ * validated: a malformed token is one that matches no invitation). */
+struct cn_invite_join_request {
+    const char *token;
+    size_t token_len;
+    json_t *root;
+};
+int cn_json_decode_invite_join(const char *body, size_t len, struct cn_invite_join_request *out,
+                               struct cn_json_error *err);
+void cn_invite_join_request_clear(struct cn_invite_join_request *r);
+
+/* POST /api/rooms/{id}/members `{userIds}`: 1..CN_GROUP_MAX_MEMBERS distinct ids
+ * (duplicates dropped, first order kept). Nothing to clear; *n is 0 on failure. */
+int cn_json_decode_members_add(const char *body, size_t len, int64_t user_ids[CN_GROUP_MAX_MEMBERS],
+                               size_t *n, struct cn_json_error *err);
 
 /* POST /api/rooms/{id}/read `{messageId?, position?}`: at most one of the two; an
  * empty body or `{}` means "everything" (*target zeroed). On failure *target is zeroed. */

@@ -73,17 +73,34 @@ json_t *cn_json_message(const struct cn_message *m)
     return o;
 }
 
+static json_t *time_or_null(int64_t ms)
+{
+    return ms < 0 ? json_null() : time_ms(ms);
+}
+
+json_t *cn_json_user_public(const struct cn_user *u)
+{
+    json_t *o = checked(json_object());
+    set(o, "id", integer(u->id));
+    set(o, "nickname", str(u->nickname));
+    set(o, "status", str(u->status));
+    set(o, "lastSeenAt", time_or_null(u->last_seen_at_ms));
+    return o;
+}
+
 json_t *cn_json_room(const struct cn_room *r)
 {
     json_t *o = checked(json_object());
     set(o, "id", integer(r->id));
     set(o, "name", str(r->name));
     set(o, "type", str(cn_room_type_name(r->type)));
+    set(o, "visibility", str(cn_room_visibility_name(r->visibility)));
     set(o, "createdBy", integer(r->created_by));
     set(o, "createdAt", time_ms(r->created_at_ms));
     set(o, "memberCount", integer(r->member_count));
     set(o, "lastMessage", r->last_message ? cn_json_message(r->last_message) : json_null());
     set(o, "unreadCount", integer(r->unread_count));
+    set(o, "peer", r->peer ? cn_json_user_public(r->peer) : json_null());
     return o;
 }
 
@@ -119,6 +136,92 @@ json_t *cn_json_history_page(const struct cn_message *msgs, size_t n, int64_t ne
     set(o, "nextCursor", next_cursor > 0 ? integer(next_cursor) : json_null());
     set(o, "hasNext", json_boolean(has_next));
     return o;
+}
+
+/* `{<key>:[...],nextCursor,hasNext}`: takes items. */
+static json_t *page(const char *key, json_t *items, int64_t next_cursor, bool has_next)
+{
+    json_t *o = checked(json_object());
+    set(o, key, items);
+    set(o, "nextCursor", next_cursor > 0 ? integer(next_cursor) : json_null());
+    set(o, "hasNext", json_boolean(has_next));
+    return o;
+}
+
+static void append(json_t *a, json_t *v)
+{
+    if (json_array_append_new(a, v) != 0)
+        cn_oom(0);
+}
+
+json_t *cn_json_public_rooms_page(const struct cn_public_room *rooms, size_t n, int64_t next_cursor,
+                                  bool has_next)
+{
+    json_t *a = checked(json_array());
+    for (size_t i = 0; i < n; i++) {
+        const struct cn_public_room *r = &rooms[i];
+        json_t *o = checked(json_object());
+        set(o, "id", integer(r->id));
+        set(o, "name", str(r->name));
+        set(o, "type", str(cn_room_type_name(CN_ROOM_GROUP)));
+        set(o, "visibility", str(cn_room_visibility_name(CN_ROOM_PUBLIC)));
+        set(o, "createdBy", integer(r->created_by));
+        set(o, "createdAt", time_ms(r->created_at_ms));
+        set(o, "memberCount", integer(r->member_count));
+        set(o, "isMember", json_boolean(r->is_member));
+        append(a, o);
+    }
+    return page("rooms", a, next_cursor, has_next);
+}
+
+json_t *cn_json_invite(const struct cn_invite *inv)
+{
+    json_t *o = checked(json_object());
+    set(o, "id", integer(inv->id));
+    if (inv->token)
+        set(o, "token", str(inv->token));
+    set(o, "roomId", integer(inv->room_id));
+    set(o, "createdBy", integer(inv->created_by));
+    set(o, "createdAt", time_ms(inv->created_at_ms));
+    set(o, "expiresAt", time_ms(inv->expires_at_ms));
+    set(o, "maxUses", integer(inv->max_uses));
+    set(o, "uses", integer(inv->uses));
+    return o;
+}
+
+json_t *cn_json_invite_list(const struct cn_invite *invites, size_t n)
+{
+    json_t *a = checked(json_array());
+    for (size_t i = 0; i < n; i++)
+        append(a, cn_json_invite(&invites[i]));
+    return a;
+}
+
+json_t *cn_json_users_page(const struct cn_user *users, size_t n, int64_t next_cursor,
+                           bool has_next)
+{
+    json_t *a = checked(json_array());
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = checked(json_object());
+        set(o, "id", integer(users[i].id));
+        set(o, "nickname", str(users[i].nickname));
+        set(o, "status", str(users[i].status));
+        append(a, o);
+    }
+    return page("users", a, next_cursor, has_next);
+}
+
+json_t *cn_json_blocked_list(const struct cn_blocked_user *users, size_t n)
+{
+    json_t *a = checked(json_array());
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = checked(json_object());
+        set(o, "id", integer(users[i].id));
+        set(o, "nickname", str(users[i].nickname));
+        set(o, "blockedAt", time_ms(users[i].blocked_at_ms));
+        append(a, o);
+    }
+    return a;
 }
 
 json_t *cn_json_login(const char *access_token, int64_t expires_in_s, const char *refresh_token,

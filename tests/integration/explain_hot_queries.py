@@ -33,7 +33,8 @@ QUERIES_SQL = os.path.join(ROOT, "src", "actors", "sql", "queries.sql")
 ENV = os.environ
 SKIP = 77
 
-FORBIDDEN_SEQ_SCAN = {"messages", "chat_room_members", "chat_rooms", "users"}
+FORBIDDEN_SEQ_SCAN = {"messages", "chat_room_members", "chat_rooms", "users", "room_invites",
+                      "user_blocks"}
 
 
 # ------------------------------------------------------------------ queries.sql
@@ -241,7 +242,41 @@ EXPECTED_INDEXES = {
     "login_session_start": [],    # an INSERT, and deletes by primary key / user
     "refresh_token_rotate": [{"refresh_tokens_token_hash_key"}],
     "refresh_token_revoke": [{"refresh_tokens_token_hash_key"}, {"refresh_tokens_family_idx"}],
+    # Room access (schema 0006).
+    "room_invite_create": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM, "chat_room_members_user_room_idx"}],
+    "room_invites_list": [{"room_invites_room_idx"}],
+    "room_invite_revoke": [{"room_invites_pkey", "room_invites_room_idx"}],
+    "room_invite_join": [{"room_invites_token_hash_key"}, {"chat_rooms_pkey"}],
+    "room_members_add": [{"chat_rooms_pkey"}, {"users_pkey"},
+                         {"user_blocks_pkey", "user_blocks_blocked_idx"}],
+    "room_member_remove": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM}],
+    "room_close": [{"chat_rooms_pkey"}, {_MEMBERS_BY_ROOM}],
+    "public_rooms_search": [{"chat_rooms_public_name_idx"}],
+    "users_search": [{"users_nickname_fold_idx"}, {"user_blocks_pkey", "user_blocks_blocked_idx"}],
+    ("users_search", "exact email"): [{"users_email_lower_key"}],
+    "user_block": [{"user_blocks_pkey"}, {"users_pkey"}],
+    "user_unblock": [{"user_blocks_pkey", "user_blocks_blocked_idx"}],
+    "users_blocked": [{"user_blocks_pkey"}],
 }
+
+# What the seed (perf/seed) does not make: public rooms (a third of the groups), invitations
+# (two per public room, one used up) and blocks (each of the first 2,000 users blocks three).
+ROOM_ACCESS_SEED = """
+UPDATE chat_rooms SET visibility = 'public' WHERE type = 'GROUP' AND id % 3 = 0;
+INSERT INTO room_invites (room_id, created_by, token_hash, max_uses, uses, expires_at)
+SELECT r.id, r.created_by, sha256(convert_to('seed-' || r.id || '-' || k, 'UTF8')),
+       10, CASE WHEN k = 1 THEN 10 ELSE 0 END, now() + interval '7 days'
+  FROM chat_rooms r CROSS JOIN generate_series(1, 2) k
+ WHERE r.visibility = 'public';
+INSERT INTO user_blocks (blocker_id, blocked_id)
+SELECT u.id, 1 + (u.id * 7 + k * 13) % (SELECT max(id) FROM users)
+  FROM users u CROSS JOIN generate_series(1, 3) k
+ WHERE u.id <= 2000 AND 1 + (u.id * 7 + k * 13) % (SELECT max(id) FROM users) <> u.id
+ON CONFLICT DO NOTHING;
+ANALYZE chat_rooms;
+ANALYZE room_invites;
+ANALYZE user_blocks;
+"""
 
 
 def plan_cases(db):
@@ -300,9 +335,9 @@ def plan_cases(db):
                                       "Newbie", "newbie"]),
         ("user_by_email", "upper-cased email", [email]),
         ("user_by_id", "heavy user", [heavy_user]),
-        ("direct_room_open", "new pair", [a, b]),
-        ("direct_room_open", "existing pair", [db_, da]),
-        ("group_room_create", "8 members", [members[0], "new group", members[1:]]),
+        ("direct_room_open", "new pair", [a, b, True]),
+        ("direct_room_open", "existing pair", [db_, da, True]),
+        ("group_room_create", "8 members", [members[0], "new group", members[1:], "private"]),
         ("room_join", "outsider", [outsider, group]),
         ("my_rooms", "heavy user", [heavy_user]),
         ("my_rooms", "typical user", [typical_user]),
@@ -323,6 +358,7 @@ def plan_cases(db):
             ("room_messages_after_offset", label, [room, offset, None, 100]),
         ]
     cases.append(("room_member_ids_many", "sample rooms", [[r for r, *_ in rooms.values()]]))
+    cases += room_access_cases(db, members)
     cases += [
         ("presence_online", "8 users", [members]),
         ("presence_offline", "8 users", [members]),
@@ -333,6 +369,50 @@ def plan_cases(db):
         ("refresh_token_revoke", "a token", ["cd" * 32]),
     ]
     return cases
+
+
+def room_access_cases(db, users):
+    """Cases of the statements of schema 0006, from ROOM_ACCESS_SEED's data."""
+    one = lambda sql: db.rows(sql)[0]  # noqa: E731
+    room, creator, member = one("""SELECT r.id, r.created_by, max(m.user_id)
+                                     FROM chat_rooms r
+                                     JOIN chat_room_members m ON m.room_id = r.id
+                                    WHERE r.visibility = 'public' AND m.user_id <> r.created_by
+                                      AND EXISTS (SELECT 1 FROM chat_room_members c
+                                                   WHERE c.room_id = r.id
+                                                     AND c.user_id = r.created_by)
+                                    GROUP BY r.id ORDER BY r.id LIMIT 1""")
+    invite, = one(f"SELECT max(id) FROM room_invites WHERE room_id = {room}")
+    token = one(f"SELECT encode(token_hash, 'hex') FROM room_invites WHERE id = {invite}")[0]
+    blocker, blocked = one("SELECT blocker_id, blocked_id FROM user_blocks "
+                           "ORDER BY blocker_id, blocked_id LIMIT 1")
+    after_room, = one("""SELECT id FROM chat_rooms WHERE visibility = 'public'
+                          ORDER BY lower(name COLLATE "und-x-icu") COLLATE "C", id
+                         OFFSET 40 LIMIT 1""")
+    after_user, = one("""SELECT id FROM users WHERE nickname LIKE 'user1%'
+                          ORDER BY lower(nickname COLLATE "und-x-icu") COLLATE "C", id
+                         OFFSET 40 LIMIT 1""")
+    email, = one("SELECT upper(email) FROM users ORDER BY id LIMIT 1 OFFSET 23")
+    digest = "ab" * 32
+    return [
+        ("room_invite_create", "member", [member, room, digest, 25, 604800]),
+        ("room_invites_list", "member", [member, room]),
+        ("room_invite_revoke", "member", [member, room, invite]),
+        ("room_invite_join", "valid token", [users[0], token]),
+        ("room_invite_join", "unknown token", [users[0], digest]),
+        ("room_members_add", "8 users", [member, room, users]),
+        ("room_member_remove", "by the creator", [creator, room, member]),
+        ("room_close", "by the creator", [creator, room]),
+        ("public_rooms_search", "all, first page", [member, "", None, 20]),
+        ("public_rooms_search", "prefix", [member, "GROUP 1", None, 20]),
+        ("public_rooms_search", "prefix, next page", [member, "group 1", after_room, 20]),
+        ("users_search", "prefix", [member, "USER1", None, 20]),
+        ("users_search", "prefix, next page", [member, "user1", after_user, 20]),
+        ("users_search", "exact email", [member, email, None, 20]),
+        ("user_block", "new block", [blocked, blocker]),
+        ("user_unblock", "existing block", [blocker, blocked]),
+        ("users_blocked", "a blocker", [blocker]),
+    ]
 
 
 def check_plan(name, case, plan):
@@ -381,6 +461,7 @@ def seeded():
         took = db.seed(*scale)
         print(f"\nseeded {db.name}: {scale[0]} users, {scale[1]} rooms, {scale[2]} messages "
               f"in {took:.1f} s")
+        db.q(ROOM_ACCESS_SEED)
         drop = ENV.get("CN_EXPLAIN_DROP_INDEX")
         if drop:
             print(f"dropping index {drop} (CN_EXPLAIN_DROP_INDEX): this test should fail")
@@ -424,7 +505,9 @@ def test_hot_statements_run_fast(seeded):
         if name in ("user_signup", "direct_room_open", "group_room_create", "room_join",
                     "read_receipts_apply", "presence_online", "presence_offline",
                     "messages_insert_batch", "login_failure_record", "login_session_start",
-                    "refresh_token_rotate", "refresh_token_revoke"):
+                    "refresh_token_rotate", "refresh_token_revoke", "room_invite_create",
+                    "room_invite_revoke", "room_invite_join", "room_members_add",
+                    "room_member_remove", "room_close", "user_block", "user_unblock"):
             continue   # writes: planned above, exercised by sql_statements.py
         text = seeded.q(execute_sql(name, queries[name], params,
                                     prefix="EXPLAIN (ANALYZE, FORMAT JSON) "))

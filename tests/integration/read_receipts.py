@@ -114,7 +114,9 @@ def room():
     """alice's group room with bob; 3 messages of alice, so bob has 3 unread."""
     alice, bob = Account("alice"), Account("bob")
     r = requests.post(f"{NODE1}/api/rooms/group", headers=auth(alice),
-                      json={"name": "receipts", "memberIds": [bob.id]})
+                      json={"name": "receipts", "memberIds": [bob.id],
+                            # public: an outsider gets NOT_MEMBER (a private room: not found)
+                            "visibility": "public"})
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     ids = insert_messages(rid, alice.id, 3)

@@ -353,7 +353,9 @@ def test_one_connection_carries_many_answers():
     u = User()
     other = User()
     third = User()
-    room = u.post("/api/rooms/group", {"name": "big", "memberIds": [third.id]}).json()
+    # Public: an outsider's GET of it is 403 (a private room would be 404, like no room).
+    room = u.post("/api/rooms/group", {"name": "big", "memberIds": [third.id],
+                                       "visibility": "public"}).json()
     insert_messages(room["id"], u.id, 100, "x" * 3000)
     host, port = NODE1.split("//")[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -423,11 +425,12 @@ def test_concurrent_direct_room_creation_makes_one_room():
 
 
 def test_group_room_create_and_join():
-    a, b, c = User("a"), User("b"), User("c")
-    r = a.post("/api/rooms/group", {"name": "team", "memberIds": [b.id]})
+    a, b, c = (User(f"{t}-{uuid.uuid4().hex[:8]}") for t in "abc")
+    r = a.post("/api/rooms/group", {"name": "team", "memberIds": [b.id], "visibility": "public"})
     assert r.status_code == 201, r.text
     room = r.json()
     assert room["type"] == "GROUP" and room["name"] == "team" and room["memberCount"] == 2
+    assert room["visibility"] == "public" and room["peer"] is None
     j1 = c.post(f"/api/rooms/{room['id']}/join")
     assert j1.status_code == 200 and j1.json()["memberCount"] == 3
     j2 = c.post(f"/api/rooms/{room['id']}/join")
@@ -445,15 +448,20 @@ def test_group_room_refusals():
 
 
 def test_direct_room_cannot_be_joined():
-    a, b, c = User(), User(), User()
+    a, b, c = (User(f"{t}-{uuid.uuid4().hex[:8]}") for t in "abc")
     rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
+    # Someone else's direct room does not exist for c; one's own cannot be joined.
     r = c.post(f"/api/rooms/{rid}/join")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "ROOM_NOT_FOUND"
+    r = a.post(f"/api/rooms/{rid}/join")
     assert r.status_code == 409 and r.json()["error"]["code"] == "NOT_JOINABLE"
 
 
 def test_room_detail_for_members_only():
-    a, b, c = User("ann"), User("bob"), User("cy")
-    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id]}).json()["id"]
+    tag = uuid.uuid4().hex[:8]
+    a, b, c = User(f"ann-{tag}"), User(f"bob-{tag}"), User(f"cy-{tag}")
+    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id],
+                                      "visibility": "public"}).json()["id"]
     r = b.get(f"/api/rooms/{rid}")
     assert r.status_code == 200
     members = r.json()["members"]
@@ -497,8 +505,9 @@ def test_my_rooms_is_one_statement_then_cached():
 
 
 def test_cache_is_invalidated_on_membership_change_and_read():
-    a, b, c = User(), User(), User()
-    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id]}).json()["id"]
+    a, b, c = (User(f"{t}-{uuid.uuid4().hex[:8]}") for t in "abc")
+    rid = a.post("/api/rooms/group", {"name": "g", "memberIds": [b.id],
+                                      "visibility": "public"}).json()["id"]
     assert a.get("/api/rooms").json()[0]["memberCount"] == 2   # now cached
     assert c.post(f"/api/rooms/{rid}/join").status_code == 200
     assert a.get("/api/rooms").json()[0]["memberCount"] == 3   # fresh after a join
@@ -548,19 +557,20 @@ def test_history_pages_without_gaps_or_duplicates_while_messages_arrive():
 
 
 def test_history_defaults_limits_and_membership():
-    a, b, c = User(), User(), User()
+    a, b, c = (User(f"{t}-{uuid.uuid4().hex[:8]}") for t in "abc")
     rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
     insert_messages(rid, a.id, 25)
     page = a.get(f"/api/rooms/{rid}/messages").json()
     assert len(page["messages"]) == 20 and page["hasNext"] is True
     for bad in ("size=0", "size=101", "size=x", "cursor=-1", "cursor=abc"):
         assert a.get(f"/api/rooms/{rid}/messages?{bad}").status_code == 400, bad
-    assert c.get(f"/api/rooms/{rid}/messages").status_code == 403
+    # Someone else's direct room answers like no room at all.
+    assert c.get(f"/api/rooms/{rid}/messages").status_code == 404
     assert c.get("/api/rooms/999999996/messages").status_code == 404
 
 
 def test_read_zeroes_unread_and_refuses_non_members():
-    a, b, c = User(), User(), User()
+    a, b, c = (User(f"{t}-{uuid.uuid4().hex[:8]}") for t in "abc")
     rid = a.post("/api/rooms/direct", {"targetUserId": b.id}).json()["id"]
     insert_messages(rid, b.id, 4)
     assert a.get("/api/rooms").json()[0]["unreadCount"] == 4
@@ -569,7 +579,7 @@ def test_read_zeroes_unread_and_refuses_non_members():
     assert r.json()["lastReadMessageId"] is not None
     cnlib.wait_until(lambda: a.get("/api/rooms").json()[0]["unreadCount"] == 0,
                      10 * cnlib.scale(), what="the receipt applied by the pipeline")
-    assert c.post(f"/api/rooms/{rid}/read", {}).status_code == 403
+    assert c.post(f"/api/rooms/{rid}/read", {}).status_code == 404   # not c's direct room
     assert a.post(f"/api/rooms/{rid}/read", {"messageId": 1}).status_code in (200, 404)
 
 

@@ -92,8 +92,11 @@ def is_chat(content):
 def test_leaving_ends_the_leavers_subscriptions_on_every_node(nodes):
     a, b = nodes
     alice, bob, carol = User(a.url, "alice"), User(a.url, "bob"), User(a.url, "carol")
+    # Public: once out, bob gets the answers of a non-member (NOT_MEMBER, 403); a private
+    # room would answer him as if it did not exist (tests/integration/room_access.py).
     r = requests.post(f"{a.url}/api/rooms/group", headers=auth(alice),
-                      json={"name": "leave", "memberIds": [bob.id, carol.id]})
+                      json={"name": "leave", "memberIds": [bob.id, carol.id],
+                            "visibility": "public"})
     assert r.status_code in (200, 201), r.text
     room = r.json()["id"]
     bob_a, bob_b, carol_b, alice_a = session(a, bob), session(b, bob), session(b, carol), \
@@ -155,10 +158,14 @@ def test_leave_refusals(nodes):
     a, _ = nodes
     alice, bob = User(a.url, "alice"), User(a.url, "bob")
     r = requests.post(f"{a.url}/api/rooms/group", headers=auth(alice),
-                      json={"name": "x", "memberIds": []})
+                      json={"name": "x", "memberIds": [], "visibility": "public"})
     room = r.json()["id"]
     r = requests.post(f"{a.url}/api/rooms/{room}/leave", headers=auth(bob))
     assert (r.status_code, r.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
+    private = requests.post(f"{a.url}/api/rooms/group", headers=auth(alice),
+                            json={"name": "y", "memberIds": []}).json()["id"]
+    r = requests.post(f"{a.url}/api/rooms/{private}/leave", headers=auth(bob))
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "ROOM_NOT_FOUND")
     r = requests.post(f"{a.url}/api/rooms/987654321/leave", headers=auth(bob))
     assert (r.status_code, r.json()["error"]["code"]) == (404, "ROOM_NOT_FOUND")
     direct = requests.post(f"{a.url}/api/rooms/direct", headers=auth(alice),

@@ -16,6 +16,7 @@ Run with /usr/bin/python3 (pytest); outside `ops/dev test` it exits 77 unless
 CN_TEST_REQUIRE_STACK=1.
 """
 import csv
+import hashlib
 import io
 import os
 import subprocess
@@ -100,7 +101,7 @@ def open_concurrently(db, a, b, n=50, lock_key=424242):
         def run(i):
             me, target = (a, b) if i % 2 == 0 else (b, a)
             sql = (f"\\o /dev/null\nSELECT pg_advisory_lock_shared({lock_key});\n\\o\n"
-                   + execute_sql("direct_room_open", Q["direct_room_open"], [me, target]))
+                   + execute_sql("direct_room_open", Q["direct_room_open"], [me, target, True]))
             r = subprocess.run(["psql", db.url, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1"],
                                input=sql, capture_output=True, text=True, timeout=120)
             if r.returncode != 0:
@@ -304,26 +305,31 @@ def test_refresh_rotate_concurrently_one_wins(db):
 
 def test_direct_room_refusals(db):
     me = signup(db, "direct.me")
-    assert call(db, "direct_room_open", me, me)[0]["outcome"] == "self"
-    row, = call(db, "direct_room_open", me, 987654321)
+    assert call(db, "direct_room_open", me, me, True)[0]["outcome"] == "self"
+    row, = call(db, "direct_room_open", me, 987654321, True)
     assert row["outcome"] == "no_target" and row["id"] is None
-    assert call(db, "direct_room_open", 987654321, me)[0]["outcome"] == "no_user"
+    assert call(db, "direct_room_open", 987654321, me, True)[0]["outcome"] == "no_user"
     assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE user_id = {me}") == "0"
     other = signup(db, "direct.other")
-    first, = call(db, "direct_room_open", me, other)
-    second, = call(db, "direct_room_open", other, me)
+    first, = call(db, "direct_room_open", me, other, True)
+    second, = call(db, "direct_room_open", other, me, True)
     assert (first["created"], second["created"]) == ("t", "f")
-    assert first["id"] == second["id"] and first["type"] == "DIRECT" and first["name"] is None
+    assert first["id"] == second["id"] and first["type"] == "DIRECT"
+    # A direct room is named after the other member, for each of the two.
+    assert (first["name"], first["peer_id"]) == ("direct.other", str(other))
+    assert (second["name"], second["peer_id"]) == ("direct.me", str(me))
+    assert first["visibility"] == "private" and first["peer_status"] == "OFFLINE"
 
 
 def test_group_create_and_join(db):
     owner, m1, m2, joiner = (signup(db, f"group.{t}") for t in ("owner", "m1", "m2", "joiner"))
-    bad, = call(db, "group_room_create", owner, "g", [m1, 987654321, 987654322])
+    bad, = call(db, "group_room_create", owner, "g", [m1, 987654321, 987654322], "public")
     assert bad["outcome"] == "unknown_member" and bad["id"] is None
     assert bad["unknown_member_ids"] == "{987654321,987654322}"
     assert scalar(db, "SELECT count(*) FROM chat_rooms WHERE name = 'g'") == "0"
-    ok, = call(db, "group_room_create", owner, "friends", [m1, m2, m1, owner, None])
+    ok, = call(db, "group_room_create", owner, "friends", [m1, m2, m1, owner, None], "public")
     assert ok["outcome"] == "ok" and ok["type"] == "GROUP" and ok["name"] == "friends"
+    assert ok["visibility"] == "public" and ok["peer_id"] is None
     assert ok["member_count"] == "3" and ok["created_by"] == str(owner)
     room = int(ok["id"])
 
@@ -332,8 +338,10 @@ def test_group_create_and_join(db):
     j2, = call(db, "room_join", joiner, room)
     assert (j2["outcome"], j2["joined"], j2["member_count"]) == ("ok", "f", "4")
     assert call(db, "room_join", joiner, 987654321)[0]["outcome"] == "not_found"
-    direct = call(db, "direct_room_open", owner, m1)[0]["id"]
-    refused, = call(db, "room_join", joiner, direct)
+    direct = call(db, "direct_room_open", owner, m1, True)[0]["id"]
+    # Someone else's direct room does not exist for the joiner; one's own cannot be joined.
+    assert call(db, "room_join", joiner, direct)[0]["outcome"] == "not_found"
+    refused, = call(db, "room_join", m1, direct)
     assert refused["outcome"] == "not_group" and refused["joined"] == "f"
     assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {direct}") == "2"
 
@@ -352,7 +360,8 @@ def test_group_create_and_join(db):
 
 def test_detail_history_read_and_unread(db):
     alice, bob, carol, eve = (signup(db, f"flow.{t}") for t in ("alice", "bob", "carol", "eve"))
-    room = int(call(db, "group_room_create", alice, "flow", [bob, carol])[0]["id"])
+    # public: eve, an outsider, gets the non-member answers (a private room: not found)
+    room = int(call(db, "group_room_create", alice, "flow", [bob, carol], "public")[0]["id"])
 
     # detail: 404 / 403 / members
     assert call(db, "room_detail", alice, 987654321) == []
@@ -403,7 +412,7 @@ def test_detail_history_read_and_unread(db):
     assert call(db, "read_receipt_check", alice, 987654321, None, None)[0]["outcome"] == \
         "not_found"
     assert call(db, "read_receipt_check", eve, room, None, None)[0]["outcome"] == "not_member"
-    other_room = call(db, "direct_room_open", alice, eve)[0]["id"]
+    other_room = call(db, "direct_room_open", alice, eve, True)[0]["id"]
     foreign = insert_messages(db, int(other_room), [eve], ["x"], partition=int(other_room) % 6)
     bad, = call(db, "read_receipt_check", carol, room, foreign[0]["id"], None)
     assert bad["outcome"] == "unknown_message"
@@ -515,7 +524,7 @@ def test_presence_transitions_and_sweep_page(db):
 
 def test_history_pages_while_messages_arrive(db):
     a, b = signup(db, "page.a"), signup(db, "page.b")
-    room = int(call(db, "direct_room_open", a, b)[0]["id"])
+    room = int(call(db, "direct_room_open", a, b, True)[0]["id"])
     insert_messages(db, room, [a, b], [f"old{i}" for i in range(23)], partition=room % 6)
     seen, cursor, pages = [], None, 0
     while True:
@@ -534,9 +543,9 @@ def test_history_pages_while_messages_arrive(db):
 
 def test_my_rooms_order_by_activity(db):
     u, v, w = signup(db, "order.u"), signup(db, "order.v"), signup(db, "order.w")
-    r_old = int(call(db, "direct_room_open", u, v)[0]["id"])
-    r_new = int(call(db, "direct_room_open", u, w)[0]["id"])
-    g = int(call(db, "group_room_create", u, "quiet group", [v])[0]["id"])
+    r_old = int(call(db, "direct_room_open", u, v, True)[0]["id"])
+    r_new = int(call(db, "direct_room_open", u, w, True)[0]["id"])
+    g = int(call(db, "group_room_create", u, "quiet group", [v], "private")[0]["id"])
     # activity: r_old gets the newest message, r_new an older one, g none (joined now)
     psql(db.url, f"UPDATE chat_room_members SET joined_at = now() - interval '1 day' "
                  f"WHERE user_id = {u}")
@@ -555,11 +564,13 @@ def test_my_rooms_order_by_activity(db):
 
 def test_membership_member_ids_and_resume(db):
     a, b, c = signup(db, "res.a"), signup(db, "res.b"), signup(db, "res.c")
-    room = int(call(db, "group_room_create", a, "resume", [b])[0]["id"])
+    room = int(call(db, "group_room_create", a, "resume", [b], "private")[0]["id"])
     assert call(db, "room_membership", a, room)[0] == {"room_exists": "t", "is_member": "t",
                                                        "room_type": "GROUP"}
-    assert call(db, "room_membership", c, room)[0]["is_member"] == "f"
-    assert call(db, "room_membership", c, 987654321)[0]["room_exists"] == "f"
+    # c may not see the private room: it answers like an unknown id
+    assert call(db, "room_membership", c, room)[0] == call(db, "room_membership", c, 987654321)[0]
+    assert call(db, "room_membership", c, 987654321)[0] == {"room_exists": "f", "is_member": "f",
+                                                            "room_type": None}
     assert [int(r["user_id"]) for r in call(db, "room_member_ids", room)] == sorted([a, b])
     rows = insert_messages(db, room, [a], [f"r{i}" for i in range(10)], partition=room % 6,
                            first_offset=1000)
@@ -571,6 +582,305 @@ def test_membership_member_ids_and_resume(db):
     assert [r["content"] for r in got] == ["r4", "r5", "r6"]
     got = call(db, "room_messages_after_offset", room, -1, None, 2)
     assert [r["content"] for r in got] == ["r0", "r1"]
+
+
+# ------------------------------------------------------------------ room access (schema 0006)
+
+def token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def run_concurrently(db, name, param_lists, lock_key):
+    """Runs statement `name` once per parameter list, each in its own session, all held at
+    an advisory lock until every one waits there and then released at once. Returns the
+    rows of each run, in order."""
+    holder = subprocess.Popen(["psql", db.url, "-X", "-q", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    n = len(param_lists)
+    workers, results, errors = [], [None] * n, []
+    try:
+        holder.stdin.write(f"SELECT pg_advisory_lock({lock_key});\n")
+        holder.stdin.flush()
+        locks = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                 f"AND objid = {lock_key} AND ")
+        cnlib.wait_until(lambda: scalar(db, locks + "granted") == "1", 30,
+                         what="the barrier lock to be held")
+
+        def run(i):
+            sql = (f"\\o /dev/null\nSELECT pg_advisory_lock_shared({lock_key});\n\\o\n"
+                   + execute_sql(name, Q[name], param_lists[i]))
+            r = subprocess.run(["psql", db.url, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1"],
+                               input=sql, capture_output=True, text=True, timeout=120)
+            if r.returncode != 0:
+                errors.append(r.stderr)
+                return
+            results[i] = list(csv.DictReader(io.StringIO(r.stdout)))
+
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        for w in workers:
+            w.start()
+        cnlib.wait_until(lambda: scalar(db, locks + "NOT granted") == str(n), 60,
+                         what=f"all {n} sessions waiting at the barrier")
+        holder.stdin.write(f"SELECT pg_advisory_unlock({lock_key});\n")
+        holder.stdin.close()
+    finally:
+        for w in workers:
+            w.join(120)
+        holder.wait(30)
+    assert not errors, errors[:3]
+    return results
+
+
+def test_private_direct_and_closed_rooms_answer_like_unknown_ids(db):
+    owner, member, outsider = (signup(db, f"vis.{t}") for t in ("owner", "member", "outsider"))
+    private = int(call(db, "group_room_create", owner, "hidden", [member], "private")[0]["id"])
+    public = int(call(db, "group_room_create", owner, "open", [member], "public")[0]["id"])
+    direct = int(call(db, "direct_room_open", owner, member, True)[0]["id"])
+    nowhere = 987654321
+
+    def answers(user, room):
+        return (call(db, "room_join", user, room)[0]["outcome"],
+                call(db, "room_leave", user, room)[0]["outcome"],
+                len(call(db, "room_detail", user, room)),
+                call(db, "room_history", user, room, None, 20)[0]["room_exists"],
+                call(db, "read_receipt_check", user, room, None)[0]["outcome"],
+                call(db, "room_membership", user, room)[0]["room_exists"],
+                call(db, "room_invite_create", user, room, token_hash(str(uuid.uuid4())), 5,
+                     3600)[0]["outcome"],
+                call(db, "room_invites_list", user, room)[0]["outcome"],
+                call(db, "room_members_add", user, room, [outsider])[0]["outcome"],
+                call(db, "room_member_remove", user, room, owner)[0]["outcome"],
+                call(db, "room_close", user, room)[0]["outcome"])
+
+    unknown = answers(outsider, nowhere)
+    assert unknown == ("not_found", "not_found", 0, "f", "not_found", "f", "not_found",
+                       "not_found", "not_found", "not_found", "not_found")
+    assert answers(outsider, private) == unknown
+    assert answers(outsider, direct) == unknown
+    assert scalar(db, f"SELECT count(*) FROM room_invites WHERE room_id = {private}") == "0"
+    # A public room keeps its non-member answers (join is last: it makes a member).
+    assert call(db, "room_detail", outsider, public)[0]["is_member"] == "f"
+    assert call(db, "room_history", outsider, public, None, 20)[0]["room_exists"] == "t"
+    assert call(db, "read_receipt_check", outsider, public, None)[0]["outcome"] == "not_member"
+    assert call(db, "room_leave", outsider, public)[0]["outcome"] == "not_member"
+    assert call(db, "room_membership", outsider, public)[0] == {
+        "room_exists": "t", "is_member": "f", "room_type": "GROUP"}
+    assert call(db, "room_join", outsider, public)[0]["joined"] == "t"
+    # Members see their private and direct rooms; a private member's join is a no-op.
+    again, = call(db, "room_join", member, private)
+    assert (again["outcome"], again["joined"], again["visibility"]) == ("ok", "f", "private")
+    assert call(db, "room_join", member, direct)[0]["outcome"] == "not_group"
+    assert len(call(db, "room_detail", member, private)) == 2
+    d = call(db, "room_detail", member, direct)
+    assert (d[0]["name"], d[0]["peer_id"]) == ("vis.owner", str(owner))
+
+    # Closing: only the creator; then the room is gone for everyone, former members too,
+    # and from their lists; its messages stay.
+    insert_messages(db, private, [member], ["kept"], partition=private % 6)
+    assert call(db, "room_close", member, private)[0]["outcome"] == "not_creator"
+    closed, = call(db, "room_close", owner, private)
+    assert closed == {"outcome": "ok", "member_ids": "{" + ",".join(map(str, sorted([owner, member]))) + "}"}
+    assert answers(owner, private) == unknown
+    assert answers(member, private) == unknown
+    assert private not in [int(r["id"]) for r in call(db, "my_rooms", member)]
+    assert scalar(db, f"SELECT count(*) FROM messages WHERE room_id = {private}") == "1"
+    assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {private}") == "0"
+    assert call(db, "room_close", owner, direct)[0]["outcome"] == "not_group"
+
+
+def test_invites_create_list_join_use_up_expire_revoke(db):
+    owner, a, b, c, outsider = (signup(db, f"inv.{t}") for t in ("owner", "a", "b", "c", "out"))
+    room = int(call(db, "group_room_create", owner, "club", [], "private")[0]["id"])
+    tok = str(uuid.uuid4())
+    made, = call(db, "room_invite_create", owner, room, token_hash(tok), 2, 3600)
+    assert made["outcome"] == "ok" and (made["max_uses"], made["uses"]) == ("2", "0")
+    ttl = int(made["expires_at_ms"]) - int(made["created_at_ms"])
+    assert 3_599_000 <= ttl <= 3_601_000, ttl
+    # Only the hash is stored.
+    assert scalar(db, f"SELECT encode(token_hash, 'hex') FROM room_invites WHERE id = {made['id']}") \
+        == token_hash(tok)
+    assert scalar(db, f"SELECT count(*) FROM room_invites WHERE token_hash::text LIKE '%{tok}%'") == "0"
+    listed = call(db, "room_invites_list", owner, room)
+    assert [(r["outcome"], r["id"]) for r in listed] == [("ok", made["id"])]
+
+    j, = call(db, "room_invite_join", a, token_hash(tok))
+    assert (j["outcome"], j["joined"], j["id"], j["member_count"]) == ("ok", "t", str(room), "2")
+    assert j["member_ids"] == f"{{{owner}}}" and j["visibility"] == "private"
+    # Joining again: no use consumed.
+    j, = call(db, "room_invite_join", a, token_hash(tok))
+    assert (j["outcome"], j["joined"]) == ("ok", "f")
+    assert call(db, "room_invites_list", owner, room)[0]["uses"] == "1"
+    assert call(db, "room_invite_join", b, token_hash(tok))[0]["joined"] == "t"
+    # A member retrying with the used-up invitation still gets the room.
+    j, = call(db, "room_invite_join", b, token_hash(tok))
+    assert (j["outcome"], j["joined"], j["id"]) == ("ok", "f", str(room))
+    # Used up: it is no longer listed, and joins fail like an unknown token.
+    unknown, = call(db, "room_invite_join", c, token_hash("no such token"))
+    assert unknown["outcome"] == "no_invite" and unknown["id"] is None
+    used_up, = call(db, "room_invite_join", c, token_hash(tok))
+    assert used_up == unknown
+    assert call(db, "room_invites_list", owner, room)[0]["id"] is None
+
+    # Expired.
+    old = str(uuid.uuid4())
+    e = call(db, "room_invite_create", owner, room, token_hash(old), 5, 60)[0]["id"]
+    psql(db.url, f"UPDATE room_invites SET expires_at = now() - interval '1 second' WHERE id = {e}")
+    assert call(db, "room_invite_join", c, token_hash(old))[0] == unknown
+    # Revoked: by any member, idempotent; an invite of another room is not found.
+    rv = str(uuid.uuid4())
+    r = call(db, "room_invite_create", a, room, token_hash(rv), 5, 3600)[0]["id"]
+    assert call(db, "room_invite_revoke", b, room, r)[0]["outcome"] == "ok"
+    assert call(db, "room_invite_revoke", b, room, r)[0]["outcome"] == "ok"
+    assert call(db, "room_invite_join", c, token_hash(rv))[0] == unknown
+    other = int(call(db, "group_room_create", outsider, "other", [], "private")[0]["id"])
+    assert call(db, "room_invite_revoke", owner, other, r)[0]["outcome"] == "not_found"
+    assert call(db, "room_invite_revoke", outsider, other, r)[0]["outcome"] == "no_invite"
+    # Closing the room kills its invitations.
+    live = str(uuid.uuid4())
+    call(db, "room_invite_create", owner, room, token_hash(live), 5, 3600)
+    call(db, "room_close", owner, room)
+    assert call(db, "room_invite_join", c, token_hash(live))[0] == unknown
+    assert call(db, "room_invite_create", owner, other, token_hash(live), 5, 3600)[0]["outcome"] \
+        == "not_found", "a room of someone else"
+
+
+def test_invite_max_uses_holds_under_concurrent_joins(db):
+    owner = signup(db, "race.inv.owner")
+    joiners = [signup(db, f"race.inv.{i}") for i in range(12)]
+    room = int(call(db, "group_room_create", owner, "race", [], "private")[0]["id"])
+    tok = str(uuid.uuid4())
+    call(db, "room_invite_create", owner, room, token_hash(tok), 3, 3600)
+    results = run_concurrently(db, "room_invite_join",
+                               [[u, token_hash(tok)] for u in joiners], lock_key=434343)
+    outcomes = sorted(r[0]["outcome"] for r in results)
+    assert outcomes == ["no_invite"] * 9 + ["ok"] * 3, outcomes
+    assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {room}") == "4"
+    assert scalar(db, f"SELECT uses FROM room_invites WHERE room_id = {room}") == "3"
+
+
+def test_members_add_and_remove(db):
+    owner, m, x, y, blocker = (signup(db, f"mem.{t}") for t in ("owner", "m", "x", "y", "blk"))
+    room = int(call(db, "group_room_create", owner, "team", [m], "private")[0]["id"])
+    unknown, = call(db, "room_members_add", m, room, [x, 987654321])
+    assert (unknown["outcome"], unknown["unknown_ids"]) == ("unknown_member", "{987654321}")
+    assert call(db, "user_block", blocker, m)[0]["outcome"] == "ok"
+    refused, = call(db, "room_members_add", m, room, [x, blocker])
+    assert (refused["outcome"], refused["not_allowed_ids"]) == ("not_allowed", f"{{{blocker}}}")
+    assert scalar(db, f"SELECT count(*) FROM chat_room_members WHERE room_id = {room}") == "2"
+    # Someone not blocked by the adder may add the blocker.
+    added, = call(db, "room_members_add", m, room, [x, m, y, x])
+    assert added["outcome"] == "ok" and added["added_ids"] == "{" + ",".join(
+        map(str, sorted([x, y]))) + "}"
+    assert added["member_ids"] == "{" + ",".join(map(str, sorted([owner, m]))) + "}"
+    assert added["member_count"] == "4"
+    assert call(db, "room_members_add", owner, room, [blocker])[0]["added_ids"] == f"{{{blocker}}}"
+    direct = int(call(db, "direct_room_open", owner, m, True)[0]["id"])
+    assert call(db, "room_members_add", owner, direct, [x])[0]["outcome"] == "not_group"
+
+    # Removing: the creator removes anyone; others only themselves.
+    assert call(db, "room_member_remove", m, room, x)[0]["outcome"] == "not_creator"
+    gone, = call(db, "room_member_remove", owner, room, x)
+    assert gone["outcome"] == "ok" and str(x) not in gone["member_ids"]
+    assert call(db, "room_member_remove", owner, room, x)[0]["outcome"] == "no_member"
+    assert call(db, "room_member_remove", y, room, y)[0]["outcome"] == "ok"
+    # x and y no longer see the private room at all.
+    assert call(db, "room_member_remove", x, room, x)[0]["outcome"] == "not_found"
+    assert call(db, "room_member_remove", owner, direct, m)[0]["outcome"] == "not_group"
+
+
+def test_blocks_and_direct_rooms(db):
+    a, b, c = (signup(db, f"blk.{t}") for t in ("a", "b", "c"))
+    assert call(db, "user_block", a, a)[0]["outcome"] == "self"
+    assert call(db, "user_block", a, 987654321)[0]["outcome"] == "no_target"
+    assert call(db, "user_block", a, b)[0] == {"outcome": "ok", "created": "t"}
+    assert call(db, "user_block", a, b)[0] == {"outcome": "ok", "created": "f"}
+    # No new direct room, from either side; the reason differs by side.
+    assert call(db, "direct_room_open", a, b, True)[0]["outcome"] == "blocked"
+    assert call(db, "direct_room_open", b, a, True)[0]["outcome"] == "blocked_by"
+    assert scalar(db, f"SELECT count(*) FROM chat_rooms WHERE direct_key = '{min(a, b)}:{max(a, b)}'") == "0"
+    # The blocked one cannot put the blocker in a group; the blocker can.
+    refused, = call(db, "group_room_create", b, "g", [a, c], "private")
+    assert (refused["outcome"], refused["not_allowed_ids"], refused["id"]) == \
+        ("not_allowed", f"{{{a}}}", None)
+    assert call(db, "group_room_create", a, "g", [b], "private")[0]["outcome"] == "ok"
+    # A room that existed before the block is still answered.
+    existing = call(db, "direct_room_open", c, a, True)[0]["id"]
+    call(db, "user_block", a, c)
+    again, = call(db, "direct_room_open", c, a, True)
+    assert (again["outcome"], again["id"], again["created"]) == ("ok", existing, "f")
+    listed = call(db, "users_blocked", a)
+    assert [int(r["id"]) for r in listed] == [c, b] and listed[0]["nickname"] == "blk.c"
+    assert call(db, "user_unblock", a, b)[0] == {"outcome": "ok", "removed": "t"}
+    assert call(db, "user_unblock", a, b)[0] == {"outcome": "ok", "removed": "f"}
+    assert call(db, "user_unblock", a, 987654321)[0]["outcome"] == "no_target"
+    # Over the room budget: an existing room is answered, a new one is not made.
+    assert call(db, "direct_room_open", c, a, False)[0]["id"] == existing
+    d = signup(db, "blk.d")
+    over, = call(db, "direct_room_open", a, d, False)
+    assert (over["outcome"], over["id"]) == ("over_budget", None)
+    assert call(db, "direct_room_open", a, d, True)[0]["created"] == "t"
+    # At most 1000 blocks per user.
+    psql(db.url, f"INSERT INTO users (email, password_hash, nickname) SELECT 'many' || g || "
+                 f"'@blk.test', 'h', 'many' || g FROM generate_series(1, 1000) g")
+    psql(db.url, f"INSERT INTO user_blocks (blocker_id, blocked_id) SELECT {d}, id FROM users "
+                 f"WHERE email LIKE 'many%@blk.test'")
+    assert call(db, "user_block", d, a)[0]["outcome"] == "too_many"
+    assert len(call(db, "users_blocked", d)) == 1000
+
+
+def test_public_room_and_user_searches(db):
+    me, other = signup(db, "srch.me"), signup(db, "srch.other")
+    names = ["Zebra Club", "zeal", "Zélie fans", "ZEBRA crossing", "zebu"]
+    rooms = {n: int(call(db, "group_room_create", other, n, [], "public")[0]["id"])
+             for n in names}
+    call(db, "group_room_create", other, "zebra secret", [], "private")
+    closed = int(call(db, "group_room_create", other, "zebra closed", [], "public")[0]["id"])
+    call(db, "room_close", other, closed)
+    call(db, "room_join", me, rooms["zebu"])
+
+    def search(q, cursor=None, size=10):
+        return call(db, "public_rooms_search", me, q, cursor, size)
+
+    got = search("ZEB")
+    # Folded name order (byte order of the lower-cased name), then id.
+    assert [r["name"] for r in got] == ["Zebra Club", "ZEBRA crossing", "zebu"]
+    assert [r["is_member"] for r in got] == ["f", "f", "t"]
+    assert all(r["visibility"] == "public" and r["member_count"] in ("1", "2") for r in got)
+    assert [r["name"] for r in search("zé")] == ["Zélie fans"], "folding beyond ASCII"
+    assert [r["name"] for r in search("ZÉ")] == ["Zélie fans"]
+    assert search("zebra s") == [] and search("nothing like it") == []
+    # Pages by cursor: size + 1 rows say there is more; the cursor is the last id shown.
+    first = search("z", size=2)
+    assert len(first) == 3
+    second = search("z", cursor=first[1]["id"], size=2)
+    third = search("z", cursor=second[1]["id"], size=2)
+    seen = [r["name"] for r in first[:2] + second[:2] + third]
+    assert seen == ["zeal", "Zebra Club", "ZEBRA crossing", "zebu", "Zélie fans"], seen
+    # Only public rooms make a cursor: a private room's id gives an empty page.
+    secret = scalar(db, "SELECT id FROM chat_rooms WHERE name = 'zebra secret'")
+    assert search("z", cursor=int(secret)) == search("z", cursor=987654321) == []
+
+    ids = {t: signup(db, f"Finder{t}") for t in ("Ann", "anna", "Bob")}
+    ids["ÅSA"] = signup(db, "Åsa")
+    def users(q, searcher=me, cursor=None, size=10):  # noqa: E306
+        return [(r["nickname"], r["by_email"]) for r in call(db, "users_search", searcher, q,
+                                                              cursor, size)]
+    assert users("finderan") == [("FinderAnn", "f"), ("Finderanna", "f")]
+    assert users("åS") == [("Åsa", "f")]
+    # An exact email (any case), shown first and once, without the email itself.
+    rows = call(db, "users_search", me, "FINDERANNA@example.test", None, 10)
+    assert rows == [{"id": str(ids["anna"]), "nickname": "Finderanna", "status": "OFFLINE",
+                     "by_email": "t"}]
+    assert users("srch.") == [("srch.other", "f")], "never the searcher"
+    call(db, "user_block", ids["Ann"], me)
+    assert users("finderan") == [("Finderanna", "f")], "never a user who blocked the searcher"
+    assert users("finderann@example.test") == []
+    assert users("finderan", searcher=ids["Bob"]) == [("FinderAnn", "f"), ("Finderanna", "f")]
+    page = call(db, "users_search", ids["Bob"], "finder", None, 1)
+    assert [r["nickname"] for r in page] == ["FinderAnn", "Finderanna"]
+    nxt = call(db, "users_search", ids["Bob"], "finder", page[0]["id"], 1)
+    assert [r["nickname"] for r in nxt] == ["Finderanna"]
 
 
 if __name__ == "__main__":

@@ -102,8 +102,10 @@ class User:
         self.token = r.json()["accessToken"]
         self.refresh_token = r.json()["refreshToken"]
 
-    def group_room(self, base):
-        r = requests.post(f"{base}/api/rooms/group", json={"name": "ws room", "memberIds": []},
+    def group_room(self, base, visibility="public"):
+        # Public by default: the tests that use it let others join with POST /join.
+        r = requests.post(f"{base}/api/rooms/group",
+                          json={"name": "ws room", "memberIds": [], "visibility": visibility},
                           headers={"Authorization": f"Bearer {self.token}"})
         assert r.status_code in (200, 201), r.text
         return r.json()["id"]

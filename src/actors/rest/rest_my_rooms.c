@@ -33,12 +33,14 @@ static void render_and_answer(struct cn_rest_req *req, struct cn_pg_rows *res)
     int n = cn_pg_rows_count(res);
     struct cn_room *rooms = cn_xcalloc((size_t)n + 1, sizeof *rooms);
     struct cn_message *lms = cn_xcalloc((size_t)n + 1, sizeof *lms);
+    struct cn_user *peers = cn_xcalloc((size_t)n + 1, sizeof *peers);
     for (int i = 0; i < n; i++)
-        rest_row_room(res, i, &rooms[i], &lms[i]);
+        rest_row_room(res, i, &rooms[i], &lms[i], &peers[i]);
     size_t len;
     char *body = cn_json_dump(cn_json_room_list(rooms, (size_t)n), &len);
     free(rooms);
     free(lms);
+    free(peers);
     struct cn_redis *redis = req->deps->redis;
     if (redis && cn_redis_is_up(redis)) {
         char key[32], ttl[16];

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/rest/abuse_limits.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "io/http_server.h"
@@ -24,6 +26,11 @@ void rest_req_free(void *p)
         sodium_memzero(req->password, req->password_len);
         free(req->password);
     }
+    if (req->token) {
+        sodium_memzero(req->token, req->token_len);
+        free(req->token);
+    }
+    free(req->q);
     free(req->email);
     free(req->nickname);
     free(req->nickname_key);
@@ -53,6 +60,18 @@ static const step_fn steps[] = {
     [EP_READ] = rest_read_step,
     [EP_REFRESH] = rest_refresh_step,
     [EP_LOGOUT] = rest_logout_step,
+    [EP_PUBLIC_ROOMS] = rest_public_rooms_step,
+    [EP_INVITE_CREATE] = rest_invite_create_step,
+    [EP_INVITE_LIST] = rest_invite_list_step,
+    [EP_INVITE_REVOKE] = rest_invite_revoke_step,
+    [EP_INVITE_JOIN] = rest_invite_join_step,
+    [EP_MEMBERS_ADD] = rest_members_add_step,
+    [EP_MEMBER_REMOVE] = rest_member_remove_step,
+    [EP_ROOM_CLOSE] = rest_room_close_step,
+    [EP_USER_SEARCH] = rest_user_search_step,
+    [EP_USER_BLOCK] = rest_user_block_step,
+    [EP_USER_UNBLOCK] = rest_user_unblock_step,
+    [EP_USERS_BLOCKED] = rest_users_blocked_step,
 };
 
 /* The answer to the user_by_id of a token whose user was not known to exist: the
@@ -167,6 +186,43 @@ int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *valu
     return rest_sql(req, sql_id, n < MAX_IDS ? n : MAX_IDS, params);
 }
 
+struct cn_pg_reply *rest_pg_ok(struct cn_rest_req *req, cn_msg *m)
+{
+    struct cn_pg_reply *r = (struct cn_pg_reply *)m;
+    if (r->ok)
+        return r;
+    rest_reply_sql_error(req, r->sqlstate, r->error);
+    cn_msg_free(m);
+    return NULL;
+}
+
+const char *rest_outcome(const struct cn_pg_reply *r)
+{
+    const char *o = cn_pg_rows_count(r->rows) > 0 ? cn_pg_rows_str(r->rows, 0, "outcome") : NULL;
+    return o ? o : "";
+}
+
+void rest_cache_invalidate_text(struct cn_rest_req *req, const char *ids_text, int64_t extra)
+{
+    /* At most one id per two bytes of "{1,2}": size the array from the text. */
+    size_t max = (ids_text ? strlen(ids_text) / 2 : 0) + 2;
+    int64_t *users = cn_xcalloc(max, sizeof *users);
+    size_t n = 0;
+    for (const char *p = ids_text ? ids_text : ""; *p && n + 1 < max;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            users[n++] = strtoll(p, &end, 10);
+            p = end;
+        } else {
+            p++;
+        }
+    }
+    if (extra > 0)
+        users[n++] = extra;
+    rest_cache_invalidate(req, users, n);
+    free(users);
+}
+
 void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error)
 {
     /* Class 23 (integrity) means the input referred to something that is not
@@ -181,6 +237,15 @@ void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const c
     }
     CN_WARN("rest", "query failed (%s): %s", sqlstate[0] ? sqlstate : "-", error);
     rest_reply_error(req, 503, "UNAVAILABLE", "the database is unavailable; retry shortly");
+}
+
+void rest_budget_note(struct cn_rest_req *req, int kind)
+{
+    if (!req->deps->abuse)
+        return;
+    char key[32];
+    snprintf(key, sizeof key, "user:%lld", (long long)req->user_id);
+    cn_abuse_note(req->deps->abuse, (enum cn_abuse_kind)kind, key, cn_wall_ms());
 }
 
 void rest_counters_cache(struct cn_rest_req *req, bool hit)

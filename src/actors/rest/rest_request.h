@@ -19,6 +19,8 @@
 #include "proto/chat_types.h"
 #include "proto/refresh_token.h"
 
+struct cn_pg_reply;
+
 enum rest_endpoint {
     EP_SIGNUP,
     EP_LOGIN,
@@ -32,6 +34,20 @@ enum rest_endpoint {
     EP_READ,
     EP_REFRESH,
     EP_LOGOUT,
+    /* Room access: visibility, invitations, members, closing, search (rest_invites.c,
+     * rest_members.c, rest_public_rooms.c), people and blocks (rest_users.c). */
+    EP_PUBLIC_ROOMS,
+    EP_INVITE_CREATE,
+    EP_INVITE_LIST,
+    EP_INVITE_REVOKE,
+    EP_INVITE_JOIN,
+    EP_MEMBERS_ADD,
+    EP_MEMBER_REMOVE,
+    EP_ROOM_CLOSE,
+    EP_USER_SEARCH,
+    EP_USER_BLOCK,
+    EP_USER_UNBLOCK,
+    EP_USERS_BLOCKED,
 };
 
 /* Message types the request actor receives. */
@@ -72,6 +88,14 @@ struct cn_rest_req {
     int64_t read_position;
     int64_t cursor;
     int size;
+    int64_t sub_id;   /* the path's second id: an invitation, or a member to remove */
+    bool is_public;   /* group create: visibility */
+    int max_uses;     /* invite create */
+    int expires_in_s; /* invite create */
+    char *token;      /* invite join: the bearer token, wiped before it is freed */
+    size_t token_len;
+    char *q;                /* searches: the query text (valid UTF-8) */
+    uint32_t retry_after_s; /* direct room: > 0 when the creation budget is spent (the wait) */
 
     struct cn_pg_rows *held; /* a row kept between two steps (login: the user) */
     char *cached;            /* a body rendered for the cache, SET after the answer */
@@ -110,6 +134,38 @@ int rest_sql(struct cn_rest_req *req, int sql_id, int nparams, const char *const
  * or SQL NULL where values[i] <= 0 (an absent cursor or message id). */
 int rest_sql_ids(struct cn_rest_req *req, int sql_id, int n, const int64_t *values);
 
+/* The first half of most steps: m is the PostgreSQL reply the actor was waiting for.
+ * Returns it when the query succeeded; otherwise answers the fitting error, frees m and
+ * returns NULL (the actor has answered). */
+struct cn_pg_reply *rest_pg_ok(struct cn_rest_req *req, cn_msg *m);
+
+/* The `outcome` column of a statement's first row ("" when there is none). */
+const char *rest_outcome(const struct cn_pg_reply *r);
+
+/* Drops the cached room list of every user in `ids_text` (a bigint[] in text form,
+ * "{1,2,3}"; NULL or "{}" is none) and of `extra` when > 0. */
+void rest_cache_invalidate_text(struct cn_rest_req *req, const char *ids_text, int64_t extra);
+
+/* Counts one more attempt of `kind` against the caller's budget (abuse_limits.h, key
+ * "user:<id>"), for counts decided after the fact (a direct room that was new, members
+ * that were added). No-op without budgets. */
+void rest_budget_note(struct cn_rest_req *req, int kind);
+
+/* Room answers shared by the room endpoints (rest_rooms.c). */
+/* Answers the room of the first row (the ROOM columns) with status. */
+void rest_reply_room(struct cn_rest_req *req, int status, const struct cn_pg_rows *rows);
+/* The refusal of a room statement's outcome: 'not_found' (or anything unexpected) 404
+ * ROOM_NOT_FOUND, 'not_member' 403 NOT_A_MEMBER, 'not_group' 409 NOT_GROUP with
+ * not_group_msg, 'not_creator' 403 NOT_ROOM_CREATOR. */
+void rest_reply_room_refusal(struct cn_rest_req *req, const char *outcome,
+                             const char *not_group_msg);
+/* 404 USER_NOT_FOUND naming `field` and the ids of column ids_col ("{12,15}"). */
+void rest_reply_unknown_users(struct cn_rest_req *req, const struct cn_pg_rows *rows,
+                              const char *ids_col, const char *field);
+/* 403 NOT_ALLOWED: the users of ids_col blocked the caller, who may not add them. */
+void rest_reply_not_allowed(struct cn_rest_req *req, const struct cn_pg_rows *rows,
+                            const char *ids_col, const char *field);
+
 /* Answers the right error for a failed query reply (never a 500 for bad input:
  * constraint violations map to 4xx, outages to 503). */
 void rest_reply_sql_error(struct cn_rest_req *req, const char *sqlstate, const char *error);
@@ -138,5 +194,17 @@ void rest_history_step(struct cn_rest_req *req, cn_msg *m);
 void rest_read_step(struct cn_rest_req *req, cn_msg *m);
 void rest_refresh_step(struct cn_rest_req *req, cn_msg *m);
 void rest_logout_step(struct cn_rest_req *req, cn_msg *m);
+void rest_public_rooms_step(struct cn_rest_req *req, cn_msg *m);
+void rest_invite_create_step(struct cn_rest_req *req, cn_msg *m);
+void rest_invite_list_step(struct cn_rest_req *req, cn_msg *m);
+void rest_invite_revoke_step(struct cn_rest_req *req, cn_msg *m);
+void rest_invite_join_step(struct cn_rest_req *req, cn_msg *m);
+void rest_members_add_step(struct cn_rest_req *req, cn_msg *m);
+void rest_member_remove_step(struct cn_rest_req *req, cn_msg *m);
+void rest_room_close_step(struct cn_rest_req *req, cn_msg *m);
+void rest_user_search_step(struct cn_rest_req *req, cn_msg *m);
+void rest_user_block_step(struct cn_rest_req *req, cn_msg *m);
+void rest_user_unblock_step(struct cn_rest_req *req, cn_msg *m);
+void rest_users_blocked_step(struct cn_rest_req *req, cn_msg *m);
 
 #endif

@@ -3,6 +3,11 @@
  * /api/rooms/{id}/read (the only one that answers after Kafka rather than PostgreSQL: see
  * rest_read_step).
  *
+ * A room the caller may not see (a private group or a direct room of others, a closed
+ * room) answers 404 ROOM_NOT_FOUND everywhere, exactly like an id that does not exist:
+ * the statements report it as 'not_found' (src/actors/sql/queries.sql, "Who may see a
+ * room").
+ *
  * Each is one SQL statement whose `outcome` column (or documented zero-row
  * answer) tells the handler which status to give, so a refusal never costs a
  * second round trip (src/actors/sql/queries.sql). Writes that change a user's room list
@@ -23,6 +28,7 @@
 #include "actors/pipeline/read_receipts.h"
 #include "io/redis_client.h"
 #include "actors/session/send_path.h"
+#include "actors/rest/abuse_limits.h"
 #include "actors/rest/rest_request.h"
 #include "actors/rest/rest_revoke.h"
 #include "actors/rest/rest_rows.h"
@@ -37,34 +43,67 @@ static const char *outcome_of(const struct cn_pg_rows *res)
     return o ? o : "";
 }
 
-/* Common first half of every step: a failed query answers here. Returns the
- * reply when the query succeeded, else NULL (the actor has answered). */
-static struct cn_pg_reply *ok_reply(struct cn_rest_req *req, cn_msg *m)
-{
-    struct cn_pg_reply *r = (struct cn_pg_reply *)m;
-    if (r->ok)
-        return r;
-    rest_reply_sql_error(req, r->sqlstate, r->error);
-    cn_msg_free(m);
-    return NULL;
-}
-
-static void reply_room(struct cn_rest_req *req, int status, const struct cn_pg_rows *res)
+void rest_reply_room(struct cn_rest_req *req, int status, const struct cn_pg_rows *res)
 {
     struct cn_room room;
     struct cn_message lm;
-    rest_row_room(res, 0, &room, &lm);
+    struct cn_user peer;
+    rest_row_room(res, 0, &room, &lm, &peer);
     rest_reply_json(req, status, cn_json_room(&room));
+}
+
+/* Refuses `field` listing the ids of `ids_col` ("{12,15}") with status/code and `what`
+ * ("no such user", "cannot be added by you"). */
+static void reply_ids(struct cn_rest_req *req, const struct cn_pg_rows *rows, const char *ids_col,
+                      int status, const char *code, const char *field, const char *what)
+{
+    char msg[200];
+    const char *ids = cn_pg_rows_str(rows, 0, ids_col);
+    snprintf(msg, sizeof msg, "%s: %s: %.150s", field, what, ids ? ids : "?");
+    rest_reply_error(req, status, code, msg);
+}
+
+void rest_reply_not_allowed(struct cn_rest_req *req, const struct cn_pg_rows *rows,
+                            const char *ids_col, const char *field)
+{
+    /* Says that these users cannot be added by the caller, not why: the caller learns no
+     * more than that the addition is refused. */
+    reply_ids(req, rows, ids_col, 403, "NOT_ALLOWED", field, "cannot be added by you");
+}
+
+void rest_reply_room_refusal(struct cn_rest_req *req, const char *outcome,
+                             const char *not_group_msg)
+{
+    if (strcmp(outcome, "not_member") == 0) {
+        rest_reply_error(req, 403, "NOT_A_MEMBER", "you are not a member of this room");
+    } else if (strcmp(outcome, "not_group") == 0) {
+        rest_reply_error(req, 409, "NOT_GROUP", not_group_msg);
+    } else if (strcmp(outcome, "not_creator") == 0) {
+        rest_reply_error(req, 403, "NOT_ROOM_CREATOR", "only the room's creator may do this");
+    } else {
+        /* 'not_found', and defensively anything else: a room the caller cannot see. */
+        rest_reply_error(req, 404, "ROOM_NOT_FOUND", "no such room");
+    }
+}
+
+void rest_reply_unknown_users(struct cn_rest_req *req, const struct cn_pg_rows *rows,
+                              const char *ids_col, const char *field)
+{
+    reply_ids(req, rows, ids_col, 404, "USER_NOT_FOUND", field, "no such user");
 }
 
 void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
 {
     if (req->step == STEP_START) {
         req->step = STEP_DONE;
-        rest_sql_ids(req, CN_SQL_DIRECT_ROOM_OPEN, 2, (int64_t[]){req->user_id, req->target_id});
+        char me[24], target[24];
+        snprintf(me, sizeof me, "%lld", (long long)req->user_id);
+        snprintf(target, sizeof target, "%lld", (long long)req->target_id);
+        const char *params[] = {me, target, req->retry_after_s == 0 ? "t" : "f"};
+        rest_sql(req, CN_SQL_DIRECT_ROOM_OPEN, 3, params);
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     const char *outcome = outcome_of(r->rows);
@@ -73,13 +112,26 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
         if (created) {
             int64_t users[2] = {req->user_id, req->target_id};
             rest_cache_invalidate(req, users, 2);
+            /* Only a new room counts against the creation budget (the router checked it
+             * and, when it was spent, told the statement not to create one): opening an
+             * existing room is how clients show it, whatever the budget. */
+            rest_budget_note(req, CN_ABUSE_ROOM_CREATE);
         }
-        reply_room(req, created ? 201 : 200, r->rows);
+        rest_reply_room(req, created ? 201 : 200, r->rows);
     } else if (strcmp(outcome, "self") == 0) {
         rest_reply_error(req, 400, "VALIDATION_FAILED",
                          "targetUserId: cannot open a direct room with yourself");
     } else if (strcmp(outcome, "no_target") == 0) {
         rest_reply_error(req, 404, "USER_NOT_FOUND", "targetUserId: no such user");
+    } else if (strcmp(outcome, "blocked") == 0) {
+        rest_reply_error(req, 403, "USER_BLOCKED",
+                         "targetUserId: you block this user; unblock them first");
+    } else if (strcmp(outcome, "blocked_by") == 0) {
+        rest_reply_error(req, 403, "NOT_ALLOWED",
+                         "targetUserId: you cannot open a direct room with this user");
+    } else if (strcmp(outcome, "over_budget") == 0) {
+        rest_reply_retry(req, 429, "RATE_LIMITED", "too many requests; retry after the time given",
+                         req->retry_after_s);
     } else {
         rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
     }
@@ -97,13 +149,15 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
         for (size_t i = 0; i < req->nmembers; i++)
             cn_strbuf_printf(&ids, "%s%lld", i ? "," : "", (long long)req->member_ids[i]);
         cn_strbuf_append(&ids, "}", 1);
-        const char *params[] = {creator, req->name, ids.data};
+        const char *params[] = {
+            creator, req->name, ids.data,
+            cn_room_visibility_name(req->is_public ? CN_ROOM_PUBLIC : CN_ROOM_PRIVATE)};
         req->step = STEP_DONE;
-        rest_sql(req, CN_SQL_GROUP_ROOM_CREATE, 3, params);
+        rest_sql(req, CN_SQL_GROUP_ROOM_CREATE, 4, params);
         cn_strbuf_free(&ids);
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     const char *outcome = outcome_of(r->rows);
@@ -112,12 +166,11 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
         memcpy(users, req->member_ids, req->nmembers * sizeof users[0]);
         users[req->nmembers] = req->user_id;
         rest_cache_invalidate(req, users, req->nmembers + 1);
-        reply_room(req, 201, r->rows);
+        rest_reply_room(req, 201, r->rows);
     } else if (strcmp(outcome, "unknown_member") == 0) {
-        char msg[200];
-        const char *ids = cn_pg_rows_str(r->rows, 0, "unknown_member_ids");
-        snprintf(msg, sizeof msg, "memberIds: no such user: %.150s", ids ? ids : "?");
-        rest_reply_error(req, 404, "USER_NOT_FOUND", msg);
+        rest_reply_unknown_users(req, r->rows, "unknown_member_ids", "memberIds");
+    } else if (strcmp(outcome, "not_allowed") == 0) {
+        rest_reply_not_allowed(req, r->rows, "not_allowed_ids", "memberIds");
     } else {
         rest_reply_error(req, 401, "UNAUTHORIZED", "the token's user no longer exists");
     }
@@ -133,7 +186,7 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         rest_sql_ids(req, CN_SQL_ROOM_JOIN, 2, (int64_t[]){req->user_id, req->room_id});
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     if (req->step == STEP_MEMBERS) {
@@ -144,14 +197,14 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         rest_cache_invalidate(req, users, (size_t)n);
         free(users);
         /* The room row was kept from the join. */
-        reply_room(req, 200, req->held);
+        rest_reply_room(req, 200, req->held);
         cn_msg_free(m);
         return;
     }
     const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
         if (!cn_pg_rows_bool(r->rows, 0, "joined")) {
-            reply_room(req, 200, r->rows); /* already a member: nothing changed */
+            rest_reply_room(req, 200, r->rows); /* already a member: nothing changed */
         } else {
             req->held = r->rows;
             r->rows = NULL;
@@ -164,22 +217,6 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         rest_reply_error(req, 409, "NOT_JOINABLE", "a direct room cannot be joined");
     }
     cn_msg_free(m);
-}
-
-/* "{1,2,3}" (a bigint[] in text form) into at most max ids. Returns the count. */
-static size_t parse_ids(const char *text, int64_t *out, size_t max)
-{
-    size_t n = 0;
-    for (const char *p = text ? text : ""; *p && n < max;) {
-        if (*p >= '0' && *p <= '9') {
-            char *end;
-            out[n++] = strtoll(p, &end, 10);
-            p = end;
-        } else {
-            p++;
-        }
-    }
-    return n;
 }
 
 /* The room event for the room's subscribers: the room actors of every node hand it to
@@ -228,7 +265,7 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
         rest_reply_json(req, 200, v);
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     const char *outcome = outcome_of(r->rows);
@@ -238,7 +275,7 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
         const char *ids = cn_pg_rows_str(r->rows, 0, "member_ids");
         size_t max = (ids ? strlen(ids) / 2 : 0) + 2;
         int64_t *users = cn_xcalloc(max, sizeof *users);
-        size_t n = parse_ids(ids, users, max - 1);
+        size_t n = rest_parse_ids(ids, users, max - 1);
         users[n++] = req->user_id;
         rest_cache_invalidate(req, users, n);
         free(users);
@@ -262,7 +299,7 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
         rest_sql_ids(req, CN_SQL_ROOM_DETAIL, 2, (int64_t[]){req->user_id, req->room_id});
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     int n = cn_pg_rows_count(r->rows);
@@ -273,7 +310,8 @@ void rest_room_detail_step(struct cn_rest_req *req, cn_msg *m)
     } else {
         struct cn_room room;
         struct cn_message lm;
-        rest_row_room(r->rows, 0, &room, &lm);
+        struct cn_user peer;
+        rest_row_room(r->rows, 0, &room, &lm, &peer);
         struct cn_user *members = cn_xcalloc((size_t)n, sizeof *members);
         for (int i = 0; i < n; i++) {
             members[i].id = cn_pg_rows_i64(r->rows, i, "member_id");
@@ -378,7 +416,7 @@ void rest_read_step(struct cn_rest_req *req, cn_msg *m)
         cn_msg_free(m);
         return;
     }
-    struct cn_pg_reply *r = ok_reply(req, m);
+    struct cn_pg_reply *r = rest_pg_ok(req, m);
     if (!r)
         return;
     const char *outcome = outcome_of(r->rows);

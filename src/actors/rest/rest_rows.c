@@ -1,6 +1,7 @@
 /* PostgreSQL rows to chat structs; see rest_rows.h. */
 #include "actors/rest/rest_rows.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int64_t time_or_null(const struct cn_pg_rows *r, int row, const char *col)
@@ -51,9 +52,24 @@ void rest_row_message(const struct cn_pg_rows *r, int row, struct cn_message *m)
     fill_message(r, row, cols, m);
 }
 
-void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room, struct cn_message *lm)
+void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room, struct cn_message *lm,
+                   struct cn_user *peer)
 {
     memset(room, 0, sizeof *room);
+    const char *vis = cn_pg_rows_str(r, row, "visibility");
+    if (!vis || cn_room_visibility_parse(vis, strlen(vis), &room->visibility) != 0)
+        room->visibility = CN_ROOM_PRIVATE; /* defensive: the column is NOT NULL, checked */
+    room->peer = NULL;
+    if (cn_pg_rows_str(r, row, "peer_id")) {
+        peer->id = cn_pg_rows_i64(r, row, "peer_id");
+        peer->email = NULL; /* another user's email is never shown */
+        peer->nickname = cn_pg_rows_str(r, row, "peer_nickname");
+        peer->status = cn_pg_rows_str(r, row, "peer_status");
+        if (!peer->status)
+            peer->status = "OFFLINE";
+        peer->last_seen_at_ms = time_or_null(r, row, "peer_last_seen_at_ms");
+        room->peer = peer;
+    }
     room->id = cn_pg_rows_i64(r, row, "id");
     room->name = cn_pg_rows_str(r, row, "name");
     const char *type = cn_pg_rows_str(r, row, "type");
@@ -77,4 +93,19 @@ void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room, st
         lm->room_id = room->id;
         room->last_message = lm;
     }
+}
+
+size_t rest_parse_ids(const char *text, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = text ? text : ""; *p && n < max;) {
+        if (*p >= '0' && *p <= '9') {
+            char *end;
+            out[n++] = strtoll(p, &end, 10);
+            p = end;
+        } else {
+            p++;
+        }
+    }
+    return n;
 }

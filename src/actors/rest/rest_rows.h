@@ -7,7 +7,9 @@
  *   room:    id, name, type, created_by, created_at_ms, member_count, unread_count,
  *            and the last message as last_msg_id, last_msg_key, last_msg_sender_id,
  *            last_msg_sender_nickname, last_msg_content, last_msg_type,
- *            last_msg_created_at_ms, last_msg_kafka_offset (all NULL without one)
+ *            last_msg_created_at_ms, last_msg_kafka_offset (all NULL without one),
+ *            visibility, and a direct room's peer as peer_id, peer_nickname, peer_status,
+ *            peer_last_seen_at_ms (all NULL for a group)
  * (the ROOM and MESSAGE column sets documented at the top of src/actors/sql/queries.sql)
  * Times are Unix milliseconds (bigint). A missing column reads as NULL/0.
  *
@@ -17,6 +19,7 @@
 #define CN_ACTORS_REST_REST_ROWS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "io/pg_rows.h"
@@ -25,8 +28,13 @@
 void rest_row_user(const struct cn_pg_rows *r, int row, struct cn_user *u);
 void rest_row_message(const struct cn_pg_rows *r, int row, struct cn_message *m);
 /* Fills room; its last message goes to *lm and room->last_message points at it
- * (or is NULL when last_msg_id is NULL). */
-void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room,
-                   struct cn_message *lm);
+ * (or is NULL when last_msg_id is NULL); likewise the peer goes to *peer and
+ * room->peer points at it (or is NULL when peer_id is NULL). */
+void rest_row_room(const struct cn_pg_rows *r, int row, struct cn_room *room, struct cn_message *lm,
+                   struct cn_user *peer);
+
+/* Reads a bigint[] in text form ("{1,2,3}"; NULL or "{}" is empty) into at most max ids.
+ * Returns the count. */
+size_t rest_parse_ids(const char *text, int64_t *out, size_t max);
 
 #endif

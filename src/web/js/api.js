@@ -36,7 +36,8 @@ export function createApi(getToken, onUnauthorized) {
     rooms: () => call('GET', '/api/rooms'),
     room: (id) => call('GET', `/api/rooms/${id}`),
     direct: (targetUserId) => call('POST', '/api/rooms/direct', { targetUserId }),
-    group: (name, memberIds) => call('POST', '/api/rooms/group', { name, memberIds }),
+    group: (name, memberIds, visibility = 'private') =>
+      call('POST', '/api/rooms/group', { name, memberIds, visibility }),
     join: (id) => call('POST', `/api/rooms/${id}/join`),
     history: (id, cursor, size = 50) =>
       call('GET', `/api/rooms/${id}/messages?size=${size}` + (cursor != null ? `&cursor=${cursor}` : '')),

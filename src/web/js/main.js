@@ -105,7 +105,8 @@ async function refreshRooms() {
   }
 }
 
-// A direct room has no name: call it after the other member.
+// A direct room is named after the other member by the server; when it has no name (the
+// other account is gone), ask the room's members.
 const titling = new Set();
 async function directTitle(id) {
   if (titling.has(id)) return;
@@ -124,7 +125,9 @@ async function openRoom(id) {
   rooms.setOpen(id);
   const r = rooms.get(id);
   const info = $('room-info');
-  info.textContent = r && r.type === 'GROUP' ? `Group room ${id}: others join it with this id.` : '';
+  info.textContent = !r || r.type !== 'GROUP' ? ''
+    : r.visibility === 'public' ? `Public group room ${id}: anyone can join it with this id.`
+      : 'Private group room: only the people its members add can see it.';
   info.hidden = !info.textContent;
   const msgs = await chat.open(id, r && { title: rooms.titleOf(r) });
   for (const m of msgs) live.notePosition(id, m.position);
@@ -156,7 +159,7 @@ $('group-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const f = formValues(ev.target);
   const ids = (f.members || '').split(/[\s,]+/).filter(Boolean).map(Number);
-  afterCreate(api.group(f.name, ids));
+  afterCreate(api.group(f.name, ids, f.visibility === 'public' ? 'public' : 'private'));
 });
 $('join-form').addEventListener('submit', (ev) => {
   ev.preventDefault();

@@ -408,16 +408,37 @@ static void test_group_room(void)
     CHECK_EQ(g.nmembers, 3);
     CHECK(g.member_ids[0] == 3 && g.member_ids[1] == 1 && g.member_ids[2] == 2);
     cn_group_room_request_clear(&g);
+    CHECK_EQ(g.visibility, CN_ROOM_PRIVATE); /* the default */
+    cn_group_room_request_clear(&g);
     CHECK_EQ(cn_json_decode_group_room(S("{\"name\":\"solo\",\"memberIds\":[]}"), &g, &e), 0);
     CHECK_EQ(g.nmembers, 0);
+    cn_group_room_request_clear(&g);
+    CHECK_EQ(cn_json_decode_group_room(
+                 S("{\"name\":\"p\",\"memberIds\":[],\"visibility\":\"public\"}"), &g, &e),
+             0);
+    CHECK_EQ(g.visibility, CN_ROOM_PUBLIC);
+    cn_group_room_request_clear(&g);
+    CHECK_EQ(cn_json_decode_group_room(
+                 S("{\"name\":\"p\",\"memberIds\":[],\"visibility\":\"private\"}"), &g, &e),
+             0);
+    CHECK_EQ(g.visibility, CN_ROOM_PRIVATE);
+    cn_group_room_request_clear(&g);
+    CHECK_EQ(cn_json_decode_group_room(S("{\"name\":\"p\",\"memberIds\":[],\"visibility\":null}"),
+                                       &g, &e),
+             0);
+    CHECK_EQ(g.visibility, CN_ROOM_PRIVATE);
     cn_group_room_request_clear(&g);
 
     static const struct bad bad[] = {
         {S("{\"memberIds\":[1]}"), CN_JSON_E_INVALID, "name: is required"},
         {S("{\"name\":\"\",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
          "name: must be 1..100 characters"},
-        {S("{\"name\":\"  \",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
-         "name: must not be blank or contain control characters"},
+        {S("{\"name\":\"  \",\"memberIds\":[1]}"), CN_JSON_E_INVALID, "name: must not be blank"},
+        {S("{\"name\":\"a\\u0007b\",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
+         "name: must not contain control characters"},
+        {S("{\"name\":\"evil\\u202egnp.exe\",\"memberIds\":[1]}"), CN_JSON_E_INVALID,
+         "name: must not contain invisible formatting characters (zero-width, bidirectional or "
+         "line separators)"},
         {S("{\"name\":\"x\"}"), CN_JSON_E_INVALID, "memberIds: is required"},
         {S("{\"name\":\"x\",\"memberIds\":{}}"), CN_JSON_E_INVALID,
          "memberIds: must be an array of positive integers"},
@@ -425,6 +446,14 @@ static void test_group_room(void)
          "memberIds: must be an array of positive integers"},
         {S("{\"name\":\"x\",\"memberIds\":[1,\"2\"]}"), CN_JSON_E_INVALID,
          "memberIds: must be an array of positive integers"},
+        {S("{\"name\":\"x\",\"memberIds\":[],\"visibility\":\"Public\"}"), CN_JSON_E_INVALID,
+         "visibility: must be \"private\" or \"public\""},
+        {S("{\"name\":\"x\",\"memberIds\":[],\"visibility\":\"secret\"}"), CN_JSON_E_INVALID,
+         "visibility: must be \"private\" or \"public\""},
+        {S("{\"name\":\"x\",\"memberIds\":[],\"visibility\":\"\"}"), CN_JSON_E_INVALID,
+         "visibility: must be \"private\" or \"public\""},
+        {S("{\"name\":\"x\",\"memberIds\":[],\"visibility\":true}"), CN_JSON_E_INVALID,
+         "visibility: must be a string"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ(cn_json_decode_group_room(bad[i].body, bad[i].len, &g, &e), bad[i].code);
@@ -446,5 +475,80 @@ static void test_group_room(void)
     }
 }
 
+static void test_invites_and_members(void)
+{
+    struct cn_json_error e;
+    int uses = 0, ttl = 0;
+    CHECK_EQ(cn_json_decode_invite_create("", 0, &uses, &ttl, &e), 0);
+    CHECK_EQ(uses, CN_INVITE_DEFAULT_USES);
+    CHECK_EQ(ttl, CN_INVITE_DEFAULT_TTL_S);
+    CHECK_EQ(cn_json_decode_invite_create(S("{}"), &uses, &ttl, &e), 0);
+    CHECK_EQ(uses, CN_INVITE_DEFAULT_USES);
+    CHECK_EQ(
+        cn_json_decode_invite_create(S("{\"maxUses\":1,\"expiresInSeconds\":60}"), &uses, &ttl, &e),
+        0);
+    CHECK_EQ(uses, 1);
+    CHECK_EQ(ttl, 60);
+    CHECK_EQ(cn_json_decode_invite_create(S("{\"maxUses\":1000,\"expiresInSeconds\":2592000}"),
+                                          &uses, &ttl, &e),
+             0);
+    CHECK_EQ(uses, 1000);
+    CHECK_EQ(ttl, 2592000);
+    static const struct bad bad[] = {
+        {S("{\"maxUses\":0}"), CN_JSON_E_INVALID, "maxUses: must be an integer 1..1000"},
+        {S("{\"maxUses\":1001}"), CN_JSON_E_INVALID, "maxUses: must be an integer 1..1000"},
+        {S("{\"maxUses\":2.5}"), CN_JSON_E_INVALID, "maxUses: must be an integer 1..1000"},
+        {S("{\"expiresInSeconds\":59}"), CN_JSON_E_INVALID,
+         "expiresInSeconds: must be an integer 60..2592000 (30 days)"},
+        {S("{\"expiresInSeconds\":2592001}"), CN_JSON_E_INVALID,
+         "expiresInSeconds: must be an integer 60..2592000 (30 days)"},
+        {S("[]"), CN_JSON_E_SYNTAX, "body: must be a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ(cn_json_decode_invite_create(bad[i].body, bad[i].len, &uses, &ttl, &e),
+                 bad[i].code);
+        check_err(&e, bad[i].err);
+    }
+
+    struct cn_invite_join_request j;
+    CHECK_EQ(cn_json_decode_invite_join(S("{\"inviteToken\":\"abc-_9\"}"), &j, &e), 0);
+    CHECK_MEM(j.token, j.token_len, "abc-_9", 6);
+    cn_invite_join_request_clear(&j);
+    /* Any string is a token as far as the decoder goes: the lookup refuses it. */
+    CHECK_EQ(cn_json_decode_invite_join(S("{\"inviteToken\":\"not a token!\"}"), &j, &e), 0);
+    cn_invite_join_request_clear(&j);
+    static const struct bad bad_join[] = {
+        {S("{}"), CN_JSON_E_INVALID, "inviteToken: is required"},
+        {S("{\"inviteToken\":\"\"}"), CN_JSON_E_INVALID, "inviteToken: must be 1..256 characters"},
+        {S("{\"inviteToken\":7}"), CN_JSON_E_INVALID, "inviteToken: must be a string"},
+        {S(""), CN_JSON_E_SYNTAX, "body: must be valid JSON in UTF-8 without duplicate keys"},
+    };
+    for (size_t i = 0; i < sizeof bad_join / sizeof bad_join[0]; i++) {
+        CHECK_EQ(cn_json_decode_invite_join(bad_join[i].body, bad_join[i].len, &j, &e),
+                 bad_join[i].code);
+        check_err(&e, bad_join[i].err);
+        CHECK(j.root == NULL);
+    }
+
+    int64_t ids[CN_GROUP_MAX_MEMBERS];
+    size_t n = 9;
+    CHECK_EQ(cn_json_decode_members_add(S("{\"userIds\":[5,4,5]}"), ids, &n, &e), 0);
+    CHECK_EQ(n, 2);
+    CHECK(ids[0] == 5 && ids[1] == 4);
+    static const struct bad bad_add[] = {
+        {S("{\"userIds\":[]}"), CN_JSON_E_INVALID, "userIds: must list at least one id"},
+        {S("{}"), CN_JSON_E_INVALID, "userIds: is required"},
+        {S("{\"userIds\":[-1]}"), CN_JSON_E_INVALID,
+         "userIds: must be an array of positive integers"},
+    };
+    for (size_t i = 0; i < sizeof bad_add / sizeof bad_add[0]; i++) {
+        CHECK_EQ(cn_json_decode_members_add(bad_add[i].body, bad_add[i].len, ids, &n, &e),
+                 bad_add[i].code);
+        check_err(&e, bad_add[i].err);
+        CHECK_EQ(n, 0);
+    }
+}
+
 CN_TEST_MAIN(test_signup_password_rules, test_refresh_token_body, test_send_ok, test_send_rejects,
-             test_typing_refresh_direct_read, test_signup_login, test_group_room)
+             test_typing_refresh_direct_read, test_signup_login, test_group_room,
+             test_invites_and_members)

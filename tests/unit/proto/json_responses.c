@@ -63,15 +63,19 @@ static void test_message_and_history(void)
 
 static void test_rooms(void)
 {
-    struct cn_room r = {42, "team", CN_ROOM_GROUP, 7, 0, 3, &msg, 2};
+    struct cn_room r = {42, "team", CN_ROOM_GROUP, 7, 0, 3, &msg, 2, CN_ROOM_PUBLIC, NULL};
     check_json(cn_json_room(&r),
-               "{\"id\":42,\"name\":\"team\",\"type\":\"GROUP\",\"createdBy\":7,\"createdAt\":"
+               "{\"id\":42,\"name\":\"team\",\"type\":\"GROUP\",\"visibility\":\"public\","
+               "\"createdBy\":7,\"createdAt\":"
                "\"1970-01-01T00:00:00.000Z\",\"memberCount\":3,\"lastMessage\":" MSG_JSON
-               ",\"unreadCount\":2}");
-    struct cn_room d = {43, NULL, CN_ROOM_DIRECT, 7, 86400000, 2, NULL, 0};
+               ",\"unreadCount\":2,\"peer\":null}");
+    struct cn_room d = {43, "Kim", CN_ROOM_DIRECT, 7, 86400000, 2, NULL, 0, CN_ROOM_PRIVATE, &kim};
     static const char d_json[] =
-        "{\"id\":43,\"name\":null,\"type\":\"DIRECT\",\"createdBy\":7,\"createdAt\":"
-        "\"1970-01-02T00:00:00.000Z\",\"memberCount\":2,\"lastMessage\":null,\"unreadCount\":0";
+        "{\"id\":43,\"name\":\"Kim\",\"type\":\"DIRECT\",\"visibility\":\"private\","
+        "\"createdBy\":7,\"createdAt\":"
+        "\"1970-01-02T00:00:00.000Z\",\"memberCount\":2,\"lastMessage\":null,\"unreadCount\":0,"
+        "\"peer\":{\"id\":7,\"nickname\":\"Kim\",\"status\":\"ONLINE\",\"lastSeenAt\":"
+        "\"2023-11-14T22:13:20.123Z\"}";
     char want[1024];
     snprintf(want, sizeof want, "%s,\"members\":[" USER_JSON "," USER_JSON "]}", d_json);
     struct cn_user members[2] = {kim, kim};
@@ -79,6 +83,41 @@ static void test_rooms(void)
     snprintf(want, sizeof want, "[%s}]", d_json);
     check_json(cn_json_room_list(&d, 1), want);
     check_json(cn_json_room_list(NULL, 0), "[]");
+}
+
+static void test_search_invites_blocks(void)
+{
+    struct cn_public_room pr[2] = {{5, "Rust", 7, 0, 12, true}, {9, "rust club", 8, 0, 1, false}};
+    check_json(cn_json_public_rooms_page(pr, 2, 9, true),
+               "{\"rooms\":[{\"id\":5,\"name\":\"Rust\",\"type\":\"GROUP\",\"visibility\":"
+               "\"public\",\"createdBy\":7,\"createdAt\":\"1970-01-01T00:00:00.000Z\","
+               "\"memberCount\":12,\"isMember\":true},{\"id\":9,\"name\":\"rust club\",\"type\":"
+               "\"GROUP\",\"visibility\":\"public\",\"createdBy\":8,\"createdAt\":"
+               "\"1970-01-01T00:00:00.000Z\",\"memberCount\":1,\"isMember\":false}],"
+               "\"nextCursor\":9,\"hasNext\":true}");
+    check_json(cn_json_public_rooms_page(NULL, 0, 0, false),
+               "{\"rooms\":[],\"nextCursor\":null,\"hasNext\":false}");
+
+    struct cn_invite inv = {3, "tok_en", 42, 7, 0, 86400000, 25, 1};
+    check_json(cn_json_invite(&inv),
+               "{\"id\":3,\"token\":\"tok_en\",\"roomId\":42,\"createdBy\":7,\"createdAt\":"
+               "\"1970-01-01T00:00:00.000Z\",\"expiresAt\":\"1970-01-02T00:00:00.000Z\","
+               "\"maxUses\":25,\"uses\":1}");
+    inv.token = NULL;
+    check_json(cn_json_invite_list(&inv, 1),
+               "[{\"id\":3,\"roomId\":42,\"createdBy\":7,\"createdAt\":"
+               "\"1970-01-01T00:00:00.000Z\",\"expiresAt\":\"1970-01-02T00:00:00.000Z\","
+               "\"maxUses\":25,\"uses\":1}]");
+
+    /* A user search shows no email even when the struct has one. */
+    check_json(cn_json_users_page(&kim, 1, 0, false),
+               "{\"users\":[{\"id\":7,\"nickname\":\"Kim\",\"status\":\"ONLINE\"}],"
+               "\"nextCursor\":null,\"hasNext\":false}");
+    struct cn_blocked_user b = {7, "Kim", 86400000};
+    check_json(cn_json_blocked_list(&b, 1),
+               "[{\"id\":7,\"nickname\":\"Kim\",\"blockedAt\":\"1970-01-02T00:00:00.000Z\"}]");
+    check_json(cn_json_user_public(&kim), "{\"id\":7,\"nickname\":\"Kim\",\"status\":\"ONLINE\","
+                                          "\"lastSeenAt\":\"2023-11-14T22:13:20.123Z\"}");
 }
 
 static void test_error_and_invalid_utf8(void)
@@ -92,4 +131,5 @@ static void test_error_and_invalid_utf8(void)
     free(s);
 }
 
-CN_TEST_MAIN(test_user_and_login, test_message_and_history, test_rooms, test_error_and_invalid_utf8)
+CN_TEST_MAIN(test_user_and_login, test_message_and_history, test_rooms, test_search_invites_blocks,
+             test_error_and_invalid_utf8)
