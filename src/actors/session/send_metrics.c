@@ -27,4 +27,8 @@ void cn_send_metrics_render(struct cn_strbuf *b, const struct cn_send_counters *
                     ld(&c->flood_closes));
     cn_prom_counter(b, "chat_send_limiters_total", "Per-session rate limiter actors spawned.",
                     ld(&c->limiters));
+    cn_prom_counter(b, "chat_send_membership_stale_total",
+                    "SENDs let through on an expired cached membership because its lookup "
+                    "failed (PostgreSQL unavailable).",
+                    ld(&c->member_stale));
 }

@@ -16,6 +16,7 @@ struct cn_send_counters {
     atomic_uint_fast64_t failed;       /* UNAVAILABLE: Kafka or PostgreSQL failed */
     atomic_uint_fast64_t flood_closes; /* sessions closed for sustained flooding */
     atomic_uint_fast64_t limiters;     /* per-session send actors (rate limiters) spawned */
+    atomic_uint_fast64_t member_stale; /* expired memberships kept: their lookup failed */
 };
 
 /* Appends the chat_send_* families to a /metrics page; `c` is borrowed. Any thread;

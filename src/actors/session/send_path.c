@@ -76,7 +76,12 @@ struct item {
  *     have been lost meanwhile) bumps an epoch that every actor compares before its
  *     next lookup, dropping its whole cache without a message per session.
  * An answer read before a forget but arriving after it answers its own SEND (which
- * came before the forget) and is not cached (`forgets`). */
+ * came before the forget) and is not cached (`forgets`).
+ * When the lookup of an expired entry fails (PostgreSQL is down), the expired answer
+ * stands and is trusted for another member_ttl_ms: no membership can end while
+ * PostgreSQL is down (ending one is a write there), revocations still drop the entry
+ * at once, and SENDs keep being acknowledged through an outage instead of each waiting
+ * out the pool's query deadline. A forgotten entry never comes back this way. */
 #define MEMBER_CACHE 64
 
 struct member {
@@ -155,12 +160,18 @@ static void check_epoch(struct limiter *l)
     }
 }
 
-static bool is_member_cached(const struct limiter *l, int64_t room, uint64_t now)
+static struct member *find_member(struct limiter *l, int64_t room)
 {
     for (unsigned i = 0; i < l->nmember; i++)
         if (l->member[i].room == room)
-            return now < l->member[i].until_ms;
-    return false;
+            return &l->member[i];
+    return NULL;
+}
+
+static bool is_member_cached(struct limiter *l, int64_t room, uint64_t now)
+{
+    struct member *m = find_member(l, room);
+    return m && now < m->until_ms;
 }
 
 static void remember_member(struct limiter *l, int64_t room)
@@ -169,11 +180,11 @@ static void remember_member(struct limiter *l, int64_t room)
     if (ttl == 0)
         return;
     uint64_t until = cn_now_ms() + ttl;
-    for (unsigned i = 0; i < l->nmember; i++)
-        if (l->member[i].room == room) { /* an expired entry asked again */
-            l->member[i].until_ms = until;
-            return;
-        }
+    struct member *m = find_member(l, room);
+    if (m) { /* an expired entry asked again */
+        m->until_ms = until;
+        return;
+    }
     /* Round robin beyond the bound: a session that writes into more rooms than
      * that pays a query now and then. */
     l->member[l->member_next] = (struct member){room, until};
@@ -333,7 +344,13 @@ static void on_pg(struct limiter *l, struct cn_pg_reply *r)
         pump(l);
         return;
     }
-    if (!r->ok) {
+    if (!r->ok && q == Q_MEMBERSHIP && l->query_forgets == l->forgets &&
+        find_member(l, it->room_id)) {
+        /* An expired answer, not forgotten since: it stands through the outage. */
+        it->member_ok = true;
+        remember_member(l, it->room_id);
+        count(&l->path->counters.member_stale);
+    } else if (!r->ok) {
         CN_WARN("send", "%s failed: %s",
                 q == Q_NICKNAME     ? "user_by_id"
                 : q == Q_READ_CHECK ? "read_receipt_check"

@@ -208,6 +208,36 @@ static void test_a_cached_membership_expires(void)
     cn_actor_unref(s);
 }
 
+/* An expired membership whose lookup fails (PostgreSQL down) stands for another
+ * member_ttl_ms: the SEND goes through and the next one asks nothing; a forgotten one
+ * never stands: UNAVAILABLE. */
+static void test_an_expired_membership_stands_while_the_database_is_down(void)
+{
+    struct harness h;
+    harness_start(&h, harness_limits(10, 1000));
+    h.send.member_ttl_ms = 100;
+    cn_actor *s = harness_connect(&h, 345, 7);
+    harness_subscribe_errors(s, 345, "e");
+    first_send(s, 345, 42, "m1");
+    /* Time has to pass for an expiry: this wait is the thing under test. */
+    struct timespec ts = {0, 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    harness_send(s, chat_send, "m2", 42, "during");
+    fake_pg_error(harness_pg(CN_SQL_ROOM_MEMBERSHIP), "08001", "no connection");
+    ack_record("during");
+    harness_expect_receipt(345, "m2");
+    harness_send(s, chat_send, "m3", 42, "during");
+    ack_record("during"); /* no lookup: trusted for another ttl */
+    harness_expect_receipt(345, "m3");
+    revoke(s, 42, "leave", 0);
+    harness_send(s, chat_send, "m4", 42, "after");
+    fake_pg_error(harness_pg(CN_SQL_ROOM_MEMBERSHIP), "08001", "no connection");
+    harness_expect_app_error(345, "e", "UNAVAILABLE", "m4");
+    fake_ws_closed(s, CN_WS_CLOSE_PEER);
+    harness_stop(&h);
+    cn_actor_unref(s);
+}
+
 /* member_ttl_ms = 0: nothing is cached, every SEND asks. */
 static void test_no_cache_asks_every_time(void)
 {
@@ -243,5 +273,6 @@ CN_TEST_MAIN(test_revocation_ends_the_subscription_and_the_cached_membership,
              test_revocation_reaches_an_unsubscribed_session,
              test_a_subscribe_being_checked_is_refused,
              test_a_membership_read_before_the_revocation_is_not_cached,
-             test_a_cached_membership_expires, test_no_cache_asks_every_time,
-             test_forget_all_drops_every_cache)
+             test_a_cached_membership_expires,
+             test_an_expired_membership_stands_while_the_database_is_down,
+             test_no_cache_asks_every_time, test_forget_all_drops_every_cache)
