@@ -121,11 +121,7 @@ void rest_invite_revoke_step(struct cn_rest_req *req, cn_msg *m)
         return;
     const char *outcome = rest_outcome(r);
     if (strcmp(outcome, "ok") == 0) {
-        json_t *v = json_object();
-        json_object_set_new(v, "id", json_integer(req->sub_id));
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "revoked", json_true());
-        rest_reply_json(req, 200, v);
+        rest_reply_done(req, "id", req->sub_id, "revoked");
     } else if (strcmp(outcome, "no_invite") == 0) {
         rest_reply_error(req, 404, "INVITE_NOT_FOUND", "inviteId: no such invitation in this room");
     } else {

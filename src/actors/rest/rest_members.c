@@ -84,11 +84,7 @@ void rest_member_remove_step(struct cn_rest_req *req, cn_msg *m)
     }
     if (req->step == STEP_REVOKED) {
         cn_msg_free(m);
-        json_t *v = json_object();
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "userId", json_integer(req->sub_id));
-        json_object_set_new(v, "removed", json_true());
-        rest_reply_json(req, 200, v);
+        rest_reply_done(req, "userId", req->sub_id, "removed");
         return;
     }
     struct cn_pg_reply *r = rest_pg_ok(req, m);
@@ -116,10 +112,7 @@ void rest_room_close_step(struct cn_rest_req *req, cn_msg *m)
     }
     if (req->step == STEP_REVOKED) {
         cn_msg_free(m);
-        json_t *v = json_object();
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "closed", json_true());
-        rest_reply_json(req, 200, v);
+        rest_reply_done(req, NULL, 0, "closed");
         return;
     }
     struct cn_pg_reply *r = rest_pg_ok(req, m);

@@ -159,6 +159,9 @@ void rest_reply_room(struct cn_rest_req *req, int status, const struct cn_pg_row
  * not_group_msg, 'not_creator' 403 NOT_ROOM_CREATOR. */
 void rest_reply_room_refusal(struct cn_rest_req *req, const char *outcome,
                              const char *not_group_msg);
+/* 200 `{<id_key>: id, roomId, <what>: true}` (id_key NULL: without it): the answer of a
+ * leave, a removal, a closing, a revoked invitation. */
+void rest_reply_done(struct cn_rest_req *req, const char *id_key, int64_t id, const char *what);
 /* 404 USER_NOT_FOUND naming `field` and the ids of column ids_col ("{12,15}"). */
 void rest_reply_unknown_users(struct cn_rest_req *req, const struct cn_pg_rows *rows,
                               const char *ids_col, const char *field);

@@ -52,6 +52,16 @@ void rest_reply_room(struct cn_rest_req *req, int status, const struct cn_pg_row
     rest_reply_json(req, status, cn_json_room(&room));
 }
 
+void rest_reply_done(struct cn_rest_req *req, const char *id_key, int64_t id, const char *what)
+{
+    json_t *v = json_object();
+    if (id_key)
+        json_object_set_new(v, id_key, json_integer(id));
+    json_object_set_new(v, "roomId", json_integer(req->room_id));
+    json_object_set_new(v, what, json_true());
+    rest_reply_json(req, 200, v);
+}
+
 /* Refuses `field` listing the ids of `ids_col` ("{12,15}") with status/code and `what`
  * ("no such user", "cannot be added by you"). */
 static void reply_ids(struct cn_rest_req *req, const struct cn_pg_rows *rows, const char *ids_col,
@@ -259,10 +269,7 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
     }
     if (req->step == STEP_REVOKED) {
         cn_msg_free(m); /* the revocation's outcome: the membership is gone either way */
-        json_t *v = json_object();
-        json_object_set_new(v, "roomId", json_integer(req->room_id));
-        json_object_set_new(v, "left", json_true());
-        rest_reply_json(req, 200, v);
+        rest_reply_done(req, NULL, 0, "left");
         return;
     }
     struct cn_pg_reply *r = rest_pg_ok(req, m);
@@ -270,15 +277,7 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
         return;
     const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
-        /* A group has at most CN_GROUP_MAX_MEMBERS + 1 members at creation, but joins
-         * add more: size the array from the text (at most one id per two bytes). */
-        const char *ids = cn_pg_rows_str(r->rows, 0, "member_ids");
-        size_t max = (ids ? strlen(ids) / 2 : 0) + 2;
-        int64_t *users = cn_xcalloc(max, sizeof *users);
-        size_t n = rest_parse_ids(ids, users, max - 1);
-        users[n++] = req->user_id;
-        rest_cache_invalidate(req, users, n);
-        free(users);
+        rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), req->user_id);
         publish_leave(req);
         req->step = STEP_REVOKED;
         rest_revoke(req, req->room_id, &req->user_id, 1);
