@@ -38,9 +38,12 @@ class Account:
         self.token = r.json()["accessToken"]
         self.h = {"Authorization": f"Bearer {self.token}"}
 
-    def group_room(self, members, name="room", base=NODE1):
+    def group_room(self, members, name="room", base=NODE1, visibility="public"):
+        """A group room; public, so that an outsider is refused as a non-member (403)
+        rather than as someone who may not see the room (404)."""
         r = requests.post(f"{base}/api/rooms/group", headers=self.h,
-                          json={"name": name, "memberIds": [m.id for m in members]})
+                          json={"name": name, "memberIds": [m.id for m in members],
+                                "visibility": visibility})
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
