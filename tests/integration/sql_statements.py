@@ -453,8 +453,8 @@ def test_message_key_is_per_sender_and_room(db):
     room again inserts nothing (across batches and within one, the first offset kept);
     the same key from another sender or in another room is another message."""
     a, b = signup(db, "keys.a"), signup(db, "keys.b")
-    r1 = int(call(db, "group_room_create", a, "k1", [b])[0]["id"])
-    r2 = int(call(db, "group_room_create", a, "k2", [b])[0]["id"])
+    r1 = int(call(db, "group_room_create", a, "k1", [b], "public")[0]["id"])
+    r2 = int(call(db, "group_room_create", a, "k2", [b], "public")[0]["id"])
     k = str(uuid.uuid4())
     offset = int(scalar(db, "SELECT coalesce(max(kafka_offset) + 1, 0) FROM messages"))
 
@@ -485,8 +485,8 @@ def test_read_check_by_position(db):
     Kafka offset; none there (or only in another room) is unknown_message; 0 is a
     position; a position and an id name the same message alike."""
     a, b = signup(db, "pos.a"), signup(db, "pos.b")
-    room = int(call(db, "group_room_create", a, "pos", [b])[0]["id"])
-    other = int(call(db, "group_room_create", b, "pos other", [])[0]["id"])
+    room = int(call(db, "group_room_create", a, "pos", [b], "public")[0]["id"])
+    other = int(call(db, "group_room_create", b, "pos other", [], "public")[0]["id"])
     msgs = insert_messages(db, room, [a], ["p0", "p1", "p2"], partition=0, first_offset=0)
     ids = [int(m["id"]) for m in msgs]
     foreign = insert_messages(db, other, [b], ["x"], partition=1, first_offset=5)
@@ -644,7 +644,7 @@ def test_private_direct_and_closed_rooms_answer_like_unknown_ids(db):
                 call(db, "room_leave", user, room)[0]["outcome"],
                 len(call(db, "room_detail", user, room)),
                 call(db, "room_history", user, room, None, 20)[0]["room_exists"],
-                call(db, "read_receipt_check", user, room, None)[0]["outcome"],
+                call(db, "read_receipt_check", user, room, None, None)[0]["outcome"],
                 call(db, "room_membership", user, room)[0]["room_exists"],
                 call(db, "room_invite_create", user, room, token_hash(str(uuid.uuid4())), 5,
                      3600)[0]["outcome"],
@@ -662,7 +662,7 @@ def test_private_direct_and_closed_rooms_answer_like_unknown_ids(db):
     # A public room keeps its non-member answers (join is last: it makes a member).
     assert call(db, "room_detail", outsider, public)[0]["is_member"] == "f"
     assert call(db, "room_history", outsider, public, None, 20)[0]["room_exists"] == "t"
-    assert call(db, "read_receipt_check", outsider, public, None)[0]["outcome"] == "not_member"
+    assert call(db, "read_receipt_check", outsider, public, None, None)[0]["outcome"] == "not_member"
     assert call(db, "room_leave", outsider, public)[0]["outcome"] == "not_member"
     assert call(db, "room_membership", outsider, public)[0] == {
         "room_exists": "t", "is_member": "f", "room_type": "GROUP"}
