@@ -821,8 +821,9 @@ def test_blocks_and_direct_rooms(db):
     assert (over["outcome"], over["id"]) == ("over_budget", None)
     assert call(db, "direct_room_open", a, d, True)[0]["created"] == "t"
     # At most 1000 blocks per user.
-    psql(db.url, f"INSERT INTO users (email, password_hash, nickname) SELECT 'many' || g || "
-                 f"'@blk.test', 'h', 'many' || g FROM generate_series(1, 1000) g")
+    psql(db.url, f"INSERT INTO users (email, password_hash, nickname, nickname_key) "
+                 f"SELECT 'many' || g || '@blk.test', 'h', 'many' || g, 'many' || g "
+                 f"FROM generate_series(1, 1000) g")
     psql(db.url, f"INSERT INTO user_blocks (blocker_id, blocked_id) SELECT {d}, id FROM users "
                  f"WHERE email LIKE 'many%@blk.test'")
     assert call(db, "user_block", d, a)[0]["outcome"] == "too_many"
