@@ -21,6 +21,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
+import _chat_helpers  # noqa: E402
 
 TOPIC, DLT, PARTITIONS = "chat.messages", "chat.messages.dlt", 6
 END = b"<<~END~>>"
@@ -61,32 +62,8 @@ def event(key, room, sender, content, kind="ChatMessage", v=1):
                "sentAt": int(time.time() * 1000)})
 
 
-def murmur2(data):
-    m, r, length = 0x5BD1E995, 24, len(data)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    rest = length % 4
-    tail = data[length - rest:]
-    if rest == 3:
-        h ^= tail[2] << 16
-    if rest >= 2:
-        h ^= tail[1] << 8
-    if rest >= 1:
-        h ^= tail[0]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
 def partition_of(room):
-    return (murmur2(str(room).encode()) & 0x7FFFFFFF) % PARTITIONS
+    return _chat_helpers.partition_of(room, PARTITIONS)
 
 
 # ------------------------------------------------------------------ the outside things

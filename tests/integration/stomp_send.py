@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
+import _chat_helpers  # noqa: E402
 from stomp_session import (Closed, User, connected, expect_error_and_close,  # noqa: E402
                            frame, metric)
 
@@ -50,30 +51,8 @@ def bob(node):
     return User(node.url, "bob")
 
 
-def murmur2(data):
-    """Kafka's Java default partitioner hash."""
-    m, h = 0x5bd1e995, 0x9747b28c ^ len(data)
-    n4 = len(data) & ~3
-    for i in range(0, n4, 4):
-        k = (int.from_bytes(data[i:i + 4], "little") * m) & 0xffffffff
-        k ^= k >> 24
-        k = (k * m) & 0xffffffff
-        h = ((h * m) & 0xffffffff) ^ k
-    rem = len(data) & 3
-    if rem == 3:
-        h ^= data[n4 + 2] << 16
-    if rem >= 2:
-        h ^= data[n4 + 1] << 8
-    if rem >= 1:
-        h ^= data[n4]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    return h ^ (h >> 15)
-
-
 def partition_of(room):
-    return (murmur2(str(room).encode()) & 0x7fffffff) % PARTITIONS
+    return _chat_helpers.partition_of(room, PARTITIONS)
 
 
 def kafka_records(partition, last=200):
