@@ -259,8 +259,9 @@ def main():
         assert h.get("attempts") == "0" and h.get("error-stage") == "decode", h
         assert h.get("origin-partition") == str(part), h
     cnlib.wait_until(lambda: rows_of(after_key), t, what="the good event after the junk")
+    # No retries: each DLT record says attempts 0 (the retry counter is the stack's, which
+    # the tests running alongside this one may move).
     m3 = metrics()
-    assert m3.get("chat_persist_retries_total", 0) == m2.get("chat_persist_retries_total", 0)
     assert m3.get("chat_persist_dlt_undecodable_total", 0) >= \
         m2.get("chat_persist_dlt_undecodable_total", 0) + 2
     print(f"garbage + unknown version: DLT in {took:.2f}s without retries: "
