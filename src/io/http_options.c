@@ -8,7 +8,7 @@ static const char read_only[] = "GET, HEAD, OPTIONS";
 
 const char *cn_http_allow_for(const char *path)
 {
-    if (strcmp(path, "*") == 0 || strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0)
+    if (strcmp(path, "/api") == 0 || strncmp(path, "/api/", 5) == 0)
         return api_methods;
     return read_only;
 }

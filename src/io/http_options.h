@@ -13,7 +13,8 @@
 
 #include "io/http_server.h"
 
-/* The Allow value for path ("*" means the server as a whole). Static. */
+/* The Allow value for path. Static. (`OPTIONS *` never gets here: lws refuses a
+ * request target that is not a path with its own 403.) */
 const char *cn_http_allow_for(const char *path);
 
 /* Fills resp with 204 and `allow`. I/O thread; cannot fail. */

@@ -478,12 +478,8 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
         send_continue(wsi);
         return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
     }
-    if (!has_body) {
-        if (declared > 0)
-            /* lws would not read it, and would take it for the next request. */
-            return client_fault(wsi, pss, 400, "BAD_REQUEST", "a body on a bodiless method");
-        return dispatch(wsi, pss);
-    }
+    if (!has_body)
+        return dispatch(wsi, pss); /* a declared body is read and dropped by lws */
     if (declared > (long long)cfg->max_body) {
         /* Refuse before reading a byte of it: the size is only a claim. */
         pss->body_too_large = true;
