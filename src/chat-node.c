@@ -385,6 +385,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .port = cfg->http_port,
         .io_threads = cfg->http_io_threads,
         .max_body = (size_t)cfg->http_max_body,
+        .max_header_bytes = (size_t)cfg->http_max_header_bytes,
         .request_timeout_s = cfg->http_request_timeout_s,
         .handler = cn_http_routes_handle,
         .handler_ctx = &n->routes,

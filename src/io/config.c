@@ -48,6 +48,9 @@ static const struct key keys[] = {
      "a REST request not answered within this many seconds is closed"},
     {"http", "max_body", KEY_INT, OFF(http_max_body), "65536", 1024, 16777216,
      "largest request body in bytes; larger ones get 413 before they are read"},
+    {"http", "max_header_bytes", KEY_INT, OFF(http_max_header_bytes), "16384", 1024, 1048576,
+     "largest request line plus headers in bytes; larger ones get 431. Beyond twice this "
+     "(libwebsockets' buffer) the connection is dropped without an answer"},
     {"http", "static_dir", KEY_STR, OFF(http_static_dir), "", 0, 0,
      "directory of the web client served at / (the build's <build>/web); read once at start, "
      "start-up fails without an index.html in it; empty: no web client"},

@@ -17,6 +17,7 @@ struct cn_config {
     int http_io_threads;
     int http_request_timeout_s;
     int http_max_body;
+    int http_max_header_bytes;
     char *http_static_dir;
     int runtime_workers;
     int runtime_spin_rounds;

@@ -22,6 +22,7 @@
 #include "http_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -41,6 +43,10 @@
 #include "base/log.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
+#include "io/http_chunked.h"
+#include "io/http_linger.h"
+#include "io/http_options.h"
+#include "io/http_status.h"
 #include "io/listen_socket.h"
 #include "io/ws_transport.h"
 
@@ -71,7 +77,8 @@ struct io_thread {
     /* Deferred requests waiting for their answer: id -> wsi. I/O thread only. */
     struct cn_u64map waiting;
     uint64_t next_id;
-    struct cn__ws_thread *ws; /* WebSocket connections; I/O thread only */
+    struct cn__ws_thread *ws;        /* WebSocket connections; I/O thread only */
+    struct cn_http_lingerer *linger; /* connections closing slowly; I/O thread only */
     /* cn_http_server_close_sessions: asked (release, by the stopping thread) and
      * done (release, by this thread once it will never send to an actor again). */
     atomic_bool ws_close_asked, ws_close_done;
@@ -122,15 +129,31 @@ struct http_pss {
     char *body;
     size_t body_len;
     bool body_too_large;
+    bool head;       /* a HEAD request: answered as GET, without the body */
+    bool keep_alive; /* the client keeps the connection for another request */
+    bool chunked;    /* the body comes chunked: decoded by `chunk` */
+    struct cn_chunked chunk;
     uint8_t *out; /* LWS_PRE headroom + response headers and body */
     size_t out_len;
     bool responding;
     bool responded;      /* this transaction has its answer; later body bytes are ignored */
-    bool close_after;    /* the request could not be read whole: close after the answer */
+    bool close_after;    /* the connection cannot carry another request: close after the answer */
+    bool linger;         /* the client may still be sending: a lingering close (http_linger.h) */
     uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
 };
 
 static struct io_thread *thread_of(struct lws *wsi);
+
+/* Set by lws_log_emit when lws gives up on a request's headers (its buffer is
+ * full); the close of that connection, which follows on the same thread before lws
+ * parses anything else, logs it with the peer's address. */
+static _Thread_local bool header_overflow;
+
+/* lws's header buffer: twice the limit (see cn_http_server_config.max_header_bytes). */
+static size_t header_buffer_bytes(const struct cn_http_server_config *cfg)
+{
+    return 2 * cfg->max_header_bytes + 1024;
+}
 
 static void forget_waiting(struct io_thread *t, struct http_pss *pss)
 {
@@ -148,7 +171,12 @@ static void pss_reset(struct lws *wsi, struct http_pss *pss)
     free(pss->content_type);
     free(pss->body);
     free(pss->out);
+    /* The peer's address outlives the request: a connection that fails between two
+     * requests (headers too large for lws) is logged with it. */
+    char addr[sizeof pss->client_addr];
+    memcpy(addr, pss->client_addr, sizeof addr);
     memset(pss, 0, sizeof *pss);
+    memcpy(pss->client_addr, addr, sizeof addr);
 }
 
 static struct io_thread *thread_of(struct lws *wsi)
@@ -181,26 +209,47 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     uint8_t hdr[LWS_PRE + 1024];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     const char *cache = resp->cache_control ? resp->cache_control : "no-store";
-    char retry[16];
+    /* The status line is ours: lws leaves the reason phrase empty for most codes. */
+    char status[64], retry[16], clen[24];
+    int status_len = snprintf(status, sizeof status, "HTTP/1.1 %d %s", resp->status,
+                              cn_http_reason(resp->status));
     int retry_len =
         resp->retry_after_s > 0 ? snprintf(retry, sizeof retry, "%d", resp->retry_after_s) : 0;
-    if (lws_add_http_common_headers(wsi, (unsigned)resp->status, resp->content_type, resp->body_len,
-                                    &p, end) ||
+    int clen_len = snprintf(clen, sizeof clen, "%zu", resp->body_len);
+    /* 1xx and 204 carry no Content-Length (RFC 9110, 8.6); HEAD names the GET's. */
+    bool no_length = resp->status < 200 || resp->status == 204;
+    bool closing = pss->close_after || pss->linger || !pss->keep_alive;
+    const char *conn = closing ? "close" : "keep-alive";
+    if (lws_add_http_header_by_name(wsi, NULL, (const unsigned char *)status, status_len, &p,
+                                    end) ||
+        (resp->content_type &&
+         lws_add_http_header_by_name(
+             wsi, (const unsigned char *)"content-type:", (const unsigned char *)resp->content_type,
+             (int)strlen(resp->content_type), &p, end)) ||
+        (!no_length &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:",
+                                     (const unsigned char *)clen, clen_len, &p, end)) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                    (const unsigned char *)conn, (int)strlen(conn), &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)cache, (int)strlen(cache), &p, end) ||
         (retry_len > 0 &&
          lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
                                      (const unsigned char *)retry, retry_len, &p, end)) ||
+        (resp->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                                    (const unsigned char *)resp->allow,
+                                                    (int)strlen(resp->allow), &p, end)) ||
         lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
     }
     size_t hlen = (size_t)(p - start);
-    pss->out = cn_xmalloc(LWS_PRE + hlen + resp->body_len + 1);
+    size_t blen = pss->head || no_length ? 0 : resp->body_len;
+    pss->out = cn_xmalloc(LWS_PRE + hlen + blen + 1);
     memcpy(pss->out + LWS_PRE, start, hlen);
-    if (resp->body_len)
-        memcpy(pss->out + LWS_PRE + hlen, resp->body, resp->body_len);
-    pss->out_len = hlen + resp->body_len;
+    if (blen)
+        memcpy(pss->out + LWS_PRE + hlen, resp->body, blen);
+    pss->out_len = hlen + blen;
     pss->responding = true;
     pss->responded = true;
     free(resp->body);
@@ -208,10 +257,25 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     return 0;
 }
 
+/* Answers a request the server itself refuses (the client's fault: malformed, too
+ * large), logged at WARN with the peer's address. The connection closes after the
+ * answer, slowly (http_linger.h), as the client may still be sending. */
+static int client_fault(struct lws *wsi, struct http_pss *pss, int status, const char *code,
+                        const char *message)
+{
+    CN_WARN("http", "%s: %s %s: %d %s (%s)", pss->client_addr[0] ? pss->client_addr : "?",
+            pss->method[0] ? pss->method : "-", pss->path[0] ? pss->path : "-", status,
+            cn_http_reason(status), message);
+    atomic_fetch_add_explicit(&thread_of(wsi)->srv->requests, 1, memory_order_relaxed);
+    pss->linger = true;
+    struct cn_http_response resp = {.status = status, .content_type = json_ctype};
+    resp.body = error_json(code, message, &resp.body_len);
+    return respond(wsi, pss, &resp);
+}
+
 static int dispatch(struct lws *wsi, struct http_pss *pss)
 {
     struct io_thread *t = thread_of(wsi);
-    atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
     struct cn_http_response resp = {0};
     /* lws may report the end of a request twice (an empty POST body is both
      * "Content-Length: 0" in LWS_CALLBACK_HTTP and a BODY_COMPLETION): one answer. */
@@ -219,15 +283,26 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         return 0;
     if (pss->body_too_large) {
         /* The rest of the body may still be on its way: the connection cannot
-         * carry another request, so it closes after this answer. */
-        pss->close_after = true;
-        resp.status = 413;
-        resp.content_type = json_ctype;
-        resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
+         * carry another request, and closes slowly so the client sees this. */
+        return client_fault(wsi, pss, 413, "PAYLOAD_TOO_LARGE", "request body is too large");
+    }
+    atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
+    if (strcmp(pss->method, "OPTIONS") == 0) {
+        struct cn_http_request req = {.method = pss->method,
+                                      .path = pss->path,
+                                      .query = pss->query,
+                                      .client_addr = pss->client_addr};
+        cn_http_options_answer(&req, &resp);
     } else {
-        struct cn_http_request req = {pss->method,       pss->path,       pss->query,
-                                      pss->body,         pss->body_len,   pss->authorization,
-                                      pss->content_type, pss->client_addr};
+        /* HEAD is GET without the body (RFC 9110, 9.3.2): respond() drops it. */
+        struct cn_http_request req = {pss->head ? "GET" : pss->method,
+                                      pss->path,
+                                      pss->query,
+                                      pss->body,
+                                      pss->body_len,
+                                      pss->authorization,
+                                      pss->content_type,
+                                      pss->client_addr};
         struct cn_http_later later = {t->srv, (uint32_t)t->index,
                                       ((uint64_t)(t->index + 1) << 48) | ++t->next_id};
         t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp, &later);
@@ -268,6 +343,72 @@ static char *copy_header(struct lws *wsi, enum lws_token_indexes token)
     return v;
 }
 
+/* The bytes of the request line and headers lws kept: the sum of the headers it
+ * knows (Host, Cookie, Authorization, ...). lws keeps headers it does not know in
+ * the same buffer without a way to list them, so those count only against the
+ * buffer's hard edge (twice the limit; see cn_http_server_config.max_header_bytes). */
+static size_t header_bytes(struct lws *wsi)
+{
+    size_t n = 0;
+    for (int tok = 0; tok < WSI_TOKEN_COUNT; tok++) {
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)tok);
+        if (len > 0)
+            n += (size_t)len + 4; /* ": " and CRLF, roughly the name's share too */
+    }
+    return n;
+}
+
+/* Whether the header's comma-separated tokens include `want` (case-insensitive). */
+static bool header_has_token(struct lws *wsi, enum lws_token_indexes token, const char *want)
+{
+    char v[256];
+    if (lws_hdr_copy(wsi, v, sizeof v, token) <= 0)
+        return false;
+    size_t wl = strlen(want);
+    for (char *p = v; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        char *e = p;
+        while (*e && *e != ',')
+            e++;
+        char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if ((size_t)(t - p) == wl && strncasecmp(p, want, wl) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+/* HTTP/1.1 keeps the connection unless the client says close; HTTP/1.0 closes
+ * unless the client asks for keep-alive. */
+static bool wants_keep_alive(struct lws *wsi)
+{
+    char ver[16];
+    bool http10 =
+        lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_HTTP) > 0 && strcmp(ver, "HTTP/1.0") == 0;
+    if (header_has_token(wsi, WSI_TOKEN_CONNECTION, "close"))
+        return false;
+    return !http10 || header_has_token(wsi, WSI_TOKEN_CONNECTION, "keep-alive");
+}
+
+/* `Expect: 100-continue`: tell the client to send the body we are about to read
+ * (curl otherwise waits a second before it sends a large or chunked body). */
+static void send_continue(struct lws *wsi)
+{
+    char v[32];
+    if (lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP_EXPECT) <= 0 &&
+        lws_hdr_custom_copy(wsi, v, sizeof v, "expect:", 7) <= 0)
+        return;
+    if (strcasecmp(v, "100-continue") != 0 || lws_partial_buffered(wsi))
+        return;
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    /* Nothing else is being written on this connection now, and 25 bytes fit any
+     * socket buffer: a plain send cannot interleave with lws's writes. */
+    (void)send(lws_get_socket_fd(wsi), line, sizeof line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
     pss_reset(wsi, pss);
@@ -281,6 +422,8 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
             break;
         }
     }
+    pss->head = strcmp(pss->method, "HEAD") == 0;
+    pss->keep_alive = wants_keep_alive(wsi);
     /* lws keeps each `k=v` of the query string as a fragment: join them with '&'. */
     size_t qlen = 0;
     for (int frag = 0; qlen + 1 < sizeof pss->query; frag++) {
@@ -293,32 +436,87 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
             pss->query[qlen++] = '&';
     }
     pss->query[qlen ? qlen - 1 : 0] = '\0';
-    pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
     if (!lws_get_peer_simple(wsi, pss->client_addr, sizeof pss->client_addr))
         pss->client_addr[0] = '\0';
-    if (!has_body)
-        return dispatch(wsi, pss);
+    const struct cn_http_server_config *cfg = &thread_of(wsi)->srv->cfg;
+    if (header_bytes(wsi) > cfg->max_header_bytes)
+        return client_fault(wsi, pss, 431, "HEADERS_TOO_LARGE", "request headers are too large");
+    if (!pss->method[0])
+        return client_fault(wsi, pss, 501, "NOT_IMPLEMENTED", "unsupported method");
+    pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
 
-    char cl[24];
+    char cl[24], te[64];
+    bool has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+    bool has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+    if (has_cl && has_te)
+        /* Ambiguous framing, the stuff of request smuggling (RFC 9112, 6.3). */
+        return client_fault(wsi, pss, 400, "BAD_REQUEST",
+                            "both Content-Length and Transfer-Encoding");
     long long declared = -1;
-    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        declared = atoll(cl);
-    if (declared > (long long)thread_of(wsi)->srv->cfg.max_body) {
+    if (has_cl) {
+        char *endp = NULL;
+        int n = lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        errno = 0;
+        declared = n > 0 ? strtoll(cl, &endp, 10) : -1;
+        if (n <= 0 || cl[0] < '0' || cl[0] > '9' || *endp || errno || declared < 0)
+            return client_fault(wsi, pss, 400, "BAD_REQUEST", "invalid Content-Length");
+    }
+    if (has_te) {
+        if (lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0 ||
+            strcasecmp(te, "chunked") != 0)
+            return client_fault(wsi, pss, 501, "NOT_IMPLEMENTED",
+                                "unsupported Transfer-Encoding (only chunked)");
+        if (!has_body)
+            return client_fault(wsi, pss, 400, "BAD_REQUEST", "a body on a bodiless method");
+        /* lws 4.1 passes a chunked body on undecoded, as if it were 100 MiB long, and
+         * then takes whatever follows for more body: decode it here, and close after
+         * the answer. */
+        pss->chunked = true;
+        pss->close_after = true;
+        cn_chunked_init(&pss->chunk, cfg->max_body);
+        send_continue(wsi);
+        return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
+    }
+    if (!has_body)
+        return dispatch(wsi, pss); /* a declared body is read and dropped by lws */
+    if (declared > (long long)cfg->max_body) {
         /* Refuse before reading a byte of it: the size is only a claim. */
         pss->body_too_large = true;
         return dispatch(wsi, pss);
     }
+    if (declared < 0) {
+        /* No length and not chunked: no body (RFC 9112, 6.3). lws 4.1 waits for one
+         * of 100 MiB instead, and would take the next request for it: answer now,
+         * and close after the answer. */
+        pss->close_after = true;
+        return dispatch(wsi, pss);
+    }
     if (declared == 0)
         return dispatch(wsi, pss);
+    send_continue(wsi);
     return 0; /* the body follows in LWS_CALLBACK_HTTP_BODY */
 }
 
 static int on_body(struct lws *wsi, struct http_pss *pss, const void *in, size_t len)
 {
     size_t max = thread_of(wsi)->srv->cfg.max_body;
-    if (len == 0)
-        return 0; /* lws reports an empty body as (NULL, 0) */
+    if (len == 0 || pss->responded || pss->waiting_id)
+        return 0; /* lws reports an empty body as (NULL, 0); bytes after an answer go */
+    if (pss->chunked) {
+        switch (cn_chunked_feed(&pss->chunk, in, len, &pss->body, &pss->body_len, NULL)) {
+        case CN_CHUNKED_MORE:
+            return 0;
+        case CN_CHUNKED_DONE:
+            return dispatch(wsi, pss);
+        case CN_CHUNKED_TOO_LARGE:
+            pss->body_too_large = true;
+            return dispatch(wsi, pss);
+        case CN_CHUNKED_BAD:
+            return client_fault(wsi, pss, 400, "BAD_REQUEST", "malformed chunked body");
+        }
+        return 0;
+    }
     if (pss->body_too_large || pss->body_len + len > max) {
         pss->body_too_large = true;
         return 0;
@@ -342,7 +540,16 @@ static int on_writeable(struct lws *wsi, struct http_pss *pss)
     free(pss->out);
     pss->out = NULL;
     pss->responding = false;
-    if (pss->close_after || lws_http_transaction_completed(wsi))
+    if (pss->linger) {
+        /* lws closes its descriptor when we return -1 (after shutting down our
+         * sending side: the client reads the answer, then end of stream); the
+         * duplicate drains what the client still sends, so it gets no reset. */
+        int fd = fcntl(lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0)
+            cn_http_linger(thread_of(wsi)->linger, fd);
+        return -1;
+    }
+    if (pss->close_after || !pss->keep_alive || lws_http_transaction_completed(wsi))
         return -1;
     return 0;
 }
@@ -429,8 +636,16 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return pss ? on_writeable(wsi, pss) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_WSI_DESTROY:
-        /* NULL when the connection closed before its first request, or was
-         * already freed by the other of these two callbacks. */
+        if (header_overflow) {
+            header_overflow = false;
+            CN_WARN("http",
+                    "%s: request headers over %zu bytes (lws's buffer): connection dropped "
+                    "without an answer",
+                    pss && pss->client_addr[0] ? pss->client_addr : "?",
+                    header_buffer_bytes(&io->srv->cfg));
+        }
+        /* NULL when the connection was already freed by the other of these two
+         * callbacks. */
         if (pss) {
             pss_reset(wsi, pss);
             free(pss);
@@ -471,8 +686,17 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             cn_conn_guard_socket(fd); /* keepalive: conn_guard.h */
             atomic_fetch_add_explicit(&t->srv->accepted, 1, memory_order_relaxed);
-            if (!lws_adopt_socket_vhost(t->vh, fd))
+            struct lws *conn = lws_adopt_socket_vhost(t->vh, fd);
+            if (!conn) {
                 CN_WARN("http", "could not adopt an accepted connection");
+                continue;
+            }
+            /* The HTTP state from the start, so that a connection lws drops while
+             * reading its first request's headers is logged with its peer. */
+            struct http_pss *pss = cn_xcalloc(1, sizeof *pss);
+            if (!lws_get_peer_simple(conn, pss->client_addr, sizeof pss->client_addr))
+                pss->client_addr[0] = '\0';
+            lws_set_opaque_user_data(conn, pss);
         }
         return 0;
     case LWS_CALLBACK_RAW_CLOSE_FILE:
@@ -499,12 +723,29 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* lws reports some client faults at its error level; they are the client's doing,
+ * not the node's, so they go out at WARN (with the peer's address where we learn it). */
+static const char *const client_faults[] = {
+    "Ran out of header data space",
+    "More hdr frags than we can deal with",
+    "Unknown method",
+    "Duplicated method",
+};
+
 static void lws_log_emit(int level, const char *line)
 {
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    cn_log(level == LLL_ERR ? CN_LOG_ERROR : CN_LOG_WARN, "lws", "%.*s", (int)n, line);
+    if (strstr(line, client_faults[0])) {
+        header_overflow = true;
+        return; /* logged at the close, with the peer (http_cb) */
+    }
+    enum cn_log_level lvl = level == LLL_ERR ? CN_LOG_ERROR : CN_LOG_WARN;
+    for (size_t i = 1; i < sizeof client_faults / sizeof client_faults[0]; i++)
+        if (strstr(line, client_faults[i]))
+            lvl = CN_LOG_WARN;
+    cn_log(lvl, "lws", "%.*s", (int)n, line);
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -551,6 +792,7 @@ static void *io_main(void *arg)
      * pairs with its release store after that call returned. */
     while (!atomic_load_explicit(&t->exit_woken, memory_order_acquire))
         sched_yield();
+    cn_http_lingerer_close_all(t->linger); /* the loop runs the closes in destroy_context */
     destroy_context(t);
     /* lws_context_destroy closed every connection; the wake function must not
      * reach the destroyed context, and no answer can find a connection now. */
@@ -559,6 +801,7 @@ static void *io_main(void *arg)
 
 static int create_context(struct io_thread *t, char *err, size_t errlen)
 {
+    t->linger = cn_http_lingerer_new(&t->loop);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     /* libuv (epoll) instead of lws's default poll(): poll() walks every
@@ -577,6 +820,9 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
                    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     info.user = t;
     info.pcontext = &t->ctx_alive;
+    /* Room for headers over the limit, so that they get 431 rather than lws's
+     * drop (it has no answer for a full buffer); the drop stays beyond it. */
+    info.max_http_header_data2 = (unsigned)header_buffer_bytes(&t->srv->cfg);
     t->ctx = lws_create_context(&info);
     t->ctx_alive = t->ctx;
     if (!t->ctx) {
@@ -671,6 +917,8 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct cn_http_server *s = cn_xcalloc(1, sizeof *s);
     s->cfg = *cfg;
+    if (!s->cfg.max_header_bytes)
+        s->cfg.max_header_bytes = 16384;
     s->n = cfg->io_threads;
     s->threads = cn_xcalloc((size_t)s->n, sizeof *s->threads);
     for (int i = 0; i < s->n; i++) {
@@ -780,6 +1028,7 @@ void cn_http_server_free(struct cn_http_server *s)
         cn_inbox_destroy(&t->replies); /* answers that came after the close */
         cn_u64map_free(&t->waiting);
         cn__ws_thread_free(t->ws);
+        cn_http_lingerer_free(t->linger);
     }
     free(s->threads);
     free(s);

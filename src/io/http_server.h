@@ -54,6 +54,7 @@ struct cn_http_response {
     size_t body_len;
     bool deferred;     /* set by the handler: the answer comes later via cn_http_reply */
     int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
+    const char *allow; /* static string; non-NULL: an Allow header (OPTIONS, 405) */
 };
 
 /* Where a deferred answer goes. Plain data: copy it freely; use it once. */
@@ -74,7 +75,11 @@ struct cn_http_server_config {
     const char *host;
     int port;
     int io_threads;
-    size_t max_body;       /* request bodies above this get 413 */
+    size_t max_body; /* request bodies above this get 413 */
+    /* Request headers (request line included) above this get 431; 0: 16 KiB.
+     * libwebsockets' own header buffer is twice this: beyond it, it drops the
+     * connection without an answer (logged at WARN). */
+    size_t max_header_bytes;
     int request_timeout_s; /* a deferred request unanswered this long is closed */
     cn_http_handler_fn handler;
     void *handler_ctx;
