@@ -18,6 +18,7 @@ struct cn_config {
     int http_request_timeout_s;
     int http_max_body;
     char *http_static_dir;
+    char *http_allowed_origins;
     int runtime_workers;
     int runtime_spin_rounds;
     char *postgres_url;
@@ -52,6 +53,8 @@ struct cn_config {
     int fanout_window_ttl_s;
     int fanout_dedup_keys;
     char *admin_socket;
+    char *admin_http_host;
+    int admin_http_port;
     int admin_drain_batch;
     int admin_drain_batch_interval_ms;
     int admin_drain_reconnect_jitter_ms;

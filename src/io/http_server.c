@@ -128,6 +128,9 @@ struct http_pss {
     bool responded;      /* this transaction has its answer; later body bytes are ignored */
     bool close_after;    /* the request could not be read whole: close after the answer */
     uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
+    char *origin;        /* the Origin header, or NULL (http_origin.h) */
+    uint8_t origin_verdict;
+    bool preflight; /* OPTIONS with an Origin: answered here (CORS) */
 };
 
 static struct io_thread *thread_of(struct lws *wsi);
@@ -146,6 +149,7 @@ static void pss_reset(struct lws *wsi, struct http_pss *pss)
     forget_waiting(thread_of(wsi), pss);
     free(pss->authorization);
     free(pss->content_type);
+    free(pss->origin);
     free(pss->body);
     free(pss->out);
     memset(pss, 0, sizeof *pss);
@@ -166,6 +170,25 @@ static char *error_json(const char *code, const char *message, size_t *len)
     return b;
 }
 
+/* The browser safety and CORS headers (http_origin.h). Returns non-zero when they do
+ * not fit. */
+static int add_safety_headers(struct lws *wsi, const struct http_pss *pss,
+                              const struct cn_http_response *resp, uint8_t **p, uint8_t *end)
+{
+    struct cn_http_extra_header h[CN_HTTP_EXTRA_HEADERS_MAX];
+    enum cn_http_answer_kind kind = pss->preflight      ? CN_ANSWER_PREFLIGHT
+                                    : resp->static_file ? CN_ANSWER_STATIC
+                                                        : CN_ANSWER_API;
+    size_t n =
+        cn_http_origin_headers(kind, pss->origin, (enum cn_origin_verdict)pss->origin_verdict, h);
+    for (size_t i = 0; i < n; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[i].name,
+                                        (const unsigned char *)h[i].value, (int)strlen(h[i].value),
+                                        p, end))
+            return -1;
+    return 0;
+}
+
 /* Renders the status line and headers, and queues them with the body for the
  * writeable callback, which sends both in one write: three small writes per answer
  * cost a third of the I/O thread's time (docs/PERFORMANCE.md, REST). Takes
@@ -178,7 +201,7 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     else if (resp->status >= 400)
         atomic_fetch_add_explicit(&t->srv->r4xx, 1, memory_order_relaxed);
 
-    uint8_t hdr[LWS_PRE + 1024];
+    uint8_t hdr[LWS_PRE + 2048];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     const char *cache = resp->cache_control ? resp->cache_control : "no-store";
     char retry[16];
@@ -191,7 +214,7 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
         (retry_len > 0 &&
          lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
                                      (const unsigned char *)retry, retry_len, &p, end)) ||
-        lws_finalize_http_header(wsi, &p, end)) {
+        add_safety_headers(wsi, pss, resp, &p, end) || lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
     }
@@ -206,6 +229,21 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     free(resp->body);
     lws_callback_on_writable(wsi);
     return 0;
+}
+
+/* A CORS preflight: 204 with the Access-Control-* headers for an allowed Origin (the
+ * node's own included), 403 otherwise. */
+static void answer_preflight(struct http_pss *pss, struct cn_http_response *resp)
+{
+    if (pss->origin_verdict == CN_ORIGIN_DENIED) {
+        resp->status = 403;
+        resp->content_type = json_ctype;
+        resp->body =
+            error_json("ORIGIN_NOT_ALLOWED", "this Origin may not use the API", &resp->body_len);
+        return;
+    }
+    pss->origin_verdict = CN_ORIGIN_ALLOWED;
+    resp->status = 204;
 }
 
 static int dispatch(struct lws *wsi, struct http_pss *pss)
@@ -224,6 +262,8 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         resp.status = 413;
         resp.content_type = json_ctype;
         resp.body = error_json("PAYLOAD_TOO_LARGE", "request body is too large", &resp.body_len);
+    } else if (pss->preflight) {
+        answer_preflight(pss, &resp);
     } else {
         struct cn_http_request req = {pss->method,       pss->path,       pss->query,
                                       pss->body,         pss->body_len,   pss->authorization,
@@ -268,6 +308,24 @@ static char *copy_header(struct lws *wsi, enum lws_token_indexes token)
     return v;
 }
 
+/* The Origin's verdict (http_origin.h); an Origin longer than any allowed one is
+ * refused as such, and never echoed. */
+static void judge_origin(struct lws *wsi, struct http_pss *pss)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0) {
+        pss->origin_verdict = CN_ORIGIN_NONE;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 255) {
+        pss->origin_verdict = CN_ORIGIN_DENIED;
+    } else {
+        pss->origin = copy_header(wsi, WSI_TOKEN_ORIGIN);
+        char *host = copy_header(wsi, WSI_TOKEN_HOST);
+        pss->origin_verdict =
+            (uint8_t)cn_http_origin_check(thread_of(wsi)->srv->cfg.origins, pss->origin, host);
+        free(host);
+    }
+    pss->preflight = strcmp(pss->method, "OPTIONS") == 0 && pss->origin_verdict != CN_ORIGIN_NONE;
+}
+
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
     pss_reset(wsi, pss);
@@ -295,6 +353,7 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
     pss->query[qlen ? qlen - 1 : 0] = '\0';
     pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    judge_origin(wsi, pss);
     if (!lws_get_peer_simple(wsi, pss->client_addr, sizeof pss->client_addr))
         pss->client_addr[0] = '\0';
     if (!has_body)
@@ -404,6 +463,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     struct http_pss *pss = opaque;
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return cn__http_origin_confirm_upgrade(io->srv->cfg.origins, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     case LWS_CALLBACK_ESTABLISHED:

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/http_origin.h"
 #include "io/ws_link.h"
 
 struct cn_http_server;
@@ -54,6 +55,7 @@ struct cn_http_response {
     size_t body_len;
     bool deferred;     /* set by the handler: the answer comes later via cn_http_reply */
     int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
+    bool static_file;  /* a web client file: it gets the CSP and frame headers (http_origin.h) */
 };
 
 /* Where a deferred answer goes. Plain data: copy it freely; use it once. */
@@ -79,6 +81,8 @@ struct cn_http_server_config {
     cn_http_handler_fn handler;
     void *handler_ctx;
     struct cn_ws_config ws; /* STOMP over WebSocket at /ws; all zero disables it */
+    /* http.allowed_origins, borrowed until close; NULL: same origin and no Origin only. */
+    const struct cn_http_origins *origins;
 };
 
 struct cn_http_server_stats {
