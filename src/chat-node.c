@@ -27,6 +27,7 @@
 #include "io/conn_guard.h"
 #include "actors/session/user_sessions.h"
 #include "io/health.h"
+#include "node/admin_http.h"
 #include "node/http_routes.h"
 #include "io/static_files.h"
 #include "io/http_server.h"
@@ -110,6 +111,8 @@ struct node {
     struct cn_redis *redis;
     cn_hasher *hasher;
     struct cn_http_server *http;
+    struct cn_http_server *admin_http; /* admin.http_port; NULL: off */
+    struct cn_http_origins *origins;   /* http.allowed_origins */
     struct cn_rest_counters rest_counters;
     struct cn_rest_deps rest;
     struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
@@ -380,7 +383,11 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .redis = n->redis,
         .known_users = n->known_users,
     };
+    n->origins = cn_http_origins_parse(cfg->http_allowed_origins, err, errlen);
+    if (!n->origins)
+        return -1;
     struct cn_http_server_config hcfg = {
+        .origins = n->origins,
         .host = cfg->http_host,
         .port = cfg->http_port,
         .io_threads = cfg->http_io_threads,
@@ -402,6 +409,14 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     if (!n->http)
         return -1;
     atomic_store_explicit(&n->routes.server, n->http, memory_order_release);
+    if (cfg->admin_http_port) {
+        n->admin_http = cn_admin_http_start(cfg->admin_http_host, cfg->admin_http_port, &n->routes,
+                                            err, errlen);
+        if (!n->admin_http)
+            return -1;
+        CN_INFO("http", "admin listener (/metrics, /healthz) on %s:%d", cfg->admin_http_host,
+                cfg->admin_http_port);
+    }
     return 0;
 }
 
@@ -535,6 +550,7 @@ static void stop_node(struct node *n)
     cn_pg_pool_close(n->presence_pg);
     cn_redis_close(n->redis);
     cn_http_server_close(n->http);
+    cn_http_server_close(n->admin_http);
     cn_health_close(n->health);
 
     /* 3. */
@@ -545,6 +561,10 @@ static void stop_node(struct node *n)
     /* 4. Nothing runs that could reach what goes now. */
     cn_http_server_free(n->http);
     n->http = NULL;
+    cn_http_server_free(n->admin_http);
+    n->admin_http = NULL;
+    cn_http_origins_free(n->origins);
+    n->origins = NULL;
     cn_static_files_free(n->statics);
     n->statics = NULL;
     cn_admin_server_free(n->admin);

@@ -259,6 +259,10 @@ node_port() { printf '%s' "${NODE_PORTS[$(($1 - 1))]}"; }
 node_pid() { cn_pid_from "$RUN/$(node_name "$1").pid"; }
 node_running() { cn_pid_alive "$(node_pid "$1")" chat-node; }
 node_url() { printf 'http://127.0.0.1:%s' "$(node_port "$1")"; }
+# The node's admin HTTP listener (/metrics, detailed /healthz): its HTTP port + 100,
+# on loopback.
+node_admin_port() { printf '%s' "$(($(node_port "$1") + 100))"; }
+node_admin_url() { printf 'http://127.0.0.1:%s' "$(node_admin_port "$1")"; }
 node_healthy() { curl -fs -m 2 -o /dev/null "$(node_url "$1")/healthz" 2>/dev/null; }
 node_admin_socket() { printf '%s/%s.admin.sock' "$RUN" "$(node_name "$1")"; }
 
@@ -270,6 +274,7 @@ node_env()
         "CHAT_NODE_ID=$(node_name "$i")" \
         "CHAT_HTTP_PORT=$(node_port "$i")" \
         "CHAT_ADMIN_SOCKET=$(node_admin_socket "$i")" \
+        "CHAT_ADMIN_HTTP_PORT=$(node_admin_port "$i")" \
         "CHAT_POSTGRES_URL=$PG_URL" \
         "CHAT_REDIS_HOST=127.0.0.1" \
         "CHAT_REDIS_PORT=$REDIS_PORT" \
@@ -286,6 +291,7 @@ node_start()
         return 0
     fi
     cn_require_port_free "$port" "chat-node $name ($STACK stack)"
+    cn_require_port_free "$(node_admin_port "$i")" "chat-node $name admin listener ($STACK stack)"
     local env_args
     mapfile -t env_args < <(node_env "$i")
     rm -f "$(node_admin_socket "$i")"
@@ -315,7 +321,7 @@ nodes_wait_healthy()
         if ((SECONDS >= deadline)); then
             for ((i = 1; i <= NODE_COUNT; i++)); do
                 node_healthy "$i" && continue
-                cn_warn "$(node_name "$i") not healthy after ${NODE_HEALTH_TIMEOUT}s: $(curl -sS -m 2 "$(node_url "$i")/healthz" 2>&1 | head -c 300)"
+                cn_warn "$(node_name "$i") not healthy after ${NODE_HEALTH_TIMEOUT}s: $(curl -sS -m 2 "$(node_admin_url "$i")/healthz" 2>&1 | head -c 300)"
                 tail -n 20 "$LOGS/$(node_name "$i").log" >&2
             done
             return 1
@@ -464,7 +470,9 @@ stack_summary()
 
 chat-node $STACK stack is up:
   web / REST / STOMP  $(for ((i = 1; i <= NODE_COUNT; i++)); do printf '%s  ' "$(node_url "$i")"; done)$nodes_note
-                      (WebSocket: ws://127.0.0.1:${NODE_PORTS[0]}/ws, health: /healthz, metrics: /metrics)
+                      (WebSocket: ws://127.0.0.1:${NODE_PORTS[0]}/ws, health: /healthz)
+  metrics / health    $(for ((i = 1; i <= NODE_COUNT; i++)); do printf '%s  ' "$(node_admin_url "$i")"; done)
+                      (admin listeners, loopback: /metrics, detailed /healthz)
   PostgreSQL          $PG_URL   (ops/dev psql)
   Redis               127.0.0.1:$REDIS_PORT   (ops/dev redis-cli)
   Kafka (dev broker)  $(kafka_bootstrap)   (ops/dev kafka down|up ID)

@@ -58,7 +58,7 @@ flood_args() {
 # The node's own count of slow consumers it closed: a client that never reads cannot see
 # its close (the FIN waits in the node's kernel buffer behind the bytes it never read).
 slow_closes() {
-    curl -s "$NODE_URL/metrics" | awk '$1 == "chat_ws_slow_consumer_closes_total" {print $2 + 0}'
+    curl -s "$NODE_ADMIN_URL/metrics" | awk '$1 == "chat_ws_slow_consumer_closes_total" {print $2 + 0}'
 }
 
 good warm-up >/dev/null

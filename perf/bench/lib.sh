@@ -15,6 +15,8 @@ BENCH_NODE_PORT="${BENCH_NODE_PORT:-18091}"
 BENCH_VAR="${BENCH_VAR:-$ROOT/var/bench}"
 NODE_HOSTPORT="127.0.0.1:$BENCH_NODE_PORT"
 NODE_URL="http://$NODE_HOSTPORT"
+# The node's admin listener (/metrics): ops/dev gives it the HTTP port + 100.
+NODE_ADMIN_URL="http://127.0.0.1:$((BENCH_NODE_PORT + 100))"
 SESSIONS="$BENCH_VAR/sessions.txt"
 
 bench_die() {
@@ -48,7 +50,7 @@ bench_stack_up() {
     # A fresh node joins its consumer groups a few seconds after it is healthy.
     local _
     for _ in $(seq 1 600); do
-        curl -s "$NODE_URL/metrics" | grep -q '^chat_persist_partitions_assigned 6$' && return 0
+        curl -s "$NODE_ADMIN_URL/metrics" | grep -q '^chat_persist_partitions_assigned 6$' && return 0
         sleep 0.1
     done
     bench_die "the node did not get the 6 partitions of chat.messages within 60 s"

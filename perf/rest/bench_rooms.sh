@@ -167,14 +167,16 @@ wait_http() { # wait_http URL SECONDS
 if [[ "$WARM_EXISTING" != 1 ]]; then
     say "starting the warm node on $WARM_URL (cache.rooms_enabled=true, the default)"
     env "${NODE_ENV[@]}" CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$WARM_PORT" CHAT_NODE_ID=bench-warm \
-        CHAT_ADMIN_SOCKET="$TMP/warm.admin.sock" CHAT_CACHE_ROOMS_ENABLED=true \
+        CHAT_ADMIN_SOCKET="$TMP/warm.admin.sock" CHAT_ADMIN_HTTP_PORT="$((WARM_PORT + 100))" \
+        CHAT_CACHE_ROOMS_ENABLED=true \
         "$NODE_BIN" --config "$CONFIG" >"$TMP/warm.log" 2>&1 &
     OWN_WARM_PID=$!
     WARM_PID=$OWN_WARM_PID
 fi
 say "starting the cold node on $COLD_URL (cache.rooms_enabled=false)"
 env "${NODE_ENV[@]}" CHAT_HTTP_HOST=$HOST CHAT_HTTP_PORT="$COLD_PORT" CHAT_NODE_ID=bench-cold \
-    CHAT_ADMIN_SOCKET="$TMP/cold.admin.sock" CHAT_CACHE_ROOMS_ENABLED=false \
+    CHAT_ADMIN_SOCKET="$TMP/cold.admin.sock" CHAT_ADMIN_HTTP_PORT="$((COLD_PORT + 100))" \
+    CHAT_CACHE_ROOMS_ENABLED=false \
     CHAT_AUTH_PASSWORD_HASH_COST=min \
     "$NODE_BIN" --config "$CONFIG" >"$TMP/cold.log" 2>&1 &
 COLD_PID=$!
@@ -243,8 +245,12 @@ curl -sf -m 5 -o "$TMP/body.nginx" "$NGINX_URL/api/rooms"
 cmp -s "$TMP/body.cold" "$TMP/body.nginx" || die "nginx serves another body"
 
 # ---------------------------------------------------------------- runs
+admin_url() { # admin_url URL: the node's admin listener (/metrics), its HTTP port + 100 (ops/dev)
+    local port="${1##*:}"
+    printf 'http://%s:%s' "$HOST" "$((port + 100))"
+}
 metrics() { # metrics URL: the counters that tell what the node did
-    curl -sf -m 5 "$1/metrics" | awk '
+    curl -sf -m 5 "$(admin_url "$1")/metrics" | awk '
         /^chat_http_requests_total /                 { r = $2 }
         /^chat_pg_queries_total /                    { q = $2 }
         /^chat_cache_lookups_total\{result="hit"\}/  { h = $2 }

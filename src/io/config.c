@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/xmalloc.h"
+#include "io/http_origin.h"
 
 const char cn_config_dev_jwt_secret[] = "dev-only-secret-change-me-0123456789abcdef";
 
@@ -54,6 +55,10 @@ static const struct key keys[] = {
     {"http", "static_dir", KEY_STR, OFF(http_static_dir), "", 0, 0,
      "directory of the web client served at / (the build's <build>/web); read once at start, "
      "start-up fails without an index.html in it; empty: no web client"},
+    {"http", "allowed_origins", KEY_STR, OFF(http_allowed_origins), "", 0, 0,
+     "origins (https://chat.example.com, comma or space separated) whose pages may open a "
+     "WebSocket and call the REST API (CORS), besides the node's own origin and clients that "
+     "send no Origin; * allows any"},
     {"runtime", "workers", KEY_INT, OFF(runtime_workers), "0", 0, 256,
      "actor worker threads (0: one per core)"},
     {"runtime", "spin_rounds", KEY_INT, OFF(runtime_spin_rounds), "0", 0, 100000,
@@ -126,6 +131,11 @@ static const struct key keys[] = {
      "reached Kafka is not delivered twice when it comes within this many messages"},
     {"admin", "socket", KEY_STR, OFF(admin_socket), "/run/chat-node/admin.sock", 0, 0,
      "Unix socket path for chat-admin"},
+    {"admin", "http_host", KEY_STR, OFF(admin_http_host), "127.0.0.1", 0, 0,
+     "address the admin HTTP listener (/metrics, detailed /healthz) binds to"},
+    {"admin", "http_port", KEY_INT, OFF(admin_http_port), "0", 0, 65535,
+     "port of the admin HTTP listener serving /metrics and the detailed /healthz "
+     "(0: no listener; the public port never serves them)"},
     {"admin", "drain_batch", KEY_INT, OFF(admin_drain_batch), "200", 1, 1000000,
      "sessions told per step of chat-admin drain to reconnect to another node"},
     {"admin", "drain_batch_interval_ms", KEY_INT, OFF(admin_drain_batch_interval_ms), "100", 1,
@@ -395,6 +405,15 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
     }
     if (cfg->kafka_brokers[0] == '\0') {
         snprintf(err, errlen, "kafka.brokers: must not be empty");
+        return -1;
+    }
+    struct cn_http_origins *origins = cn_http_origins_parse(cfg->http_allowed_origins, err, errlen);
+    if (!origins)
+        return -1;
+    cn_http_origins_free(origins);
+    /* SO_REUSEPORT would let both bind the same port and split its connections. */
+    if (cfg->admin_http_port == cfg->http_port) {
+        snprintf(err, errlen, "admin.http_port: must differ from http.port (%d)", cfg->http_port);
         return -1;
     }
     if (strlen(cfg->admin_socket) >= 108) { /* sizeof sockaddr_un.sun_path */

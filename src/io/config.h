@@ -19,6 +19,7 @@ struct cn_config {
     int http_max_body;
     int http_max_header_bytes;
     char *http_static_dir;
+    char *http_allowed_origins;
     int runtime_workers;
     int runtime_spin_rounds;
     char *postgres_url;
@@ -53,6 +54,8 @@ struct cn_config {
     int fanout_window_ttl_s;
     int fanout_dedup_keys;
     char *admin_socket;
+    char *admin_http_host;
+    int admin_http_port;
     int admin_drain_batch;
     int admin_drain_batch_interval_ms;
     int admin_drain_reconnect_jitter_ms;

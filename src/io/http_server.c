@@ -140,6 +140,9 @@ struct http_pss {
     bool close_after;    /* the connection cannot carry another request: close after the answer */
     bool linger;         /* the client may still be sending: a lingering close (http_linger.h) */
     uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
+    char *origin;        /* the Origin header, or NULL (http_origin.h) */
+    uint8_t origin_verdict;
+    bool preflight; /* OPTIONS with an Origin: answered here (CORS) */
 };
 
 static struct io_thread *thread_of(struct lws *wsi);
@@ -169,6 +172,7 @@ static void pss_reset(struct lws *wsi, struct http_pss *pss)
     forget_waiting(thread_of(wsi), pss);
     free(pss->authorization);
     free(pss->content_type);
+    free(pss->origin);
     free(pss->body);
     free(pss->out);
     /* The peer's address outlives the request: a connection that fails between two
@@ -194,6 +198,25 @@ static char *error_json(const char *code, const char *message, size_t *len)
     return b;
 }
 
+/* The browser safety and CORS headers (http_origin.h). Returns non-zero when they do
+ * not fit. */
+static int add_safety_headers(struct lws *wsi, const struct http_pss *pss,
+                              const struct cn_http_response *resp, uint8_t **p, uint8_t *end)
+{
+    struct cn_http_extra_header h[CN_HTTP_EXTRA_HEADERS_MAX];
+    enum cn_http_answer_kind kind = pss->preflight      ? CN_ANSWER_PREFLIGHT
+                                    : resp->static_file ? CN_ANSWER_STATIC
+                                                        : CN_ANSWER_API;
+    size_t n =
+        cn_http_origin_headers(kind, pss->origin, (enum cn_origin_verdict)pss->origin_verdict, h);
+    for (size_t i = 0; i < n; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[i].name,
+                                        (const unsigned char *)h[i].value, (int)strlen(h[i].value),
+                                        p, end))
+            return -1;
+    return 0;
+}
+
 /* Renders the status line and headers, and queues them with the body for the
  * writeable callback, which sends both in one write: three small writes per answer
  * cost a third of the I/O thread's time (docs/PERFORMANCE.md, REST). Takes
@@ -206,7 +229,7 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
     else if (resp->status >= 400)
         atomic_fetch_add_explicit(&t->srv->r4xx, 1, memory_order_relaxed);
 
-    uint8_t hdr[LWS_PRE + 1024];
+    uint8_t hdr[LWS_PRE + 2048];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
     const char *cache = resp->cache_control ? resp->cache_control : "no-store";
     /* The status line is ours: lws leaves the reason phrase empty for most codes. */
@@ -239,7 +262,7 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
         (resp->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
                                                     (const unsigned char *)resp->allow,
                                                     (int)strlen(resp->allow), &p, end)) ||
-        lws_finalize_http_header(wsi, &p, end)) {
+        add_safety_headers(wsi, pss, resp, &p, end) || lws_finalize_http_header(wsi, &p, end)) {
         free(resp->body);
         return -1;
     }
@@ -273,6 +296,21 @@ static int client_fault(struct lws *wsi, struct http_pss *pss, int status, const
     return respond(wsi, pss, &resp);
 }
 
+/* A CORS preflight: 204 with the Access-Control-* headers for an allowed Origin (the
+ * node's own included), 403 otherwise. */
+static void answer_preflight(struct http_pss *pss, struct cn_http_response *resp)
+{
+    if (pss->origin_verdict == CN_ORIGIN_DENIED) {
+        resp->status = 403;
+        resp->content_type = json_ctype;
+        resp->body =
+            error_json("ORIGIN_NOT_ALLOWED", "this Origin may not use the API", &resp->body_len);
+        return;
+    }
+    pss->origin_verdict = CN_ORIGIN_ALLOWED;
+    resp->status = 204;
+}
+
 static int dispatch(struct lws *wsi, struct http_pss *pss)
 {
     struct io_thread *t = thread_of(wsi);
@@ -287,7 +325,9 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
         return client_fault(wsi, pss, 413, "PAYLOAD_TOO_LARGE", "request body is too large");
     }
     atomic_fetch_add_explicit(&t->srv->requests, 1, memory_order_relaxed);
-    if (strcmp(pss->method, "OPTIONS") == 0) {
+    if (pss->preflight) {
+        answer_preflight(pss, &resp);
+    } else if (strcmp(pss->method, "OPTIONS") == 0) {
         struct cn_http_request req = {.method = pss->method,
                                       .path = pss->path,
                                       .query = pss->query,
@@ -409,6 +449,24 @@ static void send_continue(struct lws *wsi)
     (void)send(lws_get_socket_fd(wsi), line, sizeof line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/* The Origin's verdict (http_origin.h); an Origin longer than any allowed one is
+ * refused as such, and never echoed. */
+static void judge_origin(struct lws *wsi, struct http_pss *pss)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0) {
+        pss->origin_verdict = CN_ORIGIN_NONE;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 255) {
+        pss->origin_verdict = CN_ORIGIN_DENIED;
+    } else {
+        pss->origin = copy_header(wsi, WSI_TOKEN_ORIGIN);
+        char *host = copy_header(wsi, WSI_TOKEN_HOST);
+        pss->origin_verdict =
+            (uint8_t)cn_http_origin_check(thread_of(wsi)->srv->cfg.origins, pss->origin, host);
+        free(host);
+    }
+    pss->preflight = strcmp(pss->method, "OPTIONS") == 0 && pss->origin_verdict != CN_ORIGIN_NONE;
+}
+
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
     pss_reset(wsi, pss);
@@ -445,6 +503,7 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
         return client_fault(wsi, pss, 501, "NOT_IMPLEMENTED", "unsupported method");
     pss->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     pss->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    judge_origin(wsi, pss);
 
     char cl[24], te[64];
     bool has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
@@ -611,6 +670,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     struct http_pss *pss = opaque;
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return cn__http_origin_confirm_upgrade(io->srv->cfg.origins, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     case LWS_CALLBACK_ESTABLISHED:

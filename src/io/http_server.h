@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/http_origin.h"
 #include "io/ws_link.h"
 
 struct cn_http_server;
@@ -55,6 +56,7 @@ struct cn_http_response {
     bool deferred;     /* set by the handler: the answer comes later via cn_http_reply */
     int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
     const char *allow; /* static string; non-NULL: an Allow header (OPTIONS, 405) */
+    bool static_file;  /* a web client file: it gets the CSP and frame headers (http_origin.h) */
 };
 
 /* Where a deferred answer goes. Plain data: copy it freely; use it once. */
@@ -84,6 +86,8 @@ struct cn_http_server_config {
     cn_http_handler_fn handler;
     void *handler_ctx;
     struct cn_ws_config ws; /* STOMP over WebSocket at /ws; all zero disables it */
+    /* http.allowed_origins, borrowed until close; NULL: same origin and no Origin only. */
+    const struct cn_http_origins *origins;
 };
 
 struct cn_http_server_stats {

@@ -244,6 +244,7 @@ bool cn_static_files_handle(const struct cn_static_files *s, const struct cn_htt
     resp->status = 200;
     resp->content_type = f->content_type;
     resp->cache_control = f->cache_control;
+    resp->static_file = true;
     resp->body = cn_xmalloc(f->len + 1);
     memcpy(resp->body, f->data, f->len);
     resp->body_len = f->len;

@@ -29,7 +29,7 @@ static void set_json(struct cn_http_response *resp, int status, json_t *body)
     json_decref(body);
 }
 
-static void healthz(struct cn_http_routes *r, struct cn_http_response *resp)
+void cn_http_routes_health_detail(struct cn_http_routes *r, struct cn_http_response *resp)
 {
     struct cn_health_snapshot snap;
     cn_health_snapshot(r->health, &snap);
@@ -47,7 +47,19 @@ static void healthz(struct cn_http_routes *r, struct cn_http_response *resp)
     set_json(resp, all_ok && !draining ? 200 : 503, body);
 }
 
-static void metrics(struct cn_http_routes *r, struct cn_http_response *resp)
+/* The public /healthz: up or down, nothing about the dependencies (those are on the
+ * admin listener). A load balancer needs no more. */
+static void health_public(struct cn_http_routes *r, struct cn_http_response *resp)
+{
+    struct cn_health_snapshot snap;
+    cn_health_snapshot(r->health, &snap);
+    bool up = !atomic_load_explicit(&r->draining, memory_order_relaxed);
+    for (int d = 0; d < CN_DEP_COUNT; d++)
+        up &= snap.ok[d];
+    set_json(resp, up ? 200 : 503, json_pack("{s:s}", "status", up ? "up" : "down"));
+}
+
+void cn_http_routes_metrics(struct cn_http_routes *r, struct cn_http_response *resp)
 {
     /* cn_runtime_stats is large (per-worker arrays): keep it off the I/O stack. */
     struct cn_runtime_stats *rts = cn_xmalloc(sizeof *rts);
@@ -101,16 +113,11 @@ void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
     if (r->rest && cn_rest_handle(r->rest, req, resp, later))
         return;
     bool get = strcmp(req->method, "GET") == 0;
+    /* /metrics and the detailed health are on the admin listener (node/admin_http.h):
+     * here /metrics is an unknown path like any other. */
     if (strcmp(req->path, "/healthz") == 0) {
         if (get)
-            healthz(r, resp);
-        else
-            cn_http_error(resp, 405, "METHOD_NOT_ALLOWED", "use GET");
-        return;
-    }
-    if (strcmp(req->path, "/metrics") == 0) {
-        if (get)
-            metrics(r, resp);
+            health_public(r, resp);
         else
             cn_http_error(resp, 405, "METHOD_NOT_ALLOWED", "use GET");
         return;

@@ -1,6 +1,8 @@
-/* The node's HTTP routes: the REST API, GET /healthz, GET /metrics, and last the
- * web client's static files (io/static_files.h). Called on I/O threads by the HTTP server; never
- * blocks (health is read from the checker's last snapshot, metrics from counters).
+/* The node's HTTP routes: the REST API, GET /healthz (up or down only), and last the
+ * web client's static files (io/static_files.h). The admin listener (node/admin_http.h)
+ * serves GET /metrics and the detailed health through the two renderers below. Called on I/O
+ * threads by the HTTP server; never blocks (health is read from the checker's last snapshot,
+ * metrics from counters).
  *
  * Memory: the context is owned by the program; the routes only borrow it. */
 #ifndef CN_NODE_HTTP_ROUTES_H
@@ -30,7 +32,7 @@ struct cn_http_routes {
      * and the loads are on different threads, hence atomic (release/acquire). */
     _Atomic(struct cn_http_server *) server;
     int64_t start_wall_ms;
-    atomic_bool draining;            /* /healthz answers 503 "draining" once set */
+    atomic_bool draining;            /* /healthz answers 503 ("draining" on the admin port) */
     const struct cn_rest_deps *rest; /* the REST API; NULL: /api/ answers 404 */
     /* Adapters whose counters /metrics shows; NULL when absent. */
     struct cn_pg_pool *pg;
@@ -49,5 +51,12 @@ struct cn_http_routes {
 /* The cn_http_handler_fn for cn_http_server_config; ctx is a struct cn_http_routes. */
 void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
                            struct cn_http_response *resp, const struct cn_http_later *later);
+
+/* The Prometheus page (200, text/plain). I/O thread of the admin listener; never blocks. */
+void cn_http_routes_metrics(struct cn_http_routes *r, struct cn_http_response *resp);
+
+/* {"status":"ok"|"unavailable"|"draining","node","checks":{dep: "ok" or the reason}}:
+ * 200 when every dependency is up and the node is not draining, 503 otherwise. */
+void cn_http_routes_health_detail(struct cn_http_routes *r, struct cn_http_response *resp);
 
 #endif

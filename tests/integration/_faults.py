@@ -14,8 +14,9 @@ from stomp_session import Client, frame
 
 
 def healthz(url):
+    """The detailed /healthz (admin listener) of the node at public URL `url`."""
     try:
-        r = requests.get(url + "/healthz", timeout=2)
+        r = requests.get(cnlib.admin_url(url) + "/healthz", timeout=2)
         return r.status_code, r.text
     except requests.RequestException as e:
         return 0, str(e)

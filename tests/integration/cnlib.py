@@ -61,6 +61,30 @@ def get_json(url):
     return status, json.loads(body)
 
 
+# Public URL -> admin listener URL of the nodes tests started (Node below).
+_ADMIN_URLS = {}
+
+
+def admin_url(url):
+    """The admin HTTP listener (/metrics, detailed /healthz) of the node whose public URL
+    is `url`: CN_TEST_NODE<i>_ADMIN_URL for the stack's nodes, the Node's own otherwise."""
+    url = url.rstrip("/")
+    for i in (1, 2):
+        if ENV.get(f"CN_TEST_NODE{i}_URL", "").rstrip("/") == url:
+            return need(f"CN_TEST_NODE{i}_ADMIN_URL")
+    if url in _ADMIN_URLS:
+        return _ADMIN_URLS[url]
+    raise KeyError(f"no admin listener known for {url}")
+
+
+def metrics_text(url, timeout=10):
+    """GET /metrics of the node at public URL `url` (from its admin listener), as text."""
+    status, _, body = http("GET", admin_url(url) + "/metrics", timeout=timeout)
+    if status != 200:
+        raise AssertionError(f"/metrics of {url}: {status} {body[:200]!r}")
+    return body.decode()
+
+
 def wait_groups_settled(urls, timeout):
     """Waits until every partition of chat.messages (6) has an owner in both the
     chat-persistence and the chat-broadcast group among the nodes at `urls` plus the
@@ -72,10 +96,10 @@ def wait_groups_settled(urls, timeout):
         total = 0.0
         for u in urls:
             try:
-                _, _, body = http("GET", u + "/metrics")
-            except OSError:
+                text = metrics_text(u)
+            except (OSError, AssertionError):
                 continue
-            for line in body.decode().splitlines():
+            for line in text.splitlines():
                 if line.startswith(name + " "):
                     total += float(line.split()[1])
         return total
@@ -116,6 +140,7 @@ class Node:
 
     def __init__(self, overrides=None, config=None):
         self.port = free_port()
+        self.admin_port = free_port()
         self.admin_socket = os.path.join(tempfile.gettempdir(), f"cn-admin-{self.port}.sock")
         self.log = tempfile.NamedTemporaryFile(prefix="cn-node-", suffix=".log", delete=False)
         env = {k: v for k, v in ENV.items() if not k.startswith("CHAT_")}
@@ -124,8 +149,10 @@ class Node:
             "CHAT_HTTP_HOST": "127.0.0.1",
             "CHAT_NODE_ID": f"test-{self.port}",
             "CHAT_ADMIN_SOCKET": self.admin_socket,
+            "CHAT_ADMIN_HTTP_PORT": str(self.admin_port),
         })
         env.update(overrides or {})
+        self.admin_port = int(env.get("CHAT_ADMIN_HTTP_PORT", "0"))
         self.admin_socket = env["CHAT_ADMIN_SOCKET"]
         args = [need("CN_TEST_NODE_BIN")]
         cfg = config if config is not None else ENV.get("CN_TEST_CONFIG")
@@ -134,12 +161,22 @@ class Node:
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
+        # The admin listener (/metrics, detailed /healthz); None when a test turned it off.
+        self.admin_url = f"http://127.0.0.1:{self.admin_port}" if self.admin_port else None
+        if self.admin_url:
+            _ADMIN_URLS[self.url] = self.admin_url
 
     def healthz(self):
+        """(status, body) of the detailed /healthz on the admin listener (the public
+        /healthz when the node has none)."""
         try:
-            return get_json(self.url + "/healthz")
+            return get_json((self.admin_url or self.url) + "/healthz")
         except (OSError, ValueError):
             return None, None
+
+    def metrics(self):
+        """The node's /metrics page (admin listener) as text."""
+        return metrics_text(self.url)
 
     def wait_healthy(self, timeout=30):
         def ok():

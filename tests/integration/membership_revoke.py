@@ -291,7 +291,7 @@ def long_cache_node():
 
 
 def metric(url, name):
-    for line in requests.get(url + "/metrics").text.splitlines():
+    for line in cnlib.metrics_text(url).splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0

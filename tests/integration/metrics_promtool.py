@@ -62,13 +62,13 @@ def node():
 
 def test_stack_nodes_pass_promtool():
     for i in (1, 2):
-        check(requests.get(cnlib.need(f"CN_TEST_NODE{i}_URL") + "/metrics", timeout=10).text)
+        check(cnlib.metrics_text(cnlib.need(f"CN_TEST_NODE{i}_URL")))
 
 
 def broadcasts_timed(node):
     total = 0
     for url in (node.url, cnlib.need("CN_TEST_NODE1_URL"), cnlib.need("CN_TEST_NODE2_URL")):
-        text = requests.get(url + "/metrics", timeout=10).text
+        text = cnlib.metrics_text(url)
         m = re.search(r"^chat_send_to_broadcast_seconds_count (\d+)$", text, re.M)
         total += int(m.group(1)) if m else 0
     return total
@@ -88,7 +88,7 @@ def test_after_traffic_families_are_there_and_histograms_count(node):
     got = {c.recv_frame(15)[0] for _ in range(2)}
     assert got == {"RECEIPT", "MESSAGE"}, got
     c.close()
-    text = requests.get(node.url + "/metrics", timeout=10).text
+    text = node.metrics()
     check(text)
     t = types(text)
     missing = [f for f in FAMILIES if f not in t]

@@ -21,13 +21,13 @@ class StackNodes(unittest.TestCase):
 
     def test_both_nodes_are_healthy(self):
         for name in ("CN_TEST_NODE1_URL", "CN_TEST_NODE2_URL"):
-            status, body = get_json(need(name) + "/healthz")
+            status, body = get_json(cnlib.admin_url(need(name)) + "/healthz")
             self.assertEqual(status, 200, body)
             self.assertEqual(body["status"], "ok")
             self.assertEqual(body["checks"], {"postgres": "ok", "redis": "ok", "kafka": "ok"})
 
     def test_metrics_page_is_prometheus_text(self):
-        status, headers, body = http("GET", need("CN_TEST_NODE1_URL") + "/metrics")
+        status, headers, body = http("GET", need("CN_TEST_NODE1_ADMIN_URL") + "/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         text = body.decode()
@@ -150,8 +150,8 @@ class Lifecycle(unittest.TestCase):
         try:
             node.wait_healthy()
             for _ in range(30):
-                self.assertEqual(node.healthz()[0], 200)
-            status, _, body = http("GET", node.url + "/metrics")
+                self.assertEqual(http("GET", node.url + "/healthz")[0], 200)
+            status, _, body = http("GET", node.admin_url + "/metrics")
             m = re.search(r"^chat_http_connections_accepted_total (\d+)$", body.decode(), re.M)
             self.assertGreaterEqual(int(m.group(1)), 30)
         finally:
@@ -181,6 +181,8 @@ class HealthFollowsDependencies(unittest.TestCase):
             self.assertEqual(body["status"], "unavailable")
             self.assertIn(str(port), body["checks"]["redis"])
             self.assertEqual(body["checks"]["postgres"], "ok")
+            # The public port says only that the node is down, not why.
+            self.assertEqual(get_json(node.url + "/healthz"), (503, {"status": "down"}))
             redis = self.start_redis(port, workdir)
             wait_until(lambda: node.healthz()[0] == 200, 10 * scale(), what="200 after restart")
         finally:

@@ -32,7 +32,7 @@ def promtool():
 
 
 def exported_families():
-    text = requests.get(cnlib.need("CN_TEST_NODE1_URL") + "/metrics", timeout=10).text
+    text = cnlib.metrics_text(cnlib.need("CN_TEST_NODE1_URL"))
     return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
 
 

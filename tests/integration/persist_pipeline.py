@@ -114,9 +114,7 @@ def metrics():
     """name{labels} -> summed value over both nodes."""
     total = {}
     for url in (os.environ["CN_TEST_NODE1_URL"], os.environ["CN_TEST_NODE2_URL"]):
-        status, _, body = cnlib.http("GET", url + "/metrics")
-        assert status == 200, status
-        for line in body.decode().splitlines():
+        for line in cnlib.metrics_text(url).splitlines():
             m = re.match(r"^(chat_persist_\w+(?:\{[^}]*\})?) (\S+)$", line)
             if m:
                 total[m.group(1)] = total.get(m.group(1), 0) + float(m.group(2))

@@ -32,7 +32,7 @@ TOPIC, DLT, PARTITIONS = "chat.read-receipts", "chat.read-receipts.dlt", 3
 def dlt_metric():
     total = 0.0
     for url in (NODE1, NODE2):
-        text = requests.get(url + "/metrics").text
+        text = cnlib.metrics_text(url)
         m = re.search(r"^chat_read_receipts_dlt_records_total (\S+)$", text, re.M)
         total += float(m.group(1)) if m else 0.0
     return total

@@ -369,7 +369,7 @@ def check(survivor, rooms, per_room, senders, watchers, owner):
     for w in watchers:
         w.close()
     print(f"subscribers checked {time.monotonic() - t0:.1f}s after the burst")
-    text = requests.get(survivor.url + "/metrics", timeout=10).text
+    text = cnlib.metrics_text(survivor.url)
     print(" ".join(line for line in text.splitlines()
                    if line.startswith(("chat_room_", "chat_broadcast_"))))
     failures = []
@@ -400,7 +400,7 @@ def check(survivor, rooms, per_room, senders, watchers, owner):
             failures.append(f"room {room}: {len(missing)} stored message(s) never delivered "
                             f"(positions {offs[:20]})")
     if failures:
-        text = requests.get(survivor.url + "/metrics", timeout=10).text
+        text = cnlib.metrics_text(survivor.url)
         failures += [line for line in text.splitlines() if line.startswith("chat_room_")]
     assert not failures, "\n".join(failures)
 

@@ -122,7 +122,7 @@ def insert_messages(room_id, sender_id, n, prefix="m"):
 
 
 def metric(base, name, labels=""):
-    text = requests.get(base + "/metrics").text
+    text = cnlib.metrics_text(base)
     m = re.search(rf"^{re.escape(name + labels)} ([0-9.e+]+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
 

@@ -32,8 +32,7 @@ class Stack:
 
 def metric(url, name, labels=""):
     import re
-    import requests
-    text = requests.get(url + "/metrics").text
+    text = cnlib.metrics_text(url)
     m = re.search(rf"^{re.escape(name + labels)} ([0-9.e+]+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
 

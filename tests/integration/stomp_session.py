@@ -263,7 +263,7 @@ def expect_error_and_close(c, text, receipt=None, timeout=5):
 
 
 def metric(node, name, labels=""):
-    text = requests.get(node.url + "/metrics").text
+    text = cnlib.metrics_text(node.url)
     m = re.search(rf"^{re.escape(name + labels)} ([0-9.e+]+)$", text, re.M)
     return float(m.group(1)) if m else 0.0
 
@@ -571,7 +571,7 @@ def test_slow_consumer_is_closed_counted_and_others_stay_responsive(node, alice,
 # --- metrics and a real client --------------------------------------------------------------
 
 def test_metrics_families(node):
-    text = requests.get(node.url + "/metrics").text
+    text = cnlib.metrics_text(node.url)
     for fam in ["chat_ws_connections_open", "chat_stomp_sessions_open",
                 'chat_stomp_connects_total{result="ok"}',
                 'chat_stomp_disconnects_total{reason="protocol_error"}',
