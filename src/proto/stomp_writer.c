@@ -17,7 +17,7 @@ static void put(struct cn_stomp_writer *w, const void *s, size_t n)
 
 static void put_escaped(struct cn_stomp_writer *w, const char *s, size_t n)
 {
-    if (w->cmd == CN_STOMP_CONNECTED) {
+    if (w->cmd == CN_STOMP_CONNECTED || w->raw) {
         put(w, s, n);
         return;
     }
@@ -37,10 +37,15 @@ static void put_uint(struct cn_stomp_writer *w, size_t v)
 void cn_stomp_writer_init(struct cn_stomp_writer *w, char *buf, size_t cap, size_t headroom,
                           enum cn_stomp_command cmd)
 {
-    *w = (struct cn_stomp_writer){buf, cap, headroom, headroom, cmd};
+    *w = (struct cn_stomp_writer){buf, cap, headroom, headroom, cmd, false};
     const char *name = cn_stomp_command_name(cmd);
     put(w, name, strlen(name));
     put(w, "\n", 1);
+}
+
+void cn_stomp_writer_set_raw(struct cn_stomp_writer *w)
+{
+    w->raw = true;
 }
 
 void cn_stomp_writer_header(struct cn_stomp_writer *w, const char *name, const char *value,
@@ -117,7 +122,7 @@ long cn_stomp_write_error(char *buf, size_t cap, size_t headroom, const char *me
 static long render_shared(char *buf, size_t cap, const struct cn_stomp_message_fields *m,
                           size_t *needed)
 {
-    struct cn_stomp_writer w = {buf, cap, 0, 0, CN_STOMP_MESSAGE};
+    struct cn_stomp_writer w = {buf, cap, 0, 0, CN_STOMP_MESSAGE, false};
     cn_stomp_writer_header(&w, "destination", m->destination, strlen(m->destination));
     cn_stomp_writer_header(&w, "message-id", m->message_id, strlen(m->message_id));
     if (m->content_type)
