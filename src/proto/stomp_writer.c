@@ -17,8 +17,18 @@ static void put(struct cn_stomp_writer *w, const void *s, size_t n)
 
 static void put_escaped(struct cn_stomp_writer *w, const char *s, size_t n)
 {
-    if (w->cmd == CN_STOMP_CONNECTED || w->raw) {
+    if (w->cmd == CN_STOMP_CONNECTED) {
         put(w, s, n);
+        return;
+    }
+    if (w->raw) {
+        /* No escapes to write CR or LF with: they become spaces, so a value can
+         * never end the header early. */
+        size_t at = w->pos;
+        put(w, s, n);
+        for (size_t i = 0; i < n && at + i < w->cap; i++)
+            if (w->buf[at + i] == '\r' || w->buf[at + i] == '\n')
+                w->buf[at + i] = ' ';
         return;
     }
     size_t e = cn_stomp_escaped_len(s, n);

@@ -37,8 +37,9 @@ struct cn_stomp_writer {
 void cn_stomp_writer_init(struct cn_stomp_writer *w, char *buf, size_t cap, size_t headroom,
                           enum cn_stomp_command cmd);
 
-/* STOMP 1.0, which has no escaping: the headers appended after this call are
- * written as they are. The caller keeps CR and LF out of them. */
+/* STOMP 1.0, which has no escaping (and an ERROR before any version is agreed):
+ * the headers appended after this call are written as they are, except that CR
+ * and LF become spaces. */
 void cn_stomp_writer_set_raw(struct cn_stomp_writer *w);
 
 /* Appends a header; the value (vlen bytes) and name are escaped unless the command

@@ -249,6 +249,7 @@ def test_auth_failure_is_error_with_body_then_close_1008(node, alice, case):
     assert cmd == "ERROR" and h["message"].startswith("authentication"), h
     assert h.get("content-type") == "text/plain" and body.startswith(b"authentication"), body
     assert b"\\c" not in body, "the body is plain text, never escaped"
+    assert "\\c" not in h["message"], "no version is agreed yet: the header is not escaped"
     c.wait_closed(5)
     assert c.close_code == 1008, (c.close_code, c.close_reason)
 
@@ -330,3 +331,7 @@ def test_wrong_message_header_is_never_unescaped_text_in_the_body(node):
     assert body.decode() == "expected CONNECT or STOMP first", body
     c.wait_closed(5)
     assert c.close_code == 1002
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))

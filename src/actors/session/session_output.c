@@ -28,7 +28,9 @@ void cn__session_write(struct cn__session *s, enum cn_stomp_command cmd,
     struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, cap);
     struct cn_stomp_writer w;
     cn_stomp_writer_init(&w, (char *)o->data, CN_WS_PRE + cap, CN_WS_PRE, cmd);
-    if (s->raw)
+    /* 1.0 is never escaped; neither is an ERROR before CONNECTED, when no version
+     * is agreed yet: clients do not unescape then (a ':' would show as "\c"). */
+    if (s->raw || (cmd == CN_STOMP_ERROR && s->state == CN__SESSION_AWAIT_CONNECT))
         cn_stomp_writer_set_raw(&w);
     for (int i = 0; i < n; i++)
         if (h[i].value)
