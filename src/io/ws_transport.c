@@ -440,7 +440,7 @@ static struct cn_ws_out *pop(struct ws_conn *c)
     return o;
 }
 
-enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE };
+enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE, PASS_LINGER };
 
 /* Writes queued frames while the socket takes them whole, several frames per
  * send (COALESCE_MAX). lws keeps what a send left over and writes it before
@@ -470,7 +470,18 @@ static enum pass write_pass(struct ws_conn *c, bool in_callback)
                 return PASS_DEAD;
             /* Everything queued before the ERROR or RECEIPT is on its way first. */
             close_status(c->wsi, reason);
-            return PASS_CLOSE;
+            if (lws_partial_buffered(c->wsi))
+                return PASS_CLOSE; /* lws flushes what it holds, then closes */
+            /* A lingering close (as nginx does): closing a socket with unread input
+             * sends RST, and the client may lose the ERROR and the close frame (a
+             * too-big frame is still arriving). So the write side ends here (FIN
+             * after the close frame) and input is read and dropped until the client
+             * closes, or the slow-close deadline passes. */
+            shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+            drop_queue(c);
+            c->input_dead = true;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->t->cfg.slow_close_s);
+            return PASS_LINGER;
         }
         if (o->len + 10 > COALESCE_MAX) {
             o = pop(c);
@@ -522,7 +533,10 @@ static void after_pass(struct ws_conn *c)
 
 static int on_writeable(struct ws_conn *c)
 {
-    if (write_pass(c, true) != PASS_OK)
+    enum pass p = write_pass(c, true);
+    if (p == PASS_LINGER)
+        return 0;
+    if (p != PASS_OK)
         return -1;
     after_pass(c);
     return 0;
