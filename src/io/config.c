@@ -227,6 +227,13 @@ static const struct key keys[] = {
      "how long a session trusts a room membership it looked up for SEND without asking "
      "PostgreSQL again: the bound on a revocation a node missed (Redis Pub/Sub lost it); "
      "0 = every SEND asks"},
+    {"ws", "ping_interval_s", KEY_INT, OFF(ws_ping_interval_s), "30", 1, 3600,
+     "a WebSocket PING after this many seconds without anything received from the client"},
+    {"ws", "pong_timeout_s", KEY_INT, OFF(ws_pong_timeout_s), "30", 1, 3600,
+     "a connection whose client answers no PING (and sends nothing) within this is closed"},
+    {"ws", "tcp_keepalive_s", KEY_INT, OFF(ws_tcp_keepalive_s), "30", 0, 7200,
+     "TCP keepalive probes after this many idle seconds (3 probes, a third of it apart); "
+     "0 = off"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

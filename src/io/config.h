@@ -92,6 +92,9 @@ struct cn_config {
     int presence_sweep_ms;
     int membership_revoke_wait_ms;
     int membership_cache_ttl_ms;
+    int ws_ping_interval_s;
+    int ws_pong_timeout_s;
+    int ws_tcp_keepalive_s;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

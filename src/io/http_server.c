@@ -79,6 +79,10 @@ struct io_thread {
     uint64_t next_id;
     struct cn__ws_thread *ws;        /* WebSocket connections; I/O thread only */
     struct cn_http_lingerer *linger; /* connections closing slowly; I/O thread only */
+    lws_retry_bo_t retry;            /* the vhost's ping policy; lives as long as the vhost */
+    /* This thread's copy of `protocols`: the WebSocket upgrade renames entries of
+     * it for a moment (ws_transport.c), so no two threads may share one. */
+    struct lws_protocols protocols[6];
     /* cn_http_server_close_sessions: asked (release, by the stopping thread) and
      * done (release, by this thread once it will never send to an actor again). */
     atomic_bool ws_close_asked, ws_close_done;
@@ -669,9 +673,14 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     if (cn__ws_is_conn(opaque))
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     struct http_pss *pss = opaque;
+    int r;
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return cn__http_origin_confirm_upgrade(io->srv->cfg.origins, wsi);
+        /* The Origin first: the subprotocol choice renames protocol entries, which
+         * only an upgrade that goes ahead puts back. */
+        if ((r = cn__http_origin_confirm_upgrade(io->srv->cfg.origins, wsi)) != 0)
+            return r;
+        return cn__ws_callback(io->ws, wsi, reason, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return cn__ws_callback(io->ws, wsi, reason, in, len);
     case LWS_CALLBACK_ESTABLISHED:
@@ -777,9 +786,12 @@ static const struct lws_protocols protocols[] = {
      * many browser STOMP clients send); the STOMP subprotocols share its callback. */
     /* tx_packet_size: lws otherwise cuts every send at 4 KiB and copies the rest
      * aside for a later loop round; coalesced WebSocket writes are up to 16 KiB. */
+    /* The STOMP entries' id is their version (12, 11, 10), and they follow "http"
+     * in this order: ws_transport.c relies on both (CN_WS_PROTOCOLS). */
     {"http", http_cb, 0, 0, 0, NULL, TX_PACKET},
-    {"v12.stomp", http_cb, 0, 0, 0, NULL, TX_PACKET},
-    {"v11.stomp", http_cb, 0, 0, 0, NULL, TX_PACKET},
+    {"v12.stomp", http_cb, 0, 0, 12, NULL, TX_PACKET},
+    {"v11.stomp", http_cb, 0, 0, 11, NULL, TX_PACKET},
+    {"v10.stomp", http_cb, 0, 0, 10, NULL, TX_PACKET},
     {"cn-listen", listen_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -884,6 +896,11 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     /* Room for headers over the limit, so that they get 431 rather than lws's
      * drop (it has no answer for a full buffer); the drop stays beyond it. */
     info.max_http_header_data2 = (unsigned)header_buffer_bytes(&t->srv->cfg);
+    if (t->srv->cfg.ws.tcp_keepalive_s > 0) { /* keepalive is a context setting in lws 4.1 */
+        info.ka_time = t->srv->cfg.ws.tcp_keepalive_s;
+        info.ka_probes = 3;
+        info.ka_interval = info.ka_time / 3 > 0 ? info.ka_time / 3 : 1;
+    }
     t->ctx = lws_create_context(&info);
     t->ctx_alive = t->ctx;
     if (!t->ctx) {
@@ -896,8 +913,25 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     struct lws_context_creation_info vinfo;
     memset(&vinfo, 0, sizeof vinfo);
     vinfo.port = CONTEXT_PORT_NO_LISTEN;
-    vinfo.protocols = protocols;
+    _Static_assert(sizeof t->protocols == sizeof protocols, "one copy of the protocol table");
+    memcpy(t->protocols, protocols, sizeof protocols);
+    vinfo.protocols = t->protocols;
     vinfo.vhost_name = "chat-node";
+    /* Dead peers: a WebSocket PING after ws.ping_interval_s without proof of life,
+     * the close after ws.pong_timeout_s more; TCP keepalive on every socket lws
+     * adopts (ws_transport.c confirms life on received data). */
+    const struct cn_ws_config *wc = &t->srv->cfg.ws;
+    if (wc->ping_interval_s > 0) {
+        t->retry.secs_since_valid_ping = (uint16_t)wc->ping_interval_s;
+        t->retry.secs_since_valid_hangup =
+            (uint16_t)(wc->ping_interval_s + (wc->pong_timeout_s > 0 ? wc->pong_timeout_s : 30));
+        vinfo.retry_and_idle_policy = &t->retry;
+    }
+    if (wc->tcp_keepalive_s > 0) {
+        vinfo.ka_time = wc->tcp_keepalive_s;
+        vinfo.ka_probes = 3;
+        vinfo.ka_interval = wc->tcp_keepalive_s / 3 > 0 ? wc->tcp_keepalive_s / 3 : 1;
+    }
     t->vh = lws_create_vhost(t->ctx, &vinfo);
     if (!t->vh) {
         snprintf(err, errlen, "libwebsockets vhost creation failed");

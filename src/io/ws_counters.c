@@ -15,7 +15,44 @@ static const char *const close_names[CN_WS_CLOSE__COUNT] = {
     [CN_WS_CLOSE_DRAIN] = "drain",
     [CN_WS_CLOSE_TOKEN_EXPIRED] = "token_expired",
     [CN_WS_CLOSE_USER_LIMIT] = "user_limit",
+    [CN_WS_CLOSE_TOO_LARGE] = "frame_too_large",
+    [CN_WS_CLOSE_FLOOD] = "flooding",
+    [CN_WS_CLOSE_INTERNAL] = "internal_error",
 };
+
+struct close_wire {
+    int code;
+    const char *text;
+};
+
+static const struct close_wire close_wire[CN_WS_CLOSE__COUNT] = {
+    [CN_WS_CLOSE_PEER] = {1000, "bye"},
+    [CN_WS_CLOSE_DISCONNECT] = {1000, "disconnected"},
+    [CN_WS_CLOSE_PROTOCOL] = {1002, "STOMP protocol error"},
+    [CN_WS_CLOSE_AUTH] = {1008, "authentication failed"},
+    [CN_WS_CLOSE_APP_ERROR] = {1008, "request refused"},
+    [CN_WS_CLOSE_CONNECT_TIMEOUT] = {1002, "no CONNECT in time"},
+    [CN_WS_CLOSE_HEARTBEAT] = {1002, "heart-beat timeout"},
+    [CN_WS_CLOSE_SLOW_CONSUMER] = {1013, "slow consumer"},
+    [CN_WS_CLOSE_SHUTDOWN] = {1001, "server shutting down"},
+    [CN_WS_CLOSE_KICKED] = {1008, "closed by the operator"},
+    [CN_WS_CLOSE_DRAIN] = {1012, "node draining; reconnect"},
+    [CN_WS_CLOSE_TOKEN_EXPIRED] = {1008, "token expired"},
+    [CN_WS_CLOSE_USER_LIMIT] = {1013, "try again later"},
+    [CN_WS_CLOSE_TOO_LARGE] = {1009, "frame too large"},
+    [CN_WS_CLOSE_FLOOD] = {1013, "flooding; try again later"},
+    [CN_WS_CLOSE_INTERNAL] = {1011, "internal error"},
+};
+
+int cn_ws_close_code(int reason)
+{
+    return reason >= 0 && reason < CN_WS_CLOSE__COUNT ? close_wire[reason].code : 1011;
+}
+
+const char *cn_ws_close_text(int reason)
+{
+    return reason >= 0 && reason < CN_WS_CLOSE__COUNT ? close_wire[reason].text : "internal error";
+}
 
 static const char *const connect_names[CN_WS_CONNECT__COUNT] = {
     [CN_WS_CONNECT_OK] = "ok",

@@ -24,6 +24,9 @@ enum cn_ws_close_reason {
     CN_WS_CLOSE_DRAIN,           /* chat-admin drain: told to reconnect elsewhere */
     CN_WS_CLOSE_TOKEN_EXPIRED,   /* the JWT's exp passed without an auth.refresh */
     CN_WS_CLOSE_USER_LIMIT,      /* CONNECT over limits.sessions_per_user */
+    CN_WS_CLOSE_TOO_LARGE,       /* a frame over stomp.max_frame_size (or a header limit) */
+    CN_WS_CLOSE_FLOOD,           /* sustained flooding, or too many frames held back */
+    CN_WS_CLOSE_INTERNAL,        /* the node could not do what a frame asked (database busy) */
     CN_WS_CLOSE__COUNT
 };
 
@@ -79,6 +82,15 @@ struct cn_ws_counters {
 
 /* Label texts for the enums above (static). Cannot fail; "?" outside the range. */
 const char *cn_ws_close_reason_name(int reason);
+
+/* The WebSocket close code (RFC 6455 7.4.1) sent for a close reason: 1000 normal
+ * (DISCONNECT), 1001 going away (shutdown), 1002 protocol error, 1008 policy
+ * (authentication, token expiry, kick, application error), 1009 too big, 1011
+ * internal error, 1012 service restart (drain), 1013 try again later (limits). */
+int cn_ws_close_code(int reason);
+
+/* A short reason text for the close frame (at most 40 bytes, static). */
+const char *cn_ws_close_text(int reason);
 const char *cn_ws_connect_result_name(int result);
 const char *cn_ws_refresh_result_name(int result);
 const char *cn_ws_refusal_name(int refusal);

@@ -62,6 +62,12 @@ struct cn_ws_peer {
     uint32_t thread;
     uint64_t conn_id;
     struct cn_ws_rx *rx; /* one reference, given to the session */
+    /* The highest STOMP version the connection may speak, from the WebSocket
+     * subprotocol chosen at the upgrade: 12, 11 or 10 (v12.stomp ...); 12 when the
+     * client named none. The transport and the session both apply
+     * cn_stomp_version_pick to CONNECT's accept-version with it, so both know when
+     * the connection speaks 1.0 (no header escaping) without a message between them. */
+    int stomp_max_minor;
 };
 
 /* Opens the session actor of a new connection. Takes peer->rx (one reference) and
@@ -74,6 +80,13 @@ struct cn_ws_config {
     struct cn_stomp_limits limits; /* per-connection parser limits */
     size_t max_outbound;           /* bytes queued per connection; 0 = 1 MiB */
     int slow_close_s;              /* how long a slow consumer gets to read its ERROR; 0 = 2 */
+    /* Dead peers (ws.* keys): a WebSocket PING after ping_interval_s without
+     * anything received, a close when pong_timeout_s more pass without an answer;
+     * TCP keepalive after tcp_keepalive_s idle. 0 = libwebsockets' defaults (ping)
+     * or off (keepalive). */
+    int ping_interval_s;
+    int pong_timeout_s;
+    int tcp_keepalive_s;
     cn_ws_open_fn open_session;
     void *open_ctx;
     struct cn_ws_counters *counters; /* borrowed; required with open_session */

@@ -8,12 +8,15 @@
  * thread never waits for a session. */
 #include "io/ws_transport.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/log.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
+#include "proto/stomp_negotiate.h"
 #include "proto/stomp_writer.h"
 
 /* Sessions render frames behind CN_WS_PRE bytes of headroom, which lws_write needs. */
@@ -32,12 +35,15 @@ struct ws_conn {
     cn_actor *session; /* one reference; NULL once detached (close_all) */
     struct cn_ws_rx *rx;
     struct cn_ws_out *head, *tail;
-    size_t queued;   /* bytes in the queue */
-    bool input_dead; /* the parser failed: later bytes are ignored */
-    bool closing;    /* a close is under way: later output is dropped */
-    bool over_limit; /* a write pass left more than max_outbound queued: timer armed */
-    bool dirty;      /* listed in t->dirty: written after the current inbox drain */
+    size_t queued;    /* bytes in the queue */
+    bool input_dead;  /* the parser failed: later bytes are ignored */
+    bool closing;     /* a close is under way: later output is dropped */
+    bool over_limit;  /* a write pass left more than max_outbound queued: timer armed */
+    bool dirty;       /* listed in t->dirty: written after the current inbox drain */
+    bool saw_connect; /* the first CONNECT/STOMP went by: the version is settled */
     int close_reason;
+    int max_minor;           /* the subprotocol's STOMP version: 12, 11 or 10 */
+    lws_usec_t confirmed_us; /* when received data last told lws the peer is alive */
 };
 
 /* Frames coalesced into one send: each stays its own WebSocket message (one STOMP
@@ -174,7 +180,7 @@ static void slow_consumer(struct ws_conn *c)
      * either way the connection closes and nobody waits for it. */
     static const char text[] = "slow consumer: outbound queue overflow (max_outbound_bytes limit)";
     char buf[LWS_PRE + 256];
-    long n = cn_stomp_write_error(buf, sizeof buf, LWS_PRE, text, NULL, NULL, 0);
+    long n = cn_stomp_write_error(buf, sizeof buf, LWS_PRE, text, NULL, text, sizeof text - 1);
     if (n > 0) {
         struct cn_ws_out *o = cn_ws_out_new(c->id, (size_t)n);
         memcpy(o->data + LWS_PRE, buf + LWS_PRE, (size_t)n);
@@ -231,6 +237,81 @@ static bool path_is_ws(struct lws *wsi)
     return strcmp(path, "/ws") == 0;
 }
 
+/* Answers a refused upgrade with an HTTP status and the JSON error shape, written
+ * straight to the socket (lws has nothing of ours queued before an upgrade's
+ * answer), then the caller hangs up. */
+static void refuse_upgrade(struct lws *wsi, int status, const char *reason, const char *code,
+                           const char *message)
+{
+    char body[256], resp[512];
+    int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                      message);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "Content-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     status, reason, bl, body);
+    int fd = lws_partial_buffered(wsi) ? -1 : lws_get_socket_fd(wsi);
+    /* A fresh socket's send buffer takes this whole; if not, the close says enough. */
+    if (fd >= 0 && n > 0 && (size_t)n < sizeof resp)
+        (void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Before lws looks at the upgrade: only /ws upgrades, and among the subprotocols
+ * the client offers, the highest STOMP version whatever their order. lws binds
+ * the first offered name that its vhost knows, so for this upgrade the STOMP
+ * entries not chosen get a name no client sends: lws then binds, and answers,
+ * the chosen one. The table is this I/O thread's own (http_server.c), the
+ * upgrade runs on from here in the same call, and every upgrade sets every name
+ * anew. No header at all is STOMP 1.2 (protocols[0]). */
+static const char *const disabled_names[] = {"-v12.stomp", "-v11.stomp", "-v10.stomp"};
+
+static int confirm_upgrade(struct lws *wsi)
+{
+    if (!path_is_ws(wsi)) {
+        refuse_upgrade(wsi, 404, "Not Found", "NOT_FOUND",
+                       "no WebSocket endpoint at this path; STOMP is served at /ws");
+        return -1;
+    }
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+    if (total <= 0)
+        return 0;
+    char offer[128];
+    /* lws itself refuses a list longer than its 127-byte buffer. */
+    if (total >= (int)sizeof offer ||
+        lws_hdr_copy(wsi, offer, sizeof offer, WSI_TOKEN_PROTOCOL) < 0) {
+        refuse_upgrade(wsi, 400, "Bad Request", "UNSUPPORTED_SUBPROTOCOL",
+                       "Sec-WebSocket-Protocol is too long");
+        return -1;
+    }
+    int minor = cn_stomp_subprotocol_pick(offer, strlen(offer));
+    if (!minor) {
+        refuse_upgrade(wsi, 400, "Bad Request", "UNSUPPORTED_SUBPROTOCOL",
+                       "no supported subprotocol offered: this server speaks v12.stomp, "
+                       "v11.stomp and v10.stomp");
+        return -1;
+    }
+    /* The HTTP side of the connection is bound to the table's first entry. */
+    struct lws_protocols *p = (struct lws_protocols *)lws_get_protocol(wsi);
+    if (!p || !p->name || strcmp(p->name, "http") != 0)
+        return 0; /* not our table: lws' own choice stands */
+    for (int i = 1; i <= 3; i++) {
+        int v = (int)p[i].id;
+        if (v < 10 || v > 12)
+            return 0;
+        p[i].name = v == minor ? cn_stomp_subprotocol_name(v) : disabled_names[12 - v];
+    }
+    return 0;
+}
+
+static int subprotocol_minor(struct lws *wsi)
+{
+    const struct lws_protocols *p = lws_get_protocol(wsi);
+    return p && p->id >= 10 && p->id <= 12 ? (int)p->id : 12; /* none: protocols[0] */
+}
+
 static int on_established(struct cn__ws_thread *t, struct lws *wsi)
 {
     if (t->shut || !t->cfg.open_session)
@@ -242,10 +323,12 @@ static int on_established(struct cn__ws_thread *t, struct lws *wsi)
     c->id = ((uint64_t)(t->index + 1) << 48) | ++t->next_id;
     c->parser = cn_stomp_parser_new(&t->cfg.limits);
     c->close_reason = CN_WS_CLOSE_PEER;
+    c->max_minor = subprotocol_minor(wsi);
+    c->confirmed_us = lws_now_usecs();
     c->rx = cn_xmalloc(sizeof *c->rx);
     atomic_init(&c->rx->refs, 2); /* ours and the session's */
     atomic_init(&c->rx->chunks, 0);
-    struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx};
+    struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx, c->max_minor};
     c->session = t->cfg.open_session(t->cfg.open_ctx, &peer);
     cn_u64map_put(&t->conns, c->id, c);
     c->next = t->all;
@@ -269,6 +352,13 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
     if (c->input_dead || c->closing)
         return;
     atomic_fetch_add_explicit(&c->rx->chunks, 1, memory_order_relaxed);
+    /* Data from the peer proves it alive as a PONG would: lws then skips the PING.
+     * At most once per second, as each call re-files the connection's timer. */
+    lws_usec_t now = lws_now_usecs();
+    if (now - c->confirmed_us >= 1000000) {
+        c->confirmed_us = now;
+        lws_validity_confirmed(c->wsi);
+    }
     while (len > 0) {
         struct cn_stomp_frame f;
         size_t used = 0;
@@ -283,6 +373,14 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
             tell_session(c, &m->hdr);
             return;
         }
+        if (!c->saw_connect && (f.command == CN_STOMP_CONNECT || f.command == CN_STOMP_STOMP)) {
+            /* The session picks the same version from the same frame; 1.0 frames
+             * after it carry their headers unescaped. */
+            c->saw_connect = true;
+            const char *v =
+                cn_stomp_version_pick(cn_stomp_frame_get(&f, "accept-version", NULL), c->max_minor);
+            cn_stomp_parser_set_raw(c->parser, v && strcmp(v, "1.0") == 0);
+        }
         struct cn_ws_in_frame *m = cn_xmalloc(sizeof *m);
         cn_msg_init(&m->hdr, CN_WS_IN_FRAME, in_frame_free);
         m->frame = cn_stomp_frame_clone(&f);
@@ -292,24 +390,23 @@ static void on_receive(struct ws_conn *c, const char *in, size_t len)
     }
 }
 
-/* The WebSocket close after the session's last frame: 1013 (try again later)
- * when a limit refused the session, so clients back off; normal otherwise. */
+/* Writes the WebSocket close frame for `reason` (cn_ws_close_code and its text):
+ * written here rather than left to lws_close_reason, whose frame does not always
+ * go out when the callback then returns -1 (with the libuv loops it did not). lws
+ * keeps what the socket does not take and flushes it before it closes. */
 static void close_status(struct lws *wsi, int reason)
 {
-    static const char bye[] = "bye", later[] = "try again later";
-    if (reason == CN_WS_CLOSE_USER_LIMIT) {
-        /* lws_close_reason's frame does not always go out when the callback then
-         * returns -1 (with the libuv loops it did not); the 1013 is what tells a
-         * client to back off, so it is written here, after the ERROR. */
-        unsigned char buf[LWS_PRE + 2 + sizeof later];
-        buf[LWS_PRE] = 1013 >> 8;
-        buf[LWS_PRE + 1] = 1013 & 0xff;
-        memcpy(buf + LWS_PRE + 2, later, sizeof later - 1);
-        /* 4 is LWS_WRITE_CLOSE, which lws-write.h leaves to lws_close_reason. */
-        lws_write(wsi, buf + LWS_PRE, 2 + sizeof later - 1, (enum lws_write_protocol)4);
-        return;
-    }
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)bye, sizeof bye - 1);
+    const char *text = cn_ws_close_text(reason);
+    size_t tl = strlen(text);
+    int code = cn_ws_close_code(reason);
+    unsigned char buf[LWS_PRE + 2 + 64];
+    if (tl > 64)
+        tl = 64;
+    buf[LWS_PRE] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+    memcpy(buf + LWS_PRE + 2, text, tl);
+    /* 4 is LWS_WRITE_CLOSE, which lws-write.h leaves to lws_close_reason. */
+    lws_write(wsi, buf + LWS_PRE, 2 + tl, (enum lws_write_protocol)4);
 }
 
 /* The header of an unmasked, final text frame of len payload bytes (RFC 6455
@@ -343,7 +440,7 @@ static struct cn_ws_out *pop(struct ws_conn *c)
     return o;
 }
 
-enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE };
+enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE, PASS_LINGER };
 
 /* Writes queued frames while the socket takes them whole, several frames per
  * send (COALESCE_MAX). lws keeps what a send left over and writes it before
@@ -373,7 +470,18 @@ static enum pass write_pass(struct ws_conn *c, bool in_callback)
                 return PASS_DEAD;
             /* Everything queued before the ERROR or RECEIPT is on its way first. */
             close_status(c->wsi, reason);
-            return PASS_CLOSE;
+            if (lws_partial_buffered(c->wsi))
+                return PASS_CLOSE; /* lws flushes what it holds, then closes */
+            /* A lingering close (as nginx does): closing a socket with unread input
+             * sends RST, and the client may lose the ERROR and the close frame (a
+             * too-big frame is still arriving). So the write side ends here (FIN
+             * after the close frame) and input is read and dropped until the client
+             * closes, or the slow-close deadline passes. */
+            shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+            drop_queue(c);
+            c->input_dead = true;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->t->cfg.slow_close_s);
+            return PASS_LINGER;
         }
         if (o->len + 10 > COALESCE_MAX) {
             o = pop(c);
@@ -425,7 +533,10 @@ static void after_pass(struct ws_conn *c)
 
 static int on_writeable(struct ws_conn *c)
 {
-    if (write_pass(c, true) != PASS_OK)
+    enum pass p = write_pass(c, true);
+    if (p == PASS_LINGER)
+        return 0;
+    if (p != PASS_OK)
         return -1;
     after_pass(c);
     return 0;
@@ -478,6 +589,8 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
     void *opaque = lws_get_opaque_user_data(wsi);
     struct ws_conn *c = cn__ws_is_conn(opaque) ? opaque : NULL;
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* Only /ws upgrades, only while sessions can be opened, and only
          * within the node's limits (a refusal is answered 503 by the guard). */
@@ -524,8 +637,7 @@ void cn__ws_close_all(struct cn__ws_thread *t)
             cn_actor_unref(c->session);
         c->session = NULL;
         c->closing = true;
-        static const char bye[] = "server shutting down";
-        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)bye, sizeof bye - 1);
+        close_status(c->wsi, CN_WS_CLOSE_SHUTDOWN);
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
 }

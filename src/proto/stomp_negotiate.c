@@ -2,6 +2,7 @@
 #include "proto/stomp_negotiate.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "proto/stomp_error.h"
@@ -54,22 +55,63 @@ void cn_stomp_heartbeat_negotiate(uint32_t cx, uint32_t cy, uint32_t sx, uint32_
     *server_to_client_ms = pair(sx, cy);
 }
 
-const char *cn_stomp_version_negotiate(const char *accept_version)
+const char *cn_stomp_version_pick(const char *accept_version, int max_minor)
 {
     if (!accept_version)
-        return NULL;
-    bool v11 = false, v12 = false;
+        return max_minor >= 10 ? "1.0" : NULL;
+    int best = 0;
     const char *p = accept_version;
-    while (*p) {
+    for (;;) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == 3 && memcmp(p, "1.2", 3) == 0)
-            v12 = true;
-        else if (n == 3 && memcmp(p, "1.1", 3) == 0)
-            v11 = true;
+        if (n == 3 && p[0] == '1' && p[1] == '.' && p[2] >= '0' && p[2] <= '2') {
+            int minor = 10 + (p[2] - '0');
+            if (minor <= max_minor && minor > best)
+                best = minor;
+        }
         if (!comma)
             break;
         p = comma + 1;
     }
-    return v12 ? "1.2" : v11 ? "1.1" : NULL;
+    return best == 12 ? "1.2" : best == 11 ? "1.1" : best == 10 ? "1.0" : NULL;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int cn_stomp_subprotocol_pick(const char *offer, size_t len)
+{
+    int best = 0;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (is_space(offer[i]) || offer[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && offer[i] != ',' && !is_space(offer[i]))
+            i++;
+        size_t n = i - start;
+        /* Tokens are case-sensitive (RFC 6455 4.1): "v12.stomp" only. */
+        for (int minor = 12; minor >= 10; minor--) {
+            const char *name = cn_stomp_subprotocol_name(minor);
+            if (n == 9 && memcmp(offer + start, name, 9) == 0 && minor > best)
+                best = minor;
+        }
+    }
+    return best;
+}
+
+const char *cn_stomp_subprotocol_name(int minor)
+{
+    switch (minor) {
+    case 12:
+        return "v12.stomp";
+    case 11:
+        return "v11.stomp";
+    case 10:
+        return "v10.stomp";
+    default:
+        return NULL;
+    }
 }

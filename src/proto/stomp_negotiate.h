@@ -3,6 +3,7 @@
 #ifndef CN_PROTO_STOMP_NEGOTIATE_H
 #define CN_PROTO_STOMP_NEGOTIATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Parses a heart-beat header value "cx,cy" (two non-negative decimal integers of
@@ -16,10 +17,20 @@ int cn_stomp_heartbeat_parse(const char *value, uint32_t *x, uint32_t *y);
 void cn_stomp_heartbeat_negotiate(uint32_t cx, uint32_t cy, uint32_t sx, uint32_t sy,
                                   uint32_t *client_to_server_ms, uint32_t *server_to_client_ms);
 
-/* Picks the highest version both sides speak from an accept-version value such as
- * "1.0,1.1,1.2". This server speaks 1.1 and 1.2. NULL (header absent) means a 1.0
- * client. Returns "1.2" or "1.1" (static), or NULL when there is no common version:
- * the caller then sends ERROR and closes. */
-const char *cn_stomp_version_negotiate(const char *accept_version);
+/* The version a connection speaks: the highest in accept-version (such as
+ * "1.0,1.1,1.2") that is at most max_minor (10, 11 or 12: the WebSocket
+ * subprotocol chosen at the upgrade, 12 without one). NULL (header absent) means
+ * a 1.0 client (spec, "Protocol Negotiation"). Returns "1.2", "1.1" or "1.0"
+ * (static), or NULL when there is no common version. */
+const char *cn_stomp_version_pick(const char *accept_version, int max_minor);
+
+/* The subprotocol of a WebSocket upgrade: from a Sec-WebSocket-Protocol value
+ * (comma-separated tokens, any order), the highest of v12.stomp, v11.stomp and
+ * v10.stomp that it offers. Returns 12, 11 or 10, or 0 when it offers none of
+ * them. */
+int cn_stomp_subprotocol_pick(const char *offer, size_t len);
+
+/* "v12.stomp", "v11.stomp" or "v10.stomp" for 12, 11 or 10; NULL otherwise. */
+const char *cn_stomp_subprotocol_name(int minor);
 
 #endif

@@ -34,6 +34,7 @@ struct header_pos {
 struct cn_stomp_parser {
     struct cn_stomp_limits lim;
     int error; /* sticky: 0 or the first error */
+    bool raw;  /* STOMP 1.0: backslashes are plain bytes (cn_stomp_parser_set_raw) */
 
     char *buf; /* the frame being assembled (offset 0 = its first byte) */
     size_t len, cap;
@@ -57,6 +58,11 @@ struct cn_stomp_limits cn_stomp_default_limits(void)
 {
     return (struct cn_stomp_limits){CN_STOMP_DEFAULT_MAX_FRAME_SIZE, CN_STOMP_DEFAULT_MAX_HEADERS,
                                     CN_STOMP_DEFAULT_MAX_HEADER_LINE};
+}
+
+void cn_stomp_parser_set_raw(struct cn_stomp_parser *p, bool raw)
+{
+    p->raw = raw;
 }
 
 struct cn_stomp_parser *cn_stomp_parser_new(const struct cn_stomp_limits *limits)
@@ -162,7 +168,7 @@ static int process_line(struct cn_stomp_parser *p, const char *base, size_t star
         return CN_STOMP_E_BAD_HEADER;
     size_t name_len = (size_t)(colon - s);
     bool escaped = false;
-    if (!cn_stomp_command_is_raw(p->cmd) && memchr(s, '\\', n)) {
+    if (!cn_stomp_command_is_raw(p->cmd) && !p->raw && memchr(s, '\\', n)) {
         /* Name and value are checked apart: "a\:b" is an undefined escape, not an
          * escaped colon. */
         if (!escapes_valid(s, name_len) || !escapes_valid(colon + 1, n - name_len - 1))

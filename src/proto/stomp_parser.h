@@ -44,6 +44,10 @@ struct cn_stomp_parser *cn_stomp_parser_new(const struct cn_stomp_limits *limits
 /* Frees the parser and invalidates any frame it yielded. NULL is allowed. */
 void cn_stomp_parser_free(struct cn_stomp_parser *p);
 
+/* STOMP 1.0 has no header escaping: with raw set, frames parsed from now on keep
+ * their backslashes as they are (1.1 and 1.2 decode \r \n \c \\). */
+void cn_stomp_parser_set_raw(struct cn_stomp_parser *p, bool raw);
+
 enum {
     CN_STOMP_NEED_MORE = 0, /* all input consumed, no complete frame yet */
     CN_STOMP_FRAME = 1,     /* *frame holds a complete frame */

@@ -21,6 +21,16 @@ static void put_escaped(struct cn_stomp_writer *w, const char *s, size_t n)
         put(w, s, n);
         return;
     }
+    if (w->raw) {
+        /* No escapes to write CR or LF with: they become spaces, so a value can
+         * never end the header early. */
+        size_t at = w->pos;
+        put(w, s, n);
+        for (size_t i = 0; i < n && at + i < w->cap; i++)
+            if (w->buf[at + i] == '\r' || w->buf[at + i] == '\n')
+                w->buf[at + i] = ' ';
+        return;
+    }
     size_t e = cn_stomp_escaped_len(s, n);
     if (e && w->pos <= w->cap && e <= w->cap - w->pos)
         cn_stomp_escape(w->buf + w->pos, s, n);
@@ -37,10 +47,15 @@ static void put_uint(struct cn_stomp_writer *w, size_t v)
 void cn_stomp_writer_init(struct cn_stomp_writer *w, char *buf, size_t cap, size_t headroom,
                           enum cn_stomp_command cmd)
 {
-    *w = (struct cn_stomp_writer){buf, cap, headroom, headroom, cmd};
+    *w = (struct cn_stomp_writer){buf, cap, headroom, headroom, cmd, false};
     const char *name = cn_stomp_command_name(cmd);
     put(w, name, strlen(name));
     put(w, "\n", 1);
+}
+
+void cn_stomp_writer_set_raw(struct cn_stomp_writer *w)
+{
+    w->raw = true;
 }
 
 void cn_stomp_writer_header(struct cn_stomp_writer *w, const char *name, const char *value,
@@ -117,7 +132,7 @@ long cn_stomp_write_error(char *buf, size_t cap, size_t headroom, const char *me
 static long render_shared(char *buf, size_t cap, const struct cn_stomp_message_fields *m,
                           size_t *needed)
 {
-    struct cn_stomp_writer w = {buf, cap, 0, 0, CN_STOMP_MESSAGE};
+    struct cn_stomp_writer w = {buf, cap, 0, 0, CN_STOMP_MESSAGE, false};
     cn_stomp_writer_header(&w, "destination", m->destination, strlen(m->destination));
     cn_stomp_writer_header(&w, "message-id", m->message_id, strlen(m->message_id));
     if (m->content_type)

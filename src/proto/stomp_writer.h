@@ -30,11 +30,17 @@ struct cn_stomp_writer {
     size_t pos; /* keeps counting past cap so the needed size is known */
     size_t start;
     enum cn_stomp_command cmd;
+    bool raw; /* STOMP 1.0: values written as they are (cn_stomp_writer_set_raw) */
 };
 
 /* Starts a frame of command `cmd` at buf + headroom. Borrows `buf` until finish. */
 void cn_stomp_writer_init(struct cn_stomp_writer *w, char *buf, size_t cap, size_t headroom,
                           enum cn_stomp_command cmd);
+
+/* STOMP 1.0, which has no escaping (and an ERROR before any version is agreed):
+ * the headers appended after this call are written as they are, except that CR
+ * and LF become spaces. */
+void cn_stomp_writer_set_raw(struct cn_stomp_writer *w);
 
 /* Appends a header; the value (vlen bytes) and name are escaped unless the command
  * is CONNECTED. Cannot fail: overflow is reported by finish. */

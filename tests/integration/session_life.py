@@ -110,6 +110,7 @@ def test_session_is_closed_with_token_expired_at_exp(node, alice):
     closed_at = time.time()
     errors = [f for f in c.frames_before_close if f[0] == "ERROR"]
     assert errors and errors[0][1]["message"] == "token-expired", c.frames_before_close
+    assert c.close_code == 1008, (c.close_code, c.close_reason)
     # Not before exp (1 s granularity of the clock), and soon after it.
     assert closed_at >= exp - 0.05, (closed_at, exp)
     assert closed_at <= exp + 1.5 * cnlib.scale(), (closed_at, exp, t)
@@ -324,8 +325,8 @@ def test_silent_clients_of_every_kind_are_closed_and_files_return_to_baseline(no
     raw = [socket.create_connection(("127.0.0.1", node.port)) for _ in range(10)]
     upgraded = [ss.Client(node) for _ in range(5)]  # never send CONNECT
     connected = []
-    for _ in range(PER_USER):  # CONNECTed with heart-beat:0,0, then silent
-        connected.append(ss.connected(node, erin, heart_beat="0,0"))
+    for _ in range(PER_USER):  # CONNECTed offering heart-beats, then silent
+        connected.append(ss.connected(node, erin, heart_beat="1000,0"))
     cnlib.wait_until(lambda: fd_count(pid) >= base + 10 + 5 + PER_USER, 5,
                      what="the node holding a file per socket")
     # The node's side of every accepted socket has TCP keepalive armed (ss shows the

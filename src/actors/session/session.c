@@ -123,7 +123,7 @@ static void on_frame(struct cn__session *s, struct cn_ws_in_frame *m)
             /* The CONNECT waits for its user's lookup: what follows it waits too, and
              * runs once the session is open (drain_deferred). */
             if (s->dq_len >= CN__SESSION_MAX_DEFERRED) {
-                cn__session_fail(s, f, CN_WS_CLOSE_PROTOCOL,
+                cn__session_fail(s, f, CN_WS_CLOSE_FLOOD,
                                  "too many frames waiting for CONNECT to complete");
                 break;
             }
@@ -140,7 +140,7 @@ static void on_frame(struct cn__session *s, struct cn_ws_in_frame *m)
             break; /* told to reconnect elsewhere: what it sends now is sent again there */
         if (s->pending || s->dq_head) {
             if (s->dq_len >= CN__SESSION_MAX_DEFERRED) {
-                cn__session_fail(s, f, CN_WS_CLOSE_PROTOCOL,
+                cn__session_fail(s, f, CN_WS_CLOSE_FLOOD,
                                  "too many frames waiting for an earlier SUBSCRIBE");
                 break;
             }
@@ -161,10 +161,15 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     case CN_WS_IN_FRAME:
         on_frame(s, (struct cn_ws_in_frame *)m);
         return;
-    case CN_WS_IN_PARSE_ERROR:
-        cn__session_fail(s, NULL, CN_WS_CLOSE_PROTOCOL,
-                         cn_stomp_strerror(((struct cn_ws_in_error *)m)->code));
+    case CN_WS_IN_PARSE_ERROR: {
+        int code = ((struct cn_ws_in_error *)m)->code;
+        /* Size limits are 1009 (message too big) on the wire, the rest 1002. */
+        bool big = code == CN_STOMP_E_FRAME_TOO_LARGE || code == CN_STOMP_E_LINE_TOO_LONG ||
+                   code == CN_STOMP_E_TOO_MANY_HEADERS;
+        cn__session_fail(s, NULL, big ? CN_WS_CLOSE_TOO_LARGE : CN_WS_CLOSE_PROTOCOL,
+                         cn_stomp_strerror(code));
         break;
+    }
     case CN_WS_IN_CLOSED:
         on_closed(s, (struct cn_ws_in_closed *)m);
         break;

@@ -57,11 +57,12 @@ static void open_session(struct cn__session *s, const char *version, uint32_t cx
         cn_timer_cancel(s->deps->rt, s->t_connect);
     s->t_connect = 0;
 
-    /* CONNECTED advertises the node's interval both ways; what runs is negotiated in
+    /* CONNECTED advertises the node's interval for each direction the client wants
+     * (spec: 0 for a direction it declined); what runs is negotiated in
      * cn__session_heartbeat_start. */
     uint32_t hb = s->deps->cfg.heartbeat_ms;
     char hbv[32], user[24];
-    snprintf(hbv, sizeof hbv, "%u,%u", hb, hb);
+    snprintf(hbv, sizeof hbv, "%u,%u", cy ? hb : 0, cx ? hb : 0);
     snprintf(user, sizeof user, "%" PRId64, s->user_id);
     struct cn__session_hdr h[] = {{"version", version},
                                   {"heart-beat", hbv},
@@ -77,13 +78,22 @@ static void open_session(struct cn__session *s, const char *version, uint32_t cx
 void cn__session_connect(struct cn__session *s, const struct cn_stomp_frame *f)
 {
     struct cn_ws_counters *c = s->deps->counters;
-    const char *version = cn_stomp_version_negotiate(cn_stomp_frame_get(f, "accept-version", NULL));
+    /* The transport applied the same rule to this frame (ws_link.h). */
+    int max_minor = s->peer.stomp_max_minor ? s->peer.stomp_max_minor : 12; /* 0: unset */
+    const char *version =
+        cn_stomp_version_pick(cn_stomp_frame_get(f, "accept-version", NULL), max_minor);
     if (!version) {
         count(&c->connects[CN_WS_CONNECT_BAD_VERSION]);
         cn__session_fail(s, NULL, CN_WS_CLOSE_PROTOCOL,
-                         "unsupported STOMP version: this server speaks 1.1 and 1.2");
+                         max_minor == 12 ? "unsupported STOMP version: this server speaks 1.0, "
+                                           "1.1 and 1.2"
+                         : max_minor == 11
+                             ? "unsupported STOMP version: the v11.stomp subprotocol speaks 1.0 "
+                               "and 1.1"
+                             : "unsupported STOMP version: the v10.stomp subprotocol speaks 1.0");
         return;
     }
+    s->raw = strcmp(version, "1.0") == 0;
     uint32_t cx, cy;
     if (cn_stomp_heartbeat_parse(cn_stomp_frame_get(f, "heart-beat", NULL), &cx, &cy) != 0) {
         count(&c->connects[CN_WS_CONNECT_BAD_HEADER]);

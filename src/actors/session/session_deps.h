@@ -21,7 +21,7 @@
 struct cn_known_users;
 
 struct cn_session_config {
-    uint32_t heartbeat_ms;       /* the server's sx,sy and the floor for 0 (issue 9) */
+    uint32_t heartbeat_ms;       /* the server's sx,sy: the floor for clients that ask */
     uint32_t connect_timeout_ms; /* CONNECT must arrive within this */
     uint32_t max_subscriptions;  /* per session */
 };

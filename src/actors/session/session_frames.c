@@ -329,7 +329,8 @@ void cn__session_send_done(struct cn__session *s, struct cn_session_send_done *m
         s->sends_inflight--;
     if (s->state == CN__SESSION_OPEN) {
         if (m->code && m->close) {
-            cn__session_fail_receipt(s, m->receipt[0] ? m->receipt : NULL, CN_WS_CLOSE_PROTOCOL,
+            /* Sustained flooding: 1013, come back later. */
+            cn__session_fail_receipt(s, m->receipt[0] ? m->receipt : NULL, CN_WS_CLOSE_FLOOD,
                                      m->message);
         } else if (m->code) {
             cn__session_app_error(s, m->receipt[0] ? m->receipt : NULL, m->code, m->message);

@@ -28,6 +28,10 @@ void cn__session_write(struct cn__session *s, enum cn_stomp_command cmd,
     struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, cap);
     struct cn_stomp_writer w;
     cn_stomp_writer_init(&w, (char *)o->data, CN_WS_PRE + cap, CN_WS_PRE, cmd);
+    /* 1.0 is never escaped; neither is an ERROR before CONNECTED, when no version
+     * is agreed yet: clients do not unescape then (a ':' would show as "\c"). */
+    if (s->raw || (cmd == CN_STOMP_ERROR && s->state == CN__SESSION_AWAIT_CONNECT))
+        cn_stomp_writer_set_raw(&w);
     for (int i = 0; i < n; i++)
         if (h[i].value)
             cn_stomp_writer_header(&w, h[i].name, h[i].value, strlen(h[i].value));
@@ -108,9 +112,15 @@ static void fail_with(struct cn__session *s, const char *receipt, int reason, co
 {
     if (s->state == CN__SESSION_CLOSING)
         return;
+    /* Every ERROR carries its text in the body too, for the clients that show the
+     * body and for those that do not unescape the header. */
     struct cn__session_hdr h[] = {{"message", message},
                                   {"receipt-id", receipt},
-                                  {"content-type", json ? "application/json" : NULL}};
+                                  {"content-type", json ? "application/json" : "text/plain"}};
+    if (!json) {
+        json = message;
+        json_len = strlen(message);
+    }
     cn__session_write(s, CN_STOMP_ERROR, h, 3, json, json_len, true, reason);
     cn__session_end(s, reason);
 }
@@ -153,7 +163,10 @@ void cn__session_app_error(struct cn__session *s, const char *receipt, const cha
         };
         cn__session_write(s, CN_STOMP_MESSAGE, h, 5, body, len, false, 0);
     } else {
-        fail_with(s, receipt, CN_WS_CLOSE_APP_ERROR, message, body, len);
+        /* The node's own trouble is 1011 on the wire; a refusal of the request, 1008. */
+        fail_with(s, receipt,
+                  strcmp(code, "UNAVAILABLE") == 0 ? CN_WS_CLOSE_INTERNAL : CN_WS_CLOSE_APP_ERROR,
+                  message, body, len);
     }
     free(body);
 }

@@ -90,7 +90,9 @@ struct cn__session {
     /* A CONNECT whose token checked out, waiting for user_by_id (its user was not known
      * to exist yet; session_auth.c). Frames that arrive meanwhile are held back. */
     bool connect_pending;
-    const char *connect_version; /* static, from cn_stomp_version_negotiate */
+    const char *connect_version; /* static, from cn_stomp_version_pick */
+    /* STOMP 1.0 (decided at CONNECT): header values are written unescaped. */
+    bool raw;
     uint32_t connect_cx, connect_cy;
     int64_t connect_user_id, connect_exp_s;
 };

@@ -25,8 +25,9 @@ uint64_t cn__session_sub_add(struct cn__session *s, const char *id, int64_t room
     struct cn__session_sub *x = cn_xcalloc(1, sizeof *x);
     size_t n = strlen(id);
     x->id = cn_xstrdup(id);
-    x->id_esc = cn_xmalloc(cn_stomp_escaped_len(id, n) + 1);
-    x->id_esc_len = cn_stomp_escape(x->id_esc, id, n);
+    /* STOMP 1.0 sessions write the id as it came (no escaping in 1.0). */
+    x->id_esc = cn_xmalloc((s->raw ? n : cn_stomp_escaped_len(id, n)) + 1);
+    x->id_esc_len = s->raw ? (memcpy(x->id_esc, id, n), n) : cn_stomp_escape(x->id_esc, id, n);
     x->id_esc[x->id_esc_len] = '\0';
     x->key = ++s->next_key;
     x->room_id = room_id;

@@ -34,20 +34,19 @@ static uint64_t hb_in_tick(const struct cn__session *s)
 
 void cn__session_heartbeat_start(struct cn__session *s, uint32_t cx, uint32_t cy)
 {
-    /* The spec's rule against our sx = sy = heartbeat_ms, then the floor (issue 9):
-     * a direction the client switched off (0) still runs at the node's interval,
-     * so a dead client is noticed and an idle link is kept warm. */
+    /* The spec's rule against our sx = sy = heartbeat_ms, which is so the floor for
+     * a client that asks for heart-beats. A direction the client switched off (0)
+     * has none: such a client is never closed for silence (dead peers are found by
+     * the transport's WebSocket PING and TCP keepalive instead). */
     uint32_t hb = s->deps->cfg.heartbeat_ms;
     cn_stomp_heartbeat_negotiate(cx, cy, hb, hb, &s->hb_in_ms, &s->hb_out_ms);
-    if (!s->hb_in_ms)
-        s->hb_in_ms = hb;
-    if (!s->hb_out_ms)
-        s->hb_out_ms = hb;
     s->rx_seen = atomic_load_explicit(&s->peer.rx->chunks, memory_order_relaxed);
     s->rx_last_ms = cn_now_ms();
     s->out_since_tick = false;
-    cn__session_arm(s, &s->t_hb_in, CN__SESSION_TIMER_HB_IN, hb_in_tick(s));
-    cn__session_arm(s, &s->t_hb_out, CN__SESSION_TIMER_HB_OUT, s->hb_out_ms);
+    if (s->hb_in_ms)
+        cn__session_arm(s, &s->t_hb_in, CN__SESSION_TIMER_HB_IN, hb_in_tick(s));
+    if (s->hb_out_ms)
+        cn__session_arm(s, &s->t_hb_out, CN__SESSION_TIMER_HB_OUT, s->hb_out_ms);
 }
 
 void cn__session_on_hb_in(struct cn__session *s)

@@ -39,16 +39,39 @@ static void test_heartbeat_negotiate(void)
     CHECK(cs == 0 && sc == 0);
 }
 
-static void test_version_negotiate(void)
+static void test_version_pick(void)
 {
-    CHECK_STR(cn_stomp_version_negotiate("1.2"), "1.2");
-    CHECK_STR(cn_stomp_version_negotiate("1.0,1.1,1.2"), "1.2");
-    CHECK_STR(cn_stomp_version_negotiate("1.0,1.1,2.0"), "1.1");
-    CHECK_STR(cn_stomp_version_negotiate("1.1"), "1.1");
-    CHECK(cn_stomp_version_negotiate("1.0") == NULL);
-    CHECK(cn_stomp_version_negotiate("2.1,1.21") == NULL);
-    CHECK(cn_stomp_version_negotiate("") == NULL);
-    CHECK(cn_stomp_version_negotiate(NULL) == NULL);
+    CHECK_STR(cn_stomp_version_pick("1.2", 12), "1.2");
+    CHECK_STR(cn_stomp_version_pick("1.0,1.1,1.2", 12), "1.2");
+    CHECK_STR(cn_stomp_version_pick("1.2,1.1,1.0", 12), "1.2");
+    CHECK_STR(cn_stomp_version_pick("1.0,1.1,2.0", 12), "1.1");
+    CHECK_STR(cn_stomp_version_pick("1.1", 12), "1.1");
+    CHECK_STR(cn_stomp_version_pick("1.0", 12), "1.0");
+    /* the subprotocol caps the version */
+    CHECK_STR(cn_stomp_version_pick("1.0,1.1,1.2", 11), "1.1");
+    CHECK_STR(cn_stomp_version_pick("1.0,1.1,1.2", 10), "1.0");
+    CHECK(cn_stomp_version_pick("1.2", 11) == NULL);
+    /* no accept-version: a 1.0 client */
+    CHECK_STR(cn_stomp_version_pick(NULL, 12), "1.0");
+    CHECK(cn_stomp_version_pick("2.1,1.21", 12) == NULL);
+    CHECK(cn_stomp_version_pick("", 12) == NULL);
 }
 
-CN_TEST_MAIN(test_heartbeat_parse, test_heartbeat_negotiate, test_version_negotiate)
+static void test_subprotocol_pick(void)
+{
+    const char *webstomp = "v10.stomp, v11.stomp, v12.stomp";
+    CHECK_EQ(cn_stomp_subprotocol_pick(webstomp, strlen(webstomp)), 12);
+    CHECK_EQ(cn_stomp_subprotocol_pick("v12.stomp,v10.stomp", 19), 12);
+    CHECK_EQ(cn_stomp_subprotocol_pick("v11.stomp, v10.stomp", 20), 11);
+    CHECK_EQ(cn_stomp_subprotocol_pick("mqtt, v10.stomp", 15), 10);
+    CHECK_EQ(cn_stomp_subprotocol_pick("mqtt, V12.STOMP", 15), 0);
+    CHECK_EQ(cn_stomp_subprotocol_pick("v12.stompx", 10), 0);
+    CHECK_EQ(cn_stomp_subprotocol_pick("", 0), 0);
+    /* len bounds the scan */
+    CHECK_EQ(cn_stomp_subprotocol_pick("v11.stomp,v12.stomp", 9), 11);
+    CHECK_STR(cn_stomp_subprotocol_name(10), "v10.stomp");
+    CHECK(cn_stomp_subprotocol_name(13) == NULL);
+}
+
+CN_TEST_MAIN(test_heartbeat_parse, test_heartbeat_negotiate, test_version_pick,
+             test_subprotocol_pick)
