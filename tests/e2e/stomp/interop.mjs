@@ -88,18 +88,22 @@ const adapters = {
 
   // webstomp-client and stompjs 2.3.3 share an API (connect/subscribe/send/disconnect
   // with an errorCallback that also hears about unexpected closes).
-  webstomp: { open: (o) => classic(o, (ws) => webstomp.over(ws, { heartbeat: HB ? { incoming: HB, outgoing: HB } : false, debug: false }), ['v10.stomp', 'v11.stomp', 'v12.stomp']) },
+  webstomp: {
+    open: (o) => classic(o, (ws) => webstomp.over(ws, { heartbeat: HB ? { incoming: HB, outgoing: HB } : false, debug: false }),
+      ['v10.stomp', 'v11.stomp', 'v12.stomp'], (s, dest, body, headers) => s.send(dest, body, headers)),
+  },
   stompjs2: {
     open: (o) => classic(o, (ws) => {
       const s = Stomp.over(ws);
       s.heartbeat = { incoming: HB, outgoing: HB };
       s.debug = () => {};
       return s;
-    }, ['v10.stomp', 'v11.stomp']), // what Stomp.client(url) offers
+    }, ['v10.stomp', 'v11.stomp'], // what Stomp.client(url) offers
+    (s, dest, body, headers) => s.send(dest, headers, body)), // 2.x: send(destination, headers, body)
   },
 };
 
-function classic({ token: t }, make, protocols) {
+function classic({ token: t }, make, protocols, send) {
   const ws = new TracedWS(url, protocols);
   const s = make(ws);
   const connected = deferred(), errorFrame = deferred();
@@ -126,7 +130,7 @@ function classic({ token: t }, make, protocols) {
     },
     send(dest, body, receipt) {
       const r = rs.wait(receipt);
-      s.send(dest, body, { receipt, 'content-type': 'application/json' });
+      send(s, dest, body, { receipt, 'content-type': 'application/json' });
       return r;
     },
     disconnect: () => s.disconnect(() => {}, { receipt: 'bye' }),
