@@ -11,11 +11,12 @@ heart-beats off (0,0), as a user of its own:
 - subscribe to a room and to /user/queue/errors, SEND with a receipt, receive its own
   MESSAGE;
 - SEND to a room it is not a member of: a readable JSON error on /user/queue/errors;
-- stay silent for longer than twice the node's heart-beat (26 s): the session stays;
-  with 0,0 the node sends no heart-beats and does not close it; then SEND again;
+- meanwhile, a second session stays silent for longer than twice the node's heart-beat
+  (26 s): it stays open; with 0,0 the node sends it no heart-beats and does not close
+  it; then it SENDs and receives again;
 - disconnect with the library's own call: a WebSocket close frame with 1000, and no
   error reported by the library;
-- a second connection SENDs to the foreign room without /user/queue/errors: ERROR with a
+- another connection SENDs to the foreign room without /user/queue/errors: ERROR with a
   readable `message` and body, then a close frame (not an abnormal 1006);
 - a CONNECT with a token that is not a JWT: ERROR with a readable `message` (no `\\c`
   left for clients that do not unescape) and body, closed with 1008.

@@ -30,59 +30,76 @@ export async function runFlow(adapter, o) {
   };
   const chat = (roomId, content) => JSON.stringify({ roomId, content });
 
-  // 1. The main session: connect, subscribe, send with receipt, receive, a readable
-  //    application error on /user/queue/errors, idle, send again, clean disconnect.
+  // Rejects when the connection closes (with the ERROR that came before, if any).
+  const dead = (conn) => conn.closed.then((x) => {
+    throw new Error(`connection closed (${x.code})${conn.lastError ? ' after ERROR ' + conn.lastError.message : ''}`);
+  });
+  const waitUntil = (cond, conn) => Promise.race([new Promise((resolve) => {
+    const check = () => (cond() || conn.isClosed ? resolve() : setTimeout(check, 20));
+    check();
+  }), dead(conn)]);
+  const open = async (token) => {
+    const conn = adapter.open({ token, hb: o.hb });
+    conn.errorFrame.then((f) => { conn.lastError = f; });
+    const info = await within(Promise.race([conn.connected, conn.errorFrame.then((f) => {
+      throw new Error(`ERROR ${f.message}`);
+    }), conn.closed.then((x) => { throw new Error(`closed ${x.code}`); })]), T, 'CONNECTED');
+    conn.closed.then(() => { conn.isClosed = true; });
+    return [conn, info];
+  };
+  const sendAndReceive = async (conn, inbox, content, receipt) => {
+    await within(Promise.race([conn.send('/app/chat.send', chat(o.roomId, content), receipt),
+      dead(conn)]), T, `RECEIPT ${receipt}`);
+    await within(waitUntil(() => inbox.some((b) => JSON.parse(b).content === content), conn), T,
+      `own MESSAGE ${content}`);
+    return {};
+  };
+  const dest = `/topic/room.${o.roomId}`;
+
+  // 1. The idle session, alongside the others: silence for longer than twice the
+  //    node's heart-beat. A session that asked for heart-beats gets them; one that sent
+  //    0,0 must neither be closed nor get LFs. Then it sends and receives again.
+  const idle = step('idle', async () => {
+    const [conn] = await open(o.token);
+    const inbox = [];
+    await within(Promise.race([conn.subscribe(dest, 'idle-room', 'sub-idle', (b) => inbox.push(b)),
+      dead(conn)]), T, 'RECEIPT of SUBSCRIBE');
+    const before = conn.heartbeats();
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, o.idleMs)), dead(conn)]);
+    const lfs = conn.heartbeats() - before;
+    await sendAndReceive(conn, inbox, `after idle from ${o.client} hb ${o.hb}`, 'send-idle');
+    conn.disconnect();
+    await within(conn.closed, T, 'close after DISCONNECT').catch(() => {});
+    return { heartbeatsReceived: lfs, libraryErrors: conn.libraryErrors.slice() };
+  });
+
+  // 2. The main session: connect, subscribe, send with receipt, receive, a readable
+  //    application error on /user/queue/errors, clean disconnect.
   let c;
   const inbox = [];
   const errs = [];
   const ok = await step('connect', async () => {
-    c = adapter.open({ token: o.token, hb: o.hb });
-    c.errorFrame.then((f) => { out.mainErrorFrame = f; });
-    const info = await within(Promise.race([c.connected, c.errorFrame.then((f) => {
-      throw new Error(`ERROR ${f.message}`);
-    }), c.closed.then((x) => { throw new Error(`closed ${x.code}`); })]), T, 'CONNECTED');
+    const [conn, info] = await open(o.token);
+    c = conn;
     return info;
   });
-  const alive = () => Promise.race([new Promise(() => {}), c.closed.then((x) => {
-    throw new Error(`connection closed (${x.code}) ${out.mainErrorFrame ? 'after ERROR ' + out.mainErrorFrame.message : ''}`);
-  })]);
   if (ok) {
-    const dest = `/topic/room.${o.roomId}`;
     await step('subscribe', async () => {
-      await within(Promise.race([c.subscribe(dest, 'room', 'sub-room', (b) => inbox.push(b)), alive()]), T, 'RECEIPT of SUBSCRIBE');
-      await within(Promise.race([c.subscribe('/user/queue/errors', 'errs', 'sub-errs', (b) => errs.push(b)), alive()]), T, 'RECEIPT of SUBSCRIBE errors');
+      await within(Promise.race([c.subscribe(dest, 'room', 'sub-room', (b) => inbox.push(b)), dead(c)]), T, 'RECEIPT of SUBSCRIBE');
+      await within(Promise.race([c.subscribe('/user/queue/errors', 'errs', 'sub-errs', (b) => errs.push(b)), dead(c)]), T, 'RECEIPT of SUBSCRIBE errors');
       return {};
     });
-    const sendAndReceive = async (content, receipt) => {
-      await within(Promise.race([c.send('/app/chat.send', chat(o.roomId, content), receipt), alive()]), T, `RECEIPT ${receipt}`);
-      await within(Promise.race([new Promise((resolve) => {
-        const check = () => (inbox.some((b) => JSON.parse(b).content === content) ? resolve() : setTimeout(check, 20));
-        check();
-      }), alive()]), T, `own MESSAGE ${content}`);
-      return {};
-    };
-    await step('sendReceive', () => sendAndReceive(`hello from ${o.client} hb ${o.hb}`, 'send-1'));
+    await step('sendReceive', () => sendAndReceive(c, inbox, `hello from ${o.client} hb ${o.hb}`, 'send-1'));
     await step('errorQueue', async () => {
       // A room of someone else's: refused, and the refusal is readable JSON.
       c.send('/app/chat.send', chat(o.foreignRoomId, 'not a member'), 'send-x').catch(() => {});
-      await within(Promise.race([new Promise((resolve) => {
-        const check = () => (errs.length ? resolve() : setTimeout(check, 20));
-        check();
-      }), alive()]), T, 'MESSAGE on /user/queue/errors');
+      await within(waitUntil(() => errs.length, c), T, 'MESSAGE on /user/queue/errors');
       const e = JSON.parse(errs[0]).error;
       if (!e || !e.code || !e.message) throw new Error(`unreadable error body ${errs[0]}`);
       return { code: e.code, message: e.message };
     });
-    await step('idle', async () => {
-      // Silence for longer than twice the node's heart-beat: a session that asked for
-      // heart-beats keeps them; one that sent 0,0 must neither be closed nor get LFs.
-      const before = c.heartbeats();
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, o.idleMs)), alive()]);
-      const lfs = c.heartbeats() - before;
-      await sendAndReceive(`after idle from ${o.client} hb ${o.hb}`, 'send-2');
-      return { heartbeatsReceived: lfs };
-    });
     await step('disconnect', async () => {
+      if (c.isClosed) throw new Error('the session was closed before DISCONNECT');
       const errorsBefore = c.libraryErrors.length;
       c.disconnect();
       const x = await within(c.closed, T, 'close after DISCONNECT');
@@ -93,7 +110,7 @@ export async function runFlow(adapter, o) {
     out.libraryErrors = c.libraryErrors.slice();
   }
 
-  // 2. An application error without /user/queue/errors: ERROR with a readable body,
+  // 3. An application error without /user/queue/errors: ERROR with a readable body,
   //    then a WebSocket close frame.
   await step('errorFrame', async () => {
     const e = adapter.open({ token: o.token, hb: o.hb });
@@ -104,7 +121,7 @@ export async function runFlow(adapter, o) {
     return { message: f.message, body: f.body, code: x.code, reason: x.reason };
   });
 
-  // 3. A refused CONNECT (a token that is not a JWT): ERROR before CONNECTED.
+  // 4. A refused CONNECT (a token that is not a JWT): ERROR before CONNECTED.
   await step('authError', async () => {
     const e = adapter.open({ token: 'not-a-jwt', hb: o.hb });
     e.connected.then(() => {}, () => {});
@@ -112,5 +129,6 @@ export async function runFlow(adapter, o) {
     const x = await within(e.closed, T, 'close after ERROR');
     return { message: f.message, body: f.body, code: x.code, reason: x.reason };
   });
+  await idle;
   return out;
 }
