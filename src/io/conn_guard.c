@@ -38,9 +38,11 @@ void cn_conn_guard_free(struct cn_conn_guard *g)
     free(g);
 }
 
-void cn_conn_guard_socket(int fd)
+void cn_conn_guard_socket(int fd, int keepalive_s)
 {
-    int one = 1, idle = 30, intvl = 10, cnt = 3;
+    if (keepalive_s <= 0)
+        return;
+    int one = 1, idle = keepalive_s, intvl = keepalive_s / 3 > 0 ? keepalive_s / 3 : 1, cnt = 3;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);

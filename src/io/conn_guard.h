@@ -28,10 +28,11 @@ struct cn_conn_guard *cn_conn_guard_new(uint32_t max_connections, uint32_t accep
                                         struct cn_ws_counters *counters);
 void cn_conn_guard_free(struct cn_conn_guard *g);
 
-/* A freshly accepted socket: TCP keepalive (idle 30 s, then 3 probes 10 s apart),
- * so a peer that vanished without a FIN is closed even when nothing is written
- * to it. Errors are ignored (the socket still works without it). */
-void cn_conn_guard_socket(int fd);
+/* A freshly accepted socket: TCP keepalive (idle `keepalive_s`, then 3 probes a
+ * third of it apart; 0 = off: ws.tcp_keepalive_s), so a peer that vanished without
+ * a FIN is closed even when nothing is written to it. Errors are ignored (the
+ * socket still works without it). */
+void cn_conn_guard_socket(int fd, int keepalive_s);
 
 /* A WebSocket upgrade on socket fd: 0 to go on, or -1 after writing the 503 (the
  * caller closes; fd -1: refused and counted, nothing written). NULL g: always 0. */

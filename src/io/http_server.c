@@ -754,7 +754,7 @@ static int listen_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
              * NODELAY the last one waits for the peer's delayed ACK (40 ms each). */
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            cn_conn_guard_socket(fd); /* keepalive: conn_guard.h */
+            cn_conn_guard_socket(fd, t->srv->cfg.ws.tcp_keepalive_s); /* conn_guard.h */
             atomic_fetch_add_explicit(&t->srv->accepted, 1, memory_order_relaxed);
             struct lws *conn = lws_adopt_socket_vhost(t->vh, fd);
             if (!conn) {
@@ -896,11 +896,6 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     /* Room for headers over the limit, so that they get 431 rather than lws's
      * drop (it has no answer for a full buffer); the drop stays beyond it. */
     info.max_http_header_data2 = (unsigned)header_buffer_bytes(&t->srv->cfg);
-    if (t->srv->cfg.ws.tcp_keepalive_s > 0) { /* keepalive is a context setting in lws 4.1 */
-        info.ka_time = t->srv->cfg.ws.tcp_keepalive_s;
-        info.ka_probes = 3;
-        info.ka_interval = info.ka_time / 3 > 0 ? info.ka_time / 3 : 1;
-    }
     t->ctx = lws_create_context(&info);
     t->ctx_alive = t->ctx;
     if (!t->ctx) {
@@ -918,19 +913,14 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     vinfo.protocols = t->protocols;
     vinfo.vhost_name = "chat-node";
     /* Dead peers: a WebSocket PING after ws.ping_interval_s without proof of life,
-     * the close after ws.pong_timeout_s more; TCP keepalive on every socket lws
-     * adopts (ws_transport.c confirms life on received data). */
+     * the close after ws.pong_timeout_s more (ws_transport.c confirms life on received
+     * data). TCP keepalive is set on each socket as it is accepted (conn_guard.h). */
     const struct cn_ws_config *wc = &t->srv->cfg.ws;
     if (wc->ping_interval_s > 0) {
         t->retry.secs_since_valid_ping = (uint16_t)wc->ping_interval_s;
         t->retry.secs_since_valid_hangup =
             (uint16_t)(wc->ping_interval_s + (wc->pong_timeout_s > 0 ? wc->pong_timeout_s : 30));
         vinfo.retry_and_idle_policy = &t->retry;
-    }
-    if (wc->tcp_keepalive_s > 0) {
-        vinfo.ka_time = wc->tcp_keepalive_s;
-        vinfo.ka_probes = 3;
-        vinfo.ka_interval = wc->tcp_keepalive_s / 3 > 0 ? wc->tcp_keepalive_s / 3 : 1;
     }
     t->vh = lws_create_vhost(t->ctx, &vinfo);
     if (!t->vh) {
