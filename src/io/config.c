@@ -160,7 +160,8 @@ static const struct key keys[] = {
     {"stomp", "max_header_line", KEY_INT, OFF(stomp_max_header_line), "8192", 256, 1048576,
      "longest STOMP command or header line in bytes"},
     {"stomp", "heartbeat_ms", KEY_INT, OFF(stomp_heartbeat_ms), "10000", 100, 3600000,
-     "server heart-beat both ways, also the floor when a client asks for 0 (silent > 2x: closed)"},
+     "the node's heart-beat, also the floor for a client that asks for heart-beats (a direction "
+     "it sets to 0 has none; silent > 2x: closed)"},
     {"stomp", "connect_timeout_ms", KEY_INT, OFF(stomp_connect_timeout_ms), "10000", 100, 600000,
      "a WebSocket that sends no CONNECT within this is closed"},
     {"stomp", "max_outbound_bytes", KEY_INT, OFF(stomp_max_outbound_bytes), "1048576", 4096,
