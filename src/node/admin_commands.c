@@ -146,6 +146,9 @@ static json_t *cmd_rooms(const struct cn_admin_deps *d, json_t *req)
 
 static json_t *cmd_loglevel(json_t *req)
 {
+    /* No level: the current one, changing nothing. */
+    if (!json_object_get(req, "level"))
+        return ok(json_pack("{s:s}", "level", cn_log_level_name(cn_log_get_level())));
     const char *name = json_string_value(json_object_get(req, "level"));
     enum cn_log_level level;
     if (!name || cn_log_parse_level(name, &level) != 0)
@@ -160,6 +163,9 @@ static json_t *cmd_loglevel(json_t *req)
 
 static json_t *cmd_limits(const struct cn_admin_deps *d, json_t *req)
 {
+    /* Neither name nor value: the current limits, changing nothing. */
+    if (!json_object_get(req, "name") && !json_object_get(req, "value"))
+        return ok(json_pack("{s:I}", "send-rate", (json_int_t)cn_send_path_rate(d->send)));
     const char *name = json_string_value(json_object_get(req, "name"));
     int64_t value = 0;
     if (!name || strcmp(name, "send-rate") != 0)

@@ -116,7 +116,7 @@ def test_sessions_rooms_filters_and_mailboxes(node1):
         top = ok_json(node1, "rooms", "--top", "1")
         assert len(top) == 1 and top[0]["subscriptions"] >= 2
         rc, out, _ = admin(node1, "sessions", "--user", str(alice.id))
-        assert rc == 0 and sa in out and "(1 sessions)" in out, out
+        assert rc == 0 and sa in out and "(1 session)" in out, out
     finally:
         ca.close()
         cb.close()
@@ -254,22 +254,12 @@ def test_dlt_list_show_and_replay(node1):
 
 # --- usage errors and a node that is not there ------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["bogus"], [], ["status", "extra"], ["sessions", "--user", "x"], ["sessions", "--top", "3"],
-    ["kick"], ["kick", "abc", "--user", "3"], ["rooms", "--top", "0"], ["loglevel"],
-    ["loglevel", "chatty"], ["limits", "set", "send-rate", "0"], ["limits", "get", "x", "1"],
-    ["dlt"], ["dlt", "purge"], ["dlt", "show", "3"], ["dlt", "list", "--since", "yesterday"],
-    ["--frobnicate", "status"],
-])
-def test_usage_errors_exit_2_with_usage(node1, args):
-    rc, out, err = admin(node1, *args)
-    assert rc == 2, (args, rc, out, err)
-    assert "usage: chat-admin" in err and "chat-admin: " in err.splitlines()[0], err
+# Usage errors, --json errors and flags anywhere: admin_cli.py.
 
 
 def test_help_and_node_not_running(node1):
     rc, out, _ = admin(node1, "help")
-    assert rc == 0 and "limits set send-rate N" in out and "drain" in out
+    assert rc == 0 and "limits [set send-rate N]" in out and "drain" in out
     path = os.path.join(tempfile.gettempdir(), f"cn-no-node-{uuid.uuid4().hex[:8]}.sock")
     rc, out, err = cnlib.chat_admin(path, "status")
     assert rc == 1 and out == ""

@@ -1,0 +1,183 @@
+"""chat-admin's command line against the test stack's node1: global flags anywhere on the
+line, --version, one-line usage errors with a `chat-admin help COMMAND` hint, `help
+COMMAND` and `COMMAND --help`, --json for results and for errors ({"error":{...}} and a
+non-zero exit), loglevel and limits showing the current value when given none, and the
+sessions table's count ("(1 session)").
+
+Every command is run with the global flags before the command and after it.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cnlib  # noqa: E402
+from stomp_session import Client, User  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def node1():
+    class N:
+        url = cnlib.need("CN_TEST_NODE1_URL")
+        admin_socket = cnlib.stack_admin_socket(1)
+    return N
+
+
+def run(*argv):
+    r = subprocess.run([cnlib.admin_bin(), *argv], capture_output=True, text=True,
+                       timeout=30 * cnlib.scale())
+    return r.returncode, r.stdout, r.stderr
+
+
+def both_orders(sock, *args, json_out=False):
+    """Runs the command with the global flags first, then with them last and in the
+    --socket=PATH form; both must give the same exit status and output shape."""
+    flags = ["--json"] if json_out else []
+    first = run("--socket", sock, *flags, *args)
+    last = run(*args, *flags, f"--socket={sock}")
+    assert first[0] == last[0], (args, first, last)
+    return first, last
+
+
+def ok_json(sock, *args):
+    for rc, out, err in both_orders(sock, *args, json_out=True):
+        assert rc == 0 and err == "", (args, rc, out, err)
+        yield json.loads(out)
+
+
+def test_version_and_help():
+    rc, out, err = run("--version")
+    assert rc == 0 and out.startswith("chat-admin ") and len(out.splitlines()) == 1, out
+    rc, out, _ = run("--version", "--json")
+    assert rc == 0 and json.loads(out)["version"] == run("--version")[1].split()[1]
+    rc, out, _ = run("help")
+    assert rc == 0 and "usage: chat-admin" in out and "limits [set send-rate N]" in out
+    for argv in (["help", "kick"], ["kick", "--help"], ["--help", "kick"], ["kick", "-h"]):
+        rc, out, err = run(*argv)
+        assert rc == 0 and err == "", (argv, err)
+        assert out.startswith("usage: chat-admin kick SESSION | --user ID"), (argv, out)
+        assert "usage: chat-admin sessions" not in out
+    rc, out, err = run("help", "bogus")
+    assert rc == 2 and err.splitlines() == ["chat-admin: help: unknown command 'bogus'",
+                                            "try 'chat-admin help'"], err
+
+
+@pytest.mark.parametrize("args,hint", [
+    (["bogus"], "chat-admin help"), ([], "chat-admin help"),
+    (["status", "extra"], "chat-admin help status"),
+    (["sessions", "--user", "x"], "chat-admin help sessions"),
+    (["sessions", "--top", "3"], "chat-admin help sessions"),
+    (["kick"], "chat-admin help kick"), (["kick", "abc", "--user", "3"], "chat-admin help kick"),
+    (["rooms", "--top", "0"], "chat-admin help rooms"),
+    (["loglevel", "chatty"], "chat-admin help loglevel"),
+    (["loglevel", "info", "debug"], "chat-admin help loglevel"),
+    (["limits", "set", "send-rate", "0"], "chat-admin help limits"),
+    (["limits", "get", "x", "1"], "chat-admin help limits"),
+    (["limits", "set"], "chat-admin help limits"),
+    (["dlt"], "chat-admin help dlt"), (["dlt", "purge"], "chat-admin help dlt"),
+    (["dlt", "show", "3"], "chat-admin help dlt"),
+    (["dlt", "list", "--since", "yesterday"], "chat-admin help dlt"),
+    (["--frobnicate", "status"], "chat-admin help"),
+    (["status", "--socket"], "chat-admin help"),
+])
+def test_usage_error_is_one_line_and_a_hint(node1, args, hint):
+    rc, out, err = run("--socket", node1.admin_socket, *args)
+    lines = err.splitlines()
+    assert rc == 2 and out == "", (args, rc, out, err)
+    assert len(lines) == 2 and lines[0].startswith("chat-admin: "), err
+    assert lines[1] == f"try '{hint}'", err
+    # The same with --json, wherever it stands: the error as JSON on stdout.
+    for argv in (["--json", *args], [*args, "--json"]):
+        rc, out, err = run("--socket", node1.admin_socket, *argv)
+        assert rc == 2 and err == "", (argv, rc, out, err)
+        e = json.loads(out)["error"]
+        assert e["code"] == "USAGE" and e["message"] == lines[0][len("chat-admin: "):], e
+        assert e["hint"] == hint, e
+
+
+def test_node_errors_as_json_exit_1(node1):
+    rc, out, err = run("kick", "no-such-session", "--socket", node1.admin_socket, "--json")
+    assert rc == 1 and err == "", (out, err)
+    assert json.loads(out)["error"]["code"] == "NOT_FOUND", out
+    rc, out, err = run("kick", "no-such-session", "--socket", node1.admin_socket)
+    assert rc == 1 and out == "" and err.splitlines() == [
+        "chat-admin: NOT_FOUND: no such session on this node"], err
+    path = os.path.join(tempfile.gettempdir(), f"cn-no-node-{uuid.uuid4().hex[:8]}.sock")
+    rc, out, err = run("status", "--json", "--socket", path)
+    assert rc == 1 and err == "", err
+    e = json.loads(out)["error"]
+    assert e["code"] == "UNREACHABLE" and path in e["message"], e
+    rc, out, err = run("status", "--socket", path)
+    assert rc == 1 and out == "" and len(err.splitlines()) == 1 and path in err, err
+
+
+def test_every_read_command_with_flags_anywhere(node1):
+    sock = node1.admin_socket
+    for st in ok_json(sock, "status"):
+        assert st["node"] == "node1"
+    for (rc1, out1, _), (rc2, out2, _) in [both_orders(sock, "status")]:
+        assert rc1 == rc2 == 0 and "node          node1" in out1 and "node          node1" in out2
+    for lag in ok_json(sock, "lag"):
+        assert [g["group"] for g in lag] == ["chat-persistence", "chat-broadcast",
+                                            "chat-read-receipt"]
+    for rooms in ok_json(sock, "rooms", "--top", "5"):
+        assert isinstance(rooms, list) and len(rooms) <= 5
+    for d in ok_json(sock, "dlt", "list", "--limit", "1"):
+        assert d["topic"] == "chat.messages.dlt" and len(d["records"]) <= 1
+    for (rc, out, _) in both_orders(sock, "dlt", "list", "--limit", "1"):
+        assert rc == 0 and "PARTITION" in out
+    for h in both_orders(sock, "help", "lag"):
+        assert h[0] == 0 and h[1].startswith("usage: chat-admin lag")
+
+
+def test_loglevel_and_limits_show_when_given_no_value(node1):
+    sock = node1.admin_socket
+    for r in ok_json(sock, "loglevel"):
+        assert r == {"level": "info"}, r
+    for rc, out, err in both_orders(sock, "loglevel"):
+        assert rc == 0 and out == "log level info\n", (out, err)
+    rate = [r["send-rate"] for r in ok_json(sock, "limits")]
+    assert rate[0] == rate[1] and rate[0] >= 1
+    for rc, out, err in both_orders(sock, "limits"):
+        assert rc == 0 and out == f"send-rate {rate[0]} per second per session\n", (out, err)
+    # Setting still answers the previous value, and the show then sees the new one.
+    got = list(ok_json(sock, "limits", "set", "send-rate", str(rate[0] + 1)))
+    try:
+        assert got[0] == {"limit": "send-rate", "previous": rate[0], "value": rate[0] + 1}
+        assert [r["send-rate"] for r in ok_json(sock, "limits")] == [rate[0] + 1] * 2
+    finally:
+        list(ok_json(sock, "limits", "set", "send-rate", str(rate[0])))
+    rc, out, _ = run("loglevel", "debug", "--socket", sock)
+    try:
+        assert rc == 0 and out == "log level debug (was info)\n", out
+        assert list(ok_json(sock, "loglevel")) == [{"level": "debug"}] * 2
+    finally:
+        run("loglevel", "info", "--socket", sock)
+
+
+def test_sessions_count_is_singular_for_one(node1):
+    user = User(node1.url, "cli")
+    c = Client(node1)
+    cmd, h, _ = c.connect(user.token)
+    assert cmd == "CONNECTED", (cmd, h)
+    try:
+        for rc, out, err in both_orders(node1.admin_socket, "sessions", "--user", str(user.id)):
+            assert rc == 0 and h["session"] in out and out.endswith("(1 session)\n"), (out, err)
+        for s in ok_json(node1.admin_socket, "sessions", "--user", str(user.id)):
+            assert [x["session"] for x in s] == [h["session"]]
+    finally:
+        c.close()
+    cnlib.wait_until(lambda: list(ok_json(node1.admin_socket, "sessions", "--user",
+                                          str(user.id))) == [[], []],
+                     10 * cnlib.scale(), what="the session gone from the listing")
+    for rc, out, _ in both_orders(node1.admin_socket, "sessions", "--user", str(user.id)):
+        assert rc == 0 and out.endswith("(0 sessions)\n"), out
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
