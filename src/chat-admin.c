@@ -17,6 +17,7 @@
 
 #include "io/config.h"
 #include "node/admin_cli_args.h"
+#include "node/admin_cli_completion.h"
 #include "node/admin_cli_print.h"
 
 static bool as_json;
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
             put_json(json_pack("{s:s}", "version", CN_VERSION));
         else
             printf("chat-admin %s\n", CN_VERSION);
+        return 0;
+    }
+    if (cli.completion) {
+        fputs(cn_admin_cli_completion(cli.completion), stdout);
         return 0;
     }
     if (cli.help) {

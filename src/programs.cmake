@@ -14,6 +14,7 @@ add_executable(chat-kafka-dev chat-kafka-dev.c)
 target_link_libraries(chat-kafka-dev PRIVATE cn_base PkgConfig::RDKAFKA)
 set_target_properties(chat-kafka-dev PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CN_BIN_DIR})
 
-add_executable(chat-admin chat-admin.c node/admin_cli_args.c node/admin_cli_print.c)
+add_executable(chat-admin chat-admin.c node/admin_cli_args.c node/admin_cli_print.c
+               node/admin_cli_completion.c)
 target_link_libraries(chat-admin PRIVATE cn_io cn_base PkgConfig::JANSSON PkgConfig::INIH)
 set_target_properties(chat-admin PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CN_BIN_DIR})

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "proto/event_json.h"
 
 #define TIMEOUT_MS 5000
 
@@ -180,6 +181,13 @@ static json_t *record_json(const rd_kafka_message_t *m, bool with_value)
             snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)m->payload)[i]);
         json_object_set_new(r, "value_hex", json_string(hex));
         free(hex);
+        /* And decoded, when it is an event at all: a dead letter that decodes failed
+         * later (an insert, an apply) and its fields say which message it was. */
+        const char *why = NULL;
+        json_t *ev = cn_event_json(m->payload, m->len, &why);
+        json_object_set_new(r, "event", ev ? ev : json_null());
+        if (!ev)
+            json_object_set_new(r, "event_error", json_string(why));
     }
     return r;
 }

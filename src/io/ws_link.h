@@ -68,6 +68,9 @@ struct cn_ws_peer {
      * cn_stomp_version_pick to CONNECT's accept-version with it, so both know when
      * the connection speaks 1.0 (no header escaping) without a message between them. */
     int stomp_max_minor;
+    /* The client's address as the server saw it ("" when unknown), for the admin's
+     * session listing. */
+    char client_addr[64];
 };
 
 /* Opens the session actor of a new connection. Takes peer->rx (one reference) and

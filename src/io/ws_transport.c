@@ -328,7 +328,9 @@ static int on_established(struct cn__ws_thread *t, struct lws *wsi)
     c->rx = cn_xmalloc(sizeof *c->rx);
     atomic_init(&c->rx->refs, 2); /* ours and the session's */
     atomic_init(&c->rx->chunks, 0);
-    struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx, c->max_minor};
+    struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx, c->max_minor, ""};
+    if (!lws_get_peer_simple(wsi, peer.client_addr, sizeof peer.client_addr))
+        peer.client_addr[0] = '\0';
     c->session = t->cfg.open_session(t->cfg.open_ctx, &peer);
     cn_u64map_put(&t->conns, c->id, c);
     c->next = t->all;

@@ -52,6 +52,10 @@ static const struct command commands[] = {
      "and exit; waits for the exit unless --no-wait",
      " --no-wait ", 0, 0},
     {"help", "help [COMMAND]", "all commands, or one command's usage", " ", 0, 1},
+    {"completion", "completion bash",
+     "print the bash completion script; in ~/.bashrc:\n"
+     "eval \"$(chat-admin completion bash)\"",
+     " ", 1, 1},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -194,10 +198,12 @@ static int flag_value(int argc, char **argv, int *i, const char *name, const cha
     return 1;
 }
 
-/* Takes the global flags out of argv; the rest, in order, goes to rest[]. */
+/* Takes the global flags out of argv; the rest, in order, goes to rest[]. After an
+ * error it reads on, so that a --json further on still shapes the error. */
 static int split_globals(int argc, char **argv, struct cn_admin_cli *out, char **rest, int *nrest,
                          char *err, size_t len)
 {
+    int rc = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r;
@@ -209,15 +215,15 @@ static int split_globals(int argc, char **argv, struct cn_admin_cli *out, char *
             out->version = true;
         } else if ((r = flag_value(argc, argv, &i, "--socket", &out->socket)) != 0 ||
                    (r = flag_value(argc, argv, &i, "--config", &out->config)) != 0) {
-            if (r < 0)
-                return fail(err, len, "%s needs a value", a);
+            if (r < 0 && rc == 0)
+                rc = fail(err, len, "%s needs a value", a);
         } else {
             rest[(*nrest)++] = argv[i];
             if (takes_value(a) && i + 1 < argc)
                 rest[(*nrest)++] = argv[++i];
         }
     }
-    return 0;
+    return rc;
 }
 
 /* Reads the options and positional arguments of command c from rest[1..n). */
@@ -369,6 +375,13 @@ int cn_admin_cli_parse(int argc, char **argv, struct cn_admin_cli *out, char *er
     }
     if (out->help || out->version) {
         rc = 0;
+        goto done;
+    }
+    if (strcmp(c->name, "completion") == 0) {
+        if (n != 2 || strcmp(rest[1], "bash") != 0)
+            fail(err, len, "completion: takes bash, the one shell it has a script for");
+        else
+            rc = 0, out->completion = rest[1];
         goto done;
     }
     out->req = json_pack("{s:s}", "cmd", c->name);

@@ -16,14 +16,15 @@
 #include <stdio.h>
 
 struct cn_admin_cli {
-    bool json;          /* --json */
-    bool help;          /* --help, -h or `help [COMMAND]`: print help, do nothing */
-    bool version;       /* --version */
-    bool drain_wait;    /* drain without --no-wait */
-    const char *socket; /* --socket PATH, or NULL */
-    const char *config; /* --config FILE, or NULL */
-    const char *cmd;    /* the command (for help: the one asked about, or NULL) */
-    json_t *req;        /* the request line's object, NULL for help and version */
+    bool json;              /* --json */
+    bool help;              /* --help, -h or `help [COMMAND]`: print help, do nothing */
+    bool version;           /* --version */
+    bool drain_wait;        /* drain without --no-wait */
+    const char *socket;     /* --socket PATH, or NULL */
+    const char *config;     /* --config FILE, or NULL */
+    const char *completion; /* `completion SHELL`: print its script, do nothing else */
+    const char *cmd;        /* the command (for help: the one asked about, or NULL) */
+    json_t *req;            /* the request line's object, NULL for help and version */
 };
 
 /* Reads argv[1..argc). Returns 0 when *out is ready; -1 on a usage error, with a

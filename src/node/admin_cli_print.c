@@ -55,16 +55,18 @@ void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
     if (strcmp(cmd, "status") == 0) {
         print_status(f, r);
     } else if (strcmp(cmd, "sessions") == 0) {
-        fprintf(f, "%-18s %-10s %-20s %-8s %-8s %s\n", "SESSION", "USER", "CONNECTED", "MAILBOX",
-                "HWM", "ROOMS");
+        fprintf(f, "%-18s %-10s %-10s %-16s %-20s %-5s %-6s %-6s %s\n", "SESSION", "USER", "NODE",
+                "CLIENT", "CONNECTED", "SUBS", "QUEUE", "HWM", "ROOMS");
         size_t i;
         json_t *s;
         json_array_foreach(r, i, s)
         {
             char when[32];
             fmt_time(num(s, "connected_at_ms"), when, sizeof when);
-            fprintf(f, "%-18s %-10lld %-20s %-8lld %-8lld", str(s, "session"), num(s, "user"), when,
-                    num(s, "mailbox_depth"), num(s, "mailbox_hwm"));
+            const char *client = str(s, "client");
+            fprintf(f, "%-18s %-10lld %-10s %-16s %-20s %-5lld %-6lld %-6lld", str(s, "session"),
+                    num(s, "user"), str(s, "node"), *client ? client : "-", when,
+                    num(s, "subscriptions"), num(s, "mailbox_depth"), num(s, "mailbox_hwm"));
             size_t j;
             json_t *room;
             json_array_foreach(json_object_get(s, "rooms"), j, room)
@@ -133,7 +135,9 @@ void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
             json_t *v;
             json_object_foreach(r, k, v)
             {
-                char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+                /* The decoded event, one field a line, under its own heading. */
+                size_t flags = json_is_object(v) ? JSON_INDENT(2) : 0;
+                char *t = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | flags);
                 fprintf(f, "%-17s %s\n", k, t ? t : json_string_value(v));
                 free(t);
             }

@@ -96,12 +96,14 @@ static json_t *cmd_sessions(const struct cn_admin_deps *d, json_t *req)
         json_t *rooms = json_array();
         for (size_t j = 0; j < list[i].nrooms; j++)
             json_array_append_new(rooms, json_integer(list[i].rooms[j]));
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:o,s:I,s:I,s:I}", "session", list[i].id,
-                                             "user", (json_int_t)list[i].user_id, "connected_at_ms",
-                                             (json_int_t)list[i].connected_wall_ms, "rooms", rooms,
-                                             "mailbox_depth", (json_int_t)list[i].mailbox_depth,
-                                             "mailbox_hwm", (json_int_t)list[i].mailbox_hwm,
-                                             "messages", (json_int_t)list[i].messages));
+        json_t *one =
+            json_pack("{s:s,s:I,s:s,s:s,s:I,s:I,s:o,s:I,s:I,s:I}", "session", list[i].id, "user",
+                      (json_int_t)list[i].user_id, "node", d->node_id, "client",
+                      list[i].client_addr, "connected_at_ms", (json_int_t)list[i].connected_wall_ms,
+                      "subscriptions", (json_int_t)list[i].nrooms, "rooms", rooms, "mailbox_depth",
+                      (json_int_t)list[i].mailbox_depth, "mailbox_hwm",
+                      (json_int_t)list[i].mailbox_hwm, "messages", (json_int_t)list[i].messages);
+        json_array_append_new(arr, one);
     }
     cn_session_dir_list_free(list, n);
     return ok(arr);

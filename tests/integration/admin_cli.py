@@ -2,12 +2,15 @@
 line, --version, one-line usage errors with a `chat-admin help COMMAND` hint, `help
 COMMAND` and `COMMAND --help`, --json for results and for errors ({"error":{...}} and a
 non-zero exit), loglevel and limits showing the current value when given none, and the
-sessions table's count ("(1 session)").
+sessions table's columns (node, client address, subscriptions, queue depth) and
+count ("(1 session)"), `dlt show` decoding the event to JSON, and
+the bash completion script (`chat-admin completion bash`).
 
 Every command is run with the global flags before the command and after it.
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -17,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from stomp_session import Client, User  # noqa: E402
+from stomp_session import Client, User, frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -160,16 +163,31 @@ def test_loglevel_and_limits_show_when_given_no_value(node1):
         run("loglevel", "info", "--socket", sock)
 
 
-def test_sessions_count_is_singular_for_one(node1):
+def test_sessions_columns_and_count(node1):
     user = User(node1.url, "cli")
+    room = user.group_room(node1.url)
     c = Client(node1)
     cmd, h, _ = c.connect(user.token)
     assert cmd == "CONNECTED", (cmd, h)
+    for sub in ("a", "b"):
+        c.send(frame("SUBSCRIBE", [("id", sub), ("destination", f"/topic/room.{room}"),
+                                   ("receipt", sub)]))
+        assert c.recv_frame()[0] == "RECEIPT"
     try:
         for rc, out, err in both_orders(node1.admin_socket, "sessions", "--user", str(user.id)):
-            assert rc == 0 and h["session"] in out and out.endswith("(1 session)\n"), (out, err)
+            assert rc == 0 and out.endswith("(1 session)\n"), (out, err)
+            head, row = out.splitlines()[:2]
+            assert head.split() == ["SESSION", "USER", "NODE", "CLIENT", "CONNECTED", "SUBS",
+                                    "QUEUE", "HWM", "ROOMS"], head
+            cols = row.split()
+            assert cols[:4] == [h["session"], str(user.id), "node1", "127.0.0.1"], row
+            assert cols[5] == "2" and cols[8] == f"{room},{room}", row
         for s in ok_json(node1.admin_socket, "sessions", "--user", str(user.id)):
-            assert [x["session"] for x in s] == [h["session"]]
+            assert len(s) == 1, s
+            one = s[0]
+            assert one["session"] == h["session"] and one["node"] == "node1", one
+            assert one["client"] == "127.0.0.1" and one["subscriptions"] == 2, one
+            assert one["mailbox_depth"] >= 0 and one["connected_at_ms"] > 0, one
     finally:
         c.close()
     cnlib.wait_until(lambda: list(ok_json(node1.admin_socket, "sessions", "--user",
@@ -177,6 +195,77 @@ def test_sessions_count_is_singular_for_one(node1):
                      10 * cnlib.scale(), what="the session gone from the listing")
     for rc, out, _ in both_orders(node1.admin_socket, "sessions", "--user", str(user.id)):
         assert rc == 0 and out.endswith("(0 sessions)\n"), out
+
+
+def msgpack_receipt(room, user, message, at):
+    """A ReadReceipt event (src/proto/event_codec.h) in msgpack, by hand."""
+    def s(x):
+        b = x.encode()
+        return bytes([0xa0 | len(b)]) + b
+
+    def i(x):
+        return b"\xd3" + struct.pack(">q", x)
+    return (b"\x86" + s("kind") + s("ReadReceipt") + s("v") + b"\x01" + s("roomId") + i(room)
+            + s("userId") + i(user) + s("messageId") + i(message) + s("readAt") + i(at))
+
+
+def test_dlt_show_decodes_the_event(node1):
+    sock, topic, part = node1.admin_socket, "chat.read-receipts.dlt", 1
+    key = str(int(uuid.uuid4().int % 10**12) + 1)
+    event = msgpack_receipt(int(key), 77, 88, 1764626400123)
+    junk = b"\xc1 not an event " + key.encode()
+    for value in (event, junk):
+        r = subprocess.run(["kcat", "-P", "-b", cnlib.need("CN_TEST_KAFKA_BROKERS"), "-t", topic,
+                            "-p", str(part), "-K", "\t"], input=key.encode() + b"\t" + value,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    def mine():
+        recs = next(ok_json(sock, "dlt", "list", "--topic", topic, "--since", "10m",
+                            "--limit", "1000"))["records"]
+        got = [x for x in recs if x["key"] == key]
+        return got if len(got) == 2 else None
+    recs = cnlib.wait_until(mine, 30 * cnlib.scale(), interval=0.5, what="both records listed")
+    at = [f"{x['partition']}:{x['offset']}" for x in recs]
+    for shown in ok_json(sock, "dlt", "show", at[0], "--topic", topic):
+        assert bytes.fromhex(shown["value_hex"]) == event, shown
+        assert shown["event"] == {"kind": "ReadReceipt", "v": 1, "roomId": int(key),
+                                  "userId": 77, "messageId": 88, "readAt": 1764626400123}, shown
+        assert "event_error" not in shown
+    for shown in ok_json(sock, "dlt", "show", at[1], "--topic", topic):
+        assert shown["event"] is None and shown["event_error"], shown
+    for rc, out, err in both_orders(sock, "dlt", "show", at[0], "--topic", topic):
+        assert rc == 0 and '"kind": "ReadReceipt"' in out and '"messageId": 88' in out, out
+
+
+def complete(*words):
+    """What bash offers for the last of words (the word being typed), with the script of
+    `chat-admin completion bash` loaded."""
+    script = ('eval "$(' + cnlib.admin_bin() + ' completion bash)"; COMP_WORDS=("$@"); '
+              'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _chat_admin; '
+              'printf "%s\\n" "${COMPREPLY[@]}"')
+    r = subprocess.run(["bash", "-c", script, "bash", "chat-admin", *words],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return sorted(w for w in r.stdout.split("\n") if w)
+
+
+def test_bash_completion():
+    rc, out, err = run("completion", "bash")
+    assert rc == 0 and "complete -F _chat_admin chat-admin" in out, (out, err)
+    assert complete("se") == ["sessions"]
+    assert "status" in complete("") and "--json" in complete("")
+    assert complete("--json", "dlt", "") == ["list", "replay", "show"]
+    assert complete("dlt", "list", "--t") == ["--topic"]
+    assert complete("dlt", "list", "--topic", "chat.r") == ["chat.read-receipts.dlt"]
+    assert complete("loglevel", "") == ["debug", "error", "info", "warn"]
+    assert complete("limits", "s") == ["set"]
+    assert complete("limits", "set", "") == ["send-rate"]
+    assert complete("sessions", "--") == sorted(["--user", "--room", "--socket", "--config",
+                                                 "--json", "--help", "--version"])
+    assert complete("--socket", "/tmp/x.sock", "help", "ki") == ["kick"]
+    rc, out, err = run("completion", "zsh")
+    assert rc == 2 and err.splitlines()[1] == "try 'chat-admin help completion'", err
 
 
 if __name__ == "__main__":

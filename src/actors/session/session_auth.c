@@ -52,7 +52,7 @@ static void open_session(struct cn__session *s, const char *version, uint32_t cx
     s->state = CN__SESSION_OPEN;
     cn_presence_opened(s->deps->presence, s->user_id);
     s->presence_open = true;
-    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id);
+    cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id, s->peer.client_addr);
     if (s->t_connect)
         cn_timer_cancel(s->deps->rt, s->t_connect);
     s->t_connect = 0;

@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -22,6 +23,7 @@ struct entry {
     char id[40];
     int64_t user_id;
     int64_t connected_wall_ms;
+    char client_addr[64];
     bool drain_told;
     struct sub *subs;
     size_t nsubs, capsubs;
@@ -91,7 +93,7 @@ cn_session_dir_room_hooks(struct cn_session_dir *d, const struct cn_session_room
 }
 
 void cn_session_dir_opened(struct cn_session_dir *d, cn_actor *session, const char *id,
-                           int64_t user_id)
+                           int64_t user_id, const char *client_addr)
 {
     if (!d)
         return;
@@ -101,6 +103,8 @@ void cn_session_dir_opened(struct cn_session_dir *d, cn_actor *session, const ch
     strncpy(e->id, id, sizeof e->id - 1);
     e->user_id = user_id;
     e->connected_wall_ms = cn_wall_ms();
+    if (client_addr)
+        snprintf(e->client_addr, sizeof e->client_addr, "%s", client_addr);
     pthread_mutex_lock(&d->mu);
     cn_u64map_put(&d->sessions, key_of(session), e);
     if (user_id > 0) {
@@ -180,6 +184,7 @@ size_t cn_session_dir_list(struct cn_session_dir *d, int64_t user_id, int64_t ro
         memcpy(s->id, e->id, sizeof s->id);
         s->user_id = e->user_id;
         s->connected_wall_ms = e->connected_wall_ms;
+        memcpy(s->client_addr, e->client_addr, sizeof s->client_addr);
         struct cn_actor_stats st;
         cn_actor_stats(e->actor, &st);
         s->mailbox_depth = st.mailbox_depth;

@@ -57,6 +57,7 @@ struct cn_session_info {
     char id[40];
     int64_t user_id;
     int64_t connected_wall_ms;
+    char client_addr[64];                          /* "" when unknown */
     uint64_t mailbox_depth, mailbox_hwm, messages; /* the session actor's counters */
     size_t nrooms;
     int64_t *rooms; /* room ids of its room subscriptions (a room twice if subscribed twice) */
@@ -77,9 +78,10 @@ const struct cn_session_room_hooks *
 cn_session_dir_room_hooks(struct cn_session_dir *d, const struct cn_session_room_hooks *inner);
 
 /* A session completed CONNECT / closed. `session` is borrowed (the directory
- * takes its own reference). On the session's worker; d NULL is a no-op. */
+ * takes its own reference); client_addr (NULL or "": unknown) is copied. On the session's worker; d
+ * NULL is a no-op. */
 void cn_session_dir_opened(struct cn_session_dir *d, cn_actor *session, const char *id,
-                           int64_t user_id);
+                           int64_t user_id, const char *client_addr);
 void cn_session_dir_closed(struct cn_session_dir *d, cn_actor *session);
 
 /* Sessions listed right now. Any thread. */

@@ -134,7 +134,7 @@ static struct rec *session_of(int64_t user_id)
     struct rec *r = rec_new();
     char id[24];
     snprintf(id, sizeof id, "s%d", F.nrecs);
-    cn_session_dir_opened(F.dir, r->a, id, user_id);
+    cn_session_dir_opened(F.dir, r->a, id, user_id, NULL);
     return r;
 }
 

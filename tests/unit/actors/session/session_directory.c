@@ -75,9 +75,9 @@ static void test_directory(void)
     struct cn_session_dir *d = cn_session_dir_new();
     struct cn_session_room_hooks inner = {NULL, inner_subscribed, inner_unsubscribed};
     const struct cn_session_room_hooks *h = cn_session_dir_room_hooks(d, &inner);
-    cn_session_dir_opened(d, a[0], "a0", 10);
-    cn_session_dir_opened(d, a[1], "a1", 10);
-    cn_session_dir_opened(d, a[2], "a2", 20);
+    cn_session_dir_opened(d, a[0], "a0", 10, NULL);
+    cn_session_dir_opened(d, a[1], "a1", 10, NULL);
+    cn_session_dir_opened(d, a[2], "a2", 20, NULL);
     CHECK_EQ(cn_session_dir_count(d), 3);
     h->subscribed(h->ctx, 5, a[0], 1, -1);
     h->subscribed(h->ctx, 5, a[0], 2, -1);
@@ -167,7 +167,7 @@ static void test_revoke_reaches_the_named_users_sessions(void)
         a[i] = cn_actor_spawn(rt, behaviour, &told[i], NULL);
         char id[8];
         snprintf(id, sizeof id, "s%d", i);
-        cn_session_dir_opened(d, a[i], id, user_of[i]);
+        cn_session_dir_opened(d, a[i], id, user_of[i], NULL);
     }
     int64_t users[] = {10, 30, 99};
     CHECK_EQ(cn_session_dir_revoke(d, 42, users, 3, "leave", 1), 4);
@@ -200,7 +200,7 @@ static void test_no_directory_is_a_no_op(void)
 {
     /* The sessions call these unconditionally; a node without a directory passes NULL:
      * each must return without touching anything (a crash fails the test). */
-    cn_session_dir_opened(NULL, NULL, "x", 1);
+    cn_session_dir_opened(NULL, NULL, "x", 1, NULL);
     cn_session_dir_closed(NULL, NULL);
     cn_session_dir_free(NULL);
 }
