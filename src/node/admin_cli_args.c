@@ -28,8 +28,10 @@ static const struct command commands[] = {
      "close a session (or every session of a user on this node); the client gets\n"
      "ERROR \"closed by the operator[: TEXT]\"",
      " --user --reason ", 0, 1},
-    {"rooms", "rooms [--top N]", "rooms with local subscribers, most subscriptions first",
-     " --top ", 0, 0},
+    {"rooms", "rooms [--top N] [--sort subscriptions|sessions|rate]",
+     "rooms with local subscribers and their messages in the last minute; most\n"
+     "subscriptions first, or most sessions, or most messages (rate)",
+     " --top --sort ", 0, 0},
     {"lag", "lag",
      "per consumer group and partition: committed offset, end offset, lag\n"
      "(cluster-wide: every node answers the same)",
@@ -170,8 +172,8 @@ static long long parse_time(const char *s)
 /* The command options that take a value: their value is never a global flag. */
 static bool takes_value(const char *a)
 {
-    static const char *const with_value[] = {"--user",  "--room",  "--top",   "--limit",
-                                             "--since", "--topic", "--reason"};
+    static const char *const with_value[] = {"--user",  "--room",  "--top",    "--limit",
+                                             "--since", "--topic", "--reason", "--sort"};
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
         if (strcmp(a, with_value[i]) == 0)
             return true;
@@ -247,6 +249,14 @@ static int read_args(const struct command *c, char **rest, int n, struct cn_admi
                             has_value ? ", not '" : "", has_value ? rest[i + 1] : "",
                             has_value ? "'" : "");
             json_object_set_new(out->req, a + 2, json_integer(v));
+            i++;
+        } else if (strcmp(a, "--sort") == 0) {
+            const char *v = has_value ? rest[i + 1] : "";
+            if (strcmp(v, "subscriptions") != 0 && strcmp(v, "sessions") != 0 &&
+                strcmp(v, "rate") != 0)
+                return fail(err, len, "%s: --sort takes subscriptions, sessions or rate, not '%s'",
+                            c->name, v);
+            json_object_set_new(out->req, "sort", json_string(v));
             i++;
         } else if (strcmp(a, "--reason") == 0 || strcmp(a, "--topic") == 0) {
             if (!has_value)

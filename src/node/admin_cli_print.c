@@ -75,11 +75,12 @@ void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
         }
         fprintf(f, "(%zu session%s)\n", json_array_size(r), json_array_size(r) == 1 ? "" : "s");
     } else if (strcmp(cmd, "rooms") == 0) {
-        fprintf(f, "%-12s %-10s %s\n", "ROOM", "SESSIONS", "SUBSCRIPTIONS");
+        fprintf(f, "%-12s %-10s %-14s %s\n", "ROOM", "SESSIONS", "SUBSCRIPTIONS", "MSGS/MIN");
         size_t i;
         json_t *x;
-        json_array_foreach(r, i, x) fprintf(f, "%-12lld %-10lld %lld\n", num(x, "room"),
-                                            num(x, "sessions"), num(x, "subscriptions"));
+        json_array_foreach(r, i, x)
+            fprintf(f, "%-12lld %-10lld %-14lld %lld\n", num(x, "room"), num(x, "sessions"),
+                    num(x, "subscriptions"), num(x, "messages_1m"));
     } else if (strcmp(cmd, "lag") == 0) {
         fprintf(f, "%-20s %-20s %-9s %-10s %-10s %s\n", "GROUP", "TOPIC", "PARTITION", "COMMITTED",
                 "END", "LAG");

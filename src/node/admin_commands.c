@@ -2,6 +2,7 @@
 #include "node/admin_commands.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,19 +131,57 @@ static json_t *cmd_kick(const struct cn_admin_deps *d, json_t *req)
     return ok(json_pack("{s:I}", "kicked", (json_int_t)n));
 }
 
+/* rooms' orders: most subscriptions (the default), sessions, or messages. */
+static const char *sort_key;
+
+static int by_sort_key(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, sort_key));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, sort_key));
+    if (x != y)
+        return x > y ? -1 : 1;
+    x = json_integer_value(json_object_get(*(json_t *const *)a, "room"));
+    y = json_integer_value(json_object_get(*(json_t *const *)b, "room"));
+    return x < y ? -1 : x > y;
+}
+
 static json_t *cmd_rooms(const struct cn_admin_deps *d, json_t *req)
 {
     int64_t top = 0;
     if (int_arg(req, "top", 1, &top) != 0)
         return fail("BAD_ARGUMENT", "top must be a positive integer");
+    json_t *sort = json_object_get(req, "sort");
+    const char *by = sort ? json_string_value(sort) : "subscriptions";
+    if (!by || (strcmp(by, "subscriptions") != 0 && strcmp(by, "sessions") != 0 &&
+                strcmp(by, "rate") != 0))
+        return fail("BAD_ARGUMENT", "sort must be subscriptions, sessions or rate");
     struct cn_room_info *rooms;
-    size_t n = cn_session_dir_rooms(d->sessions, (size_t)top, &rooms);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:I,s:I,s:I}", "room", (json_int_t)rooms[i].room_id,
-                                             "sessions", (json_int_t)rooms[i].sessions,
-                                             "subscriptions", (json_int_t)rooms[i].subscriptions));
+    size_t n = cn_session_dir_rooms(d->sessions, 0, &rooms);
+    struct cn_room_rate_info *rates = NULL;
+    size_t nrates = d->rooms ? cn_room_registry_rates(d->rooms, cn_wall_ms() / 1000, &rates) : 0;
+    json_t **items = calloc(n + 1, sizeof *items);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t msgs = 0;
+        for (size_t j = 0; j < nrates; j++)
+            if (rates[j].room_id == rooms[i].room_id)
+                msgs = rates[j].messages;
+        items[i] = json_pack("{s:I,s:I,s:I,s:I}", "room", (json_int_t)rooms[i].room_id, "sessions",
+                             (json_int_t)rooms[i].sessions, "subscriptions",
+                             (json_int_t)rooms[i].subscriptions, "messages_1m", (json_int_t)msgs);
+    }
+    free(rates);
     free(rooms);
+    /* The admin thread is the only caller, so the comparator's key can be a static. */
+    sort_key = strcmp(by, "rate") == 0 ? "messages_1m" : by;
+    qsort(items, n, sizeof *items, by_sort_key);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (top && i >= (size_t)top)
+            json_decref(items[i]);
+        else
+            json_array_append_new(arr, items[i]);
+    }
+    free(items);
     return ok(arr);
 }
 

@@ -3,7 +3,7 @@ line, --version, one-line usage errors with a `chat-admin help COMMAND` hint, `h
 COMMAND` and `COMMAND --help`, --json for results and for errors ({"error":{...}} and a
 non-zero exit), loglevel and limits showing the current value when given none, and the
 sessions table's columns (node, client address, subscriptions, queue depth) and
-count ("(1 session)"), `dlt show` decoding the event to JSON, and
+count ("(1 session)"), `rooms --sort`, `dlt show` decoding the event to JSON, and
 the bash completion script (`chat-admin completion bash`).
 
 Every command is run with the global flags before the command and after it.
@@ -77,6 +77,7 @@ def test_version_and_help():
     (["sessions", "--top", "3"], "chat-admin help sessions"),
     (["kick"], "chat-admin help kick"), (["kick", "abc", "--user", "3"], "chat-admin help kick"),
     (["rooms", "--top", "0"], "chat-admin help rooms"),
+    (["rooms", "--sort", "name"], "chat-admin help rooms"),
     (["loglevel", "chatty"], "chat-admin help loglevel"),
     (["loglevel", "info", "debug"], "chat-admin help loglevel"),
     (["limits", "set", "send-rate", "0"], "chat-admin help limits"),
@@ -260,12 +261,56 @@ def test_bash_completion():
     assert complete("dlt", "list", "--topic", "chat.r") == ["chat.read-receipts.dlt"]
     assert complete("loglevel", "") == ["debug", "error", "info", "warn"]
     assert complete("limits", "s") == ["set"]
+    assert complete("rooms", "--sort", "r") == ["rate"]
     assert complete("limits", "set", "") == ["send-rate"]
     assert complete("sessions", "--") == sorted(["--user", "--room", "--socket", "--config",
                                                  "--json", "--help", "--version"])
     assert complete("--socket", "/tmp/x.sock", "help", "ki") == ["kick"]
     rc, out, err = run("completion", "zsh")
     assert rc == 2 and err.splitlines()[1] == "try 'chat-admin help completion'", err
+
+
+def test_rooms_sort_by_subscriptions_sessions_or_rate(node1):
+    sock = node1.admin_socket
+    user = User(node1.url, "rate")
+    busy, quiet = user.group_room(node1.url), user.group_room(node1.url)
+    c = Client(node1)
+    assert c.connect(user.token)[0] == "CONNECTED"
+    for sub, room in (("b", busy), ("q1", quiet), ("q2", quiet)):
+        c.send(frame("SUBSCRIBE", [("id", sub), ("destination", f"/topic/room.{room}"),
+                                   ("receipt", sub)]))
+        assert c.recv_frame()[0] == "RECEIPT"
+    try:
+        for i in range(3):
+            c.send(frame("SEND", [("destination", "/app/chat.send"), ("receipt", f"m{i}"),
+                                  ("content-type", "application/json")],
+                         json.dumps({"roomId": busy, "content": f"rate {i}"})))
+
+        def counted():
+            rooms = {r["room"]: r for r in next(ok_json(sock, "rooms", "--sort", "rate"))}
+            return rooms if rooms.get(busy, {}).get("messages_1m", 0) >= 3 else None
+        rooms = cnlib.wait_until(counted, 30 * cnlib.scale(), interval=0.5,
+                                 what="the busy room's 3 messages counted")
+        assert rooms[quiet]["messages_1m"] == 0 and rooms[quiet]["subscriptions"] == 2, rooms
+
+        def order(*args):
+            got = [[r["room"] for r in x if r["room"] in (busy, quiet)]
+                   for x in ok_json(sock, "rooms", *args)]
+            assert got[0] == got[1], got
+            return got[0]
+        assert order() == [quiet, busy]
+        assert order("--sort", "subscriptions") == [quiet, busy]
+        assert order("--sort", "rate") == [busy, quiet]
+        assert len(next(ok_json(sock, "rooms", "--sort", "rate", "--top", "1"))) == 1
+        for rc, out, err in both_orders(sock, "rooms", "--sort", "rate"):
+            lines = out.splitlines()
+            assert rc == 0 and lines[0].split() == ["ROOM", "SESSIONS", "SUBSCRIPTIONS",
+                                                    "MSGS/MIN"], out
+            mine = [ln.split() for ln in lines[1:] if ln.split()[0] in (str(busy), str(quiet))]
+            assert mine[0][0] == str(busy) and int(mine[0][3]) >= 3, out
+            assert mine[1] == [str(quiet), "1", "2", "0"], out
+    finally:
+        c.close()
 
 
 if __name__ == "__main__":

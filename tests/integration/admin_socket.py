@@ -111,8 +111,10 @@ def test_sessions_rooms_filters_and_mailboxes(node1):
         assert [s["session"] for s in ok_json(node1, "sessions", "--room", str(room_b))] == [sb]
         assert ok_json(node1, "sessions", "--user", "999999999") == []
         rooms = {r["room"]: r for r in ok_json(node1, "rooms")}
-        assert rooms[room_a] == {"room": room_a, "sessions": 1, "subscriptions": 1}
-        assert rooms[room_b] == {"room": room_b, "sessions": 1, "subscriptions": 2}
+        assert rooms[room_a] == {"room": room_a, "sessions": 1, "subscriptions": 1,
+                                 "messages_1m": 0}
+        assert rooms[room_b] == {"room": room_b, "sessions": 1, "subscriptions": 2,
+                                 "messages_1m": 0}
         top = ok_json(node1, "rooms", "--top", "1")
         assert len(top) == 1 and top[0]["subscriptions"] >= 2
         rc, out, _ = admin(node1, "sessions", "--user", str(alice.id))

@@ -55,7 +55,8 @@ struct room {
     struct cn_room_catchup repair; /* the gap repair's reads */
     struct cn_room_catchup_row *pending, *pending_tail; /* newer envelopes, in arrival order */
     uint64_t next_cu;                                   /* catch-up ids */
-    int live; /* Redis confirmed the channel: joins answered at once */
+    int live;                 /* Redis confirmed the channel: joins answered at once */
+    struct cn_room_rate rate; /* messages delivered, per second (admin: rooms --sort rate) */
 };
 
 /* Frees a member message, dropping its session reference when it still holds
@@ -134,6 +135,7 @@ static void deliver(void *ctx, int64_t offset, int64_t prev, const char *key, co
 {
     struct room *r = ctx;
     r->last = offset;
+    cn_room_rate_add(&r->rate, cn_wall_ms() / 1000, 1);
     if (r->nmembers == 0)
         return;
     struct cn_ws_shared_msg *m = shared(r, key, body, body_len);
@@ -464,7 +466,8 @@ static void room_behaviour(cn_actor *self, void *st, cn_msg *m)
     }
 }
 
-cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, int64_t room_id)
+cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, int64_t room_id,
+                              const struct cn_room_rate **rate)
 {
     struct room *r = cn_xcalloc(1, sizeof *r);
     r->id = room_id;
@@ -484,6 +487,8 @@ cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, i
     };
     cn_room_catchup_init(&r->repair, &r->store, CN_ROOM_CATCHUP_REPAIR);
     cn_fanout_add(&deps->counters->rooms_open, 1);
+    if (rate)
+        *rate = &r->rate;
     cn_actor *a = cn_actor_spawn(rt, room_behaviour, r, room_free);
     cn_redis_subscribe(deps->redis, r->channel, a, ROOM_PUBSUB);
     return a;

@@ -37,6 +37,7 @@
 #include "io/pg_pool.h"
 #include "io/redis_client.h"
 #include "actors/room/room_counters.h"
+#include "actors/room/room_rate.h"
 
 #define CN_ROOM_JOIN  0x6301
 #define CN_ROOM_LEAVE 0x6302
@@ -66,7 +67,10 @@ struct cn_room_deps {
 };
 
 /* Spawns the actor of room `room_id` and subscribes it to room:{id}. Returns one
- * reference for the caller. Any thread; cannot fail. */
-cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, int64_t room_id);
+ * reference for the caller. *rate (when rate is non-NULL) is the room's message
+ * rate (room_rate.h), in the actor's state: readable until the actor is sent
+ * CN_ROOM_STOP. Any thread; cannot fail. */
+cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, int64_t room_id,
+                              const struct cn_room_rate **rate);
 
 #endif

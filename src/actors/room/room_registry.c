@@ -8,8 +8,9 @@
 #include "base/xmalloc.h"
 
 struct entry {
-    cn_actor *actor; /* our reference */
-    size_t subs;     /* subscriptions joined and not yet left */
+    cn_actor *actor;                 /* our reference */
+    size_t subs;                     /* subscriptions joined and not yet left */
+    const struct cn_room_rate *rate; /* in the actor's state: alive until our STOP */
 };
 
 struct cn_room_registry {
@@ -28,7 +29,7 @@ static void on_subscribed(void *ctx, int64_t room_id, cn_actor *session, uint64_
     struct entry *e = cn_u64map_get(&r->rooms, (uint64_t)room_id);
     if (!e) {
         e = cn_xcalloc(1, sizeof *e);
-        e->actor = cn_room_actor_spawn(r->rt, &r->deps, room_id);
+        e->actor = cn_room_actor_spawn(r->rt, &r->deps, room_id, &e->rate);
         cn_u64map_put(&r->rooms, (uint64_t)room_id, e);
     }
     e->subs++;
@@ -76,6 +77,25 @@ size_t cn_room_registry_count(struct cn_room_registry *r)
     pthread_mutex_lock(&r->mu);
     size_t n = r->rooms.len;
     pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+size_t cn_room_registry_rates(struct cn_room_registry *r, int64_t now_s,
+                              struct cn_room_rate_info **out)
+{
+    pthread_mutex_lock(&r->mu);
+    /* Under mu: an entry's STOP is sent only as it leaves the map, so every rate
+     * read here is in a live actor's state. */
+    struct cn_room_rate_info *list = cn_xcalloc(r->rooms.len + 1, sizeof *list);
+    size_t n = 0;
+    for (size_t i = 0; i < r->rooms.cap; i++) {
+        struct entry *e = r->rooms.slots[i].key ? r->rooms.slots[i].value : NULL;
+        if (e)
+            list[n++] = (struct cn_room_rate_info){(int64_t)r->rooms.slots[i].key,
+                                                   cn_room_rate_sum(e->rate, now_s)};
+    }
+    pthread_mutex_unlock(&r->mu);
+    *out = list;
     return n;
 }
 

@@ -31,6 +31,15 @@ const struct cn_session_room_hooks *cn_room_registry_hooks(struct cn_room_regist
 /* Rooms with an actor right now. Any thread; cannot fail. */
 size_t cn_room_registry_count(struct cn_room_registry *r);
 
+/* The messages each room with an actor delivered in the last CN_ROOM_RATE_WINDOW_S
+ * seconds up to now_s. Caller frees *out with free(). Any thread. */
+struct cn_room_rate_info {
+    int64_t room_id;
+    uint64_t messages; /* in the window */
+};
+size_t cn_room_registry_rates(struct cn_room_registry *r, int64_t now_s,
+                              struct cn_room_rate_info **out);
+
 /* Frees the registry and drops its actor references. Call after the sessions
  * are closed (no hook may run any more); the actors themselves are stopped by
  * their last LEAVE or by the runtime's shutdown. NULL is a no-op. */

@@ -208,7 +208,7 @@ static void setup(void)
     F.rt = cn_runtime_new(&(cn_runtime_config){.workers = 2});
     CHECK_EQ(cn_runtime_start(F.rt), 0);
     struct cn_room_deps deps = {.redis = FAKE_REDIS, .pg = FAKE_PG, .counters = &F.counters};
-    F.room = cn_room_actor_spawn(F.rt, &deps, ROOM_ID);
+    F.room = cn_room_actor_spawn(F.rt, &deps, ROOM_ID, NULL);
     struct fake_call *c = fake_next(FAKE_KIND_SUB, WAIT_MS);
     CHECK(c != NULL);
     if (c) {
