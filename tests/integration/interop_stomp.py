@@ -197,7 +197,8 @@ def test_a_refused_send_is_a_readable_error_on_the_errors_queue(matrix, run):
 def test_an_idle_session_stays_and_heartbeats_follow_the_negotiation(matrix, run):
     s = step(matrix, run, "idle")
     if run[1] == "on":
-        assert s["heartbeatsReceived"] >= 1, s  # the node's LFs every 10 s
+        # The node writes at least every 10 s (stomp.heartbeat_ms): two LFs in 26 s.
+        assert s["heartbeatsReceived"] >= 2, s
     else:
         assert s["heartbeatsReceived"] == 0, s  # 0,0: the client wants none
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "proto/json_responses.h"
 #include "proto/stomp_writer.h"
@@ -45,7 +46,7 @@ void cn__session_write(struct cn__session *s, enum cn_stomp_command cmd,
     o->close_after = close_after;
     o->close_reason = reason;
     count(&s->deps->counters->frames_out[cmd]);
-    s->out_since_tick = true;
+    s->out_last_ms = cn_now_coarse_ms();
     cn_ws_out_push(&s->peer, o);
 }
 
@@ -54,6 +55,7 @@ void cn__session_write_heartbeat(struct cn__session *s)
     struct cn_ws_out *o = cn_ws_out_new(s->peer.conn_id, 1);
     o->data[CN_WS_PRE] = '\n';
     count(&s->deps->counters->heartbeats_out);
+    s->out_last_ms = cn_now_coarse_ms();
     cn_ws_out_push(&s->peer, o);
 }
 
@@ -75,7 +77,7 @@ void cn__session_write_message(struct cn__session *s, const struct cn__session_s
     o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
     o->droppable = shared->expires_ms != 0;
     count(&s->deps->counters->frames_out[CN_STOMP_MESSAGE]);
-    s->out_since_tick = true;
+    s->out_last_ms = cn_now_coarse_ms();
     cn_ws_out_push(&s->peer, o);
 }
 

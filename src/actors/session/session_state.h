@@ -65,8 +65,8 @@ struct cn__session {
     int64_t exp_s;  /* the token's exp (Unix seconds); moved by /app/auth.refresh */
     bool user_slot; /* holds a slot of deps->user_sessions */
     uint64_t rx_seen, rx_last_ms;
-    bool out_since_tick;
-    int close_reason; /* set when the session started the close */
+    uint64_t out_last_ms; /* coarse clock: the last frame or heart-beat written */
+    int close_reason;     /* set when the session started the close */
     bool counted_open;
     bool presence_open;           /* told presence it opened; the close tells it once */
     struct cn__session_sub *subs; /* newest first */

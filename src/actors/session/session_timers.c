@@ -42,7 +42,7 @@ void cn__session_heartbeat_start(struct cn__session *s, uint32_t cx, uint32_t cy
     cn_stomp_heartbeat_negotiate(cx, cy, hb, hb, &s->hb_in_ms, &s->hb_out_ms);
     s->rx_seen = atomic_load_explicit(&s->peer.rx->chunks, memory_order_relaxed);
     s->rx_last_ms = cn_now_ms();
-    s->out_since_tick = false;
+    s->out_last_ms = cn_now_coarse_ms();
     if (s->hb_in_ms)
         cn__session_arm(s, &s->t_hb_in, CN__SESSION_TIMER_HB_IN, hb_in_tick(s));
     if (s->hb_out_ms)
@@ -75,10 +75,15 @@ void cn__session_on_hb_out(struct cn__session *s)
     s->t_hb_out = 0;
     if (s->state != CN__SESSION_OPEN)
         return;
-    if (!s->out_since_tick)
+    /* The client counts on data at least every hb_out_ms: the next check is due one
+     * interval after the last write, not one after this tick (which let the gap grow
+     * to nearly twice the interval). The coarse clock's few ms are the slack. */
+    uint64_t since = cn_now_coarse_ms() - s->out_last_ms;
+    if (since + 20 >= s->hb_out_ms) {
         cn__session_write_heartbeat(s);
-    s->out_since_tick = false;
-    cn__session_arm(s, &s->t_hb_out, CN__SESSION_TIMER_HB_OUT, s->hb_out_ms);
+        since = 0;
+    }
+    cn__session_arm(s, &s->t_hb_out, CN__SESSION_TIMER_HB_OUT, s->hb_out_ms - since);
 }
 
 void cn__session_arm_expiry(struct cn__session *s)
