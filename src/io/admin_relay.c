@@ -91,9 +91,9 @@ static void serve_one(struct cn_admin_relay *s, redisContext *pub, const char *p
     json_t *out = json_pack("{s:s,s:o}", "node", s->node_id, "answer", answer);
     char *text = json_dumps(out, JSON_COMPACT);
     redisReply *r = redisCommand(pub, "PUBLISH %s %s", reply_to, text);
+    const char *from = json_string_value(json_object_get(msg, "from"));
     if (!r)
-        CN_WARN("admin", "relay: cannot answer %s: %s",
-                json_string_value(json_object_get(msg, "from")) ?: "?", pub->errstr);
+        CN_WARN("admin", "relay: cannot answer %s: %s", from ? from : "?", pub->errstr);
     freeReplyObject(r);
     free(text);
     json_decref(out);
@@ -139,6 +139,8 @@ static void *run(void *arg)
         redisContext *pub = sub ? connect_to(s->host, s->port, 2000, err, sizeof err) : NULL;
         if (sub && pub) {
             warned = false;
+            /* A Redis on another host that vanishes without a FIN is noticed too. */
+            redisEnableKeepAlive(sub);
             serve(s, sub, pub);
         } else if (!warned) {
             CN_WARN("admin", "relay: %s; retrying every second", err);

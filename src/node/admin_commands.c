@@ -164,8 +164,8 @@ static json_t *cmd_sessions(const struct cn_admin_deps *d, json_t *req, bool nic
     return ok(arr);
 }
 
-/* The nodes other than this one that vouch for `user` in its presence set. *problem
- * is set (static text or err) when Redis could not tell. */
+/* The nodes other than this one that vouch for `user` in its presence set, as a new
+ * array; NULL with the reason in err when Redis could not tell. */
 static json_t *other_nodes(const struct cn_admin_deps *d, int64_t user, char *err, size_t errlen)
 {
     char key[64];
@@ -229,13 +229,17 @@ static json_t *kick_everywhere(const struct cn_admin_deps *d, int64_t user, json
             const char *code = json_string_value(json_object_get(e, "code"));
             json_int_t n =
                 json_integer_value(json_object_get(json_object_get(a, "result"), "kicked"));
-            if (!a)
+            if (!a) {
                 json_array_append_new(nodes, node_error(node, "REDIS", err));
-            else if (json_is_true(json_object_get(a, "ok")) || (code && !strcmp(code, "NOT_FOUND")))
-                json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", node, "kicked", n)),
-                    total += (size_t)n;
-            else
-                json_array_append_new(nodes, json_pack("{s:s,s:O}", "node", node, "error", e));
+            } else if (json_is_true(json_object_get(a, "ok")) ||
+                       (code && strcmp(code, "NOT_FOUND") == 0)) {
+                /* NOT_FOUND: the node held no session of the user any more. */
+                json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", node, "kicked", n));
+                total += (size_t)n;
+            } else {
+                json_array_append_new(nodes, e ? json_pack("{s:s,s:O}", "node", node, "error", e)
+                                               : node_error(node, "BAD_ANSWER", "not understood"));
+            }
         }
         json_decref(answers);
         json_decref(others);
