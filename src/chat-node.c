@@ -21,6 +21,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/admin_relay.h"
 #include "io/admin_server.h"
 #include "node/admin_commands.h"
 #include "io/config.h"
@@ -136,6 +137,7 @@ struct node {
     struct cn_session_dir *sessions;        /* open STOMP sessions, for the admin socket */
     struct cn_admin_server *admin;          /* bound before anything starts; see run() */
     struct cn_admin_deps admin_deps;        /* what the admin commands borrow */
+    struct cn_admin_relay *relay;           /* other nodes' relayed admin requests */
     atomic_bool drain_requested;            /* chat-admin drain (then SIGTERM to ourselves) */
     struct cn_user_sessions *user_sessions; /* limits.sessions_per_user */
     struct cn_conn_guard *guard;            /* limits.max_connections, accept_rate */
@@ -455,9 +457,19 @@ static int start_admin(struct node *n, int64_t start_ms)
         .send = &n->send,
         .draining = &n->routes.draining,
         .kafka_brokers = n->cfg->kafka_brokers,
+        .postgres_url = n->cfg->postgres_url,
+        .redis_host = n->cfg->redis_host,
+        .redis_port = n->cfg->redis_port,
+        .relay_timeout_ms = 3000,
         .drain = request_drain,
         .drain_ctx = n,
     };
+    /* The relay answers other nodes' `user` and `kick --user` (io/admin_relay.h). */
+    char err[256];
+    n->relay = cn_admin_relay_start(n->cfg->redis_host, n->cfg->redis_port, n->cfg->node_id,
+                                    cn_admin_relay_dispatch, &n->admin_deps, err, sizeof err);
+    if (!n->relay)
+        CN_WARN("startup", "%s; other nodes' chat-admin cannot reach this node's sessions", err);
     return cn_admin_start(n->admin, cn_admin_dispatch, &n->admin_deps);
 }
 
@@ -529,6 +541,7 @@ static void stop_node(struct node *n)
     /* The admin commands read and message the parts: they end first. A drain's
      * chat-admin hears "stopped". */
     cn_admin_server_close(n->admin);
+    cn_admin_relay_close(n->relay);
     /* Every session has been told to close: give their OFFLINE transitions a moment
      * (the TTL and another node's sweep catch what does not make it). */
     if (n->presence && !cn_presence_drain(n->presence, 2000))
@@ -572,6 +585,8 @@ static void stop_node(struct node *n)
     n->statics = NULL;
     cn_admin_server_free(n->admin);
     n->admin = NULL;
+    cn_admin_relay_free(n->relay);
+    n->relay = NULL;
     cn_persist_free(n->persist);
     n->persist = NULL;
     cn_read_receipts_free(n->receipts);

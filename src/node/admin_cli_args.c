@@ -21,13 +21,17 @@ static const struct command commands[] = {
      "dependency health",
      " ", 0, 0},
     {"sessions", "sessions [--user ID] [--room ID]",
-     "the open STOMP sessions of this node: user, connected since, subscriptions,\n"
-     "queue depth",
+     "the open STOMP sessions of this node: user and nickname, client address,\n"
+     "connected since, subscriptions, queue depth",
      " --user --room ", 0, 0},
     {"kick", "kick SESSION | --user ID [--reason TEXT]",
-     "close a session (or every session of a user on this node); the client gets\n"
-     "ERROR \"closed by the operator[: TEXT]\"",
+     "close a session of this node, or every session of a user on every node\n"
+     "(how many per node); the client gets ERROR \"closed by the operator[: TEXT]\"",
      " --user --reason ", 0, 1},
+    {"user", "user ID|EMAIL|NICKNAME",
+     "a user's account and their sessions on every node (the nodes their presence\n"
+     "names are asked through Redis)",
+     " ", 1, 1},
     {"rooms", "rooms [--top N] [--sort subscriptions|sessions|rate]",
      "rooms with local subscribers and their messages in the last minute; most\n"
      "subscriptions first, or most sessions, or most messages (rate)",
@@ -330,6 +334,8 @@ static int check_command(struct cn_admin_cli *out, const char **pos, int npos, c
             return fail(err, len, "kick: needs SESSION or --user ID (one of them)");
         if (npos == 1)
             json_object_set_new(out->req, "session", json_string(pos[0]));
+    } else if (strcmp(cmd, "user") == 0) {
+        json_object_set_new(out->req, "user", json_string(pos[0]));
     } else if (strcmp(cmd, "loglevel") == 0 && npos == 1) {
         return check_loglevel(out, pos[0], err, len);
     } else if (strcmp(cmd, "limits") == 0 && npos > 0) {

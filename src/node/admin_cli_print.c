@@ -49,31 +49,74 @@ static void print_status(FILE *f, json_t *r)
     }
 }
 
+/* One line per node: "  node1  2 <what>", or the node's error. */
+static void print_nodes(FILE *f, json_t *nodes, const char *what)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n)
+    {
+        json_t *e = json_object_get(n, "error");
+        if (e)
+            fprintf(f, "  %-12s %s: %s\n", str(n, "node"), str(e, "code"), str(e, "message"));
+        else
+            fprintf(f, "  %-12s %lld %s\n", str(n, "node"), num(n, what), what);
+    }
+}
+
+static void print_sessions(FILE *f, json_t *r)
+{
+    fprintf(f, "%-18s %-10s %-16s %-10s %-16s %-20s %-5s %-6s %-6s %s\n", "SESSION", "USER",
+            "NICKNAME", "NODE", "CLIENT", "CONNECTED", "SUBS", "QUEUE", "HWM", "ROOMS");
+    size_t i;
+    json_t *s;
+    json_array_foreach(r, i, s)
+    {
+        char when[32];
+        fmt_time(num(s, "connected_at_ms"), when, sizeof when);
+        const char *client = str(s, "client");
+        fprintf(f, "%-18s %-10lld %-16s %-10s %-16s %-20s %-5lld %-6lld %-6lld", str(s, "session"),
+                num(s, "user"), str(s, "nickname"), str(s, "node"), *client ? client : "-", when,
+                num(s, "subscriptions"), num(s, "mailbox_depth"), num(s, "mailbox_hwm"));
+        size_t j;
+        json_t *room;
+        json_array_foreach(json_object_get(s, "rooms"), j, room)
+            fprintf(f, "%s%lld", j ? "," : " ", (long long)json_integer_value(room));
+        fprintf(f, "\n");
+    }
+    fprintf(f, "(%zu session%s)\n", json_array_size(r), json_array_size(r) == 1 ? "" : "s");
+}
+
+static void print_user(FILE *f, json_t *r)
+{
+    json_t *u = json_object_get(r, "user");
+    char when[32] = "-";
+    fprintf(f, "user          %lld\n", num(u, "id"));
+    fprintf(f, "nickname      %s\n", str(u, "nickname"));
+    fprintf(f, "email         %s\n", str(u, "email"));
+    fprintf(f, "status        %s\n", str(u, "status"));
+    fmt_time(num(u, "created_at_ms"), when, sizeof when);
+    fprintf(f, "created       %s\n", when);
+    if (json_is_integer(json_object_get(u, "last_seen_at_ms")))
+        fmt_time(num(u, "last_seen_at_ms"), when, sizeof when);
+    else
+        snprintf(when, sizeof when, "-");
+    fprintf(f, "last seen     %s\n", when);
+    fprintf(f, "nodes\n");
+    print_nodes(f, json_object_get(r, "nodes"), "sessions");
+    fputc('\n', f);
+    print_sessions(f, json_object_get(r, "sessions"));
+}
+
 void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
 {
     const char *cmd = str(req, "cmd");
     if (strcmp(cmd, "status") == 0) {
         print_status(f, r);
     } else if (strcmp(cmd, "sessions") == 0) {
-        fprintf(f, "%-18s %-10s %-10s %-16s %-20s %-5s %-6s %-6s %s\n", "SESSION", "USER", "NODE",
-                "CLIENT", "CONNECTED", "SUBS", "QUEUE", "HWM", "ROOMS");
-        size_t i;
-        json_t *s;
-        json_array_foreach(r, i, s)
-        {
-            char when[32];
-            fmt_time(num(s, "connected_at_ms"), when, sizeof when);
-            const char *client = str(s, "client");
-            fprintf(f, "%-18s %-10lld %-10s %-16s %-20s %-5lld %-6lld %-6lld", str(s, "session"),
-                    num(s, "user"), str(s, "node"), *client ? client : "-", when,
-                    num(s, "subscriptions"), num(s, "mailbox_depth"), num(s, "mailbox_hwm"));
-            size_t j;
-            json_t *room;
-            json_array_foreach(json_object_get(s, "rooms"), j, room)
-                fprintf(f, "%s%lld", j ? "," : " ", (long long)json_integer_value(room));
-            fprintf(f, "\n");
-        }
-        fprintf(f, "(%zu session%s)\n", json_array_size(r), json_array_size(r) == 1 ? "" : "s");
+        print_sessions(f, r);
+    } else if (strcmp(cmd, "user") == 0) {
+        print_user(f, r);
     } else if (strcmp(cmd, "rooms") == 0) {
         fprintf(f, "%-12s %-10s %-14s %s\n", "ROOM", "SESSIONS", "SUBSCRIPTIONS", "MSGS/MIN");
         size_t i;
@@ -97,6 +140,7 @@ void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
         }
     } else if (strcmp(cmd, "kick") == 0) {
         fprintf(f, "kicked %lld session%s\n", num(r, "kicked"), num(r, "kicked") == 1 ? "" : "s");
+        print_nodes(f, json_object_get(r, "nodes"), "kicked");
     } else if (strcmp(cmd, "loglevel") == 0) {
         if (json_object_get(r, "previous"))
             fprintf(f, "log level %s (was %s)\n", str(r, "level"), str(r, "previous"));

@@ -8,12 +8,21 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/strbuf.h"
+#include "actors/presence/presence.h"
+#include "actors/sql/queries.h"
 #include "io/admin_kafka.h"
+#include "io/admin_pg.h"
+#include "io/admin_relay.h"
 #include "io/health.h"
 #include "actors/room/room_registry.h"
 #include "actors/session/send_path.h"
 #include "actors/session/session_directory.h"
 #include "io/ws_counters.h"
+
+/* The statements of the admin thread run on a connection of their own (io/admin_pg.h):
+ * this bounds its connect and its statement. */
+#define ADMIN_PG_TIMEOUT_MS 5000
 
 static json_t *fail(const char *code, const char *message)
 {
@@ -85,11 +94,9 @@ static json_t *cmd_status(const struct cn_admin_deps *d)
                         cn_log_level_name(cn_log_get_level()), "dependencies", deps));
 }
 
-static json_t *cmd_sessions(const struct cn_admin_deps *d, json_t *req)
+/* This node's sessions (filters 0: any), as the sessions command lists them. */
+static json_t *local_sessions(const struct cn_admin_deps *d, int64_t user, int64_t room)
 {
-    int64_t user = 0, room = 0;
-    if (int_arg(req, "user", 1, &user) != 0 || int_arg(req, "room", 1, &room) != 0)
-        return fail("BAD_ARGUMENT", "user and room must be positive integers");
     struct cn_session_info *list;
     size_t n = cn_session_dir_list(d->sessions, user, room, &list);
     json_t *arr = json_array();
@@ -107,10 +114,151 @@ static json_t *cmd_sessions(const struct cn_admin_deps *d, json_t *req)
         json_array_append_new(arr, one);
     }
     cn_session_dir_list_free(list, n);
+    return arr;
+}
+
+/* Sets "nickname" on each session of arr: one query for all their users. The session
+ * knows only its user id (the token carries no nickname); when PostgreSQL cannot answer,
+ * the nicknames stay null and the listing is still given. */
+static void add_nicknames(const struct cn_admin_deps *d, json_t *arr)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(arr, i, s) json_object_set_new(s, "nickname", json_null());
+    if (json_array_size(arr) == 0 || !d->postgres_url)
+        return;
+    struct cn_strbuf ids;
+    cn_strbuf_init(&ids, 64);
+    cn_strbuf_printf(&ids, "{");
+    json_array_foreach(arr, i, s) cn_strbuf_printf(
+        &ids, "%s%" PRId64, i ? "," : "", (int64_t)json_integer_value(json_object_get(s, "user")));
+    cn_strbuf_printf(&ids, "}");
+    const char *params[1] = {ids.data};
+    char err[256];
+    json_t *rows = cn_admin_pg_query(d->postgres_url, cn_sql(CN_SQL_ADMIN_USER_NICKNAMES), 1,
+                                     params, ADMIN_PG_TIMEOUT_MS, err, sizeof err);
+    cn_strbuf_free(&ids);
+    if (!rows) {
+        CN_WARN("admin", "sessions: nicknames unknown: %s", err);
+        return;
+    }
+    size_t j;
+    json_t *row;
+    json_array_foreach(arr, i, s)
+    {
+        json_int_t user = json_integer_value(json_object_get(s, "user"));
+        json_array_foreach(rows, j, row) if (json_integer_value(json_object_get(row, "id")) == user)
+            json_object_set(s, "nickname", json_object_get(row, "nickname"));
+    }
+    json_decref(rows);
+}
+
+static json_t *cmd_sessions(const struct cn_admin_deps *d, json_t *req, bool nicknames)
+{
+    int64_t user = 0, room = 0;
+    if (int_arg(req, "user", 1, &user) != 0 || int_arg(req, "room", 1, &room) != 0)
+        return fail("BAD_ARGUMENT", "user and room must be positive integers");
+    json_t *arr = local_sessions(d, user, room);
+    if (nicknames)
+        add_nicknames(d, arr);
     return ok(arr);
 }
 
-static json_t *cmd_kick(const struct cn_admin_deps *d, json_t *req)
+/* The nodes other than this one that vouch for `user` in its presence set, as a new
+ * array; NULL with the reason in err when Redis could not tell. */
+static json_t *other_nodes(const struct cn_admin_deps *d, int64_t user, char *err, size_t errlen)
+{
+    char key[64];
+    snprintf(key, sizeof key, CN_PRESENCE_KEY "%" PRId64, user);
+    json_t *all = d->redis_host ? cn_admin_redis_members(d->redis_host, d->redis_port, key,
+                                                         d->relay_timeout_ms, err, errlen)
+                                : NULL;
+    if (!all && !d->redis_host)
+        snprintf(err, errlen, "no Redis configured");
+    json_t *others = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(all, i, v) if (strcmp(json_string_value(v), d->node_id) != 0)
+        json_array_append(others, v);
+    json_decref(all);
+    return all || !d->redis_host ? others : (json_decref(others), NULL);
+}
+
+/* Asks `nodes` (may be NULL or empty) for req; NULL answers when Redis failed, with
+ * the reason in err. */
+static json_t *relay(const struct cn_admin_deps *d, json_t *nodes, json_t *req, char *err,
+                     size_t errlen)
+{
+    if (!nodes || json_array_size(nodes) == 0)
+        return json_object();
+    return cn_admin_relay_ask(d->redis_host, d->redis_port, d->node_id, nodes, req,
+                              d->relay_timeout_ms, err, errlen);
+}
+
+static json_t *node_error(const char *node, const char *code, const char *message)
+{
+    return json_pack("{s:s,s:{s:s,s:s}}", "node", node, "error", "code", code, "message", message);
+}
+
+/* kick --user across the nodes: this node's sessions, then those of every other node
+ * the user's presence set names, through the relay. */
+static json_t *kick_everywhere(const struct cn_admin_deps *d, int64_t user, json_t *reason)
+{
+    const char *why = reason ? json_string_value(reason) : "";
+    size_t total = cn_session_dir_kick(d->sessions, NULL, user, why);
+    json_t *nodes = json_array();
+    json_array_append_new(nodes,
+                          json_pack("{s:s,s:I}", "node", d->node_id, "kicked", (json_int_t)total));
+    char err[256] = "";
+    json_t *others = other_nodes(d, user, err, sizeof err);
+    if (!others) {
+        json_array_append_new(nodes, node_error("*", "REDIS", err));
+    } else {
+        json_t *req = json_pack("{s:s,s:I}", "cmd", "kick", "user", (json_int_t)user);
+        if (reason)
+            json_object_set(req, "reason", reason);
+        json_t *answers = relay(d, others, req, err, sizeof err);
+        json_decref(req);
+        size_t i;
+        json_t *v;
+        json_array_foreach(others, i, v)
+        {
+            const char *node = json_string_value(v);
+            json_t *a = answers ? json_object_get(answers, node) : NULL;
+            json_t *e = json_object_get(a, "error");
+            const char *code = json_string_value(json_object_get(e, "code"));
+            json_int_t n =
+                json_integer_value(json_object_get(json_object_get(a, "result"), "kicked"));
+            if (!a) {
+                json_array_append_new(nodes, node_error(node, "REDIS", err));
+            } else if (json_is_true(json_object_get(a, "ok")) ||
+                       (code && strcmp(code, "NOT_FOUND") == 0)) {
+                /* NOT_FOUND: the node held no session of the user any more. */
+                json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", node, "kicked", n));
+                total += (size_t)n;
+            } else {
+                json_array_append_new(nodes, e ? json_pack("{s:s,s:O}", "node", node, "error", e)
+                                               : node_error(node, "BAD_ANSWER", "not understood"));
+            }
+        }
+        json_decref(answers);
+        json_decref(others);
+    }
+    bool failed = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v) failed |= json_object_get(v, "error") != NULL;
+    if (total == 0 && !failed) {
+        json_decref(nodes);
+        return fail("NOT_FOUND", "that user has no session on any node");
+    }
+    CN_INFO("admin", "kicked %zu session(s) of user %" PRId64 " across the nodes%s%s", total, user,
+            *why ? ": " : "", why);
+    return ok(json_pack("{s:I,s:o}", "kicked", (json_int_t)total, "nodes", nodes));
+}
+
+/* local: this node only (a relayed request, or "local":true on the socket). */
+static json_t *cmd_kick(const struct cn_admin_deps *d, json_t *req, bool local)
 {
     json_t *sid = json_object_get(req, "session");
     int64_t user = 0;
@@ -121,6 +269,9 @@ static json_t *cmd_kick(const struct cn_admin_deps *d, json_t *req)
     json_t *reason = json_object_get(req, "reason");
     if (reason && (!json_is_string(reason) || json_string_length(reason) > 200))
         return fail("BAD_ARGUMENT", "reason must be a string of at most 200 bytes");
+    local |= json_is_true(json_object_get(req, "local"));
+    if (user && !local)
+        return kick_everywhere(d, user, reason);
     size_t n = cn_session_dir_kick(d->sessions, sid ? json_string_value(sid) : NULL, user,
                                    reason ? json_string_value(reason) : "");
     if (n == 0)
@@ -129,6 +280,70 @@ static json_t *cmd_kick(const struct cn_admin_deps *d, json_t *req)
     CN_INFO("admin", "kicked %zu session(s)%s%s", n, reason ? ": " : "",
             reason ? json_string_value(reason) : "");
     return ok(json_pack("{s:I}", "kicked", (json_int_t)n));
+}
+
+/* user ID|EMAIL|NICKNAME: the account from PostgreSQL, then its sessions on this node
+ * and, through the relay, on every other node its presence set names. */
+static json_t *cmd_user(const struct cn_admin_deps *d, json_t *req)
+{
+    const char *who = json_string_value(json_object_get(req, "user"));
+    if (!who || !*who || strlen(who) > 320)
+        return fail("BAD_ARGUMENT", "user must be a user id, an email or a nickname");
+    if (!d->postgres_url)
+        return fail("POSTGRES", "no PostgreSQL configured");
+    char err[256] = "";
+    const char *params[1] = {who};
+    json_t *rows = cn_admin_pg_query(d->postgres_url, cn_sql(CN_SQL_ADMIN_USER_FIND), 1, params,
+                                     ADMIN_PG_TIMEOUT_MS, err, sizeof err);
+    if (!rows)
+        return fail("POSTGRES", err);
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        char msg[400];
+        snprintf(msg, sizeof msg, "no user has the id, email or nickname '%s'", who);
+        return fail("NOT_FOUND", msg);
+    }
+    json_t *account = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    int64_t id = json_integer_value(json_object_get(account, "id"));
+    json_t *sessions = local_sessions(d, id, 0);
+    json_t *nodes = json_array();
+    json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", d->node_id, "sessions",
+                                           (json_int_t)json_array_size(sessions)));
+    json_t *others = other_nodes(d, id, err, sizeof err);
+    if (!others) {
+        json_array_append_new(nodes, node_error("*", "REDIS", err));
+    } else {
+        json_t *ask = json_pack("{s:s,s:I}", "cmd", "sessions", "user", (json_int_t)id);
+        json_t *answers = relay(d, others, ask, err, sizeof err);
+        json_decref(ask);
+        size_t i;
+        json_t *v;
+        json_array_foreach(others, i, v)
+        {
+            const char *node = json_string_value(v);
+            json_t *a = answers ? json_object_get(answers, node) : NULL;
+            json_t *list = json_object_get(a, "result");
+            if (!a) {
+                json_array_append_new(nodes, node_error(node, "REDIS", err));
+            } else if (!json_is_true(json_object_get(a, "ok")) || !json_is_array(list)) {
+                json_t *e = json_object_get(a, "error");
+                json_array_append_new(nodes, e ? json_pack("{s:s,s:O}", "node", node, "error", e)
+                                               : node_error(node, "BAD_ANSWER", "not understood"));
+            } else {
+                json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", node, "sessions",
+                                                       (json_int_t)json_array_size(list)));
+                json_array_extend(sessions, list);
+            }
+        }
+        json_decref(answers);
+        json_decref(others);
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(sessions, i, s)
+        json_object_set(s, "nickname", json_object_get(account, "nickname"));
+    return ok(json_pack("{s:o,s:o,s:o}", "user", account, "nodes", nodes, "sessions", sessions));
 }
 
 /* rooms' orders: most subscriptions (the default), sessions, or messages. */
@@ -231,7 +446,7 @@ static json_t *cmd_drain(const struct cn_admin_deps *d, bool *started)
                         (json_int_t)cn_session_dir_count(d->sessions)));
 }
 
-static const char *const commands[] = {"status", "sessions", "kick",   "rooms", "lag",
+static const char *const commands[] = {"status", "sessions", "kick",   "user",  "rooms", "lag",
                                        "dlt",    "loglevel", "limits", "drain", "help"};
 
 json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started)
@@ -244,9 +459,11 @@ json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started)
     if (strcmp(cmd, "status") == 0)
         return cmd_status(d);
     if (strcmp(cmd, "sessions") == 0)
-        return cmd_sessions(d, req);
+        return cmd_sessions(d, req, true);
     if (strcmp(cmd, "kick") == 0)
-        return cmd_kick(d, req);
+        return cmd_kick(d, req, false);
+    if (strcmp(cmd, "user") == 0)
+        return cmd_user(d, req);
     if (strcmp(cmd, "rooms") == 0)
         return cmd_rooms(d, req);
     if (strcmp(cmd, "loglevel") == 0)
@@ -270,4 +487,15 @@ json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started)
         return ok(json_pack("{s:o}", "commands", arr));
     }
     return fail("UNKNOWN_COMMAND", "unknown command; try help");
+}
+
+json_t *cn_admin_relay_dispatch(void *deps, json_t *req)
+{
+    const struct cn_admin_deps *d = deps;
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    if (cmd && strcmp(cmd, "sessions") == 0)
+        return cmd_sessions(d, req, false);
+    if (cmd && strcmp(cmd, "kick") == 0)
+        return cmd_kick(d, req, true);
+    return fail("UNKNOWN_COMMAND", "a relayed request is sessions or kick");
 }

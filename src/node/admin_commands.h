@@ -35,6 +35,10 @@ struct cn_admin_deps {
     struct cn_send_path *send;
     const atomic_bool *draining; /* the node's draining flag (set by the drain) */
     const char *kafka_brokers;   /* for lag and the DLT commands */
+    const char *postgres_url;    /* user, and the nicknames of sessions (io/admin_pg.h) */
+    const char *redis_host;      /* presence sets and the relay to the other nodes */
+    int redis_port;
+    int relay_timeout_ms; /* how long user and kick --user wait for the other nodes */
     /* Starts the drain (once); returns at once. ctx is drain_ctx. */
     void (*drain)(void *ctx);
     void *drain_ctx;
@@ -45,5 +49,11 @@ struct cn_admin_deps {
  * {"ok":false,"error":{"code":...,"message":...}}. *drain_started is set when the
  * request was a drain the node accepted. */
 json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started);
+
+/* A cn_admin_relay_fn (io/admin_relay.h); deps is a struct cn_admin_deps. Answers a
+ * request another node relayed: only the node-local commands (sessions, kick), always
+ * about this node alone; anything else is UNKNOWN_COMMAND. Runs on the relay's thread:
+ * it touches nothing but the session directory (which has its own mutex). */
+json_t *cn_admin_relay_dispatch(void *deps, json_t *req);
 
 #endif

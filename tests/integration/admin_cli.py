@@ -178,15 +178,17 @@ def test_sessions_columns_and_count(node1):
         for rc, out, err in both_orders(node1.admin_socket, "sessions", "--user", str(user.id)):
             assert rc == 0 and out.endswith("(1 session)\n"), (out, err)
             head, row = out.splitlines()[:2]
-            assert head.split() == ["SESSION", "USER", "NODE", "CLIENT", "CONNECTED", "SUBS",
-                                    "QUEUE", "HWM", "ROOMS"], head
+            assert head.split() == ["SESSION", "USER", "NICKNAME", "NODE", "CLIENT", "CONNECTED",
+                                    "SUBS", "QUEUE", "HWM", "ROOMS"], head
             cols = row.split()
-            assert cols[:4] == [h["session"], str(user.id), "node1", "127.0.0.1"], row
-            assert cols[5] == "2" and cols[8] == f"{room},{room}", row
+            assert cols[:5] == [h["session"], str(user.id), user.nickname, "node1",
+                                "127.0.0.1"], row
+            assert cols[6] == "2" and cols[9] == f"{room},{room}", row
         for s in ok_json(node1.admin_socket, "sessions", "--user", str(user.id)):
             assert len(s) == 1, s
             one = s[0]
             assert one["session"] == h["session"] and one["node"] == "node1", one
+            assert one["nickname"] == user.nickname, one
             assert one["client"] == "127.0.0.1" and one["subscriptions"] == 2, one
             assert one["mailbox_depth"] >= 0 and one["connected_at_ms"] > 0, one
     finally:

@@ -139,7 +139,8 @@ def test_kick_by_session_and_by_user(node1):
     assert cmd == "ERROR" and h["message"] == "closed by the operator\\c spam", (cmd, h)
     c1.wait_closed(5)
     assert {s["session"] for s in ok_json(node1, "sessions", "--user", str(carol.id))} <= {s2, s3}
-    assert ok_json(node1, "kick", "--user", str(carol.id)) == {"kicked": 2}
+    assert ok_json(node1, "kick", "--user", str(carol.id)) == {
+        "kicked": 2, "nodes": [{"node": "node1", "kicked": 2}]}
     for c in (c2, c3):
         cmd, h, _ = c.recv_frame()
         assert cmd == "ERROR" and h["message"] == "closed by the operator", (cmd, h)

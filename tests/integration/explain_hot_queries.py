@@ -257,6 +257,11 @@ EXPECTED_INDEXES = {
     "user_block": [{"user_blocks_pkey"}, {"users_pkey"}],
     "user_unblock": [{"user_blocks_pkey", "user_blocks_blocked_idx"}],
     "users_blocked": [{"user_blocks_pkey"}],
+    # chat-admin (admin thread): each arm of admin_user_find reads its own index.
+    "admin_user_find": [{"users_pkey"}],
+    ("admin_user_find", "by email"): [{"users_email_lower_key"}],
+    ("admin_user_find", "by nickname"): [{"users_nickname_fold_idx"}],
+    "admin_user_nicknames": [{"users_pkey"}],
 }
 
 # What the seed (perf/seed) does not make: public rooms (a third of the groups), invitations
@@ -367,6 +372,11 @@ def plan_cases(db):
         ("login_session_start", "heavy user", [email, heavy_user, "ab" * 32, 2592000]),
         ("refresh_token_rotate", "a token", ["cd" * 32, "ef" * 32, 2592000]),
         ("refresh_token_revoke", "a token", ["cd" * 32]),
+        ("admin_user_find", "by id", [str(heavy_user)]),
+        ("admin_user_find", "by email", [email]),
+        ("admin_user_find", "by nickname",
+         [one("SELECT upper(nickname) FROM users ORDER BY id LIMIT 1 OFFSET 29")[0]]),
+        ("admin_user_nicknames", "8 users", [members]),
     ]
     return cases
 

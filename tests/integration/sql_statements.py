@@ -884,6 +884,27 @@ def test_public_room_and_user_searches(db):
     assert [r["nickname"] for r in nxt] == ["Finderanna"]
 
 
+def test_admin_user_find_prefers_id_then_email_then_nickname(db):
+    tag = uuid.uuid4().hex[:8]
+    uid = signup(db, f"Find.{tag}")
+    # A nickname that is all digits, equal to that user's id: the id wins.
+    digits = signup(db, f"D{tag}")
+    call(db, "user_signup", f"n{tag}@example.test", HASH, str(uid), str(uid))
+    row, = call(db, "admin_user_find", str(uid))
+    assert int(row["id"]) == uid and row["matched_by"] == "id", row
+    row, = call(db, "admin_user_find", f"FIND.{tag}@example.TEST")
+    assert int(row["id"]) == uid and row["matched_by"] == "email", row
+    assert row["email"] == f"Find.{tag}@Example.test" and row["status"] == "OFFLINE", row
+    assert row["last_seen_at_ms"] is None and int(row["created_at_ms"]) > 0, row
+    row, = call(db, "admin_user_find", f"d{tag.upper()}")
+    assert int(row["id"]) == digits and row["matched_by"] == "nickname", row
+    assert call(db, "admin_user_find", f"nobody-{tag}") == []
+    assert call(db, "admin_user_find", "12345678901234567890123") == []
+    rows = call(db, "admin_user_nicknames", [uid, digits, 987654321])
+    assert sorted((int(r["id"]), r["nickname"]) for r in rows) == sorted(
+        [(uid, f"Find.{tag}"), (digits, f"D{tag}")]), rows
+
+
 if __name__ == "__main__":
     if not stack_present():
         if ENV.get("CN_TEST_REQUIRE_STACK") == "1":

@@ -194,7 +194,7 @@ static bool eval_users(struct pstate *s, uint64_t tag, const char *script, const
     argv[1] = script;
     argv[2] = nkeys;
     for (size_t i = 0; i < n; i++) {
-        snprintf(keys[i], sizeof keys[i], "presence:%" PRId64, ids[i]);
+        snprintf(keys[i], sizeof keys[i], CN_PRESENCE_KEY "%" PRId64, ids[i]);
         argv[3 + i] = keys[i];
     }
     for (int i = 0; i < nargs; i++)

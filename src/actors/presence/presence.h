@@ -43,6 +43,10 @@
 
 struct cn_presence;
 
+/* The Redis key of a user's sorted set of vouching nodes: CN_PRESENCE_KEY "<userId>".
+ * chat-admin user and kick --user read it to know which nodes to ask. */
+#define CN_PRESENCE_KEY "presence:"
+
 struct cn_presence_opts {
     cn_runtime *rt;         /* borrowed; outlives the presence actor */
     struct cn_pg_pool *pg;  /* borrowed; one connection (see above); freed after the runtime */

@@ -1298,3 +1298,33 @@ SELECT u.id, u.nickname, floor(extract(epoch FROM b.created_at) * 1000)::bigint 
  WHERE b.blocker_id = $1::bigint
  ORDER BY b.created_at DESC, u.id
  LIMIT 1000;
+
+-- name: admin_user_find
+-- params: $1 who text (what the operator typed after `chat-admin user`: an id, an email
+--   or a nickname)
+-- returns: zero rows (no such user) or one row: id bigint, nickname text, email text,
+--   status text, created_at_ms bigint, last_seen_at_ms bigint|NULL, matched_by text ('id',
+--   'email' or 'nickname'). An id wins over an email, an email over a nickname (a nickname
+--   may be all digits). Each arm reads an index: the primary key, users_email_lower_key,
+--   users_nickname_fold_idx. Run by the admin thread on a connection of its own.
+SELECT id, nickname, email, status,
+       floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms,
+       floor(extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_at_ms, matched_by
+  FROM (SELECT u.*, 'id' AS matched_by, 1 AS rank
+          FROM users u
+         WHERE $1::text ~ '^[0-9]{1,18}$'
+           AND u.id = (CASE WHEN $1::text ~ '^[0-9]{1,18}$' THEN $1::text ELSE '0' END)::bigint
+        UNION ALL
+        SELECT u.*, 'email', 2 FROM users u WHERE lower(u.email) = lower($1::text)
+        UNION ALL
+        SELECT u.*, 'nickname', 3 FROM users u
+         WHERE (lower(u.nickname COLLATE "und-x-icu")) COLLATE "C"
+               = (lower($1::text COLLATE "und-x-icu")) COLLATE "C") m
+ ORDER BY rank
+ LIMIT 1;
+
+-- name: admin_user_nicknames
+-- params: $1 ids bigint[]
+-- returns: one row per id of $1 that is a user: id bigint, nickname text (chat-admin
+--   sessions puts the nickname next to each session's user id; one query per listing).
+SELECT id, nickname FROM users WHERE id = ANY($1::bigint[]);

@@ -48,6 +48,8 @@ static const struct {
     {CN_SQL_USER_BLOCK, "user_block", 2},
     {CN_SQL_USER_UNBLOCK, "user_unblock", 2},
     {CN_SQL_USERS_BLOCKED, "users_blocked", 1},
+    {CN_SQL_ADMIN_USER_FIND, "admin_user_find", 1},
+    {CN_SQL_ADMIN_USER_NICKNAMES, "admin_user_nicknames", 1},
 };
 
 static void test_every_id_is_listed_once(void)
