@@ -219,3 +219,7 @@ def test_json_log_lines_carry_context_and_no_secret():
         assert closed and closed[0]["msg"].endswith("disconnect") and closed[0]["user"] == user_id
     finally:
         node.close()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v", "-p", "no:cacheprovider"]))
