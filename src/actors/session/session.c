@@ -47,6 +47,8 @@ static void on_closed(struct cn__session *s, const struct cn_ws_in_closed *m)
     if (s->opened_ms)
         CN_INFO("session", "closed after %.1f s: %s", (double)(cn_now_ms() - s->opened_ms) / 1e3,
                 cn_ws_close_reason_name(reason));
+    else if (reason == CN_WS_CLOSE_AUTH || reason == CN_WS_CLOSE_USER_LIMIT)
+        CN_INFO("session", "refused at CONNECT: %s", cn_ws_close_reason_name(reason));
     else
         CN_DEBUG("session", "closed before CONNECT completed: %s", cn_ws_close_reason_name(reason));
     cn__session_end(s, reason);
