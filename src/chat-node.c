@@ -20,6 +20,7 @@
 #include "actors/runtime/runtime.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/log_repeat.h"
 #include "base/xmalloc.h"
 #include "io/admin_relay.h"
 #include "io/admin_server.h"
@@ -86,8 +87,8 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
         if (attempt >= cfg->startup_connect_attempts) {
             for (int d = 0; d < CN_DEP_COUNT; d++)
                 if (!snap.ok[d])
-                    fprintf(stderr, "chat-node: cannot reach %s after %d attempts: %s\n",
-                            cn_dep_name((enum cn_dep)d), attempt, snap.reason[d]);
+                    CN_ERROR("startup", "cannot reach %s after %d attempts: %s",
+                             cn_dep_name((enum cn_dep)d), attempt, snap.reason[d]);
             return 1;
         }
         for (int d = 0; d < CN_DEP_COUNT; d++)
@@ -640,12 +641,12 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     /* First: a path in use by a live node stops this one before it touches anything. */
     n.admin = cn_admin_listen(cfg->admin_socket, err, sizeof err);
     if (!n.admin) {
-        fprintf(stderr, "chat-node: %s\n", err);
+        CN_ERROR("node", "%s", err);
         return 1;
     }
     n.health = cn_health_new(cfg, err, sizeof err);
     if (!n.health) {
-        fprintf(stderr, "chat-node: %s\n", err);
+        CN_ERROR("node", "%s", err);
         cn_admin_server_free(n.admin);
         return 1;
     }
@@ -656,7 +657,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         return rc == 2 ? 0 : 1;
     }
     if (cn_health_ensure_topics(n.health, err, sizeof err) != 0) {
-        fprintf(stderr, "chat-node: %s\n", err);
+        CN_ERROR("node", "%s", err);
         cn_health_free(n.health);
         cn_admin_server_free(n.admin);
         return 1;
@@ -669,7 +670,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
                                   cfg->runtime_spin_rounds ? cfg->runtime_spin_rounds : -1};
     n.rt = cn_runtime_new(&rcfg);
     if (cn_runtime_start(n.rt) != 0) {
-        fprintf(stderr, "chat-node: cannot start the actor runtime\n");
+        CN_ERROR("node", "cannot start the actor runtime");
         stop_node(&n);
         return 1;
     }
@@ -678,7 +679,7 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         start_receipts_presence(&n, err, sizeof err) != 0 ||
         start_membership(&n, err, sizeof err) != 0 ||
         start_http(&n, start_ms, err, sizeof err) != 0) {
-        fprintf(stderr, "chat-node: %s\n", err);
+        CN_ERROR("node", "%s", err);
         stop_node(&n);
         return 1;
     }
@@ -686,10 +687,20 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         CN_WARN("startup", "health checker thread did not start; /healthz will be stale");
     if (start_admin(&n, start_ms) != 0)
         CN_WARN("startup", "admin thread did not start; chat-admin cannot reach this node");
-    CN_INFO("node", "%s listening on %s:%d (%d I/O threads, %u workers)", cfg->node_id,
-            cfg->http_host, cfg->http_port, cfg->http_io_threads, cn_runtime_workers(n.rt));
+    char admin_http[300] = "off";
+    if (cfg->admin_http_port)
+        snprintf(admin_http, sizeof admin_http, "http://%s:%d", cfg->admin_http_host,
+                 cfg->admin_http_port);
+    CN_INFO("node",
+            "%s listening on http://%s:%d (%d I/O threads, %u workers); admin socket %s; "
+            "admin HTTP %s",
+            cfg->node_id, cfg->http_host, cfg->http_port, cfg->http_io_threads,
+            cn_runtime_workers(n.rt), cfg->admin_socket, admin_http);
 
-    int sig = wait_signal(sigs, -1);
+    /* Woken every log repeat window to print the summaries of bursts that stopped. */
+    int sig;
+    while ((sig = wait_signal(sigs, CN_LOG_REPEAT_WINDOW_MS)) == 0)
+        cn_log_flush_repeats();
     uint64_t t0 = cn_now_ms();
     bool admin_drain = atomic_load_explicit(&n.drain_requested, memory_order_relaxed);
     CN_INFO("node", "%s: draining", admin_drain ? "chat-admin drain" : strsignal(sig));
@@ -741,6 +752,16 @@ int main(int argc, char **argv)
     enum cn_log_level level;
     cn_log_parse_level(cfg.log_level, &level); /* validated by cn_config_load */
     cn_log_set_level(level);
+    enum cn_log_format format;
+    cn_log_parse_format(cfg.log_format, &format); /* validated by cn_config_load */
+    cn_log_set_format(format);
+    cn_log_set_node(cfg.node_id);
+    if (config_path)
+        CN_INFO("node", "chat-node %s starting: node %s, config %s + environment", CN_VERSION,
+                cfg.node_id, config_path);
+    else
+        CN_INFO("node", "chat-node %s starting: node %s, config defaults + environment", CN_VERSION,
+                cfg.node_id);
 
     int rc = run(&cfg, &sigs);
     cn_config_free(&cfg);

@@ -145,6 +145,9 @@ static const struct key keys[] = {
      "drained clients are told to reconnect after a random pause up to this "
      "(x-reconnect-after-ms)"},
     {"log", "level", KEY_STR, OFF(log_level), "info", 0, 0, "debug, info, warn or error"},
+    {"log", "format", KEY_STR, OFF(log_format), "text", 0, 0,
+     "text (one line: time, level, module, message, key=value context) or json (one object "
+     "per line: ts, level, node, module, msg and the context fields)"},
     {"startup", "connect_attempts", KEY_INT, OFF(startup_connect_attempts), "10", 1, 1000,
      "attempts to reach PostgreSQL, Redis and Kafka before giving up"},
     {"startup", "connect_retry_ms", KEY_INT, OFF(startup_connect_retry_ms), "1000", 10, 600000,
@@ -405,6 +408,10 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
     if (!ok) {
         snprintf(err, errlen, "log.level: '%s' is not one of debug, info, warn, error",
                  cfg->log_level);
+        return -1;
+    }
+    if (strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+        snprintf(err, errlen, "log.format: '%s' is not one of text, json", cfg->log_format);
         return -1;
     }
     if (cfg->node_id[0] == '\0' || strlen(cfg->node_id) > 64) {

@@ -60,6 +60,7 @@ struct cn_config {
     int admin_drain_batch_interval_ms;
     int admin_drain_reconnect_jitter_ms;
     char *log_level;
+    char *log_format; /* text or json */
     int startup_connect_attempts;
     int startup_connect_retry_ms;
     int shutdown_timeout_ms;

@@ -796,13 +796,24 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* lws reports some client faults at its error level; they are the client's doing,
- * not the node's, so they go out at WARN (with the peer's address where we learn it). */
-static const char *const client_faults[] = {
-    "Ran out of header data space",
-    "More hdr frags than we can deal with",
-    "Unknown method",
-    "Duplicated method",
+/* libwebsockets' own log lines, in our words. Client faults lws reports at its error
+ * level are the client's doing, not the node's: WARN. Lines about what our own code
+ * decided (a refused upgrade) or that lws recovers from: DEBUG. The first entry (lws's
+ * header buffer is full) is logged at the close instead, with the peer's address. A line
+ * not in the table: DEBUG when lws calls it a warning, WARN (as "libwebsockets: ...")
+ * when it calls it an error. */
+static const struct {
+    const char *match;
+    enum cn_log_level level;
+    const char *words;
+} lws_lines[] = {
+    {"Ran out of header data space", CN_LOG_WARN, NULL},
+    {"More hdr frags than we can deal with", CN_LOG_WARN,
+     "client request refused: its headers come in too many pieces"},
+    {"Unknown method", CN_LOG_WARN, "client request refused: unknown HTTP method"},
+    {"Duplicated method", CN_LOG_WARN, "client request refused: two methods in one request line"},
+    {"User code denied connection", CN_LOG_DEBUG,
+     "connection refused by the node (a limit or check of the upgrade)"},
 };
 
 static void lws_log_emit(int level, const char *line)
@@ -810,15 +821,20 @@ static void lws_log_emit(int level, const char *line)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
-    if (strstr(line, client_faults[0])) {
+    if (strstr(line, lws_lines[0].match)) {
         header_overflow = true;
         return; /* logged at the close, with the peer (http_cb) */
     }
-    enum cn_log_level lvl = level == LLL_ERR ? CN_LOG_ERROR : CN_LOG_WARN;
-    for (size_t i = 1; i < sizeof client_faults / sizeof client_faults[0]; i++)
-        if (strstr(line, client_faults[i]))
-            lvl = CN_LOG_WARN;
-    cn_log(lvl, "lws", "%.*s", (int)n, line);
+    for (size_t i = 1; i < sizeof lws_lines / sizeof lws_lines[0]; i++) {
+        if (strstr(line, lws_lines[i].match)) {
+            cn_log(lws_lines[i].level, "http", "%s", lws_lines[i].words);
+            return;
+        }
+    }
+    if (level == LLL_ERR)
+        cn_log(CN_LOG_WARN, "http", "libwebsockets: %.*s", (int)n, line);
+    else
+        cn_log(CN_LOG_DEBUG, "http", "libwebsockets: %.*s", (int)n, line);
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)

@@ -8,9 +8,17 @@ signature), nor the JWT secret of the configuration.
 
 The logs are the stack's files (CN_TEST_VAR/log); the secrets are fresh for this run, so a
 hit can only come from this test.
+
+The same holds for a node of this test logging in JSON (log.format=json): there, every
+line is also a JSON object with ts, level, node, module and msg; logins (good and bad)
+and the session's open and close are logged with their context, the email only hashed.
 """
+import hashlib
+import json
+import re
 import configparser
 import os
+import subprocess
 import sys
 import uuid
 
@@ -124,4 +132,94 @@ def test_no_password_or_token_in_any_log(debug_logs):
         for s in secrets:
             assert s.encode() not in new, f"{name}.log holds a secret of this test"
         assert jwt_secret.encode() not in whole, f"{name}.log holds the JWT secret"
+        if name.startswith("node"):
+            assert email.encode() not in new, f"{name}.log holds an email in clear"
     assert grown > 0, "the nodes logged nothing for this run: the check would prove nothing"
+    text = b"".join(open(log_path(n), "rb").read()[start[n]:] for n in ("node1", "node2"))
+    assert b"login succeeded" in text and b"login failed: wrong password" in text
+
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_json_log_lines_carry_context_and_no_secret():
+    node = cnlib.Node(overrides={"CHAT_LOG_FORMAT": "json", "CHAT_LOG_LEVEL": "debug"})
+    try:
+        node.wait_healthy()
+        password = f"pw-{uuid.uuid4().hex}"
+        wrong = f"wrong-{uuid.uuid4().hex}"
+        email = f"json-{uuid.uuid4().hex[:12]}@example.com"
+        r = requests.post(f"{node.url}/api/auth/signup",
+                          json={"email": email, "password": password,
+                                "nickname": f"json-{uuid.uuid4().hex[:8]}"})
+        assert r.status_code == 201, r.text
+        user_id = r.json()["id"]
+        assert requests.post(f"{node.url}/api/auth/login",
+                             json={"email": email, "password": wrong}).status_code == 401
+        assert requests.post(f"{node.url}/api/auth/login",
+                             json={"email": "nobody-" + email, "password": wrong}
+                             ).status_code == 401
+        r = requests.post(f"{node.url}/api/auth/login",
+                          json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        token, refresh = r.json()["accessToken"], r.json()["refreshToken"]
+        assert requests.get(f"{node.url}/api/rooms",
+                            headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        c = Client(type("N", (), {"url": node.url}))
+        try:
+            cmd, headers, _ = c.connect(token)
+            assert cmd == "CONNECTED"
+            session = headers["session"]
+            c.send(frame("DISCONNECT", [("receipt", "bye")]))
+            assert c.recv_frame()[0] == "RECEIPT"
+        finally:
+            c.close()
+
+        def lines():
+            out = node.output()
+            return [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+
+        def closed_logged():
+            return [e for e in lines() if e.get("module") == "session"
+                    and e["msg"].startswith("closed after")] or None
+        cnlib.wait_until(closed_logged, 10 * cnlib.scale(), what="the session's close logged")
+        rc, _ = node.stop()
+        assert rc == 0
+        out = node.output()
+        entries = []
+        for ln in out.splitlines():
+            if not ln.strip():
+                continue
+            e = json.loads(ln)  # every line is one JSON object
+            entries.append(e)
+            assert {"ts", "level", "node", "module", "msg"} <= set(e), ln
+            assert TS.match(e["ts"]) and e["level"] in ("debug", "info", "warn", "error"), ln
+            assert e["node"] == f"test-{node.port}", ln
+        for secret in (password, wrong, token, refresh, token.split(".")[2], email):
+            assert secret not in out, "the JSON log holds a secret or an email in clear"
+
+        version = subprocess.run([cnlib.need("CN_TEST_NODE_BIN"), "--version"],
+                                 capture_output=True, text=True).stdout.split()[-1]
+        assert any(version in e["msg"] and "starting" in e["msg"] for e in entries)
+        assert any(f":{node.port}" in e["msg"] and "admin socket" in e["msg"] for e in entries)
+
+        auth = [e for e in entries if e["module"] == "auth"]
+        digest = hashlib.sha256(email.encode()).hexdigest()[:12]
+        ok = [e for e in auth if e["msg"].startswith("login succeeded")]
+        assert len(ok) == 1 and ok[0]["level"] == "info" and ok[0]["user"] == user_id, auth
+        assert digest in ok[0]["msg"] and ok[0]["peer"] == "127.0.0.1" and ok[0]["request_id"]
+        bad = [e for e in auth if e["msg"].startswith("login failed: wrong password")]
+        assert len(bad) == 1 and bad[0]["user"] == user_id and digest in bad[0]["msg"], auth
+        assert [e for e in auth if e["msg"].startswith("login failed: no account")], auth
+
+        mine = [e for e in entries if e.get("session") == session]
+        opened = [e for e in mine if e["msg"].startswith("opened")]
+        closed = [e for e in mine if e["msg"].startswith("closed after")]
+        assert opened and opened[0]["user"] == user_id and opened[0]["peer"] == "127.0.0.1"
+        assert closed and closed[0]["msg"].endswith("disconnect") and closed[0]["user"] == user_id
+    finally:
+        node.close()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v", "-p", "no:cacheprovider"]))

@@ -12,7 +12,12 @@
  * takes as long as for a wrong password: no account probing by timing). A failure is
  * counted for the email in PostgreSQL (so the back-off is cluster-wide) and for the
  * client's address on this node (abuse_limits.h), then answered 401. A success ends the
- * email's back-off, starts a refresh-token family, and answers the tokens. */
+ * email's back-off, starts a refresh-token family, and answers the tokens.
+ *
+ * Every login outcome is logged at INFO (module "auth") with the peer and request id
+ * of the context, the user id when known, and the email only as a short hash (the
+ * first 12 hex digits of its SHA-256: enough to tie attempts together, not to read). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +43,20 @@ enum {
     STEP_FAILED,   /* login: login_failure_record */
     STEP_SESSION,  /* login: login_session_start */
 };
+
+/* One INFO line about a login: `what` is the outcome ("succeeded", "failed: ..."). */
+static void log_login(const struct cn_rest_req *req, int64_t user_id, const char *what)
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    const char *email = req->email ? req->email : "";
+    crypto_hash_sha256(h, (const unsigned char *)email, strlen(email));
+    char hex[2 * crypto_hash_sha256_BYTES + 1];
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    hex[12] = '\0';
+    struct cn_log_ctx ctx = {
+        .user = user_id, .peer = req->client_addr, .request_id = req->request_id};
+    CN_INFO_CTX("auth", &ctx, "login %s (email sha256:%s)", what, hex);
+}
 
 static void reply_hasher_error(struct cn_rest_req *req, const struct cn_hasher_reply *h)
 {
@@ -120,6 +139,7 @@ static void login_found(struct cn_rest_req *req, struct cn_pg_reply *r)
     }
     int64_t wait = cn_pg_rows_i64(r->rows, 0, "retry_after_s");
     if (wait > 0) {
+        log_login(req, 0, "refused: the account is in its failed-login back-off");
         rest_reply_retry(req, 429, "RATE_LIMITED",
                          "too many failed logins for this account; retry after the time given",
                          (uint32_t)wait);
@@ -149,6 +169,8 @@ static void login_verified(struct cn_rest_req *req, const struct cn_hasher_reply
         return;
     }
     if (!h->ok || !req->held) {
+        log_login(req, req->held ? cn_pg_rows_i64(req->held, 0, "id") : 0,
+                  req->held ? "failed: wrong password" : "failed: no account with this email");
         cn_abuse_note(d->abuse, CN_ABUSE_LOGIN_FAILURE, req->client_addr ? req->client_addr : "",
                       cn_wall_ms());
         char after[16], base[16], max[16];
@@ -209,6 +231,7 @@ void rest_login_step(struct cn_rest_req *req, cn_msg *m)
         } else {
             struct cn_user u;
             rest_row_user(req->held, 0, &u);
+            log_login(req, u.id, "succeeded");
             rest_reply_tokens(req, &u, req->refresh_token,
                               cn_pg_rows_i64(r->rows, 0, "refresh_expires_at_ms"));
         }

@@ -1,7 +1,9 @@
 /* The request actor and the helpers every endpoint step uses; see rest_request.h. */
 #include "actors/rest/rest_request.h"
 
+#include <inttypes.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,10 +100,8 @@ static void user_checked(struct cn_rest_req *req, cn_msg *m)
     cn_msg_free(m);
 }
 
-static void behaviour(cn_actor *self, void *state, cn_msg *m)
+static void turn(struct cn_rest_req *req, cn_msg *m)
 {
-    struct cn_rest_req *req = state;
-    (void)self;
     if (m->type == REST_MSG_START) {
         cn_msg_free(m);
         if (req->check_user)
@@ -116,8 +116,27 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
     }
 }
 
+static void behaviour(cn_actor *self, void *state, cn_msg *m)
+{
+    struct cn_rest_req *req = state;
+    (void)self;
+    /* The request's context on every line its turn logs (copied: req may be freed
+     * by the answer within the turn). */
+    struct cn_log_ctx ctx = {.user = req->user_id,
+                             .room = req->room_id,
+                             .peer = req->client_addr,
+                             .request_id = req->request_id};
+    cn_log_ctx_set(&ctx);
+    turn(req, m);
+    cn_log_ctx_clear();
+}
+
 void rest_request_start(struct cn_rest_req *req)
 {
+    /* relaxed: the count only has to be unique */
+    static atomic_uint_fast64_t next_id;
+    uint64_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
+    snprintf(req->request_id, sizeof req->request_id, "%" PRIx64, id);
     atomic_fetch_add_explicit(&req->deps->counters->requests, 1, memory_order_relaxed);
     cn_actor *a = cn_actor_spawn(req->deps->rt, behaviour, req, rest_req_free);
     req->self = a;

@@ -103,11 +103,14 @@ struct cn_rest_req {
     /* Sign-up, login, refresh and logout (rest_auth.c, rest_sessions.c). */
     char *nickname_key;  /* the case fold of nickname (display_name.h) */
     char *password_hash; /* sign-up: kept for a retried insert */
-    char *client_addr;   /* login: the peer's address, for the per-address budget */
+    char *client_addr;   /* the peer's address: login's per-address budget, log lines */
     bool retried;        /* sign-up: the insert ran a second time */
     char refresh_token[CN_REFRESH_TOKEN_CHARS + 1];     /* presented, or issued */
     char refresh_hash[CN_REFRESH_HASH_HEX + 1];         /* its SHA-256 */
     char new_refresh_token[CN_REFRESH_TOKEN_CHARS + 1]; /* refresh: the successor */
+
+    /* This node's number for the request (hex), in the log lines of its turns. */
+    char request_id[20];
 };
 
 /* Frees req and everything it owns, wiping the password. */

@@ -477,8 +477,7 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
          * a user this node has not seen yet looks it up (rest_request.c). */
         req->check_user = !cn_known_users_has(deps->known_users, claims.user_id);
     }
-    if (route.ep == EP_LOGIN)
-        req->client_addr = cn_xstrdup(addr);
+    req->client_addr = cn_xstrdup(addr); /* login's budget, and every request's log lines */
     if (route.has_body && hr->body_len > 0 && !is_json(hr->content_type)) {
         cn_http_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
         rest_req_free(req);

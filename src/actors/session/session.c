@@ -15,7 +15,10 @@
 #include "actors/session/session_subs.h"
 #include "actors/session/session_timers.h"
 #include "actors/session/session_typing.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/ws_counters.h"
 
 static void count(atomic_uint_fast64_t *c, int64_t d)
 {
@@ -41,6 +44,13 @@ static void on_closed(struct cn__session *s, const struct cn_ws_in_closed *m)
     if (s->user_slot)
         cn_user_sessions_release(s->deps->user_sessions, s->user_id);
     s->user_slot = false;
+    if (s->opened_ms)
+        CN_INFO("session", "closed after %.1f s: %s", (double)(cn_now_ms() - s->opened_ms) / 1e3,
+                cn_ws_close_reason_name(reason));
+    else if (reason == CN_WS_CLOSE_AUTH || reason == CN_WS_CLOSE_USER_LIMIT)
+        CN_INFO("session", "refused at CONNECT: %s", cn_ws_close_reason_name(reason));
+    else
+        CN_DEBUG("session", "closed before CONNECT completed: %s", cn_ws_close_reason_name(reason));
     cn__session_end(s, reason);
     cn__session_subs_drop(s);
     cn_session_dir_closed(s->deps->directory, s->self);
@@ -153,10 +163,8 @@ static void on_frame(struct cn__session *s, struct cn_ws_in_frame *m)
     cn_msg_free(&m->hdr);
 }
 
-static void behaviour(cn_actor *self, void *state, cn_msg *m)
+static void turn(struct cn__session *s, cn_msg *m)
 {
-    struct cn__session *s = state;
-    (void)self;
     switch (m->type) {
     case CN_WS_IN_FRAME:
         on_frame(s, (struct cn_ws_in_frame *)m);
@@ -224,6 +232,15 @@ static void behaviour(cn_actor *self, void *state, cn_msg *m)
         break;
     }
     cn_msg_free(m);
+}
+
+static void behaviour(cn_actor *self, void *state, cn_msg *m)
+{
+    struct cn__session *s = state;
+    (void)self;
+    cn__session_log_ctx(s);
+    turn(s, m);
+    cn_log_ctx_clear();
 }
 
 static void session_free(void *state)

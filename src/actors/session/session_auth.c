@@ -11,6 +11,7 @@
 #include "actors/session/session_output.h"
 #include "actors/session/session_timers.h"
 #include "actors/sql/queries.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "io/pg_pool.h"
 #include "proto/json_requests.h"
@@ -50,6 +51,9 @@ static void open_session(struct cn__session *s, const char *version, uint32_t cx
     s->counted_open = true;
     s->user_id = user_id;
     s->state = CN__SESSION_OPEN;
+    s->opened_ms = cn_now_ms();
+    cn__session_log_ctx(s);
+    CN_INFO("session", "opened (STOMP %s)", version);
     cn_presence_opened(s->deps->presence, s->user_id);
     s->presence_open = true;
     cn_session_dir_opened(s->deps->directory, s->self, s->id, s->user_id, s->peer.client_addr);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "actors/session/session_deps.h"
+#include "base/log.h"
 #include "io/ws_link.h"
 
 enum cn__session_state { CN__SESSION_AWAIT_CONNECT, CN__SESSION_OPEN, CN__SESSION_CLOSING };
@@ -95,6 +96,14 @@ struct cn__session {
     bool raw;
     uint32_t connect_cx, connect_cy;
     int64_t connect_user_id, connect_exp_s;
+    uint64_t opened_ms; /* cn_now_ms() at CONNECTED (0: never opened), for the close's log */
 };
+
+/* Sets this thread's log context to the session's (id, user, peer) for its turn. */
+static inline void cn__session_log_ctx(const struct cn__session *s)
+{
+    struct cn_log_ctx ctx = {.session = s->id, .user = s->user_id, .peer = s->peer.client_addr};
+    cn_log_ctx_set(&ctx);
+}
 
 #endif
