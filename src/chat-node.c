@@ -232,6 +232,7 @@ static int start_persist(struct node *n, char *err, size_t errlen)
         .batch_linger_ms = cfg->persist_batch_linger_ms,
         .retries = cfg->persist_retries,
         .retry_backoff_ms = cfg->persist_retry_backoff_ms,
+        .fetch_wait_ms = cfg->kafka_fetch_wait_ms,
     };
     n->persist = cn_persist_start(&o, err, errlen);
     n->routes.persist = n->persist; /* read by /metrics once the HTTP server starts */
@@ -255,6 +256,7 @@ static int start_receipts_presence(struct node *n, char *err, size_t errlen)
             .redis = n->redis,
             .dlt = n->dlt,
             .invalidate_cache = cfg->cache_rooms_enabled,
+            .fetch_wait_ms = cfg->kafka_fetch_wait_ms,
         };
         n->receipts = cn_read_receipts_start(&ro, err, errlen);
         n->routes.receipts = n->receipts;

@@ -208,10 +208,14 @@ static const struct key keys[] = {
     {"kafka", "linger_ms", KEY_INT, OFF(kafka_linger_ms), "6", 0, 1000,
      "how long the SEND producer gathers records into one batch per partition (0 = send at "
      "once): longer means fewer, fuller requests and fetches, and that much more latency"},
-    {"kafka", "broadcast_fetch_wait_ms", KEY_INT, OFF(kafka_broadcast_fetch_wait_ms), "10", 1, 500,
+    {"kafka", "broadcast_fetch_wait_ms", KEY_INT, OFF(kafka_broadcast_fetch_wait_ms), "500", 1, 500,
      "longest wait of the broadcast consumer's fetch on a broker with nothing new (Kafka "
-     "answers as soon as a record arrives; the dev broker waits it out): lower means less "
-     "delivery latency on the dev broker and more idle fetches"},
+     "answers as soon as a record arrives, so a long wait costs no latency; the dev broker "
+     "waits it out): lower means less delivery latency on the dev broker and more idle "
+     "fetches (each one wakes the node)"},
+    {"kafka", "fetch_wait_ms", KEY_INT, OFF(kafka_fetch_wait_ms), "500", 1, 500,
+     "the same for the persistence and read-receipt consumers: lower means rows and unread "
+     "counts sooner on the dev broker and more idle fetches"},
     {"receipts", "enabled", KEY_BOOL, OFF(receipts_enabled), "true", 0, 0,
      "run the read-receipt pipeline (consumer group chat-read-receipt) on this node"},
     {"presence", "enabled", KEY_BOOL, OFF(presence_enabled), "true", 0, 0,

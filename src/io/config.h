@@ -86,6 +86,7 @@ struct cn_config {
     int kafka_send_timeout_ms;
     int kafka_linger_ms;
     int kafka_broadcast_fetch_wait_ms;
+    int kafka_fetch_wait_ms;
     bool receipts_enabled;
     bool presence_enabled;
     int presence_ttl_ms;

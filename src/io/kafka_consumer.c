@@ -566,8 +566,10 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
         /* A fetch that finds nothing waits this long on the broker. A real broker
          * answers as soon as a record arrives, but librdkafka's mock cluster (the dev
          * broker) sits out the whole wait, which put 0.5-3 s between a SEND and its
-         * delivery at the 500 ms default. 10 ms (the default of fetch_wait_ms) costs
-         * an idle consumer about 100 small fetches a second per broker. */
+         * delivery at 500 ms. So the wait is the caller's (kafka.fetch_wait_ms and
+         * kafka.broadcast_fetch_wait_ms, 500 by default, short on the mock-broker
+         * stacks): each empty fetch wakes this process, and at 2 ms the broadcast
+         * group's alone cost an idle node 7 % of a core (docs/PERFORMANCE.md). */
         set(conf, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
         /* Fetch requests are small writes while others are in flight: Nagle would
          * hold them for the broker's delayed ACK. */

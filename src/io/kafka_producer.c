@@ -39,7 +39,9 @@
 #define DEF_MSG_TIMEOUT 30000
 #define DEF_MAX_QUEUE   100000
 #define DEF_FLUSH       5000
-#define POLL_MS         100
+/* A delivery report ends the wait at once; the bound only matters to an idle node,
+ * where each turn is a wake-up, and close ends the wait with rd_kafka_yield. */
+#define POLL_MS 1000
 
 struct cn_kafka_producer {
     rd_kafka_t *rk;
@@ -318,6 +320,9 @@ void cn_kafka_producer_close(struct cn_kafka_producer *p)
                      (unsigned long long)atomic_load_explicit(&p->in_flight, RELAXED));
     }
     atomic_store_explicit(&p->quit, true, memory_order_release);
+    /* Ends the delivery thread's current rd_kafka_poll now rather than after POLL_MS (a
+     * yield that finds no poll running makes the next one return at once). */
+    rd_kafka_yield(p->rk);
     pthread_join(p->thread, NULL);
     rd_kafka_destroy(p->rk);
     p->rk = NULL;

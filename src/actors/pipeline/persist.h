@@ -47,6 +47,7 @@ struct cn_persist_opts {
     int batch_linger_ms;           /* 0 = 5 */
     int retries;                   /* insert retries before the DLT; 0 = none */
     int retry_backoff_ms;          /* first retry delay, x4 per retry; 0 = 100 */
+    int fetch_wait_ms;             /* the consumer's fetch.wait.max.ms; 0 = 10 */
 };
 
 /* Counters; the per-partition committed offsets come from the consumer. */

@@ -55,6 +55,7 @@ struct cn_read_receipts *cn_read_receipts_start(const struct cn_read_receipts_op
                 .batch_max = o->batch_max,
                 .batch_linger_ms = -1, /* latency first: a reader waits for the unread count */
                 .client_id = "chat-node-read-receipts",
+                .fetch_wait_ms = o->fetch_wait_ms,
             },
         /* Like the persistence pipeline: a few retries (100, 400, 1600 ms by default),
          * then the batch goes to the DLT and the partition moves on. The statement

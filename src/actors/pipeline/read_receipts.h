@@ -64,6 +64,7 @@ struct cn_read_receipts_opts {
     int batch_max;         /* records per batch; 0 = 256 */
     int retries;           /* apply retries before the DLT; 0 = 3, -1 = none */
     int retry_backoff_ms;  /* first retry delay, x4 per retry; 0 = 100 */
+    int fetch_wait_ms;     /* the consumer's fetch.wait.max.ms; 0 = 10 */
 };
 
 struct cn_read_receipts_stats {
