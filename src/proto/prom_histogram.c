@@ -7,9 +7,9 @@
 #include "proto/prom.h"
 
 /* 250 us to 10 s: node-local hops are sub-millisecond, a stalled pipeline is seconds. */
-const uint64_t cn_prom_latency_bounds_us[] = {250,     500,     1000,    2500,    5000,
-                                              10000,   25000,   50000,   100000,  250000,
-                                              500000,  1000000, 2500000, 5000000, 10000000};
+const uint64_t cn_prom_latency_bounds_us[] = {250,    500,     1000,    2500,    5000,
+                                              10000,  25000,   50000,   100000,  250000,
+                                              500000, 1000000, 2500000, 5000000, 10000000};
 const size_t cn_prom_latency_nbounds =
     sizeof cn_prom_latency_bounds_us / sizeof cn_prom_latency_bounds_us[0];
 

@@ -28,8 +28,8 @@ void cn_consumer_metrics_render(struct cn_strbuf *b, const struct cn_consumer_me
         if (!g[i].group)
             continue;
         s[i].parts = cn_xmalloc(PARTS_MAX * sizeof *s[i].parts);
-        s[i].open = cn_pp_group_consumer_stats(g[i].group, &s[i].cs, s[i].parts, PARTS_MAX,
-                                               &s[i].n);
+        s[i].open =
+            cn_pp_group_consumer_stats(g[i].group, &s[i].cs, s[i].parts, PARTS_MAX, &s[i].n);
         if (s[i].n > PARTS_MAX)
             s[i].n = PARTS_MAX;
     }

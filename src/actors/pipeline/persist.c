@@ -145,10 +145,6 @@ void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
     if (cn_pp_group_consumer_stats(p->group, &cs, parts, 64, &n)) {
         if (n > 64)
             n = 64;
-        cn_prom_counter(b, "chat_persist_commit_errors_total", "commits the broker refused",
-                        cs.commit_errors);
-        cn_prom_gauge(b, "chat_persist_partitions_assigned", "partitions owned by this node",
-                      (double)cs.partitions);
         cn_prom_family(b, "chat_persist_committed_offset", "gauge",
                        "next offset to read, as committed, per partition (absent until known)");
         char lbl[128];

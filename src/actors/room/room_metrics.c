@@ -64,9 +64,6 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
                     ld(&c->bc_bad));
     cn_prom_counter(b, "chat_broadcast_retries_total", "Batches retried after a Redis failure.",
                     ld(&c->bc_retries));
-    cn_prom_gauge(b, "chat_broadcast_partitions_assigned",
-                  "chat.messages partitions whose broadcast this node runs (partition actors).",
-                  (double)ld(&c->bc_partitions));
     cn_prom_gauge(b, "chat_rooms_open", "Room actors (rooms with local subscribers).",
                   (double)ld(&c->rooms_open));
     cn_prom_counter(b, "chat_room_deliveries_total", "MESSAGE deliveries handed to sessions.",

@@ -51,7 +51,7 @@ struct item {
     const char *code, *message;
     int close;
     uint64_t taken_ns; /* cn_now_ns() when the session handed it over */
-    bool is_read; /* SEND /app/chat.read: room_id + read (an id or a position), no content */
+    bool is_read;      /* SEND /app/chat.read: room_id + read (an id or a position), no content */
     struct cn_read_target read;
     bool member_ok;     /* room_membership said yes for this SEND (cached or not) */
     int64_t message_id; /* of a read: the message read_receipt_check resolved */
