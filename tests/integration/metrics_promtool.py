@@ -80,7 +80,7 @@ def test_alert_rules_pass_promtool():
 def samples(text, name):
     """{labels text: value} of one sample name."""
     return {m.group(1) or "": float(m.group(2))
-            for m in re.finditer(rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M)}
+            for m in re.finditer(rf"^{name}(?:\{{(.*)\}})? (\S+)$", text, re.M)}
 
 
 def consumer_view():

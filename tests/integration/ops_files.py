@@ -39,7 +39,7 @@ def exported_families():
 def exported_label_names(text, family):
     """The label names of the family's samples on a /metrics page."""
     names = set()
-    for labels in re.findall(rf"^{family}(?:_bucket|_sum|_count)?\{{([^}}]*)\}}", text, re.M):
+    for labels in re.findall(rf"^{family}(?:_bucket|_sum|_count)?\{{(.*)\}} ", text, re.M):
         names |= set(re.findall(r'(\w+)="', labels))
     return names
 
