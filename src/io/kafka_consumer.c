@@ -698,18 +698,6 @@ int cn_kafka_consumer_done(struct cn_kafka_consumer *c, const char *topic, int32
     return submit(c, CTL_DONE, topic, partition, (int64_t)nbatches);
 }
 
-/* The partition's fetch position (local, does not block), or -1 unknown. */
-static int64_t position(struct cn_kafka_consumer *c, const struct part *p)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
-    int64_t off = -1;
-    if (rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset >= 0)
-        off = l->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    return off;
-}
-
 size_t cn_kafka_consumer_stats(struct cn_kafka_consumer *c, struct cn_kafka_consumer_stats *out,
                                struct cn_kafka_partition_stats *parts, size_t cap)
 {
@@ -739,12 +727,7 @@ size_t cn_kafka_consumer_stats(struct cn_kafka_consumer *c, struct cn_kafka_cons
         if (rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) != 0 || hi < 0)
             hi = -1;
         s->high_watermark = hi;
-        int64_t from = p->committed;
-        if (from < 0 && hi >= 0)
-            /* No record polled since the assignment (the first one sets committed):
-             * the fetch position, where the group's committed offset put it, is it. */
-            from = position(c, p);
-        s->lag = hi >= 0 && from >= 0 ? (hi > from ? hi - from : 0) : -1;
+        s->lag = hi >= 0 && p->committed >= 0 ? hi - p->committed : -1;
         s->in_flight = p->nout;
         s->paused = p->paused;
     }

@@ -147,11 +147,9 @@ struct cn_kafka_partition_stats {
     int32_t partition;
     int64_t committed;      /* last offset the broker confirmed as committed; -1 unknown */
     int64_t high_watermark; /* end offset seen in the last fetch; -1 unknown */
-    /* high_watermark - committed (>= 0); before the first record, the fetch position
-     * stands for committed; -1 when unknown */
-    int64_t lag;
-    uint64_t in_flight; /* batches out */
-    bool paused;        /* by backpressure */
+    int64_t lag;            /* high_watermark - committed; -1 when either is unknown */
+    uint64_t in_flight;     /* batches out */
+    bool paused;            /* by backpressure */
 };
 
 struct cn_kafka_consumer_stats {

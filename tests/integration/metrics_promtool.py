@@ -99,12 +99,20 @@ def consumer_view():
 
 def test_consumer_metrics_cover_every_group_without_sentinels():
     want = {"chat-persistence": 6, "chat-broadcast": 6, "chat-read-receipt": 3}
-    # A node of an earlier test may just have left: wait for the groups to settle, and
-    # for each partition's lag to be known (the first fetch tells the end offset).
-    cnlib.wait_until(lambda: consumer_view()[0] == want and
-                     {"chat-persistence", "chat-broadcast"} <= consumer_view()[1],
-                     60 * cnlib.scale(), interval=0.5, what="every partition owned, lag known")
-    _, _, texts = consumer_view()
+    seen = []
+
+    def settled():
+        seen[:] = [consumer_view()]
+        return seen[0][0] == want
+
+    # A node of an earlier test may just have left: wait for the groups to settle. (A
+    # partition's lag is absent until its first record tells the committed offset: the
+    # test after traffic checks it.)
+    try:
+        cnlib.wait_until(settled, 60 * cnlib.scale(), interval=0.5, what="every partition owned")
+    except AssertionError:
+        raise AssertionError(f"assigned {seen[0][0]}, lag samples of {seen[0][1]}")
+    _, _, texts = seen[0]
     for text in texts:
         assert "chat_persist_lag" not in text and "chat_redis_up" not in text
         assert "chat_persist_partitions_assigned" not in text
@@ -173,6 +181,13 @@ def test_after_traffic_families_are_there_and_histograms_count(node):
                     for u in (node.url, cnlib.need("CN_TEST_NODE1_URL"),
                               cnlib.need("CN_TEST_NODE2_URL")))
     assert published >= 1, "whichever node broadcast the message timed its publish"
+    # The message gave its partition a committed offset: its lag is known in both groups
+    # that consume chat.messages (on whichever nodes own it).
+    urls = (node.url, cnlib.need("CN_TEST_NODE1_URL"), cnlib.need("CN_TEST_NODE2_URL"))
+    cnlib.wait_until(lambda: {"chat-persistence", "chat-broadcast"} <= {
+        re.search(r'group="([^"]+)"', k).group(1) for u in urls
+        for k in samples(cnlib.metrics_text(u), "chat_kafka_consumer_lag_messages")},
+        30 * cnlib.scale(), interval=0.5, what="a lag sample of both chat.messages groups")
     # REST: the room's creation and a 404 are counted by route template, never by path.
     http = samples(text, "chat_http_requests_total")
     assert any('route="/api/rooms/group",method="POST",status="2xx"' == k for k in http), http
