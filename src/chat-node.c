@@ -366,6 +366,8 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->routes.send = &n->send.counters;
     n->routes.statics = n->statics;
     n->routes.producer = n->producer;
+    n->routes.messages_partitions = cfg->kafka_messages_partitions;
+    n->routes.receipts_partitions = cfg->kafka_read_receipts_partitions;
     n->user_sessions = cn_user_sessions_new((unsigned)cfg->limits_sessions_per_user);
     n->guard = cn_conn_guard_new((uint32_t)cfg->limits_max_connections,
                                  (uint32_t)cfg->limits_accept_rate, &n->ws_counters);
@@ -519,6 +521,7 @@ static int start_fanout(struct node *n, char *err, size_t errlen)
     if (!n->cfg->fanout_broadcast_enabled)
         return 0;
     n->broadcast = cn_broadcast_start(&bo, err, errlen);
+    n->routes.broadcast = n->broadcast; /* read by /metrics once the HTTP server starts */
     return n->broadcast ? 0 : -1;
 }
 

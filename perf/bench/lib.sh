@@ -50,7 +50,7 @@ bench_stack_up() {
     # A fresh node joins its consumer groups a few seconds after it is healthy.
     local _
     for _ in $(seq 1 600); do
-        curl -s "$NODE_ADMIN_URL/metrics" | grep -q '^chat_persist_partitions_assigned 6$' && return 0
+        curl -s "$NODE_ADMIN_URL/metrics" | grep -q '^chat_kafka_consumer_assigned_partitions{group="chat-persistence"} 6$' && return 0
         sleep 0.1
     done
     bench_die "the node did not get the 6 partitions of chat.messages within 60 s"

@@ -251,11 +251,11 @@ admin_url() { # admin_url URL: the node's admin listener (/metrics), its HTTP po
 }
 metrics() { # metrics URL: the counters that tell what the node did
     curl -sf -m 5 "$(admin_url "$1")/metrics" | awk '
-        /^chat_http_requests_total /                 { r = $2 }
+        /^chat_http_requests_total\{/                { r += $2 }
         /^chat_pg_queries_total /                    { q = $2 }
         /^chat_cache_lookups_total\{result="hit"\}/  { h = $2 }
         /^chat_cache_lookups_total\{result="miss"\}/ { m = $2 }
-        /^chat_http_responses_errors_total\{class="5xx"\}/ { e = $2 }
+        /^chat_http_requests_total\{.*status="5xx"/  { e += $2 }
         END { printf "{\"http_requests\":%d,\"pg_queries\":%d,\"cache_hits\":%d,\"cache_misses\":%d,\"http_5xx\":%d}\n", r, q, h, m, e }'
 }
 wrk_cmd() { # wrk_cmd URL SECONDS: sets WRK, the wrk command line

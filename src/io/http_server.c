@@ -45,6 +45,7 @@
 #include "base/xmalloc.h"
 #include "io/http_chunked.h"
 #include "io/http_linger.h"
+#include "io/http_metrics.h"
 #include "io/http_options.h"
 #include "io/http_status.h"
 #include "io/listen_socket.h"
@@ -113,6 +114,7 @@ struct cn_http_server {
     int n;
     /* Counters: relaxed, they publish nothing but themselves. */
     atomic_uint_fast64_t accepted, requests, r4xx, r5xx, dropped, pending;
+    struct cn_http_metrics *metrics; /* by route, method and status class */
     /* Set (seq_cst) by cn_http_server_close: answers are dropped from then on. */
     atomic_bool closed;
     bool joined; /* owner thread: cn_http_server_close has joined the I/O threads */
@@ -144,6 +146,8 @@ struct http_pss {
     bool close_after;    /* the connection cannot carry another request: close after the answer */
     bool linger;         /* the client may still be sending: a lingering close (http_linger.h) */
     uint64_t waiting_id; /* non-zero while a deferred answer is awaited */
+    uint64_t start_ns;   /* the request line arrived (monotonic): the duration metric */
+    const char *route;   /* the handler's route template (static), for a deferred answer */
     char *origin;        /* the Origin header, or NULL (http_origin.h) */
     uint8_t origin_verdict;
     bool preflight; /* OPTIONS with an Origin: answered here (CORS) */
@@ -232,6 +236,10 @@ static int respond(struct lws *wsi, struct http_pss *pss, struct cn_http_respons
         atomic_fetch_add_explicit(&t->srv->r5xx, 1, memory_order_relaxed);
     else if (resp->status >= 400)
         atomic_fetch_add_explicit(&t->srv->r4xx, 1, memory_order_relaxed);
+    uint64_t now = cn_now_ns();
+    cn_http_metrics_observe(t->srv->metrics, resp->route ? resp->route : pss->route,
+                            pss->method[0] ? pss->method : NULL, resp->status,
+                            pss->start_ns && now > pss->start_ns ? now - pss->start_ns : 0);
 
     uint8_t hdr[LWS_PRE + 2048];
     uint8_t *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
@@ -351,6 +359,7 @@ static int dispatch(struct lws *wsi, struct http_pss *pss)
                                       ((uint64_t)(t->index + 1) << 48) | ++t->next_id};
         t->srv->cfg.handler(t->srv->cfg.handler_ctx, &req, &resp, &later);
         if (resp.deferred) {
+            pss->route = resp.route;
             pss->waiting_id = later.id;
             cn_u64map_put(&t->waiting, later.id, wsi);
             atomic_fetch_add_explicit(&t->srv->pending, 1, memory_order_relaxed);
@@ -474,6 +483,7 @@ static void judge_origin(struct lws *wsi, struct http_pss *pss)
 static int on_http(struct lws *wsi, struct http_pss *pss)
 {
     pss_reset(wsi, pss);
+    pss->start_ns = cn_now_ns();
     bool has_body = false;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (lws_hdr_total_length(wsi, methods[i].token) > 0) {
@@ -1018,6 +1028,7 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
     struct cn_http_server *s = cn_xcalloc(1, sizeof *s);
     s->cfg = *cfg;
+    s->metrics = cn_http_metrics_new();
     if (!s->cfg.max_header_bytes)
         s->cfg.max_header_bytes = 16384;
     s->n = cfg->io_threads;
@@ -1092,6 +1103,11 @@ void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats 
     out->replies_dropped = atomic_load_explicit(&s->dropped, memory_order_relaxed);
 }
 
+void cn_http_server_metrics_render(struct cn_http_server *s, struct cn_strbuf *b)
+{
+    cn_http_metrics_render(s->metrics, b);
+}
+
 void cn_http_server_close(struct cn_http_server *s)
 {
     if (!s || s->joined)
@@ -1132,6 +1148,7 @@ void cn_http_server_free(struct cn_http_server *s)
         cn_http_lingerer_free(t->linger);
     }
     free(s->threads);
+    cn_http_metrics_free(s->metrics);
     free(s);
 }
 

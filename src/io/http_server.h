@@ -57,6 +57,10 @@ struct cn_http_response {
     int retry_after_s; /* > 0: a Retry-After header with these seconds (429, 503) */
     const char *allow; /* static string; non-NULL: an Allow header (OPTIONS, 405) */
     bool static_file;  /* a web client file: it gets the CSP and frame headers (http_origin.h) */
+    /* The route template for the request metrics (http_metrics.h), a static string such
+     * as "/api/rooms/{roomId}"; NULL: "other". A deferred answer keeps the one the
+     * handler set when it deferred. */
+    const char *route;
 };
 
 /* Where a deferred answer goes. Plain data: copy it freely; use it once. */
@@ -98,6 +102,8 @@ struct cn_http_server_stats {
     uint64_t replies_dropped; /* deferred answers whose client was gone */
 };
 
+struct cn_strbuf;
+
 /* Binds every listening socket, then starts the threads. Returns NULL with a
  * reason in err (for example the port in use) and nothing left running. */
 struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *cfg, char *err,
@@ -129,6 +135,10 @@ bool cn_http_server_close_sessions(struct cn_http_server *s, uint64_t timeout_ms
 
 /* Copies the counters. Any thread. */
 void cn_http_server_stats(struct cn_http_server *s, struct cn_http_server_stats *out);
+
+/* Appends chat_http_requests_total and chat_http_request_duration_seconds by route,
+ * method and status class (http_metrics.h). Any thread until cn_http_server_free. */
+void cn_http_server_metrics_render(struct cn_http_server *s, struct cn_strbuf *b);
 
 /* cn_http_server_close: stops accepting, ends the I/O threads (each destroys its
  * context: every connection closes, a deferred request still unanswered gets no

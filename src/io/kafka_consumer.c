@@ -177,6 +177,7 @@ static void flush(struct cn_kafka_consumer *c, struct part *p, uint64_t now)
            (p->npend >= c->batch_max || now >= p->first_ns + c->linger_ns)) {
         size_t n = p->npend < c->batch_max ? p->npend : c->batch_max;
         struct cn_kafka_batch *b = cn__kafka_batch_new(p->pend, n, c->batch_type);
+        b->consumed_ns = p->first_ns;
         int64_t end = p->pend[n - 1]->offset + 1;
         for (size_t i = 0; i < n; i++)
             rd_kafka_message_destroy(p->pend[i]);

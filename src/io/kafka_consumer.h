@@ -87,6 +87,7 @@ struct cn_kafka_batch {
     int32_t partition;
     size_t n; /* >= 1 */
     struct cn_kafka_record *records;
+    uint64_t consumed_ns; /* cn_now_ns() when its first record was polled: stage latency */
 };
 
 /* The partition was taken away from this consumer: stop committing for it. */

@@ -29,6 +29,7 @@
 #include "actors/runtime/runtime.h"
 #include "io/conn_guard.h"
 #include "io/ws_counters.h"
+#include "proto/prom_histogram.h"
 #include "proto/stomp_frame.h"
 #include "proto/stomp_parser.h"
 
@@ -122,6 +123,11 @@ struct cn_ws_out {
      * its bound, so under pressure these go first and chat messages keep the room. */
     bool droppable;
     int close_reason; /* enum cn_ws_close_reason, when close_after */
+    /* A live room message: the time (cn_now_ns) its room handed it out, and the
+     * histogram (borrowed, outlives the server) the write adds its latency to; 0/NULL
+     * for every other frame. */
+    uint64_t born_ns;
+    struct cn_prom_histo *latency;
     unsigned char data[];
 };
 

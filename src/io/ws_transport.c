@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
@@ -107,6 +108,8 @@ struct cn_ws_out *cn_ws_out_new(uint64_t conn_id, size_t len)
     o->close_after = false;
     o->droppable = false;
     o->close_reason = CN_WS_CLOSE_PEER;
+    o->born_ns = 0;
+    o->latency = NULL;
     return o;
 }
 
@@ -451,6 +454,15 @@ enum pass { PASS_OK, PASS_DEAD, PASS_CLOSE, PASS_LINGER };
  * thread. A frame that closes the connection goes out only from the writeable
  * callback (in_callback), which can return -1; outside it the pass stops there
  * and asks for that callback. */
+/* A live room message went to the socket: its room-to-write latency. */
+static void timed(const struct cn_ws_out *o)
+{
+    if (!o->latency || !o->born_ns)
+        return;
+    uint64_t now = cn_now_ns();
+    cn_prom_histo_observe(o->latency, now > o->born_ns ? now - o->born_ns : 0);
+}
+
 static enum pass write_pass(struct ws_conn *c, bool in_callback)
 {
     enum { MAX_BYTES_PER_PASS = 256 * 1024 };
@@ -489,6 +501,7 @@ static enum pass write_pass(struct ws_conn *c, bool in_callback)
             o = pop(c);
             bool ok = lws_write(c->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) >= (int)o->len;
             bytes += o->len;
+            timed(o);
             cn_msg_free(&o->hdr);
             if (!ok)
                 return PASS_DEAD;
@@ -502,6 +515,7 @@ static enum pass write_pass(struct ws_conn *c, bool in_callback)
                 memcpy(buf + n, o->data + LWS_PRE, o->len);
                 n += o->len;
             }
+            timed(o); /* written with the pass's one lws_write, just below */
             cn_msg_free(&o->hdr);
         }
         /* Framed above, so lws sends the bytes as they are (LWS_WRITE_RAW). */

@@ -9,6 +9,8 @@ void cn_admin_http_handle(void *ctx, const struct cn_http_request *req,
     (void)later;
     struct cn_http_routes *r = ctx;
     bool metrics = strcmp(req->path, "/metrics") == 0;
+    if (metrics || strcmp(req->path, "/healthz") == 0)
+        resp->route = metrics ? "/metrics" : "/healthz";
     if (!metrics && strcmp(req->path, "/healthz") != 0) {
         cn_http_error(resp, 404, "NOT_FOUND", "no such resource (here: /metrics, /healthz)");
         return;

@@ -9,6 +9,8 @@
 #include "io/kafka_producer.h"
 #include "actors/room/room_metrics.h"
 #include "node/metrics.h"
+#include "actors/pipeline/broadcast_pipeline.h"
+#include "actors/pipeline/consumer_metrics.h"
 #include "actors/pipeline/persist.h"
 #include "actors/presence/presence.h"
 #include "actors/membership/membership.h"
@@ -81,6 +83,7 @@ void cn_http_routes_metrics(struct cn_http_routes *r, struct cn_http_response *r
         cn_redis_stats(r->redis, &rds);
     struct cn_metrics_sources src = {
         .node_id = r->node_id,
+        .http_server = srv,
         .runtime = rts,
         .http = &hs,
         .health = &snap,
@@ -95,6 +98,12 @@ void cn_http_routes_metrics(struct cn_http_routes *r, struct cn_http_response *r
     cn_strbuf_init(&b, 8192);
     cn_metrics_render(&b, &src);
     cn_persist_metrics_render(&b, r->persist);
+    const struct cn_consumer_metrics_group groups[] = {
+        {cn_persist_group(r->persist), r->messages_partitions},
+        {cn_broadcast_group(r->broadcast), r->messages_partitions},
+        {cn_read_receipts_group(r->receipts), r->receipts_partitions},
+    };
+    cn_consumer_metrics_render(&b, groups, sizeof groups / sizeof groups[0]);
     cn_fanout_metrics_render(&b, r->fanout);
     cn_read_receipts_metrics_render(&b, r->receipts);
     cn_presence_metrics_render(&b, r->presence);
@@ -116,13 +125,16 @@ void cn_http_routes_handle(void *ctx, const struct cn_http_request *req,
     /* /metrics and the detailed health are on the admin listener (node/admin_http.h):
      * here /metrics is an unknown path like any other. */
     if (strcmp(req->path, "/healthz") == 0) {
+        resp->route = "/healthz";
         if (get)
             health_public(r, resp);
         else
             cn_http_error(resp, 405, "METHOD_NOT_ALLOWED", "use GET");
         return;
     }
-    if (cn_static_files_handle(r->statics, req, resp))
+    if (cn_static_files_handle(r->statics, req, resp)) {
+        resp->route = "static"; /* the web client's files, one series */
         return;
+    }
     cn_http_error(resp, 404, "NOT_FOUND", "no such resource");
 }

@@ -19,6 +19,7 @@
 #include "actors/rest/rest.h"
 
 struct cn_read_receipts;
+struct cn_broadcast;
 struct cn_presence;
 struct cn_membership;
 struct cn_static_files;
@@ -39,6 +40,9 @@ struct cn_http_routes {
     struct cn_redis *redis;
     const struct cn_ws_counters *ws;         /* WebSocket/STOMP counters; NULL: not shown */
     struct cn_persist *persist;              /* the persistence pipeline; NULL: not shown */
+    struct cn_broadcast *broadcast;          /* the broadcast pipeline; NULL: not shown */
+    int messages_partitions;                 /* kafka.messages_partitions (consumer metrics) */
+    int receipts_partitions;                 /* kafka.read_receipts_partitions */
     const struct cn_send_counters *send;     /* SEND outcomes; NULL: not shown */
     const struct cn_fanout_counters *fanout; /* broadcast + rooms; NULL: not shown */
     struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */

@@ -52,15 +52,15 @@ static void render_runtime(struct cn_strbuf *b, const struct cn_runtime_stats *r
     }
 }
 
-static void render_http(struct cn_strbuf *b, const struct cn_http_server_stats *h)
+static void render_http(struct cn_strbuf *b, const struct cn_http_server_stats *h,
+                        struct cn_http_server *srv)
 {
     cn_prom_counter(b, "chat_http_connections_accepted_total", "TCP connections accepted.",
                     h->connections_accepted);
-    cn_prom_counter(b, "chat_http_requests_total", "HTTP requests handled.", h->requests);
-    cn_prom_family(b, "chat_http_responses_errors_total", "counter",
-                   "HTTP error responses by class.");
-    cn_prom_sample_u64(b, "chat_http_responses_errors_total", "class=\"4xx\"", h->responses_4xx);
-    cn_prom_sample_u64(b, "chat_http_responses_errors_total", "class=\"5xx\"", h->responses_5xx);
+    /* chat_http_requests_total and chat_http_request_duration_seconds, by route
+     * template, method and status class (io/http_metrics.h). */
+    if (srv)
+        cn_http_server_metrics_render(srv, b);
     cn_prom_counter(b, "chat_http_replies_dropped_total",
                     "Deferred answers whose client had gone or timed out.", h->replies_dropped);
 }
@@ -124,8 +124,7 @@ static void render_pg(struct cn_strbuf *b, const struct cn_pg_pool_stats *pg)
 
 static void render_redis(struct cn_strbuf *b, const struct cn_redis_stats *r)
 {
-    cn_prom_gauge(b, "chat_redis_up", "1 when the Redis command connection is ready.",
-                  r->up ? 1 : 0);
+    /* Whether Redis is up is chat_dependency_up{dep="redis"}. */
     cn_prom_counter(b, "chat_redis_commands_total", "Commands submitted to Redis.", r->commands);
     cn_prom_counter(b, "chat_redis_errors_total", "Redis commands that failed.", r->errors);
     cn_prom_counter(b, "chat_redis_reconnects_total", "Redis reconnections.", r->reconnects);
@@ -169,8 +168,9 @@ static void render_ws(struct cn_strbuf *b, const struct cn_ws_counters *c)
         cn_prom_label(label, sizeof label, "reason", cn_ws_close_reason_name(i));
         cn_prom_sample_u64(b, "chat_stomp_disconnects_total", label, ld(&c->disconnects[i]));
     }
-    cn_prom_family(b, "chat_stomp_frames_in_total", "counter", "STOMP frames received by command.");
-    for (int i = CN_STOMP_CONNECT; i <= CN_STOMP_ERROR; i++) {
+    cn_prom_family(b, "chat_stomp_frames_in_total", "counter",
+                   "STOMP frames received by command (client commands only).");
+    for (int i = CN_STOMP_CONNECT; i <= CN_STOMP_DISCONNECT; i++) {
         cn_prom_label(label, sizeof label, "command", cn_stomp_command_name(i));
         cn_prom_sample_u64(b, "chat_stomp_frames_in_total", label, ld(&c->frames_in[i]));
     }
@@ -216,14 +216,19 @@ static void render_ws(struct cn_strbuf *b, const struct cn_ws_counters *c)
 
 void cn_metrics_render(struct cn_strbuf *b, const struct cn_metrics_sources *src)
 {
-    char label[96];
-    cn_prom_label(label, sizeof label, "node", src->node_id);
-    cn_prom_family(b, "chat_node_info", "gauge", "Constant 1, labelled with the node id.");
+    /* The id label is node_id, not node: the scrape config's target label `node`
+     * (ops/prometheus-targets.yml) would clash with it (exported_node). */
+    char id[96], version[64], label[192];
+    cn_prom_label(id, sizeof id, "node_id", src->node_id);
+    cn_prom_label(version, sizeof version, "version", CN_VERSION);
+    snprintf(label, sizeof label, "%s,%s", id, version);
+    cn_prom_family(b, "chat_node_info", "gauge",
+                   "Constant 1, labelled with the node id and the chat-node version.");
     cn_prom_sample_u64(b, "chat_node_info", label, 1);
     if (src->runtime)
         render_runtime(b, src->runtime);
     if (src->http)
-        render_http(b, src->http);
+        render_http(b, src->http, src->http_server);
     if (src->health)
         render_health(b, src->health);
     if (src->process)

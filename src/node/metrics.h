@@ -21,6 +21,7 @@ struct cn_metrics_sources {
     const char *node_id;
     const struct cn_runtime_stats *runtime;
     const struct cn_http_server_stats *http;
+    struct cn_http_server *http_server; /* the public listener's request metrics; NULL: none */
     const struct cn_health_snapshot *health;
     const struct cn_process_stats *process;
     const struct cn_pg_pool_stats *pg;   /* NULL: not shown */

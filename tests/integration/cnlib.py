@@ -92,20 +92,21 @@ def wait_groups_settled(urls, timeout):
     starts a node of its own waits here before it measures delivery."""
     urls = list(urls) + [need("CN_TEST_NODE1_URL"), need("CN_TEST_NODE2_URL")]
 
-    def owned(name):
+    def owned(group):
         total = 0.0
+        sample = f'chat_kafka_consumer_assigned_partitions{{group="{group}"}} '
         for u in urls:
             try:
                 text = metrics_text(u)
             except (OSError, AssertionError):
                 continue
             for line in text.splitlines():
-                if line.startswith(name + " "):
+                if line.startswith(sample):
                     total += float(line.split()[1])
         return total
 
-    wait_until(lambda: owned("chat_persist_partitions_assigned") == 6 and
-               owned("chat_broadcast_partitions_assigned") == 6, timeout, interval=0.2,
+    wait_until(lambda: owned("chat-persistence") == 6 and owned("chat-broadcast") == 6,
+               timeout, interval=0.2,
                what="every chat.messages partition owned in both groups")
 
 

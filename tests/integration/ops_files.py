@@ -22,7 +22,7 @@ OPS = os.path.join(os.path.dirname(__file__), "..", "..", "ops")
 # PromQL functions, keywords and label names that look like metric names to the regex.
 NOT_METRICS = {"rate", "increase", "sum", "max", "min", "by", "histogram_quantile",
                "label_values", "le", "instance", "job", "up", "dep", "partition", "result",
-               "reason", "command", "outcome", "node", "chat_node_info_instance"}
+               "reason", "command", "outcome", "node", "group", "route", "status"}
 
 
 def promtool():
@@ -34,6 +34,14 @@ def promtool():
 def exported_families():
     text = cnlib.metrics_text(cnlib.need("CN_TEST_NODE1_URL"))
     return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+
+
+def exported_label_names(text, family):
+    """The label names of the family's samples on a /metrics page."""
+    names = set()
+    for labels in re.findall(rf"^{family}(?:_bucket|_sum|_count)?\{{(.*)\}} ", text, re.M):
+        names |= set(re.findall(r'(\w+)="', labels))
+    return names
 
 
 def metric_names(expr):
@@ -61,6 +69,39 @@ def test_alerts_and_dashboard_query_exported_metrics():
     assert len(exprs) > 20
     unknown = {n for e in exprs for n in metric_names(e)} - families
     assert not unknown, f"queried but not exported: {sorted(unknown)}"
+
+
+def test_dashboard_node_selector_is_the_scrape_label():
+    """The dashboard selects nodes by the label the scrape config puts on every series
+    (ops/prometheus-targets.yml), and no exported series has a label of that name: it
+    would become exported_<name> and the selector would match nothing."""
+    targets = yaml.safe_load(open(os.path.join(OPS, "prometheus-targets.yml")))
+    target_labels = {k for t in targets for k in t.get("labels", {})}
+    assert target_labels == {"node"}, target_labels
+    dash = json.load(open(os.path.join(OPS, "grafana", "chat-node.json")))
+    var = [v for v in dash["templating"]["list"] if v.get("type") == "query"][0]
+    assert var["name"] == "node" and var["definition"] == "label_values(chat_node_info, node)"
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert all('node=~"$node"' in e for e in exprs), [e for e in exprs if "$node" not in e]
+    assert not any("instance" in e for e in exprs)
+    text = cnlib.metrics_text(cnlib.need("CN_TEST_NODE1_URL"))
+    clashing = [line for line in text.splitlines()
+                if not line.startswith("#") and re.search(r'[{,]node="', line)]
+    assert not clashing, clashing[:5]
+    assert exported_label_names(text, "chat_node_info") == {"node_id", "version"}
+
+
+def test_alerts_cover_the_operators_cases():
+    rules = yaml.safe_load(open(os.path.join(OPS, "prometheus-alerts.yml")))
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    wanted = {"chat_http_requests_total": 'status="5xx"',
+              "chat_kafka_consumer_lag_messages": "by (group)",
+              "chat_kafka_consumer_assigned_partitions": "chat_kafka_consumer_topic_partitions",
+              "chat_persist_dlt_records_total": "increase",
+              "chat_read_receipts_dlt_records_total": "increase",
+              "chat_ws_slow_consumer_closes_total": "rate"}
+    for metric, also in wanted.items():
+        assert any(metric in e and also in e for e in exprs.values()), (metric, also)
 
 
 def config_keys():

@@ -280,7 +280,8 @@ def run_burst(survivor, victim, stop):
     for w in watchers:
         w.start()
     # The victim owns chat-persistence partitions, so its death moves work to others.
-    cnlib.wait_until(lambda: metric(victim, "chat_persist_partitions_assigned") >= 1,
+    cnlib.wait_until(lambda: metric(victim, "chat_kafka_consumer_assigned_partitions",
+                                      '{group="chat-persistence"}') >= 1,
                      60 * cnlib.scale(), interval=0.2, what="partitions for the victim")
     # Every partition has an owner again: a burst during a rebalance could end before
     # the victim's subscribers saw any message of a room whose partition had none.

@@ -243,7 +243,8 @@ def test_drain_of_one_node_loses_and_duplicates_nothing(nodes):
             for room in rooms for i, node in enumerate((n1, n2))]
     for s in subs:
         s.start()
-    cnlib.wait_until(lambda: metric(n1, "chat_persist_partitions_assigned") >= 1,
+    cnlib.wait_until(lambda: metric(n1, "chat_kafka_consumer_assigned_partitions",
+                                      '{group="chat-persistence"}') >= 1,
                      60 * cnlib.scale(), interval=0.2, what="partitions for node 1")
     senders = [Sender(ci, u, n1 if ci % 2 else n2, rooms, burst)
                for ci, u in enumerate(users)]

@@ -252,6 +252,9 @@ static enum cn_pp_verdict on_msg(struct cn_pp *pp, void *st, cn_msg *m)
         cn_pp_error(pp, "%s", r->error);
         p->failed = 1;
     } else if (cn_redis_kind(r->reply) == CN_REDIS_ARRAY) {
+        const struct cn_kafka_batch *x = cn_pp_batch(pp);
+        uint64_t now = cn_now_ns();
+        uint64_t published = 0;
         for (size_t i = 0; i < cn_redis_count(r->reply); i++) {
             const struct cn_redis_value *e = cn_redis_at(r->reply, i);
             long long v = cn_redis_kind(e) == CN_REDIS_INTEGER ? cn_redis_int(e) : 1;
@@ -259,7 +262,10 @@ static enum cn_pp_verdict on_msg(struct cn_pp *pp, void *st, cn_msg *m)
                           : v == 2 ? &b->o.counters->bc_retried_keys
                                    : &b->o.counters->bc_published,
                           1);
+            published += v == 1;
         }
+        if (x && published && now > x->consumed_ns)
+            cn_prom_histo_observe_n(&b->o.counters->publish, now - x->consumed_ns, published);
     }
     return --p->outstanding == 0 ? settled(p) : CN_PP_PENDING;
 }
@@ -319,6 +325,11 @@ void cn_broadcast_close(struct cn_broadcast *b)
 {
     if (b)
         cn_pp_group_close(b->group);
+}
+
+struct cn_pp_group *cn_broadcast_group(struct cn_broadcast *b)
+{
+    return b ? b->group : NULL;
 }
 
 void cn_broadcast_free(struct cn_broadcast *b)

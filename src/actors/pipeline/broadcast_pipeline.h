@@ -67,4 +67,9 @@ void cn_broadcast_close(struct cn_broadcast *b);
  * cannot fail. */
 void cn_broadcast_free(struct cn_broadcast *b);
 
+/* The pipeline's consumer group, for its consumer metrics (consumer_metrics.h). NULL
+ * for NULL. Any thread until cn_broadcast_free. */
+struct cn_pp_group;
+struct cn_pp_group *cn_broadcast_group(struct cn_broadcast *b);
+
 #endif

@@ -56,6 +56,7 @@ struct cn_pp_group {
      * must see every other holder's writes before freeing; increments by a holder are
      * relaxed (the holder's reference keeps the group alive). */
     atomic_uint refs;
+    char group_id[64]; /* the consumer group, for /metrics labels */
 };
 
 struct cn_pp {
@@ -376,6 +377,8 @@ struct cn_pp_group *cn_pp_group_start(const struct cn_pp_group_opts *o, char *er
     }
     struct cn_pp_group *g = cn_xcalloc(1, sizeof *g);
     g->o = *o;
+    snprintf(g->group_id, sizeof g->group_id, "%s",
+             o->consumer.group_id ? o->consumer.group_id : "");
     atomic_init(&g->refs, 1);
     atomic_init(&g->closed, false);
     struct cn_kafka_consumer_opts co = o->consumer;
@@ -418,6 +421,11 @@ bool cn_pp_group_consumer_stats(struct cn_pp_group *g, struct cn_kafka_consumer_
     if (open)
         *nparts = cn_kafka_consumer_stats(g->consumer, out, parts, cap);
     return open;
+}
+
+const char *cn_pp_group_id(const struct cn_pp_group *g)
+{
+    return g->group_id;
 }
 
 /* ---- for steps -------------------------------------------------------------------- */

@@ -145,6 +145,10 @@ void cn_pp_group_free(struct cn_pp_group *g);
 bool cn_pp_group_consumer_stats(struct cn_pp_group *g, struct cn_kafka_consumer_stats *out,
                                 struct cn_kafka_partition_stats *parts, size_t cap, size_t *nparts);
 
+/* The consumer group's id (as given in the options). Any thread until
+ * cn_pp_group_free. */
+const char *cn_pp_group_id(const struct cn_pp_group *g);
+
 /* ---- for steps: the partition they run on ---------------------------------------- */
 
 /* The group's owner, the actor (for reply_to), and the partition. Cannot fail. */

@@ -93,6 +93,11 @@ void cn_persist_close(struct cn_persist *p)
         cn_pp_group_close(p->group);
 }
 
+struct cn_pp_group *cn_persist_group(struct cn_persist *p)
+{
+    return p ? p->group : NULL;
+}
+
 void cn_persist_free(struct cn_persist *p)
 {
     if (p)
@@ -141,24 +146,15 @@ void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p)
     if (cn_pp_group_consumer_stats(p->group, &cs, parts, 64, &n)) {
         if (n > 64)
             n = 64;
-        cn_prom_counter(b, "chat_persist_commit_errors_total", "commits the broker refused",
-                        cs.commit_errors);
-        cn_prom_gauge(b, "chat_persist_partitions_assigned", "partitions owned by this node",
-                      (double)cs.partitions);
         cn_prom_family(b, "chat_persist_committed_offset", "gauge",
-                       "next offset to read, as committed, per partition (-1 unknown)");
+                       "next offset to read, as committed, per partition (absent until known)");
         char lbl[128];
         for (size_t i = 0; i < n; i++) {
+            if (parts[i].committed < 0)
+                continue; /* no sentinel: absent until known */
             snprintf(lbl, sizeof lbl, "topic=\"%.64s\",partition=\"%d\"", parts[i].topic,
                      (int)parts[i].partition);
             cn_prom_sample_f64(b, "chat_persist_committed_offset", lbl, (double)parts[i].committed);
-        }
-        cn_prom_family(b, "chat_persist_lag", "gauge",
-                       "records behind the end of the partition (-1 unknown)");
-        for (size_t i = 0; i < n; i++) {
-            snprintf(lbl, sizeof lbl, "topic=\"%.64s\",partition=\"%d\"", parts[i].topic,
-                     (int)parts[i].partition);
-            cn_prom_sample_f64(b, "chat_persist_lag", lbl, (double)parts[i].lag);
         }
     }
 }

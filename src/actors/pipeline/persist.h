@@ -83,8 +83,14 @@ void cn_persist_free(struct cn_persist *p);
 void cn_persist_stats(struct cn_persist *p, struct cn_persist_stats *out);
 
 /* Appends the pipeline's Prometheus metrics (chat_persist_*) to `b`, including the
- * consumer's per-partition committed offsets and lag. NULL `p` appends nothing. Any
- * thread until cn_persist_free; cannot fail. */
+ * consumer's per-partition committed offsets (lag and assignment are the consumer
+ * metrics of every group: consumer_metrics.h). NULL `p` appends nothing. Any thread
+ * until cn_persist_free; cannot fail. */
 void cn_persist_metrics_render(struct cn_strbuf *b, struct cn_persist *p);
+
+/* The pipeline's consumer group (consumer_metrics.h). NULL for NULL. Any thread until
+ * cn_persist_free. */
+struct cn_pp_group;
+struct cn_pp_group *cn_persist_group(struct cn_persist *p);
 
 #endif

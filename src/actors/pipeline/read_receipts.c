@@ -90,6 +90,11 @@ void cn_read_receipts_close(struct cn_read_receipts *p)
         cn_pp_group_close(p->group);
 }
 
+struct cn_pp_group *cn_read_receipts_group(struct cn_read_receipts *p)
+{
+    return p ? p->group : NULL;
+}
+
 void cn_read_receipts_free(struct cn_read_receipts *p)
 {
     if (p)

@@ -93,6 +93,11 @@ void cn_read_receipts_close(struct cn_read_receipts *p);
  * After the runtime has shut down. Owner thread; NULL is a no-op. Cannot fail. */
 void cn_read_receipts_free(struct cn_read_receipts *p);
 
+/* The pipeline's consumer group (consumer_metrics.h). NULL for NULL. Any thread until
+ * cn_read_receipts_free. */
+struct cn_pp_group;
+struct cn_pp_group *cn_read_receipts_group(struct cn_read_receipts *p);
+
 /* Fills `out` (caller memory). Any thread until cn_read_receipts_free; cannot fail. */
 void cn_read_receipts_stats(struct cn_read_receipts *p, struct cn_read_receipts_stats *out);
 

@@ -159,6 +159,7 @@ static const struct route routes[] = {
 /* The outcome of matching a request line. */
 struct match {
     const struct route *route; /* the route (0) or the resource's first one (405) */
+    const char *resource;      /* the matched pattern (0, 405, 400); NULL: 404 */
     char allowed[32];          /* 405: the resource's methods, "GET, DELETE" */
     int64_t ids[2];            /* the {…} segments, in order */
     char bad_field[24];        /* 400: the {name} that is not an id */
@@ -211,6 +212,7 @@ static int match(const char *method, const char *path, struct match *out)
         }
     if (!resource)
         return 404;
+    out->resource = resource;
     for (int k = 0; k < nseg; k++) {
         if (parse_id(seg[k], len[k], &out->ids[k]) != 0) {
             snprintf(out->bad_field, sizeof out->bad_field, "%.*s", (int)name_len[k], names[k]);
@@ -421,7 +423,10 @@ bool cn_rest_handle(const struct cn_rest_deps *deps, const struct cn_http_reques
     if (strncmp(hr->path, "/api/", 5) != 0 && strcmp(hr->path, "/api") != 0)
         return false;
     struct match mt;
-    switch (match(hr->method, hr->path, &mt)) {
+    int matched = match(hr->method, hr->path, &mt);
+    /* The request metrics' route label: the pattern, never the path (bounded series). */
+    resp->route = mt.resource ? mt.resource : "/api/*";
+    switch (matched) {
     case 404:
         cn_http_error(resp, 404, "NOT_FOUND", "no such resource");
         return true;

@@ -139,6 +139,8 @@ static void deliver(void *ctx, int64_t offset, int64_t prev, const char *key, co
     if (r->nmembers == 0)
         return;
     struct cn_ws_shared_msg *m = shared(r, key, body, body_len);
+    m->born_ns = cn_now_ns(); /* timed to each subscriber's socket write */
+    m->latency = &r->deps.counters->deliver;
     uint64_t n = 0;
     for (size_t i = 0; i < r->nmembers; i++) {
         struct member *mb = &r->members[i];

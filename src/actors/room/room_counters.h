@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "proto/prom_histogram.h"
+
 #define CN_FANOUT_E2E_BUCKETS 12
 
 struct cn_fanout_counters {
@@ -29,6 +31,13 @@ struct cn_fanout_counters {
      * clocks of two nodes when the SEND came in elsewhere. */
     atomic_uint_fast64_t e2e_buckets[CN_FANOUT_E2E_BUCKETS + 1];
     atomic_uint_fast64_t e2e_sum_ms;
+    /* Stage latencies (zeroed: the default bounds). publish: a chat.messages record
+     * polled by the broadcast consumer to Redis confirming its PUBLISH (the partition's
+     * queue, retries and the EVAL round trip). deliver: a room's Redis message taken
+     * from the subscriber connection to its frame handed to the socket's writer, per
+     * receiving session. */
+    struct cn_prom_histo publish;
+    struct cn_prom_histo deliver;
 };
 
 /* The bounds of e2e_buckets, in milliseconds. */

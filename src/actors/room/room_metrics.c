@@ -64,9 +64,6 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
                     ld(&c->bc_bad));
     cn_prom_counter(b, "chat_broadcast_retries_total", "Batches retried after a Redis failure.",
                     ld(&c->bc_retries));
-    cn_prom_gauge(b, "chat_broadcast_partitions_assigned",
-                  "chat.messages partitions whose broadcast this node runs (partition actors).",
-                  (double)ld(&c->bc_partitions));
     cn_prom_gauge(b, "chat_rooms_open", "Room actors (rooms with local subscribers).",
                   (double)ld(&c->rooms_open));
     cn_prom_counter(b, "chat_room_deliveries_total", "MESSAGE deliveries handed to sessions.",
@@ -86,4 +83,12 @@ void cn_fanout_metrics_render(struct cn_strbuf *b, const struct cn_fanout_counte
                     "Envelopes at or below the room's last delivered offset, dropped.",
                     ld(&c->duplicates_dropped));
     render_e2e(b, c);
+    cn_prom_family(b, "chat_broadcast_publish_seconds", "histogram",
+                   "A chat.messages record polled by the broadcast consumer to Redis confirming "
+                   "its PUBLISH on the room's channel (queue, retries and the EVAL).");
+    cn_prom_histo_render(b, "chat_broadcast_publish_seconds", NULL, &c->publish);
+    cn_prom_family(b, "chat_room_delivery_seconds", "histogram",
+                   "A room's message taken from the Redis subscriber connection to its MESSAGE "
+                   "frame handed to the WebSocket writer, per receiving session (this node).");
+    cn_prom_histo_render(b, "chat_room_delivery_seconds", NULL, &c->deliver);
 }

@@ -31,4 +31,8 @@ void cn_send_metrics_render(struct cn_strbuf *b, const struct cn_send_counters *
                     "SENDs let through on an expired cached membership because its lookup "
                     "failed (PostgreSQL unavailable).",
                     ld(&c->member_stale));
+    cn_prom_family(b, "chat_send_receipt_seconds", "histogram",
+                   "A chat SEND taken by its session to Kafka acknowledging it, when its RECEIPT "
+                   "is due (membership check, rate limiter queue and produce included).");
+    cn_prom_histo_render(b, "chat_send_receipt_seconds", NULL, &c->receipt);
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "base/strbuf.h"
+#include "proto/prom_histogram.h"
 
 struct cn_send_counters {
     atomic_uint_fast64_t accepted;     /* acknowledged by Kafka: RECEIPT */
@@ -17,6 +18,9 @@ struct cn_send_counters {
     atomic_uint_fast64_t flood_closes; /* sessions closed for sustained flooding */
     atomic_uint_fast64_t limiters;     /* per-session send actors (rate limiters) spawned */
     atomic_uint_fast64_t member_stale; /* expired memberships kept: their lookup failed */
+    /* A chat SEND taken from the session to Kafka's acknowledgement, when its RECEIPT
+     * is due (zeroed: the default bounds). */
+    struct cn_prom_histo receipt;
 };
 
 /* Appends the chat_send_* families to a /metrics page; `c` is borrowed. Any thread;

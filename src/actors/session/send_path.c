@@ -50,7 +50,8 @@ struct item {
     int state; /* IT_* */
     const char *code, *message;
     int close;
-    bool is_read; /* SEND /app/chat.read: room_id + read (an id or a position), no content */
+    uint64_t taken_ns; /* cn_now_ns() when the session handed it over */
+    bool is_read;      /* SEND /app/chat.read: room_id + read (an id or a position), no content */
     struct cn_read_target read;
     bool member_ok;     /* room_membership said yes for this SEND (cached or not) */
     int64_t message_id; /* of a read: the message read_receipt_check resolved */
@@ -417,6 +418,11 @@ static void on_delivery(struct limiter *l, struct cn_kafka_delivery *d)
     if (it && it->state == IT_FLIGHT) {
         if (d->ok) {
             count(&l->path->counters.accepted);
+            if (!it->is_read) {
+                uint64_t now = cn_now_ns();
+                cn_prom_histo_observe(&l->path->counters.receipt,
+                                      now > it->taken_ns ? now - it->taken_ns : 0);
+            }
             finish(it, NULL, NULL);
         } else {
             CN_DEBUG("send", "delivery failed: %s", d->error);
@@ -558,6 +564,7 @@ int cn_send_path_take(void *ctx, const struct cn_session_send *send)
     size_t rlen = send->receipt ? strlen(send->receipt) : 0;
     struct item *it = cn_xcalloc(1, sizeof *it + rlen + 1);
     cn_msg_init(&it->hdr, LIM_SEND, item_free);
+    it->taken_ns = cn_now_ns();
     if (rlen)
         memcpy(it->receipt, send->receipt, rlen);
     it->receipt[rlen] = '\0';

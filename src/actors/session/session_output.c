@@ -76,6 +76,8 @@ void cn__session_write_message(struct cn__session *s, const struct cn__session_s
                                        x->id_esc_len, NULL, 0, shared->data, shared->len);
     o->len = (size_t)len; /* sized by cn_stomp_message_size: cannot fail */
     o->droppable = shared->expires_ms != 0;
+    o->born_ns = shared->born_ns;
+    o->latency = shared->latency;
     count(&s->deps->counters->frames_out[CN_STOMP_MESSAGE]);
     s->out_last_ms = cn_now_coarse_ms();
     cn_ws_out_push(&s->peer, o);

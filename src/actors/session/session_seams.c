@@ -40,6 +40,8 @@ struct cn_ws_shared_msg *cn_ws_shared_msg_new(const struct cn_stomp_message_fiel
     atomic_init(&m->refs, 1);
     m->expires_ms = 0;
     m->revoke_user = 0;
+    m->born_ns = 0;
+    m->latency = NULL;
     m->len = len;
     memcpy(m->data, tail, len);
     free(tail);

@@ -27,6 +27,7 @@
 
 #include "actors/runtime/runtime.h"
 #include "proto/json_requests.h"
+#include "proto/prom_histogram.h"
 #include "proto/stomp_writer.h"
 
 /* One SEND for the producer. Everything is borrowed for the call. */
@@ -96,6 +97,10 @@ struct cn_ws_shared_msg {
      * leave event): each of that user's sessions delivers it, then drops the
      * subscription. Set by the maker before sharing. */
     int64_t revoke_user;
+    /* 0/NULL, or a live room message's hand-out time (cn_now_ns) and the histogram its
+     * socket write is timed into (struct cn_ws_out.born_ns). Set by the maker. */
+    uint64_t born_ns;
+    struct cn_prom_histo *latency;
     size_t len;
     char data[];
 };
