@@ -41,7 +41,8 @@ static redisContext *connect_to(const char *host, int port, int timeout_ms, char
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
-        snprintf(err, errlen, "Redis %s:%d: %s", host, port, c ? c->errstr : "out of memory");
+        snprintf(err, errlen, "Redis %.100s:%d: %.100s", host, port,
+                 c ? c->errstr : "out of memory");
         redisFree(c);
         return NULL;
     }
