@@ -10,6 +10,8 @@ void cn_log_repeats_init(struct cn_log_repeats *r, uint32_t limit)
     r->limit = limit;
 }
 
+enum { PROBES = 8 };
+
 static unsigned slot_of(const char *module, const char *fmt)
 {
     uint64_t h = (uint64_t)(uintptr_t)fmt * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)module;
@@ -35,10 +37,33 @@ bool cn_log_repeat_check(struct cn_log_repeats *r, const char *module, const cha
 {
     summary->count = 0;
     pthread_mutex_lock(&r->mu);
-    struct cn_log_repeat_slot *s = &r->slots[slot_of(module, fmt)];
-    bool same = s->module == module && s->fmt == fmt;
-    if (s->fmt && (!same || now_ms - s->start_ms >= CN_LOG_REPEAT_WINDOW_MS))
-        take(s, summary); /* the window ended, or another key takes the slot */
+    /* Open addressing over a few slots, so that two keys that hash alike do not take
+     * each other's slot (and count) while the table has room. */
+    unsigned h = slot_of(module, fmt);
+    struct cn_log_repeat_slot *s = NULL, *empty = NULL, *ended = NULL;
+    for (unsigned i = 0; i < PROBES; i++) {
+        struct cn_log_repeat_slot *c = &r->slots[(h + i) % CN_LOG_REPEAT_SLOTS];
+        if (c->fmt == fmt && c->module == module) {
+            s = c;
+            break;
+        }
+        if (!c->fmt) {
+            if (!empty)
+                empty = c;
+        } else if (!ended && now_ms - c->start_ms >= CN_LOG_REPEAT_WINDOW_MS) {
+            ended = c;
+        }
+    }
+    if (s) {
+        if (now_ms - s->start_ms >= CN_LOG_REPEAT_WINDOW_MS)
+            take(s, summary); /* its window ended */
+    } else {
+        /* A free slot, else one whose window ended, else (a full neighbourhood) the
+         * home slot: its key's summary comes out now. */
+        s = empty ? empty : ended ? ended : &r->slots[h];
+        if (s->fmt)
+            take(s, summary);
+    }
     if (!s->fmt) {
         s->module = module;
         s->fmt = fmt;
