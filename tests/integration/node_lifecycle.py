@@ -39,7 +39,10 @@ class StackNodes(unittest.TestCase):
         # Every non-comment line is `name{labels} value`.
         for line in text.splitlines():
             if not line.startswith("#"):
-                self.assertRegex(line, r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [0-9.eE+-]+$')
+                # Label values are quoted strings and may hold braces (route templates).
+                self.assertRegex(line, r'^[a-zA-Z_:][a-zA-Z0-9_:]*'
+                                 r'(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?'
+                                 r' [0-9.eE+-]+$')
 
     def test_unknown_path_is_json_404(self):
         status, headers, body = http("GET", need("CN_TEST_NODE1_URL") + "/nope")
