@@ -219,12 +219,13 @@ static void *timer_main(void *arg)
         /* Deliver outside the lock: sending may wake a worker, and cancel must not
          * wait for that. From here cancel no longer finds this timer. */
         pthread_mutex_unlock(&t->lock);
+        /* Counted before the send: whoever sees the message (through the mailbox's
+         * release/acquire) then also sees the counts. relaxed: statistics. */
+        atomic_fetch_sub_explicit(&t->pending, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->fired, 1, memory_order_relaxed);
         cn_actor_send(tm->actor, tm->msg); /* takes msg; dropped if the actor stopped */
         cn_actor_unref(tm->actor);
         free(tm);
-        /* relaxed: statistics. */
-        atomic_fetch_sub_explicit(&t->pending, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&t->fired, 1, memory_order_relaxed);
         pthread_mutex_lock(&t->lock);
     }
     pthread_mutex_unlock(&t->lock);
