@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Flood generators for perf/bench/floods.sh: one abusive workload of issue 8 against one
+"""Flood generators for perf/bench/floods.sh: one abusive workload against one
 chat-node, run for a fixed time, then one JSON line on stdout with the rate it reached.
 
     flood_gen.py MODE --port PORT --duration S --tokens FILE [--room ROOM] [--rate N] ...

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/bench/floods.sh — issue 8's floods, each while a well-behaved client's end-to-end p99
+# perf/bench/floods.sh — floods of bad clients, each while a well-behaved client's end-to-end p99
 # is measured against its quiet value (bound: 2x, and zero loss). The good client is
 # chat-bench on a few sessions in 3 rooms at a modest rate; the floods are flood_gen.py
 # (churn, send, noread, bigframe, halfopen). One JSON line per flood, appended to

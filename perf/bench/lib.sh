@@ -6,7 +6,7 @@
 # one Release node (CN_STACK_NODES=1; BENCH_NODE_BUILD=DIR runs DIR/bin/chat-node instead of
 # build/release's, for A/B runs): the node under test is alone in its consumer
 # groups, and the dev and test stacks are left alone. BENCH_PG_PORT, BENCH_REDIS_PORT,
-# BENCH_NODE_PORT and BENCH_VAR move it, so that two engineers can bench on one box.
+# BENCH_NODE_PORT and BENCH_VAR move it, so that two bench stacks can run on one machine.
 
 BENCH_BIN="$ROOT/build/release/bin/chat-bench"
 BENCH_PG_PORT="${BENCH_PG_PORT:-25440}"

@@ -4,7 +4,7 @@
 # them; measures how fast ONE node's persistence pipeline (consumer group
 # chat-persistence: batch → one multi-row INSERT … ON CONFLICT DO NOTHING, cache invalidation,
 # commit) stores them, end to end from Kafka, and checks that every event is one row.
-# Target (issue 10): at least 30,000 messages/s on this machine.
+# Target: at least 30,000 messages/s on the 2-core reference VM (docs/PERFORMANCE.md).
 #
 #   cmake --preset release && cmake --build build/release -j2 && perf/bench/persist.sh
 #

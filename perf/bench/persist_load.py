@@ -1,4 +1,4 @@
-"""Persistence throughput (issue 10), driven by perf/bench/persist.sh: writes users and
+"""Persistence throughput, driven by perf/bench/persist.sh: writes users and
 rooms straight into the bench database, produces N ChatMessageEvents (msgpack, the
 product's format) to chat.messages with kcat, plus a replay of the first DUP of them
 (same messageKeys: idempotency must keep one row each), and measures how fast the node's
