@@ -1,5 +1,5 @@
 /* A session's clocks: the CONNECT deadline, heart-beats both ways (STOMP 1.2 with
- * the node's floor, issue 9) and the token's expiry. Each timer is a message the
+ * the node's floor) and the token's expiry. Each timer is a message the
  * runtime delivers to the session (CN__SESSION_TIMER_*); its id is kept in the
  * state so that cn__session_end can cancel it. Uses session_output.c only.
  *
