@@ -129,8 +129,8 @@ static void test_timer_to_stopped_actor_is_dropped(void)
     cn_actor_unref(a); /* the timer's own reference keeps the handle valid */
     struct cn_runtime_stats st;
     /* The timer counts a firing before its send counts the drop: wait for both. */
-    CHECK(WAIT_FOR((cn_runtime_stats(rt, &st), st.timers_fired == 1 && st.sends_dropped == 1),
-                   5000));
+    CHECK(
+        WAIT_FOR((cn_runtime_stats(rt, &st), st.timers_fired == 1 && st.sends_dropped == 1), 5000));
     CHECK_EQ(atomic_load(&fire_count), 0);
     cn_runtime_shutdown(rt);
     CHECK(msgs_balanced());
