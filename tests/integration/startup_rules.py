@@ -17,6 +17,7 @@ it migrates are its own, created and dropped on the stack's PostgreSQL.
 import configparser
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,35 @@ def test_shipped_secret_is_refused_without_dev_mode(ini):
     assert rc != 0, out
     assert "auth.jwt_secret" in out and "dev_mode" in out, out
     assert secret not in out, "the refusal prints the secret"
+
+
+def repo_secrets():
+    """Every JWT secret of 32 bytes or more that a file in ops/, perf/, docs/ or README.md
+    assigns (`jwt_secret = ...`, `CHAT_AUTH_JWT_SECRET=...`)."""
+    files = subprocess.run(["git", "-C", ROOT, "ls-files", "ops", "perf", "docs", "README.md"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    pattern = re.compile(r"""(?:jwt_secret|JWT_SECRET)["']?[ \t]*[=:][ \t]*["']?([^"'\s]+)""")
+    found = set()
+    for rel in files:
+        try:
+            text = open(os.path.join(ROOT, rel), encoding="utf-8").read()
+        except (UnicodeDecodeError, IsADirectoryError, FileNotFoundError):
+            continue
+        found |= {v for v in pattern.findall(text)
+                  if len(v.encode()) >= 32 and not v.startswith("$") and "\\" not in v}
+    return found
+
+
+def test_every_secret_the_repository_ships_is_refused():
+    secrets = repo_secrets()
+    assert {shipped_secret("dev.ini"), shipped_secret("test.ini")} <= secrets
+    for secret in sorted(secrets):
+        rc, out = run_node(["--check-config"], {"CHAT_NODE_DEV_MODE": "false",
+                                                "CHAT_AUTH_JWT_SECRET": secret})
+        assert rc != 0 and "auth.jwt_secret" in out, f"a shipped secret is accepted: {out}"
+    # A fresh one is not.
+    rc, out = run_node(["--check-config"], {"CHAT_AUTH_JWT_SECRET": uuid.uuid4().hex * 2})
+    assert rc == 0, out
 
 
 def test_short_secret_is_refused():
