@@ -188,8 +188,10 @@ def test_deploy_ini_checks_and_install_puts_the_web_client_where_it_says():
 def schema_of(url):
     """Every column of the public schema, and the indexes: what migrations make."""
     return psql(url, """
-        SELECT table_name, column_name, data_type, is_nullable, column_default
-          FROM information_schema.columns WHERE table_schema = 'public'
+        SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, c.column_default
+          FROM information_schema.columns c
+          JOIN information_schema.tables t USING (table_schema, table_name)
+         WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
          ORDER BY 1, 2;
         SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1;
     """)
