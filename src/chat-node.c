@@ -42,6 +42,7 @@
 #include "actors/pipeline/read_receipts.h"
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
+#include "io/pg_schema.h"
 #include "io/redis_client.h"
 #include "actors/rest/abuse_limits.h"
 #include "actors/rest/known_users.h"
@@ -55,9 +56,12 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: chat-node [--config FILE] [--help] [--version]\n\n"
+    fprintf(out, "usage: chat-node [--config FILE] [--check-config] [--help] [--version]\n\n"
                  "Every key can be set in the INI file or overridden by its environment\n"
-                 "variable; an unknown key or a bad value stops start-up.\n\n");
+                 "variable; an unknown key or a bad value stops start-up.\n"
+                 "--check-config loads and validates the configuration (and finds the web\n"
+                 "client's index.html when http.static_dir is set), says what is wrong,\n"
+                 "and exits: 0 when it is fine, 2 when not. Nothing is contacted.\n\n");
 }
 
 /* Waits up to ms for SIGTERM/SIGINT. Returns the signal, or 0 on timeout. */
@@ -661,6 +665,14 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
         cn_admin_server_free(n.admin);
         return rc == 2 ? 0 : 1;
     }
+    /* Before anything else touches the database: a missing migration would fail the
+     * first request that needs it. */
+    if (cn_pg_schema_check(cfg->postgres_url, err, sizeof err) != 0) {
+        CN_ERROR("node", "%s", err);
+        cn_health_free(n.health);
+        cn_admin_server_free(n.admin);
+        return 1;
+    }
     if (cn_health_ensure_topics(n.health, err, sizeof err) != 0) {
         CN_ERROR("node", "%s", err);
         cn_health_free(n.health);
@@ -719,9 +731,31 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     return 0;
 }
 
+/* --check-config: the configuration loaded and validated; the web client's directory is
+ * the one thing start-up reads from disk that a deployment can get wrong. Frees cfg. */
+static int check_config(struct cn_config *cfg, const char *config_path)
+{
+    int rc = 0;
+    if (cfg->http_static_dir[0]) {
+        char index[4200];
+        snprintf(index, sizeof index, "%s/index.html", cfg->http_static_dir);
+        if (access(index, R_OK) != 0) {
+            fprintf(stderr, "chat-node: configuration error: http.static_dir: %s: %s\n", index,
+                    strerror(errno));
+            rc = 2;
+        }
+    }
+    if (rc == 0)
+        printf("chat-node: configuration OK (%s + environment)\n",
+               config_path ? config_path : "defaults");
+    cn_config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
+    bool check_only = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -730,6 +764,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("chat-node %s\n", CN_VERSION);
             return 0;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
         } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
         } else {
@@ -754,6 +790,8 @@ int main(int argc, char **argv)
         cn_config_free(&cfg);
         return 2;
     }
+    if (check_only)
+        return check_config(&cfg, config_path);
     enum cn_log_level level;
     cn_log_parse_level(cfg.log_level, &level); /* validated by cn_config_load */
     cn_log_set_level(level);

@@ -17,8 +17,24 @@
 
 #include "base/xmalloc.h"
 #include "io/http_origin.h"
+#include "io/ini_duplicates.h"
 
 const char cn_config_dev_jwt_secret[] = "dev-only-secret-change-me-0123456789abcdef";
+
+/* Every JWT secret the repository ships (the dev and test configs, docs), gathered at
+ * configure time by shipped_secrets.cmake: public, so refused outside dev mode. */
+extern const char *const cn__shipped_jwt_secrets[];
+extern const size_t cn__shipped_jwt_secrets_count;
+
+bool cn_config_secret_is_shipped(const char *secret)
+{
+    if (strcmp(secret, cn_config_dev_jwt_secret) == 0)
+        return true;
+    for (size_t i = 0; i < cn__shipped_jwt_secrets_count; i++)
+        if (strcmp(secret, cn__shipped_jwt_secrets[i]) == 0)
+            return true;
+    return false;
+}
 
 enum key_type { KEY_STR, KEY_INT, KEY_BOOL };
 
@@ -360,9 +376,11 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "auth.jwt_secret: must be at least %d bytes", MIN_SECRET);
         return -1;
     }
-    if (!cfg->dev_mode && strcmp(cfg->auth_jwt_secret, cn_config_dev_jwt_secret) == 0) {
+    if (!cfg->dev_mode && cn_config_secret_is_shipped(cfg->auth_jwt_secret)) {
         snprintf(err, errlen,
-                 "auth.jwt_secret: the built-in dev secret is refused unless node.dev_mode=true");
+                 "auth.jwt_secret: this secret ships with chat-node (a dev, test or example "
+                 "configuration), so anyone can forge tokens with it; it is refused unless "
+                 "node.dev_mode=true: set a random one (head -c 48 /dev/urandom | base64)");
         return -1;
     }
     if (cfg->presence_refresh_ms >= cfg->presence_ttl_ms) {
@@ -446,6 +464,8 @@ int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, c
                    size_t errlen)
 {
     if (path) {
+        if (cn_ini_find_duplicate(path, err, errlen) != 0)
+            return -1;
         struct ini_ctx ctx = {cfg, err, errlen, 0};
         int rc = ini_parse(path, on_ini_pair, &ctx);
         if (rc == -1) {

@@ -118,4 +118,8 @@ void cn_config_free(struct cn_config *cfg);
 /* The built-in JWT secret of dev mode: refused when dev_mode is off. */
 extern const char cn_config_dev_jwt_secret[];
 
+/* True when `secret` is the built-in dev secret or one the repository ships (its dev and
+ * test configurations, examples in the docs): refused when dev_mode is off. */
+bool cn_config_secret_is_shipped(const char *secret);
+
 #endif

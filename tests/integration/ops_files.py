@@ -153,5 +153,19 @@ def test_systemd_unit_is_hardened():
         assert not problems, problems
 
 
+
+def test_unit_migrates_before_the_node_and_deploy_ini_is_production():
+    unit = open(os.path.join(OPS, "systemd", "chat-node.service")).read()
+    assert unit.index("ExecStartPre=/usr/local/bin/chat-node-migrate") < \
+        unit.index("ExecStart=/usr/local/bin/chat-node ")
+    ini = configparser.ConfigParser()
+    ini.read(os.path.join(OPS, "deploy", "chat-node.ini"))
+    assert ini["node"]["dev_mode"] == "false"
+    assert ini["http"]["static_dir"], "the deploy ini serves no web client"
+    assert "jwt_secret" not in ini["auth"], "a secret in ops/deploy/chat-node.ini"
+    url = ini["postgres"]["url"]
+    userinfo = url.split("//", 1)[1].split("@")[0] if "@" in url else ""
+    assert ":" not in userinfo, "a password in ops/deploy/chat-node.ini's postgres.url"
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))

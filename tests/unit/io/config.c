@@ -3,6 +3,7 @@
 #include "check.h"
 #include "io/config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -227,9 +228,98 @@ static void test_presence_keys_and_their_relation(void)
     cn_config_free(&cfg);
 }
 
+/* "[auth]\njwt_secret = X" of a file in the repository: X (static buffer). */
+static const char *repo_secret(const char *rel)
+{
+    static char value[256];
+    char path[1024], line[512];
+    snprintf(path, sizeof path, "%s/%s", CN_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    value[0] = '\0';
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "jwt_secret = %255s", value) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return value;
+}
+
+/* The secrets ops/config/dev.ini and test.ini ship are public: refused outside dev
+ * mode, with a message that names the key and never quotes the secret. */
+static void test_shipped_secrets_need_dev_mode(void)
+{
+    const char *files[] = {"ops/config/dev.ini", "ops/config/test.ini"};
+    for (int i = 0; i < 2; i++) {
+        const char *shipped = repo_secret(files[i]);
+        CHECK(strlen(shipped) >= 32);
+        CHECK(cn_config_secret_is_shipped(shipped));
+        char env[300], err[512] = "";
+        snprintf(env, sizeof env, "CHAT_AUTH_JWT_SECRET=%s", shipped);
+        char *envp[] = {env, NULL};
+        struct cn_config cfg;
+        cn_config_defaults(&cfg);
+        CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), -1);
+        CHECK(strstr(err, "auth.jwt_secret") != NULL);
+        CHECK(strstr(err, "dev_mode") != NULL);
+        CHECK(strstr(err, shipped) == NULL);
+        cn_config_free(&cfg);
+    }
+    CHECK(cn_config_secret_is_shipped(cn_config_dev_jwt_secret));
+    CHECK(!cn_config_secret_is_shipped(secret));
+}
+
+static void test_short_secret_is_refused_without_quoting_it(void)
+{
+    char *envp[] = {"CHAT_AUTH_JWT_SECRET=twenty-bytes-secret!", NULL};
+    struct cn_config cfg;
+    char err[512] = "";
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, NULL, envp, err, sizeof err), -1);
+    CHECK(strstr(err, "auth.jwt_secret") != NULL && strstr(err, "32 bytes") != NULL);
+    CHECK(strstr(err, "twenty-bytes") == NULL);
+    cn_config_free(&cfg);
+}
+
+/* A key given twice in one file is an error naming both lines, also across two blocks of
+ * one section; continuation lines and comments are not keys. */
+static void test_duplicate_key_names_both_lines(void)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "; comment = 1\n[auth]\njwt_secret = %s\n[http]\nport = 9001\n"
+             "allowed_origins = https://a.example\n  https://b.example\n"
+             "# port = 2\n[auth]\ntoken_ttl_s = 600\n jwt_secret = x\n"
+             "[auth]\njwt_secret = %s\n",
+             secret, secret);
+    char *path = write_ini(text);
+    struct cn_config cfg;
+    char err[512] = "", want[256];
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, path, NULL, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:13: auth.jwt_secret given again (first at line 3)", path);
+    CHECK_STR(err, want);
+    CHECK(strstr(err, secret) == NULL);
+    cn_config_free(&cfg);
+    unlink(path);
+
+    snprintf(text, sizeof text,
+             "[http]\nport = 9001\n[redis]\nport = 6380\n[auth]\n"
+             "jwt_secret = %s\n",
+             secret);
+    path = write_ini(text);
+    cn_config_defaults(&cfg);
+    CHECK_EQ(cn_config_load(&cfg, path, NULL, err, sizeof err), 0);
+    CHECK_EQ(cfg.http_port, 9001);
+    CHECK_EQ(cfg.redis_port, 6380);
+    cn_config_free(&cfg);
+    unlink(path);
+}
+
 CN_TEST_MAIN(test_token_names_and_backoff_are_checked, test_presence_keys_and_their_relation,
              test_defaults_are_valid_once_a_secret_is_set, test_empty_secret_is_refused,
              test_dev_secret_needs_dev_mode, test_ini_then_environment_wins,
              test_io_threads_zero_means_one_per_core, test_unknown_ini_key_is_named,
              test_bad_values_are_named, test_missing_file_is_an_error,
-             test_help_lists_every_key_with_its_variable)
+             test_help_lists_every_key_with_its_variable, test_shipped_secrets_need_dev_mode,
+             test_short_secret_is_refused_without_quoting_it, test_duplicate_key_names_both_lines)
