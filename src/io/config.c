@@ -426,7 +426,7 @@ static char *read_secret_file(const char *key, const char *path, char *err, size
 }
 
 /* Each *_file key: the file's contents replace the value of the key it names; both
- * given (file or environment) is an error. */
+ * given (file or environment, non-empty) is an error. */
 static int load_secret_files(struct cn_config *cfg, const bool *seen, char *err, size_t errlen)
 {
     static const char *const pairs[][3] = {
@@ -442,7 +442,9 @@ static int load_secret_files(struct cn_config *cfg, const bool *seen, char *err,
             continue;
         char name[96];
         snprintf(name, sizeof name, "%s.%s", f->section, f->name);
-        if (seen[v - keys]) {
+        /* An empty value counts as not given: CHAT_AUTH_JWT_SECRET= clears a file's
+         * jwt_secret so that a jwt_secret_file can take its place. */
+        if (seen[v - keys] && (*str_slot(cfg, v))[0] != '\0') {
             snprintf(err, errlen, "%s: set together with %s.%s; give one of them", name, v->section,
                      v->name);
             return -1;
