@@ -26,6 +26,8 @@
 #include "io/admin_server.h"
 #include "node/admin_commands.h"
 #include "io/config.h"
+#include "io/kafka_client_conf.h"
+#include "io/redis_auth.h"
 #include "io/conn_guard.h"
 #include "actors/session/user_sessions.h"
 #include "io/health.h"
@@ -790,8 +792,21 @@ int main(int argc, char **argv)
         cn_config_free(&cfg);
         return 2;
     }
-    if (check_only)
-        return check_config(&cfg, config_path);
+    /* The credentials and client properties every Redis and Kafka connection uses, set
+     * before any exists; librdkafka checks each [kafka.client] property here. */
+    cn_redis_auth_set(cfg.redis_username, cfg.redis_password);
+    if (cn_kafka_client_conf_set(cfg.kafka_client, cfg.kafka_client_count, err, sizeof err) != 0) {
+        fprintf(stderr, "chat-node: configuration error: %s\n", err);
+        cn_redis_auth_clear();
+        cn_config_free(&cfg);
+        return 2;
+    }
+    if (check_only) {
+        int rc = check_config(&cfg, config_path);
+        cn_kafka_client_conf_clear();
+        cn_redis_auth_clear();
+        return rc;
+    }
     enum cn_log_level level;
     cn_log_parse_level(cfg.log_level, &level); /* validated by cn_config_load */
     cn_log_set_level(level);
@@ -807,6 +822,8 @@ int main(int argc, char **argv)
                 cfg.node_id);
 
     int rc = run(&cfg, &sigs);
+    cn_kafka_client_conf_clear();
+    cn_redis_auth_clear();
     cn_config_free(&cfg);
     return rc;
 }

@@ -88,6 +88,9 @@ ini() { # ini SECTION KEY: a value of var/chat-node.ini
 PG_URL="$(ini postgres url)"
 REDIS_PORT="$(ini redis port)"
 [[ -n "$PG_URL" && -n "$REDIS_PORT" ]] || die "cannot read postgres.url / redis.port from $CONFIG"
+# A Redis with a password (the test profile's): redis-cli in setup_rooms.py reads it here.
+REDIS_PW_FILE="$(ini redis password_file)"
+if [[ -n "$REDIS_PW_FILE" ]]; then REDISCLI_AUTH="$(<"$REDIS_PW_FILE")" && export REDISCLI_AUTH; fi
 WARM_URL="http://$HOST:$WARM_PORT"
 COLD_URL="http://$HOST:$COLD_PORT"
 NGINX_URL="http://$HOST:$NGINX_PORT"

@@ -1,5 +1,6 @@
 /* Consumer lag and the DLT commands of the admin socket; see admin_kafka.h. */
 #include "io/admin_kafka.h"
+#include "io/kafka_client_conf.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -46,6 +47,10 @@ static rd_kafka_t *handle(const char *brokers, const char *group, char *err, siz
         rd_kafka_conf_set(conf, "log_level", "3", why, sizeof why)) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "kafka config: %s", why);
+        return NULL;
+    }
+    if (cn_kafka_client_conf_apply(conf, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
@@ -343,6 +348,10 @@ static json_t *dlt_replay(const char *brokers, const struct dlt_query *q, char *
         rd_kafka_conf_set(conf, "client.id", "chat-node-admin-replay", why, sizeof why)) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "kafka config: %s", why);
+        return NULL;
+    }
+    if (cn_kafka_client_conf_apply(conf, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_report);

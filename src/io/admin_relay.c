@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/redis_auth.h"
 
 #define RELAY_PREFIX "chat:admin:relay:"
 #define REPLY_PREFIX "chat:admin:reply:"
@@ -47,6 +48,10 @@ static redisContext *connect_to(const char *host, int port, int timeout_ms, char
         return NULL;
     }
     redisSetTimeout(c, tv);
+    if (cn_redis_auth_sync(c, host, port, err, errlen) != 0) {
+        redisFree(c);
+        return NULL;
+    }
     return c;
 }
 

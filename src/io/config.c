@@ -258,6 +258,18 @@ static const struct key keys[] = {
     {"ws", "tcp_keepalive_s", KEY_INT, OFF(ws_tcp_keepalive_s), "30", 0, 7200,
      "TCP keepalive probes after this many idle seconds (3 probes, a third of it apart); "
      "0 = off"},
+    {"redis", "username", KEY_STR, OFF(redis_username), "", 0, 0,
+     "Redis ACL user the node authenticates as (empty: AUTH with the password alone, "
+     "for requirepass or the user default)"},
+    {"redis", "password", KEY_STR, OFF(redis_password), "", 0, 0,
+     "Redis password, sent with AUTH on every connection (empty: no AUTH); never logged"},
+    {"redis", "password_file", KEY_STR, OFF(redis_password_file), "", 0, 0,
+     "file holding redis.password (read at start, one trailing newline stripped)"},
+    {"auth", "jwt_secret_file", KEY_STR, OFF(auth_jwt_secret_file), "", 0, 0,
+     "file holding auth.jwt_secret (read at start, one trailing newline stripped)"},
+    {"postgres", "url_file", KEY_STR, OFF(postgres_url_file), "", 0, 0,
+     "file holding postgres.url, which carries the password (read at start, one trailing "
+     "newline stripped)"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -345,13 +357,31 @@ struct ini_ctx {
     char *err;
     size_t errlen;
     int failed;
+    bool *seen; /* per key: set by the file or the environment */
 };
+
+/* [kafka.client]: every key is a librdkafka property, checked by librdkafka at
+ * start-up (cn_kafka_client_conf_set), so any name is taken here. */
+#define KAFKA_CLIENT_SECTION "kafka.client"
+
+static void add_kafka_client(struct cn_config *cfg, const char *name, const char *value)
+{
+    cfg->kafka_client =
+        cn_xrealloc(cfg->kafka_client, (cfg->kafka_client_count + 1) * 2 * sizeof(char *));
+    cfg->kafka_client[2 * cfg->kafka_client_count] = cn_xstrdup(name);
+    cfg->kafka_client[2 * cfg->kafka_client_count + 1] = cn_xstrdup(value);
+    cfg->kafka_client_count++;
+}
 
 static int on_ini_pair(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ctx = user;
     if (ctx->failed)
         return 0;
+    if (strcmp(section, KAFKA_CLIENT_SECTION) == 0) {
+        add_kafka_client(ctx->cfg, name, value);
+        return 1;
+    }
     const struct key *k = find_key(section, name);
     if (!k) {
         snprintf(ctx->err, ctx->errlen, "unknown key %s.%s", section, name);
@@ -362,7 +392,86 @@ static int on_ini_pair(void *user, const char *section, const char *name, const 
         ctx->failed = 1;
         return 0;
     }
+    ctx->seen[k - keys] = true;
     return 1;
+}
+
+/* Reads a secret file: its contents without one trailing newline (\n or \r\n), in
+ * new memory. Returns NULL with a reason naming the key and the file in err. */
+static char *read_secret_file(const char *key, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read %s: %s", key, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 256, len = 0;
+    char *buf = cn_xmalloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 == cap) {
+            if (cap >= 65536) {
+                snprintf(err, errlen, "%s: %s is larger than 64 KiB", key, path);
+                fclose(f);
+                free(buf);
+                return NULL;
+            }
+            cap *= 2;
+            buf = cn_xrealloc(buf, cap);
+        }
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        snprintf(err, errlen, "%s: cannot read %s", key, path);
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (len && buf[len - 1] == '\n')
+        buf[--len] = '\0';
+    if (len && buf[len - 1] == '\r')
+        buf[--len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        snprintf(err, errlen, "%s: %s holds a NUL byte", key, path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Each *_file key: the file's contents replace the value of the key it names; both
+ * given (file or environment, non-empty) is an error. */
+static int load_secret_files(struct cn_config *cfg, const bool *seen, char *err, size_t errlen)
+{
+    static const char *const pairs[][3] = {
+        {"auth", "jwt_secret", "jwt_secret_file"},
+        {"redis", "password", "password_file"},
+        {"postgres", "url", "url_file"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const struct key *v = find_key(pairs[i][0], pairs[i][1]);
+        const struct key *f = find_key(pairs[i][0], pairs[i][2]);
+        const char *path = *str_slot(cfg, f);
+        if (path[0] == '\0')
+            continue;
+        char name[96];
+        snprintf(name, sizeof name, "%s.%s", f->section, f->name);
+        /* An empty value counts as not given: CHAT_AUTH_JWT_SECRET= clears a file's
+         * jwt_secret so that a jwt_secret_file can take its place. */
+        if (seen[v - keys] && (*str_slot(cfg, v))[0] != '\0') {
+            snprintf(err, errlen, "%s: set together with %s.%s; give one of them", name, v->section,
+                     v->name);
+            return -1;
+        }
+        char *secret = read_secret_file(name, path, err, errlen);
+        if (!secret)
+            return -1;
+        free(*str_slot(cfg, v));
+        *str_slot(cfg, v) = secret;
+    }
+    return 0;
 }
 
 static int validate(const struct cn_config *cfg, char *err, size_t errlen)
@@ -463,10 +572,11 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
 int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, char *err,
                    size_t errlen)
 {
+    bool seen[NKEYS] = {0};
     if (path) {
         if (cn_ini_find_duplicate(path, err, errlen) != 0)
             return -1;
-        struct ini_ctx ctx = {cfg, err, errlen, 0};
+        struct ini_ctx ctx = {cfg, err, errlen, 0, seen};
         int rc = ini_parse(path, on_ini_pair, &ctx);
         if (rc == -1) {
             snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
@@ -502,7 +612,10 @@ int cn_config_load(struct cn_config *cfg, const char *path, char *const *envp, c
         }
         if (set_value(cfg, match, eq + 1, err, errlen) != 0)
             return -1;
+        seen[match - keys] = true;
     }
+    if (load_secret_files(cfg, seen, err, errlen) != 0)
+        return -1;
     if (validate(cfg, err, errlen) != 0)
         return -1;
     if (cfg->http_io_threads == 0) {
@@ -525,6 +638,12 @@ void cn_config_print_help(FILE *out)
         fprintf(out, "  %-34s %-38s default: %s\n      %s\n", full, name,
                 keys[i].def[0] ? keys[i].def : "(empty)", keys[i].help);
     }
+    fprintf(out,
+            "\n  [%s] (file only, no environment form)\n      every key is a librdkafka "
+            "property (security.protocol, sasl.mechanisms, ssl.ca.location, ...) given to "
+            "every Kafka client; librdkafka refuses an unknown one or a bad value at "
+            "start-up\n",
+            KAFKA_CLIENT_SECTION);
 }
 
 void cn_config_free(struct cn_config *cfg)
@@ -535,4 +654,9 @@ void cn_config_free(struct cn_config *cfg)
             *str_slot(cfg, &keys[i]) = NULL;
         }
     }
+    for (size_t i = 0; i < 2 * cfg->kafka_client_count; i++)
+        free(cfg->kafka_client[i]);
+    free(cfg->kafka_client);
+    cfg->kafka_client = NULL;
+    cfg->kafka_client_count = 0;
 }

@@ -97,6 +97,18 @@ struct cn_config {
     int ws_ping_interval_s;
     int ws_pong_timeout_s;
     int ws_tcp_keepalive_s;
+    /* Authenticated dependencies and secrets from files. A *_file key names a file
+     * whose contents (one trailing newline stripped) become the key without _file at
+     * load time; setting both is an error. */
+    char *redis_username;
+    char *redis_password;
+    char *redis_password_file;
+    char *auth_jwt_secret_file;
+    char *postgres_url_file;
+    /* [kafka.client]: librdkafka properties for every Kafka client, in file order,
+     * key, value, key, value, ... (kafka_client_count pairs; owned). No env form. */
+    char **kafka_client;
+    size_t kafka_client_count;
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

@@ -17,6 +17,7 @@
  * the two sees the other). After that no push can come, so the thread applies the
  * inbox one last time before it leaves the group. */
 #include "io/kafka_consumer.h"
+#include "io/kafka_client_conf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -574,7 +575,8 @@ struct cn_kafka_consumer *cn_kafka_consumer_start(const struct cn_kafka_consumer
         set(conf, "fetch.wait.max.ms", fetch_wait, err, errlen) ||
         /* Fetch requests are small writes while others are in flight: Nagle would
          * hold them for the broker's delayed ACK. */
-        set(conf, "socket.nagle.disable", "true", err, errlen)) {
+        set(conf, "socket.nagle.disable", "true", err, errlen) ||
+        cn_kafka_client_conf_apply(conf, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_consumer(c);
         return NULL;

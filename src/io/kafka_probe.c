@@ -5,6 +5,7 @@
  * create it with its default partition count, silently breaking the
  * room -> partition mapping. */
 #include "kafka_probe.h"
+#include "io/kafka_client_conf.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -34,7 +35,8 @@ struct cn_kafka_probe *cn_kafka_probe_new(const char *brokers, int timeout_ms, c
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "client.id", "chat-node-probe", err, errlen) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, "client.id", "chat-node-probe", err, errlen) != RD_KAFKA_CONF_OK ||
+        cn_kafka_client_conf_apply(conf, err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

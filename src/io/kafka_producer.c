@@ -17,6 +17,7 @@
  * the two sees the other). After that wait no record can enter librdkafka's queue,
  * so flush + purge + a final poll reports every record exactly once. */
 #include "io/kafka_producer.h"
+#include "io/kafka_client_conf.h"
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -270,7 +271,8 @@ struct cn_kafka_producer *cn_kafka_producer_start_opts(const struct cn_kafka_pro
         set(conf, "delivery.report.only.error", "false", err, errlen) ||
         /* Small produce requests go out while others await their acks: without
          * this, Nagle holds them for the broker's delayed ACK. */
-        set(conf, "socket.nagle.disable", "true", err, errlen)) {
+        set(conf, "socket.nagle.disable", "true", err, errlen) ||
+        cn_kafka_client_conf_apply(conf, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         free_producer(p);
         return NULL;

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "io/redis_auth.h"
 
 #define MOD "redis"
 
@@ -90,6 +91,29 @@ static void conn_failed(struct cn__redis_conn *c, const char *why)
         c->hooks.on_down(c, why);
 }
 
+/* The answer to AUTH: on success the owner's hello follows; a refusal (a wrong
+ * password, a disabled user) drops the connection like any failed attempt, so it is
+ * retried on the usual schedule, and is logged once per streak of refusals. */
+static void on_auth(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    (void)privdata;
+    struct cn__redis_conn *c = conn_of(ac);
+    if (!reply_)
+        return; /* being freed: on_disconnect reports it */
+    char why[160];
+    if (cn_redis_auth_refused(reply_, why, sizeof why)) {
+        snprintf(c->auth_why, sizeof c->auth_why, "Redis authentication failed at %.100s:%d: %s",
+                 c->env->host, c->env->port, why);
+        if (!c->auth_warned)
+            CN_WARN(MOD, "%s connection: %s; retrying", c->name, c->auth_why);
+        c->auth_warned = true;
+        cn__redis_conn_reject(c, c->auth_why);
+        return;
+    }
+    c->auth_warned = false;
+    c->hooks.hello(c);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct cn__redis_conn *c = conn_of(ac);
@@ -99,7 +123,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     c->state = CN__CONN_HELLO;
-    c->hooks.hello(c);
+    /* AUTH goes first on every connection, reconnects included; hiredis answers in
+     * order, so the owner's hello is sent only once AUTH succeeded. */
+    int rc = cn_redis_auth_async(c->ac, on_auth, NULL);
+    if (rc == 0)
+        c->hooks.hello(c);
+    /* rc < 0 (hiredis refused to queue it, a closing context): the connect deadline
+     * drops the connection; freeing it here, inside the connect callback, is unsafe. */
 }
 
 void cn__redis_conn_ready(struct cn__redis_conn *c)

@@ -3,7 +3,8 @@
  * variable cn_redis_wait_up sleeps on). Internal to the adapter: redis_client.c runs
  * the command connection on it, redis_client_pubsub.c the subscriber connection.
  *
- * A connection goes DOWN -> CONNECTING (TCP) -> HELLO (its first command sent) -> UP
+ * A connection goes DOWN -> CONNECTING (TCP) -> HELLO (AUTH when redis.password is set,
+ * see redis_auth.h, then its first command sent) -> UP
  * (answered). A TCP connect alone proves little (a dying server still completes
  * handshakes from its backlog), so a connection counts as up only once Redis answered
  * on it. What the first command is and what up and down mean is the owner's business,
@@ -74,6 +75,9 @@ struct cn__redis_conn {
     /* Why the adapter itself is dropping the connection (a timeout, the close):
      * reported to pending commands instead of hiredis's own error text. */
     const char *drop_reason;
+    /* The last AUTH refusal (drop_reason points here then); whether it was logged. */
+    char auth_why[320];
+    bool auth_warned;
 };
 
 /* Fills `env` (caller memory) for connections to host:port (host borrowed until

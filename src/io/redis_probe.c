@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "base/xmalloc.h"
+#include "io/redis_auth.h"
 
 struct cn_redis_probe {
     char *host;
@@ -44,6 +45,10 @@ int cn_redis_probe_check(struct cn_redis_probe *p, char *err, size_t errlen)
             return -1;
         }
         redisSetTimeout(p->ctx, tv);
+        if (cn_redis_auth_sync(p->ctx, p->host, p->port, err, errlen) != 0) {
+            drop(p);
+            return -1;
+        }
     }
     redisReply *r = redisCommand(p->ctx, "PING");
     if (!r) {

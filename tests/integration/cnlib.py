@@ -122,6 +122,29 @@ def stack_admin_socket(i):
                                                               f"node{i}.admin.sock")
 
 
+def redis_password():
+    """The test stack's Redis password (ops/lib/stack.sh makes one), or None when its
+    Redis has none."""
+    path = ENV.get("CN_TEST_REDIS_PASSWORD_FILE")
+    if not path:
+        return None
+    with open(path) as f:
+        return f.read().strip()
+
+
+def redis_server_acl_args():
+    """redis-server arguments that give a Redis of a test's own the stack's ACL users
+    and password, so nodes started with the stack's config can use it ([] without)."""
+    pw = redis_password()
+    if not pw:
+        return []
+    user = ENV.get("CN_TEST_REDIS_USER") or "default"
+    args = ["--user", "default", "on", f">{pw}", "~*", "&*", "+@all"]
+    if user != "default":
+        args += ["--user", user, "on", f">{pw}", "~*", "&*", "+@all"]
+    return args
+
+
 def admin_bin():
     """chat-admin, built next to the chat-node under test."""
     return os.path.join(os.path.dirname(need("CN_TEST_NODE_BIN")), "chat-admin")

@@ -167,7 +167,8 @@ class HealthFollowsDependencies(unittest.TestCase):
 
     def start_redis(self, port, workdir):
         return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", workdir],
+                                 "--save", "", "--appendonly", "no", "--dir", workdir]
+                                + cnlib.redis_server_acl_args(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def test_healthz_turns_503_naming_redis_and_recovers(self):

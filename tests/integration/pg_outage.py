@@ -53,8 +53,11 @@ def pg_start():
     data, sock = pg_dirs()
     port = urllib.parse.urlparse(cnlib.need("CN_TEST_PG_URL")).port
     log = os.path.join(os.path.abspath(cnlib.need("CN_TEST_VAR")), "log", "postgres.log")
+    # As ops/lib/stack.sh starts it: with TLS when the stack's URL asks for it (the
+    # certificate is in the data directory).
+    tls = " -c ssl=on" if "sslmode=require" in cnlib.need("CN_TEST_PG_URL") else ""
     as_pg(f"{PG_BINDIR}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "60",
-          "-o", f"-p {port} -k {sock}", "start")
+          "-o", f"-p {port} -k {sock}{tls}", "start")
 
 
 def pg_running():

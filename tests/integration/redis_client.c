@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "io/redis_client.h"
+#include "io/redis_auth.h"
 
 #ifdef CN_SANITIZED
 #define SLOW 4
@@ -42,6 +43,7 @@
 
 static cn_runtime *rt;
 static const char *stack_host;
+static char stack_password[256], stack_user[64]; /* the stack's Redis credentials, if any */
 static int stack_port;
 
 /* ---- collector actors ------------------------------------------------------------ */
@@ -196,7 +198,8 @@ static bool ping_ok(int port)
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     bool ok = false;
-    if (c && !c->err) {
+    char err[256];
+    if (c && !c->err && cn_redis_auth_sync(c, "127.0.0.1", port, err, sizeof err) == 0) {
         redisReply *rep = redisCommand(c, "PING");
         ok = rep && rep->type == REDIS_REPLY_STATUS;
         if (rep)
@@ -219,8 +222,18 @@ static bool own_redis_start(struct own_redis *o)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int devnull = open("/dev/null", O_WRONLY);
         dup2(devnull, STDOUT_FILENO);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
+        if (stack_password[0]) {
+            /* The stack's Redis wants a password (and the adapter sends it): so does
+             * this one, with the same ACL users (ops/lib/stack.sh). */
+            char user[320];
+            snprintf(user, sizeof user, ">%s", stack_password);
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+                   "", "--appendonly", "no", "--user", "default", "on", user, "~*", "&*", "+@all",
+                   "--user", stack_user, "on", user, "~*", "&*", "+@all", (char *)NULL);
+        } else {
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
+                   "", "--appendonly", "no", (char *)NULL);
+        }
         _exit(127);
     }
     return WAIT_FOR(ping_ok(o->port), 10000);
@@ -913,6 +926,21 @@ static void ensure_setup(void)
         exit(77);
     }
     stack_port = atoi(port);
+    /* The test stack's Redis has an ACL user and a password (CN_TEST_REDIS_USER,
+     * CN_TEST_REDIS_PASSWORD_FILE): every connection authenticates, as a node's do. */
+    const char *pwfile = getenv("CN_TEST_REDIS_PASSWORD_FILE");
+    const char *user = getenv("CN_TEST_REDIS_USER");
+    if (pwfile && pwfile[0]) {
+        FILE *f = fopen(pwfile, "r");
+        if (!f || !fgets(stack_password, sizeof stack_password, f)) {
+            fprintf(stderr, "cannot read %s\n", pwfile);
+            exit(1);
+        }
+        fclose(f);
+        stack_password[strcspn(stack_password, "\r\n")] = '\0';
+        snprintf(stack_user, sizeof stack_user, "%s", user && user[0] ? user : "default");
+        cn_redis_auth_set(stack_user, stack_password);
+    }
     /* The adapter's thread blocks SIGPIPE itself; the test's own hiredis probes
      * (ping_ok) write from this thread. */
     signal(SIGPIPE, SIG_IGN);

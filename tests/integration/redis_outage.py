@@ -11,6 +11,8 @@ What a user sees:
   order (the room actor repairs the hole from PostgreSQL, the window being gone).
 - A subscriber that left before the outage and comes back with x-resume-after gets
   exactly what it missed, in order.
+- The stack's Redis wants a password: the restarted one too, so the nodes came back by
+  authenticating again on every reconnect (as the stack's ACL user).
 """
 import os
 import subprocess
@@ -78,6 +80,20 @@ def test_redis_stopped_15s_sends_persist_and_subscribers_get_the_gap():
                 redis_start()
         cnlib.wait_until(lambda: healthz(n1)[0] == 200 and healthz(n2)[0] == 200,
                          60 * cnlib.scale(), interval=0.3, what="both nodes healthy again")
+        if cnlib.redis_password():
+            # The restarted Redis lets no one in without the password, so the nodes'
+            # reconnects (command and subscriber connections) authenticated: as the
+            # stack's ACL user.
+            anon = subprocess.run(["redis-cli", "--no-auth-warning", "-h",
+                                   cnlib.need("CN_TEST_REDIS_HOST"), "-p",
+                                   cnlib.need("CN_TEST_REDIS_PORT"), "ping"],
+                                  capture_output=True, text=True, timeout=10,
+                                  env={k: v for k, v in os.environ.items()
+                                       if k != "REDISCLI_AUTH"})
+            assert "NOAUTH" in anon.stdout + anon.stderr, anon
+            user = cnlib.need("CN_TEST_REDIS_USER")
+            clients = redis_cli("CLIENT", "LIST").stdout.splitlines()
+            assert sum(f" user={user} " in c for c in clients) >= 4, clients
         for i in range(5):
             s.send(f"after {i}")
         wait_answered([s], "RECEIPTs after the outage")

@@ -610,7 +610,8 @@ def test_rooms_answer_from_postgres_while_redis_is_down_and_log_it_once():
 
     def start_redis():
         return subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", workdir],
+                                 "--save", "", "--appendonly", "no", "--dir", workdir]
+                                + cnlib.redis_server_acl_args(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     redis = start_redis()

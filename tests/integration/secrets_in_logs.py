@@ -4,12 +4,14 @@ with good, tampered and garbage tokens, STOMP CONNECT with good and bad tokens,
 /app/auth.refresh with a good and a bad token, refresh tokens traded, replayed and logged
 out); then neither node's log, nor
 PostgreSQL's or Redis's, holds any of those passwords or tokens (whole, or a token's
-signature), nor the JWT secret of the configuration.
+signature), nor the JWT secret of the configuration, nor the stack's Redis password.
 
 The logs are the stack's files (CN_TEST_VAR/log); the secrets are fresh for this run, so a
 hit can only come from this test.
 
-The same holds for a node of this test logging in JSON (log.format=json): there, every
+The same holds for a node of this test logging in JSON (log.format=json), whose JWT
+secret comes from a file (auth.jwt_secret_file) and whose Redis password from the
+stack's password file: neither appears in its log. There, every
 line is also a JSON object with ts, level, node, module and msg; logins (good and bad)
 and the session's open and close are logged with their context, the email only hashed.
 """
@@ -123,6 +125,7 @@ def test_no_password_or_token_in_any_log(debug_logs):
     cfg = configparser.ConfigParser()
     cfg.read(cnlib.need("CN_TEST_CONFIG"))
     jwt_secret = cfg.get("auth", "jwt_secret")
+    redis_pw = cnlib.redis_password()
     grown = 0
     for name, off in start.items():
         with open(log_path(name), "rb") as f:
@@ -132,6 +135,8 @@ def test_no_password_or_token_in_any_log(debug_logs):
         for s in secrets:
             assert s.encode() not in new, f"{name}.log holds a secret of this test"
         assert jwt_secret.encode() not in whole, f"{name}.log holds the JWT secret"
+        if redis_pw:
+            assert redis_pw.encode() not in whole, f"{name}.log holds the Redis password"
         if name.startswith("node"):
             assert email.encode() not in new, f"{name}.log holds an email in clear"
     assert grown > 0, "the nodes logged nothing for this run: the check would prove nothing"
@@ -142,8 +147,15 @@ def test_no_password_or_token_in_any_log(debug_logs):
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-def test_json_log_lines_carry_context_and_no_secret():
-    node = cnlib.Node(overrides={"CHAT_LOG_FORMAT": "json", "CHAT_LOG_LEVEL": "debug"})
+def test_json_log_lines_carry_context_and_no_secret(tmp_path):
+    # A JWT secret of this test, from a file (the empty CHAT_AUTH_JWT_SECRET clears the
+    # config's, which would otherwise collide with the file).
+    file_secret = f"file-secret-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    secret_file = tmp_path / "jwt_secret"
+    secret_file.write_text(file_secret + "\n")
+    node = cnlib.Node(overrides={"CHAT_LOG_FORMAT": "json", "CHAT_LOG_LEVEL": "debug",
+                                 "CHAT_AUTH_JWT_SECRET": "",
+                                 "CHAT_AUTH_JWT_SECRET_FILE": str(secret_file)})
     try:
         node.wait_healthy()
         password = f"pw-{uuid.uuid4().hex}"
@@ -197,6 +209,9 @@ def test_json_log_lines_carry_context_and_no_secret():
             assert e["node"] == f"test-{node.port}", ln
         for secret in (password, wrong, token, refresh, token.split(".")[2], email):
             assert secret not in out, "the JSON log holds a secret or an email in clear"
+        assert file_secret not in out, "the JSON log holds the JWT secret from its file"
+        if cnlib.redis_password():
+            assert cnlib.redis_password() not in out, "the JSON log holds the Redis password"
 
         version = subprocess.run([cnlib.need("CN_TEST_NODE_BIN"), "--version"],
                                  capture_output=True, text=True).stdout.split()[-1]

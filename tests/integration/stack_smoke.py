@@ -161,11 +161,32 @@ class Postgres(unittest.TestCase):
         self.assertEqual(psql("SELECT count(*) > 0 FROM pg_stat_statements"), ["t"])
 
 
+def resp(*args):
+    """One RESP command."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
 class Redis(unittest.TestCase):
     def test_ping(self):
         addr = (ENV["CN_TEST_REDIS_HOST"], int(ENV["CN_TEST_REDIS_PORT"]))
+        pw_file = ENV.get("CN_TEST_REDIS_PASSWORD_FILE")
         with socket.create_connection(addr, timeout=5) as s:
-            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            if pw_file:
+                # The stack's Redis wants its ACL user and password, as in production.
+                s.sendall(resp("PING"))
+                line = b""
+                while not line.endswith(b"\r\n"):
+                    line += recv_exact(s, 1)
+                self.assertTrue(line.startswith(b"-NOAUTH"), line)
+                with open(pw_file) as f:
+                    pw = f.read().strip()
+                s.sendall(resp("AUTH", ENV.get("CN_TEST_REDIS_USER", "default"), pw))
+                self.assertEqual(recv_exact(s, 5), b"+OK\r\n")
+            s.sendall(resp("PING"))
             self.assertEqual(recv_exact(s, 7), b"+PONG\r\n")
 
 
