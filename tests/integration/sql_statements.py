@@ -277,11 +277,12 @@ def test_refresh_rotate_concurrently_one_wins(db):
     call(db, "login_session_start", "race.refresh@example.test", uid, first, 3600)
     n = 8
     results, errors = [None] * n, []
+    successors = [refresh_hash(f"succ-{i}-{uuid.uuid4()}") for i in range(n)]
 
     def run(i):
         r = subprocess.run(["psql", db.url, "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1"],
                            input=execute_sql("refresh_token_rotate", Q["refresh_token_rotate"],
-                                             [first, refresh_hash(f"succ-{i}-{uuid.uuid4()}"), 3600]),
+                                             [first, successors[i], 3600]),
                            capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             errors.append(r.stderr)
@@ -296,9 +297,34 @@ def test_refresh_rotate_concurrently_one_wins(db):
     assert not errors, errors[:3]
     assert results.count("ok") == 1, results
     assert set(results) <= {"ok", "reused", "revoked"}, results
-    # Whoever came second saw a spent token: the family is revoked, the winner's too.
+    # Whoever came second saw a spent token: the family is revoked, the winner's successor
+    # too, although it was stored after the losers' snapshots were taken.
+    winner = successors[results.index("ok")]
+    again, = call(db, "refresh_token_rotate", winner, refresh_hash(f"late-{uuid.uuid4()}"), 3600)
+    assert again["outcome"] == "revoked", again
     assert scalar(db, f"SELECT count(*) FROM refresh_tokens WHERE user_id = {uid} "
                       "AND revoked_at IS NULL") == "0"
+
+
+def test_refresh_after_logout_raced_by_a_refresh_is_revoked(db):
+    # A logout whose snapshot missed the successor of a refresh running at once still ends
+    # the session: the successor's family holds a revoked row.
+    uid = signup(db, "race.logout")
+    first = refresh_hash(f"race-{uuid.uuid4()}")
+    call(db, "login_session_start", "race.logout@example.test", uid, first, 3600)
+    succ = refresh_hash(f"succ-{uuid.uuid4()}")
+    assert call(db, "refresh_token_rotate", first, succ, 3600)[0]["outcome"] == "ok"
+    # The logout's effect as a snapshot without the successor would leave it: only the
+    # first token revoked.
+    scalar(db, f"UPDATE refresh_tokens SET revoked_at = now() "
+               f"WHERE token_hash = decode('{first}', 'hex') RETURNING 1")
+    row, = call(db, "refresh_token_rotate", succ, refresh_hash(f"late-{uuid.uuid4()}"), 3600)
+    assert row["outcome"] == "revoked", row
+    # A later login's prune keeps the revoked row while its family has live tokens.
+    call(db, "login_session_start", "race.logout@example.test", uid,
+         refresh_hash(f"again-{uuid.uuid4()}"), 3600)
+    row, = call(db, "refresh_token_rotate", succ, refresh_hash(f"late2-{uuid.uuid4()}"), 3600)
+    assert row["outcome"] == "revoked", row
 
 
 # ------------------------------------------------------------------ rooms

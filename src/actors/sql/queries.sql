@@ -769,12 +769,17 @@ SELECT up.failures,
 --   (hex SHA-256 of the new refresh token), $4 refresh_ttl_s integer
 -- returns: one row refresh_expires_at_ms bigint.
 -- A successful login: ends the email's failure count and back-off, drops the user's expired
---   refresh tokens, and stores the new refresh token as the first of a new family (a
+--   refresh tokens (a revoked one only with its whole family: it is what marks the family
+--   revoked, see refresh_token_rotate), and stores the new refresh token as the first of a new family (a
 --   family: one login and the tokens each refresh trades it for).
 WITH reset AS (
     DELETE FROM login_throttle WHERE email_key = lower($1::text)
 ), prune AS (
-    DELETE FROM refresh_tokens WHERE user_id = $2::bigint AND expires_at < now()
+    DELETE FROM refresh_tokens r
+     WHERE r.user_id = $2::bigint AND r.expires_at < now()
+       AND (r.revoked_at IS NULL
+            OR NOT EXISTS (SELECT 1 FROM refresh_tokens f
+                            WHERE f.family_id = r.family_id AND f.expires_at >= now()))
 )
 INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at)
 VALUES (decode($3::text, 'hex'), $2::bigint, gen_random_uuid(),
@@ -794,29 +799,35 @@ RETURNING floor(extract(epoch FROM expires_at) * 1000)::bigint AS refresh_expire
 --   outcome 'reused'  -> it was spent before: someone holds a copy. Every token of its
 --     family is revoked now (the holder of the successor must log in again): 401.
 -- Concurrency: the presented row is locked (FOR UPDATE), so of two refreshes with one token
---   exactly one gets 'ok'; the other waits, then sees it spent: 'reused'.
---   Each success also drops the family's expired tokens.
+--   exactly one gets 'ok'; the other waits, then sees it spent: 'reused'. That loser's
+--   snapshot predates the winner's successor, so its revocation cannot reach that row
+--   (nor can a logout's racing a refresh): a family counts as revoked while ANY of its rows
+--   is, and presenting any token of such a family answers 'revoked' and revokes it too.
+--   Each success also drops the family's expired tokens, never a revoked one.
 WITH old AS (
-    SELECT id, user_id, family_id, expires_at, spent_at, revoked_at
-      FROM refresh_tokens
-     WHERE token_hash = decode($1::text, 'hex')
-       FOR UPDATE
+    SELECT t.id, t.user_id, t.family_id, t.expires_at, t.spent_at, t.revoked_at,
+           EXISTS (SELECT 1 FROM refresh_tokens f
+                    WHERE f.family_id = t.family_id AND f.revoked_at IS NOT NULL)
+             AS family_revoked
+      FROM refresh_tokens t
+     WHERE t.token_hash = decode($1::text, 'hex')
+       FOR UPDATE OF t
 ), spend AS (
     UPDATE refresh_tokens r SET spent_at = now()
       FROM old
      WHERE r.id = old.id AND old.spent_at IS NULL AND old.revoked_at IS NULL
-       AND old.expires_at > now()
+       AND NOT old.family_revoked AND old.expires_at > now()
     RETURNING r.user_id, r.family_id
 ), revoke AS (
     UPDATE refresh_tokens r SET revoked_at = now()
       FROM old
-     WHERE r.family_id = old.family_id AND old.spent_at IS NOT NULL
-       AND old.revoked_at IS NULL AND r.revoked_at IS NULL
+     WHERE r.family_id = old.family_id AND old.revoked_at IS NULL
+       AND (old.spent_at IS NOT NULL OR old.family_revoked) AND r.revoked_at IS NULL
     RETURNING r.id
 ), prune AS (
     DELETE FROM refresh_tokens r
      USING spend s
-     WHERE r.family_id = s.family_id AND r.expires_at < now()
+     WHERE r.family_id = s.family_id AND r.expires_at < now() AND r.revoked_at IS NULL
 ), ins AS (
     INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at)
     SELECT decode($2::text, 'hex'), s.user_id, s.family_id,
@@ -826,7 +837,7 @@ WITH old AS (
 )
 SELECT CASE WHEN ins.user_id IS NOT NULL THEN 'ok'
             WHEN old.id IS NULL THEN 'unknown'
-            WHEN old.revoked_at IS NOT NULL THEN 'revoked'
+            WHEN old.revoked_at IS NOT NULL OR old.family_revoked THEN 'revoked'
             WHEN old.spent_at IS NOT NULL THEN 'reused'
             ELSE 'expired' END AS outcome,
        u.id, u.email, u.nickname, u.status,
