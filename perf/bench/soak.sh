@@ -13,7 +13,7 @@
 # Defaults: BENCH_ROOMS 200, BENCH_ROOM_SIZE 10, SOAK_RATE 2000 (half the highest rate
 # with zero loss measured on this machine, docs/PERFORMANCE.md), SOAK_WARMUP 60,
 # SOAK_SECONDS 600, SOAK_SAMPLE_S 5, SOAK_MAX_GROWTH_PCT 5, BENCH_RESULTS
-# perf/results/soak.jsonl ("-": nowhere), BENCH_NOTE. `ops/dev test` runs a 60-second
+# perf/results/soak.jsonl ("-": nowhere), BENCH_NOTE. `ops/dev test` runs a 30-second
 # version with 200 sessions. Runs on the private bench stack of perf/bench/lib.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

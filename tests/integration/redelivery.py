@@ -304,8 +304,14 @@ def run_burst(survivor, victim, stop):
     t0 = time.monotonic()
     for s in senders:
         s.start()
-    cnlib.wait_until(lambda: burst.count() >= CUT_AT or any(not s.is_alive() for s in senders),
-                     60 * cnlib.scale(), interval=0.01, what=f"{CUT_AT} receipts")
+    # The victim's subscribers resume after the last position they saw, so each must
+    # have seen one before the node goes: on a loaded machine the broadcast can trail
+    # the receipts by seconds, so the cut waits for that too, not only for the count.
+    movers = [w for w in watchers if w.fallback]
+    cnlib.wait_until(lambda: (burst.count() >= CUT_AT and all(w.got or w.error for w in movers))
+                     or any(not s.is_alive() for s in senders),
+                     60 * cnlib.scale(), interval=0.01,
+                     what=f"{CUT_AT} receipts and a MESSAGE at each of the victim's subscribers")
     cut = burst.count()
     target = stop(victim)
     burst.move(victim, target)
