@@ -17,6 +17,7 @@
 
 #include "base/xmalloc.h"
 #include "io/http_origin.h"
+#include "io/trusted_proxies.h"
 
 const char cn_config_dev_jwt_secret[] = "dev-only-secret-change-me-0123456789abcdef";
 
@@ -242,6 +243,16 @@ static const struct key keys[] = {
     {"ws", "tcp_keepalive_s", KEY_INT, OFF(ws_tcp_keepalive_s), "30", 0, 7200,
      "TCP keepalive probes after this many idle seconds (3 probes, a third of it apart); "
      "0 = off"},
+    {"http", "tls_cert_file", KEY_STR, OFF(http_tls_cert_file), "", 0, 0,
+     "PEM certificate (leaf first, then intermediates) of the public port: with "
+     "http.tls_key_file it serves HTTPS and WSS (TLS 1.2 and newer) instead of HTTP; re-read "
+     "on SIGHUP and chat-admin tls reload; empty: plain HTTP"},
+    {"http", "tls_key_file", KEY_STR, OFF(http_tls_key_file), "", 0, 0,
+     "PEM private key (unencrypted) of http.tls_cert_file"},
+    {"http", "trusted_proxies", KEY_STR, OFF(http_trusted_proxies), "", 0, 0,
+     "IPs or CIDRs (comma separated) of proxies in front of the node: only from them is "
+     "X-Forwarded-For believed, its right-most address that is not one of them being the "
+     "client address of logs, per-address limits and sessions; empty: nobody"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -349,6 +360,25 @@ static int on_ini_pair(void *user, const char *section, const char *name, const 
     return 1;
 }
 
+/* http.tls_*: both or neither; the files themselves are read (and a bad one
+ * refused by name) when the listener starts (io/tls_certs.h). */
+static int validate_http_tls(const struct cn_config *cfg, char *err, size_t errlen)
+{
+    bool cert = cfg->http_tls_cert_file[0] != '\0', key = cfg->http_tls_key_file[0] != '\0';
+    if (cert != key) {
+        snprintf(err, errlen, "%s: must be set together with %s for TLS",
+                 cert ? "http.tls_cert_file" : "http.tls_key_file",
+                 cert ? "http.tls_key_file (CHAT_HTTP_TLS_KEY_FILE)"
+                      : "http.tls_cert_file (CHAT_HTTP_TLS_CERT_FILE)");
+        return -1;
+    }
+    struct cn_trusted_proxies *p = cn_trusted_proxies_parse(cfg->http_trusted_proxies, err, errlen);
+    if (!p)
+        return -1;
+    cn_trusted_proxies_free(p);
+    return 0;
+}
+
 static int validate(const struct cn_config *cfg, char *err, size_t errlen)
 {
     enum { MIN_SECRET = 32 };
@@ -439,6 +469,8 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "admin.socket: path longer than 107 bytes");
         return -1;
     }
+    if (validate_http_tls(cfg, err, errlen) != 0)
+        return -1;
     return 0;
 }
 

@@ -97,6 +97,9 @@ struct cn_config {
     int ws_ping_interval_s;
     int ws_pong_timeout_s;
     int ws_tcp_keepalive_s;
+    char *http_tls_cert_file;   /* "": plain HTTP */
+    char *http_tls_key_file;    /* set together with http_tls_cert_file */
+    char *http_trusted_proxies; /* IPs/CIDRs whose X-Forwarded-For is believed */
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */
