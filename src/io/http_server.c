@@ -981,7 +981,8 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV |
                    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
     if (t->srv->tls)
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.options |=
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
     info.user = t;
     info.pcontext = &t->ctx_alive;
     /* Room for headers over the limit, so that they get 431 rather than lws's
@@ -1010,7 +1011,10 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
          * Ciphers: OpenSSL's defaults; versions: TLS 1.2 and newer (the SSL_CTX
          * minimum is set too, when lws hands it over). */
         vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-        vinfo.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        /* No OS CA bundle: the vhost never acts as a TLS client, and lws would load
+         * (and keep) the whole bundle for a client context it does not need. */
+        vinfo.options =
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
         vinfo.ssl_cert_filepath = t->srv->cfg.tls_cert_file;
         vinfo.ssl_private_key_filepath = t->srv->cfg.tls_key_file;
         vinfo.ssl_options_set =
