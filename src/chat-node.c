@@ -45,6 +45,7 @@
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/pg_schema.h"
+#include "io/trusted_proxies.h"
 #include "io/redis_client.h"
 #include "actors/rest/abuse_limits.h"
 #include "actors/rest/known_users.h"
@@ -101,7 +102,8 @@ static int await_dependencies(const struct cn_config *cfg, struct cn_health *h,
             if (!snap.ok[d])
                 CN_WARN("startup", "attempt %d/%d: %s not reachable yet: %s", attempt,
                         cfg->startup_connect_attempts, cn_dep_name((enum cn_dep)d), snap.reason[d]);
-        if (wait_signal(sigs, cfg->startup_connect_retry_ms) != 0)
+        int sig = wait_signal(sigs, cfg->startup_connect_retry_ms);
+        if (sig != 0 && sig != SIGHUP) /* SIGHUP: no listener to reload yet */
             return 2;
     }
 }
@@ -119,8 +121,9 @@ struct node {
     struct cn_redis *redis;
     cn_hasher *hasher;
     struct cn_http_server *http;
-    struct cn_http_server *admin_http; /* admin.http_port; NULL: off */
-    struct cn_http_origins *origins;   /* http.allowed_origins */
+    struct cn_http_server *admin_http;  /* admin.http_port; NULL: off */
+    struct cn_http_origins *origins;    /* http.allowed_origins */
+    struct cn_trusted_proxies *proxies; /* http.trusted_proxies */
     struct cn_rest_counters rest_counters;
     struct cn_rest_deps rest;
     struct cn_token_cache **token_caches; /* one per I/O thread, see cn_rest_deps */
@@ -399,8 +402,14 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
     n->origins = cn_http_origins_parse(cfg->http_allowed_origins, err, errlen);
     if (!n->origins)
         return -1;
+    n->proxies = cn_trusted_proxies_parse(cfg->http_trusted_proxies, err, errlen);
+    if (!n->proxies)
+        return -1;
     struct cn_http_server_config hcfg = {
         .origins = n->origins,
+        .tls_cert_file = cfg->http_tls_cert_file,
+        .tls_key_file = cfg->http_tls_key_file,
+        .trusted_proxies = n->proxies,
         .host = cfg->http_host,
         .port = cfg->http_port,
         .io_threads = cfg->http_io_threads,
@@ -455,6 +464,25 @@ static void request_drain(void *ctx)
     kill(getpid(), SIGTERM);
 }
 
+/* SIGHUP and chat-admin tls reload. */
+static int reload_tls(void *ctx, char *msg, size_t msglen)
+{
+    struct node *n = ctx;
+    return cn_http_server_tls_reload(n->http, msg, msglen);
+}
+
+static void on_sighup(struct node *n)
+{
+    char msg[512];
+    if (!n->cfg->http_tls_cert_file[0]) {
+        CN_INFO("node", "SIGHUP: nothing to reload (TLS is off)");
+    } else if (reload_tls(n, msg, sizeof msg) == 0) {
+        CN_INFO("node", "SIGHUP: TLS certificate reloaded: %s", msg);
+    } else {
+        CN_WARN("node", "SIGHUP: TLS reload failed, the old certificate stays: %s", msg);
+    }
+}
+
 static int start_admin(struct node *n, int64_t start_ms)
 {
     n->admin_deps = (struct cn_admin_deps){
@@ -474,6 +502,8 @@ static int start_admin(struct node *n, int64_t start_ms)
         .relay_timeout_ms = 3000,
         .drain = request_drain,
         .drain_ctx = n,
+        .tls_reload = n->cfg->http_tls_cert_file[0] ? reload_tls : NULL,
+        .tls_ctx = n,
     };
     /* The relay answers other nodes' `user` and `kick --user` (io/admin_relay.h). */
     char err[256];
@@ -593,6 +623,8 @@ static void stop_node(struct node *n)
     n->admin_http = NULL;
     cn_http_origins_free(n->origins);
     n->origins = NULL;
+    cn_trusted_proxies_free(n->proxies);
+    n->proxies = NULL;
     cn_static_files_free(n->statics);
     n->statics = NULL;
     cn_admin_server_free(n->admin);
@@ -718,8 +750,11 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
 
     /* Woken every log repeat window to print the summaries of bursts that stopped. */
     int sig;
-    while ((sig = wait_signal(sigs, CN_LOG_REPEAT_WINDOW_MS)) == 0)
+    while ((sig = wait_signal(sigs, CN_LOG_REPEAT_WINDOW_MS)) == 0 || sig == SIGHUP) {
+        if (sig == SIGHUP)
+            on_sighup(&n);
         cn_log_flush_repeats();
+    }
     uint64_t t0 = cn_now_ms();
     bool admin_drain = atomic_load_explicit(&n.drain_requested, memory_order_relaxed);
     CN_INFO("node", "%s: draining", admin_drain ? "chat-admin drain" : strsignal(sig));
@@ -781,6 +816,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP); /* reloads the TLS certificate (on_sighup) */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 

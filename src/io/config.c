@@ -18,6 +18,7 @@
 #include "base/xmalloc.h"
 #include "io/http_origin.h"
 #include "io/ini_duplicates.h"
+#include "io/trusted_proxies.h"
 
 const char cn_config_dev_jwt_secret[] = "dev-only-secret-change-me-0123456789abcdef";
 
@@ -270,6 +271,16 @@ static const struct key keys[] = {
     {"postgres", "url_file", KEY_STR, OFF(postgres_url_file), "", 0, 0,
      "file holding postgres.url, which carries the password (read at start, one trailing "
      "newline stripped)"},
+    {"http", "tls_cert_file", KEY_STR, OFF(http_tls_cert_file), "", 0, 0,
+     "PEM certificate (leaf first, then intermediates) of the public port: with "
+     "http.tls_key_file it serves HTTPS and WSS (TLS 1.2 and newer) instead of HTTP; re-read "
+     "on SIGHUP and chat-admin tls reload; empty: plain HTTP"},
+    {"http", "tls_key_file", KEY_STR, OFF(http_tls_key_file), "", 0, 0,
+     "PEM private key (unencrypted) of http.tls_cert_file"},
+    {"http", "trusted_proxies", KEY_STR, OFF(http_trusted_proxies), "", 0, 0,
+     "IPs or CIDRs (comma separated) of proxies in front of the node: only from them is "
+     "X-Forwarded-For believed, its right-most address that is not one of them being the "
+     "client address of logs, per-address limits and sessions; empty: nobody"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -474,6 +485,25 @@ static int load_secret_files(struct cn_config *cfg, const bool *seen, char *err,
     return 0;
 }
 
+/* http.tls_*: both or neither; the files themselves are read (and a bad one
+ * refused by name) when the listener starts (io/tls_certs.h). */
+static int validate_http_tls(const struct cn_config *cfg, char *err, size_t errlen)
+{
+    bool cert = cfg->http_tls_cert_file[0] != '\0', key = cfg->http_tls_key_file[0] != '\0';
+    if (cert != key) {
+        snprintf(err, errlen, "%s: must be set together with %s for TLS",
+                 cert ? "http.tls_cert_file" : "http.tls_key_file",
+                 cert ? "http.tls_key_file (CHAT_HTTP_TLS_KEY_FILE)"
+                      : "http.tls_cert_file (CHAT_HTTP_TLS_CERT_FILE)");
+        return -1;
+    }
+    struct cn_trusted_proxies *p = cn_trusted_proxies_parse(cfg->http_trusted_proxies, err, errlen);
+    if (!p)
+        return -1;
+    cn_trusted_proxies_free(p);
+    return 0;
+}
+
 static int validate(const struct cn_config *cfg, char *err, size_t errlen)
 {
     enum { MIN_SECRET = 32 };
@@ -566,6 +596,8 @@ static int validate(const struct cn_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "admin.socket: path longer than 107 bytes");
         return -1;
     }
+    if (validate_http_tls(cfg, err, errlen) != 0)
+        return -1;
     return 0;
 }
 

@@ -109,6 +109,9 @@ struct cn_config {
      * key, value, key, value, ... (kafka_client_count pairs; owned). No env form. */
     char **kafka_client;
     size_t kafka_client_count;
+    char *http_tls_cert_file;   /* "": plain HTTP */
+    char *http_tls_key_file;    /* set together with http_tls_cert_file */
+    char *http_trusted_proxies; /* IPs/CIDRs whose X-Forwarded-For is believed */
 };
 
 /* Fills `cfg` with every default. Strings are owned by cfg. Cannot fail. */

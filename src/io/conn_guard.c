@@ -68,8 +68,8 @@ static int over_rate(struct cn_conn_guard *g)
     return over;
 }
 
-static void refuse(struct cn_conn_guard *g, int fd, int reason, int retry_after_s,
-                   const char *message)
+static void refuse(struct cn_conn_guard *g, cn_conn_guard_write_fn write, void *arg, int reason,
+                   int retry_after_s, const char *message)
 {
     atomic_fetch_add_explicit(&g->counters->refused[reason], 1, memory_order_relaxed);
     char body[256], resp[512];
@@ -83,22 +83,22 @@ static void refuse(struct cn_conn_guard *g, int fd, int reason, int retry_after_
                      "Connection: close\r\n\r\n%s",
                      retry_after_s, bl, body);
     /* A fresh socket's send buffer takes this whole; if not, the close says enough. */
-    if (fd >= 0 && n > 0 && (size_t)n < sizeof resp)
-        (void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (write && n > 0 && (size_t)n < sizeof resp)
+        write(arg, resp, (size_t)n);
 }
 
-int cn_conn_guard_upgrade(struct cn_conn_guard *g, int fd)
+int cn_conn_guard_upgrade(struct cn_conn_guard *g, cn_conn_guard_write_fn write, void *arg)
 {
     if (!g)
         return 0;
     uint64_t open = atomic_load_explicit(&g->counters->connections_open, memory_order_relaxed);
     if (g->max_connections && open >= g->max_connections) {
-        refuse(g, fd, CN_WS_REFUSED_NODE_LIMIT, 5,
+        refuse(g, write, arg, CN_WS_REFUSED_NODE_LIMIT, 5,
                "this node has limits.max_connections WebSocket connections; retry later");
         return -1;
     }
     if (over_rate(g)) {
-        refuse(g, fd, CN_WS_REFUSED_ACCEPT_RATE, 1,
+        refuse(g, write, arg, CN_WS_REFUSED_ACCEPT_RATE, 1,
                "too many new connections per second (limits.accept_rate); retry later");
         return -1;
     }

@@ -17,6 +17,7 @@
 #ifndef CN_IO_CONN_GUARD_H
 #define CN_IO_CONN_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "io/ws_counters.h"
@@ -34,8 +35,12 @@ void cn_conn_guard_free(struct cn_conn_guard *g);
  * socket still works without it). */
 void cn_conn_guard_socket(int fd, int keepalive_s);
 
-/* A WebSocket upgrade on socket fd: 0 to go on, or -1 after writing the 503 (the
- * caller closes; fd -1: refused and counted, nothing written). NULL g: always 0. */
-int cn_conn_guard_upgrade(struct cn_conn_guard *g, int fd);
+/* Writes an answer on the connection being upgraded (through TLS when it has it). */
+typedef void (*cn_conn_guard_write_fn)(void *arg, const void *buf, size_t len);
+
+/* A WebSocket upgrade: 0 to go on, or -1 after writing the 503 with write(arg, ...)
+ * (the caller closes; write NULL: refused and counted, nothing written). NULL g:
+ * always 0. */
+int cn_conn_guard_upgrade(struct cn_conn_guard *g, cn_conn_guard_write_fn write, void *arg);
 
 #endif

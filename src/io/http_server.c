@@ -49,6 +49,7 @@
 #include "io/http_options.h"
 #include "io/http_status.h"
 #include "io/listen_socket.h"
+#include "io/tls_certs.h"
 #include "io/ws_transport.h"
 
 enum io_state { IO_RUNNING = 0, IO_STOP_ACCEPTING, IO_EXIT };
@@ -92,6 +93,12 @@ struct io_thread {
     /* Release store by cn_http_server_close once its own lws_cancel_service has
      * returned, acquire load by this thread before it destroys its context. */
     atomic_bool exit_woken;
+    /* TLS: the vhost's SSL_CTX (lws hands it over while creating the vhost), and
+     * the certificate generation this thread installed (release by this thread,
+     * acquire by the reloader), with the outcome in tls_ok. */
+    void *ssl_ctx;
+    atomic_uint tls_applied;
+    atomic_bool tls_ok;
 };
 
 /* A deferred answer on its way to the I/O thread. */
@@ -118,6 +125,13 @@ struct cn_http_server {
     /* Set (seq_cst) by cn_http_server_close: answers are dropped from then on. */
     atomic_bool closed;
     bool joined; /* owner thread: cn_http_server_close has joined the I/O threads */
+    bool tls;    /* http.tls_cert_file and http.tls_key_file are set */
+    /* The certificate to install, generation tls_gen: replaced by a reload under
+     * tls_mu, read by each I/O thread under tls_mu as it installs it. reload_mu
+     * serialises reloads. */
+    pthread_mutex_t tls_mu, reload_mu;
+    struct cn_tls_certs *certs;
+    atomic_uint tls_gen;
 };
 
 /* Per connection, reset at the start of every request on a keep-alive connection.
@@ -154,6 +168,10 @@ struct http_pss {
 };
 
 static struct io_thread *thread_of(struct lws *wsi);
+
+/* The thread whose vhost create_context is creating (set on the starting thread
+ * around lws_create_vhost), for the SSL_CTX lws hands over meanwhile. */
+static _Thread_local struct io_thread *creating_thread;
 
 /* Set by lws_log_emit when lws gives up on a request's headers (its buffer is
  * full); the close of that connection, which follows on the same thread before lws
@@ -194,6 +212,21 @@ static void pss_reset(struct lws *wsi, struct http_pss *pss)
 static struct io_thread *thread_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
+}
+
+void cn__http_client_addr(struct lws *wsi, char *out, size_t outlen)
+{
+    char peer[64];
+    if (!lws_get_peer_simple(wsi, peer, sizeof peer))
+        peer[0] = '\0';
+    const struct cn_trusted_proxies *tp = thread_of(wsi)->srv->cfg.trusted_proxies;
+    char xff[1024];
+    /* An absent (or longer than 1 KiB) header: the peer it is. */
+    if (!tp || lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) <= 0) {
+        snprintf(out, outlen, "%s", peer);
+        return;
+    }
+    cn_trusted_proxies_client_addr(tp, peer, xff, out, outlen);
 }
 
 static const char *json_ctype = "application/json";
@@ -459,7 +492,7 @@ static void send_continue(struct lws *wsi)
     static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
     /* Nothing else is being written on this connection now, and 25 bytes fit any
      * socket buffer: a plain send cannot interleave with lws's writes. */
-    (void)send(lws_get_socket_fd(wsi), line, sizeof line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    cn_tls_raw_send(wsi, line, sizeof line - 1);
 }
 
 /* The Origin's verdict (http_origin.h); an Origin longer than any allowed one is
@@ -508,8 +541,7 @@ static int on_http(struct lws *wsi, struct http_pss *pss)
             pss->query[qlen++] = '&';
     }
     pss->query[qlen ? qlen - 1 : 0] = '\0';
-    if (!lws_get_peer_simple(wsi, pss->client_addr, sizeof pss->client_addr))
-        pss->client_addr[0] = '\0';
+    cn__http_client_addr(wsi, pss->client_addr, sizeof pss->client_addr);
     const struct cn_http_server_config *cfg = &thread_of(wsi)->srv->cfg;
     if (header_bytes(wsi) > cfg->max_header_bytes)
         return client_fault(wsi, pss, 431, "HEADERS_TOO_LARGE", "request headers are too large");
@@ -652,8 +684,30 @@ static void deliver_reply(void *ctx, cn_msg *m)
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* A reload asked for a new certificate generation: install it on this thread's
+ * SSL_CTX, between two connections (OpenSSL's SSL_CTX is not to be changed while
+ * another thread creates connections from it; here nobody else does). */
+static void apply_tls(struct io_thread *t)
+{
+    struct cn_http_server *s = t->srv;
+    unsigned gen = atomic_load_explicit(&s->tls_gen, memory_order_acquire);
+    if (!t->ssl_ctx || atomic_load_explicit(&t->tls_applied, memory_order_relaxed) == gen)
+        return;
+    char err[256];
+    pthread_mutex_lock(&s->tls_mu);
+    gen = atomic_load_explicit(&s->tls_gen, memory_order_relaxed);
+    bool ok = cn_tls_certs_apply(s->certs, t->ssl_ctx, err, sizeof err) == 0;
+    pthread_mutex_unlock(&s->tls_mu);
+    if (!ok)
+        CN_WARN("http", "I/O thread %d: TLS reload: %s", t->index, err);
+    atomic_store_explicit(&t->tls_ok, ok, memory_order_relaxed);
+    atomic_store_explicit(&t->tls_applied, gen, memory_order_release); /* pairs: reload */
+}
+
 static void on_cancelled(struct io_thread *t)
 {
+    if (t->srv->tls)
+        apply_tls(t);
     /* Bounded, so a flood of answers cannot starve this thread's sockets; the
      * inbox wakes us again when more remain. */
     cn_inbox_drain(&t->replies, 256, deliver_reply, t);
@@ -677,6 +731,15 @@ static void on_cancelled(struct io_thread *t)
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len)
 {
+    if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
+        /* While create_context creates the vhost, on its thread: `user` is the
+         * vhost's SSL_CTX, where a reload installs new certificates. */
+        if (creating_thread) {
+            creating_thread->ssl_ctx = user;
+            cn_tls_min_version(user);
+        }
+        return 0;
+    }
     (void)user;
     void *opaque = lws_get_opaque_user_data(wsi);
     struct io_thread *io = thread_of(wsi);
@@ -917,6 +980,9 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     info.foreign_loops = loops;
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_LIBUV |
                    LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+    if (t->srv->tls)
+        info.options |=
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
     info.user = t;
     info.pcontext = &t->ctx_alive;
     /* Room for headers over the limit, so that they get 431 rather than lws's
@@ -938,6 +1004,23 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
     memcpy(t->protocols, protocols, sizeof protocols);
     vinfo.protocols = t->protocols;
     vinfo.vhost_name = "chat-node";
+    if (t->srv->tls) {
+        /* A server vhost that listens on nothing (NO_LISTEN alone would make the
+         * certificate a client one): our accepted sockets are adopted into it and
+         * lws does the handshake. HTTP/1.1 only: this server speaks no HTTP/2.
+         * Ciphers: OpenSSL's defaults; versions: TLS 1.2 and newer (the SSL_CTX
+         * minimum is set too, when lws hands it over). */
+        vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        /* No OS CA bundle: the vhost never acts as a TLS client, and lws would load
+         * (and keep) the whole bundle for a client context it does not need. */
+        vinfo.options =
+            LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        vinfo.ssl_cert_filepath = t->srv->cfg.tls_cert_file;
+        vinfo.ssl_private_key_filepath = t->srv->cfg.tls_key_file;
+        vinfo.ssl_options_set =
+            SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+        vinfo.alpn = "http/1.1";
+    }
     /* Dead peers: a WebSocket PING after ws.ping_interval_s without proof of life,
      * the close after ws.pong_timeout_s more (ws_transport.c confirms life on received
      * data). TCP keepalive is set on each socket as it is accepted (conn_guard.h). */
@@ -948,9 +1031,18 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
             (uint16_t)(wc->ping_interval_s + (wc->pong_timeout_s > 0 ? wc->pong_timeout_s : 30));
         vinfo.retry_and_idle_policy = &t->retry;
     }
+    creating_thread = t;
     t->vh = lws_create_vhost(t->ctx, &vinfo);
-    if (!t->vh) {
-        snprintf(err, errlen, "libwebsockets vhost creation failed");
+    creating_thread = NULL;
+    if (!t->vh || (t->srv->tls && !t->ssl_ctx)) {
+        snprintf(err, errlen, "libwebsockets vhost creation failed%s",
+                 t->vh ? " (no TLS context)" : "");
+        destroy_context(t);
+        t->ctx = NULL;
+        return -1;
+    }
+    /* Exactly what cn_tls_certs_load checked, whatever the files hold by now. */
+    if (t->srv->tls && cn_tls_certs_apply(t->srv->certs, t->ssl_ctx, err, errlen) != 0) {
         destroy_context(t);
         t->ctx = NULL;
         return -1;
@@ -1031,6 +1123,21 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
     s->metrics = cn_http_metrics_new();
     if (!s->cfg.max_header_bytes)
         s->cfg.max_header_bytes = 16384;
+    pthread_mutex_init(&s->tls_mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
+    s->tls =
+        cfg->tls_cert_file && cfg->tls_cert_file[0] && cfg->tls_key_file && cfg->tls_key_file[0];
+    if (s->tls) {
+        /* Our own checks and words first: lws would only say "failed". */
+        s->certs = cn_tls_certs_load(cfg->tls_cert_file, cfg->tls_key_file, err, errlen);
+        if (!s->certs) {
+            pthread_mutex_destroy(&s->tls_mu);
+            pthread_mutex_destroy(&s->reload_mu);
+            cn_http_metrics_free(s->metrics);
+            free(s);
+            return NULL;
+        }
+    }
     s->n = cfg->io_threads;
     s->threads = cn_xcalloc((size_t)s->n, sizeof *s->threads);
     for (int i = 0; i < s->n; i++) {
@@ -1149,7 +1256,62 @@ void cn_http_server_free(struct cn_http_server *s)
     }
     free(s->threads);
     cn_http_metrics_free(s->metrics);
+    cn_tls_certs_free(s->certs);
+    pthread_mutex_destroy(&s->tls_mu);
+    pthread_mutex_destroy(&s->reload_mu);
     free(s);
+}
+
+int cn_http_server_tls_reload(struct cn_http_server *s, char *msg, size_t msglen)
+{
+    if (!s->tls) {
+        snprintf(msg, msglen, "TLS is off (http.tls_cert_file and http.tls_key_file are unset)");
+        return -1;
+    }
+    pthread_mutex_lock(&s->reload_mu);
+    struct cn_tls_certs *c =
+        cn_tls_certs_load(s->cfg.tls_cert_file, s->cfg.tls_key_file, msg, msglen);
+    if (!c) {
+        pthread_mutex_unlock(&s->reload_mu);
+        return -1; /* the old certificate stays */
+    }
+    pthread_mutex_lock(&s->tls_mu);
+    struct cn_tls_certs *old = s->certs;
+    s->certs = c;
+    unsigned gen = atomic_fetch_add_explicit(&s->tls_gen, 1, memory_order_release) + 1;
+    pthread_mutex_unlock(&s->tls_mu);
+    cn_tls_certs_free(old); /* every SSL_CTX holds its own references */
+    for (int i = 0; i < s->n; i++)
+        wake_io_thread(&s->threads[i]); /* safe against a concurrent close */
+    uint64_t deadline = cn_now_ms() + 2000;
+    int rc = 0;
+    for (int i = 0; i < s->n && rc == 0; i++) {
+        struct io_thread *t = &s->threads[i];
+        if (!t->thread_started)
+            continue;
+        /* acquire pairs with apply_tls's release. */
+        while (atomic_load_explicit(&t->tls_applied, memory_order_acquire) - gen > (1u << 31)) {
+            if (cn_now_ms() >= deadline || atomic_load_explicit(&s->closed, memory_order_relaxed)) {
+                snprintf(msg, msglen, "I/O thread %d did not take the new certificate within 2 s",
+                         i);
+                rc = -1;
+                break;
+            }
+            struct timespec ts = {0, 2 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rc == 0 && !atomic_load_explicit(&t->tls_ok, memory_order_relaxed)) {
+            snprintf(msg, msglen,
+                     "I/O thread %d could not install the new certificate (see its "
+                     "WARN log line)",
+                     i);
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        cn_tls_certs_describe(c, msg, msglen);
+    pthread_mutex_unlock(&s->reload_mu);
+    return rc;
 }
 
 void cn_http_error(struct cn_http_response *resp, int status, const char *code, const char *message)

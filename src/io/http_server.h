@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "io/http_origin.h"
+#include "io/trusted_proxies.h"
 #include "io/ws_link.h"
 
 struct cn_http_server;
@@ -92,6 +93,11 @@ struct cn_http_server_config {
     struct cn_ws_config ws; /* STOMP over WebSocket at /ws; all zero disables it */
     /* http.allowed_origins, borrowed until close; NULL: same origin and no Origin only. */
     const struct cn_http_origins *origins;
+    /* http.tls_cert_file / http.tls_key_file, borrowed until free; NULL or "": plain
+     * HTTP. Both set: HTTPS and WSS on the same port, TLS 1.2 and newer. */
+    const char *tls_cert_file, *tls_key_file;
+    /* http.trusted_proxies, borrowed until free; NULL: X-Forwarded-For is ignored. */
+    const struct cn_trusted_proxies *trusted_proxies;
 };
 
 struct cn_http_server_stats {
@@ -119,6 +125,14 @@ void cn_http_reply(const struct cn_http_later *later, struct cn_http_response *r
  * thread; cannot fail. */
 void cn_http_error(struct cn_http_response *resp, int status, const char *code,
                    const char *message);
+
+/* Re-reads http.tls_cert_file and http.tls_key_file and installs them on every I/O
+ * thread for connections accepted from then on (open ones keep theirs). On success
+ * returns 0 with the new certificate's subject and fingerprint in msg; on failure
+ * (TLS off, a file missing or unreadable, a key that does not match, a thread that
+ * did not confirm within 2 s) returns -1 with the reason in msg, and the old
+ * certificate stays. Any thread but an I/O thread; reloads are serialised. */
+int cn_http_server_tls_reload(struct cn_http_server *s, char *msg, size_t msglen);
 
 /* Deferred requests that have not been answered yet, across all I/O threads. */
 uint64_t cn_http_server_pending(struct cn_http_server *s);

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/u64map.h"
 #include "base/xmalloc.h"
+#include "io/tls_certs.h"
 #include "proto/stomp_negotiate.h"
 #include "proto/stomp_writer.h"
 
@@ -256,10 +257,14 @@ static void refuse_upgrade(struct lws *wsi, int status, const char *reason, cons
                      "Content-Length: %d\r\n"
                      "Connection: close\r\n\r\n%s",
                      status, reason, bl, body);
-    int fd = lws_partial_buffered(wsi) ? -1 : lws_get_socket_fd(wsi);
     /* A fresh socket's send buffer takes this whole; if not, the close says enough. */
-    if (fd >= 0 && n > 0 && (size_t)n < sizeof resp)
-        (void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (!lws_partial_buffered(wsi) && n > 0 && (size_t)n < sizeof resp)
+        cn_tls_raw_send(wsi, resp, (size_t)n);
+}
+
+static void guard_write(void *wsi, const void *buf, size_t len)
+{
+    cn_tls_raw_send(wsi, buf, len);
 }
 
 /* Before lws looks at the upgrade: only /ws upgrades, and among the subprotocols
@@ -332,8 +337,7 @@ static int on_established(struct cn__ws_thread *t, struct lws *wsi)
     atomic_init(&c->rx->refs, 2); /* ours and the session's */
     atomic_init(&c->rx->chunks, 0);
     struct cn_ws_peer peer = {t->srv, t->index, c->id, c->rx, c->max_minor, ""};
-    if (!lws_get_peer_simple(wsi, peer.client_addr, sizeof peer.client_addr))
-        peer.client_addr[0] = '\0';
+    cn__http_client_addr(wsi, peer.client_addr, sizeof peer.client_addr);
     c->session = t->cfg.open_session(t->cfg.open_ctx, &peer);
     cn_u64map_put(&t->conns, c->id, c);
     c->next = t->all;
@@ -614,8 +618,8 @@ int cn__ws_callback(struct cn__ws_thread *t, struct lws *wsi, enum lws_callback_
             return -1;
         /* Output of an earlier keep-alive answer still waiting in lws: the 503
          * would jump the queue, so such an upgrade is refused without it. */
-        return cn_conn_guard_upgrade(t->cfg.guard,
-                                     lws_partial_buffered(wsi) ? -1 : lws_get_socket_fd(wsi));
+        return cn_conn_guard_upgrade(t->cfg.guard, lws_partial_buffered(wsi) ? NULL : guard_write,
+                                     wsi);
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(t, wsi);
     case LWS_CALLBACK_RECEIVE:

@@ -38,6 +38,11 @@ struct cn__ws_thread *cn__ws_thread_new(struct cn_http_server *srv, uint32_t ind
  * has been closed through cn__ws_callback by then). NULL is a no-op. */
 void cn__ws_thread_free(struct cn__ws_thread *t);
 
+/* The connection's client address (http_server.c): the TCP peer's, or from
+ * X-Forwarded-For when the peer is in http.trusted_proxies (trusted_proxies.h).
+ * While the request headers are at hand (an HTTP request, an upgrade). */
+void cn__http_client_addr(struct lws *wsi, char *out, size_t outlen);
+
 /* True when the wsi's opaque user data is a WebSocket connection of ours (the
  * other kind is the HTTP server's per-request state). */
 bool cn__ws_is_conn(const void *opaque);

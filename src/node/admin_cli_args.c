@@ -57,6 +57,10 @@ static const struct command commands[] = {
      "stop accepting, tell clients to reconnect elsewhere, finish in-flight work\n"
      "and exit; waits for the exit unless --no-wait",
      " --no-wait ", 0, 0},
+    {"tls", "tls reload",
+     "re-read http.tls_cert_file and http.tls_key_file and serve them to new\n"
+     "connections (open ones keep theirs); a bad file keeps the old certificate",
+     " ", 1, 1},
     {"help", "help [COMMAND]", "all commands, or one command's usage", " ", 0, 1},
     {"completion", "completion bash",
      "print the bash completion script; in ~/.bashrc:\n"
@@ -349,6 +353,10 @@ static int check_command(struct cn_admin_cli *out, const char **pos, int npos, c
         json_object_set_new(out->req, "value", json_integer(v));
     } else if (strcmp(cmd, "dlt") == 0) {
         return check_dlt(out, pos, npos, err, len);
+    } else if (strcmp(cmd, "tls") == 0) {
+        if (strcmp(pos[0], "reload") != 0)
+            return fail(err, len, "tls: takes reload, not '%s'", pos[0]);
+        json_object_set_new(out->req, "action", json_string("reload"));
     }
     return 0;
 }

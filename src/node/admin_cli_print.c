@@ -156,6 +156,8 @@ void cn_admin_cli_print(FILE *f, json_t *req, json_t *r)
         fprintf(f, "draining: %lld sessions told to reconnect to another node%s\n",
                 num(r, "sessions"),
                 json_is_true(json_object_get(r, "already")) ? " (already draining)" : "");
+    } else if (strcmp(cmd, "tls") == 0) {
+        fprintf(f, "TLS certificate reloaded: %s\n", str(r, "certificate"));
     } else if (strcmp(cmd, "dlt") == 0) {
         const char *action = str(req, "action");
         if (strcmp(action, "list") == 0) {

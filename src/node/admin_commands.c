@@ -446,8 +446,24 @@ static json_t *cmd_drain(const struct cn_admin_deps *d, bool *started)
                         (json_int_t)cn_session_dir_count(d->sessions)));
 }
 
+static json_t *cmd_tls(const struct cn_admin_deps *d, json_t *req)
+{
+    const char *action = json_string_value(json_object_get(req, "action"));
+    if (!action || strcmp(action, "reload") != 0)
+        return fail("BAD_ARGUMENT", "tls takes the action reload");
+    char msg[512];
+    if (!d->tls_reload || d->tls_reload(d->tls_ctx, msg, sizeof msg) != 0) {
+        if (!d->tls_reload)
+            snprintf(msg, sizeof msg, "TLS is off (http.tls_cert_file is unset)");
+        CN_WARN("admin", "TLS reload failed, the old certificate stays: %s", msg);
+        return fail("TLS_RELOAD_FAILED", msg);
+    }
+    CN_INFO("admin", "TLS certificate reloaded: %s", msg);
+    return ok(json_pack("{s:b,s:s}", "reloaded", 1, "certificate", msg));
+}
+
 static const char *const commands[] = {"status", "sessions", "kick",   "user",  "rooms", "lag",
-                                       "dlt",    "loglevel", "limits", "drain", "help"};
+                                       "dlt",    "loglevel", "limits", "drain", "tls",   "help"};
 
 json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started)
 {
@@ -472,6 +488,8 @@ json_t *cn_admin_dispatch(void *deps, json_t *req, bool *drain_started)
         return cmd_limits(d, req);
     if (strcmp(cmd, "drain") == 0)
         return cmd_drain(d, drain_started);
+    if (strcmp(cmd, "tls") == 0)
+        return cmd_tls(d, req);
     if (strcmp(cmd, "lag") == 0 || strcmp(cmd, "dlt") == 0) {
         char err[256] = "";
         json_t *r = strcmp(cmd, "lag") == 0

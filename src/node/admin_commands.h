@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "actors/runtime/runtime.h"
@@ -42,6 +43,10 @@ struct cn_admin_deps {
     /* Starts the drain (once); returns at once. ctx is drain_ctx. */
     void (*drain)(void *ctx);
     void *drain_ctx;
+    /* chat-admin tls reload: 0 with the new certificate described in msg, or -1
+     * with the reason (the old certificate stays). ctx is tls_ctx; NULL: no TLS. */
+    int (*tls_reload)(void *ctx, char *msg, size_t msglen);
+    void *tls_ctx;
 };
 
 /* A cn_admin_dispatch_fn (io/admin_server.h); deps is a struct cn_admin_deps.

@@ -1,0 +1,47 @@
+/* The public listener's TLS certificate and key (http.tls_cert_file,
+ * http.tls_key_file): read, checked and held in memory, so that start-up and a
+ * reload refuse a missing file or a key that does not match with our own words
+ * before libwebsockets or OpenSSL sees them, and so that a reload applies to every
+ * I/O thread's SSL_CTX exactly what was checked, even if the files change again
+ * meanwhile. Also the one way to write raw bytes on a connection that may be TLS.
+ *
+ * Memory: a cn_tls_certs owns its certificate, chain and key (OpenSSL reference
+ * counts); an SSL_CTX it was applied to takes references of its own, so the
+ * holder may free it at once. */
+#ifndef CN_IO_TLS_CERTS_H
+#define CN_IO_TLS_CERTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cn_tls_certs;
+struct lws;
+
+/* Reads the PEM certificate (leaf first, then any intermediates) and private key.
+ * Returns NULL with a one-line reason naming the key and file in err when a file
+ * is missing or unreadable, holds no certificate or key, or the key does not
+ * belong to the certificate. Any thread. */
+struct cn_tls_certs *cn_tls_certs_load(const char *cert_file, const char *key_file, char *err,
+                                       size_t errlen);
+
+/* Installs them in `ssl_ctx` (an OpenSSL SSL_CTX *) for connections accepted from
+ * now on; connections already open keep theirs. Returns 0, or -1 with a reason.
+ * Only the thread that creates connections from ssl_ctx may call it. */
+int cn_tls_certs_apply(const struct cn_tls_certs *c, void *ssl_ctx, char *err, size_t errlen);
+
+/* The leaf's subject and SHA-256 fingerprint (hex, colon-free), for logs and the
+ * admin reply. */
+void cn_tls_certs_describe(const struct cn_tls_certs *c, char *out, size_t outlen);
+
+void cn_tls_certs_free(struct cn_tls_certs *c);
+
+/* Restricts ssl_ctx to TLS 1.2 and newer. */
+void cn_tls_min_version(void *ssl_ctx);
+
+/* Writes len bytes straight on the connection, past lws's queue: a short answer
+ * before an upgrade or a 100 Continue, when lws has nothing of ours queued.
+ * Through TLS when the connection has it. Best effort: errors are ignored. I/O
+ * thread of the connection. */
+void cn_tls_raw_send(struct lws *wsi, const void *buf, size_t len);
+
+#endif
