@@ -45,6 +45,7 @@
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
 #include "io/pg_schema.h"
+#include "io/tls_certs.h"
 #include "io/trusted_proxies.h"
 #include "io/redis_client.h"
 #include "actors/rest/abuse_limits.h"
@@ -63,7 +64,8 @@ static void usage(FILE *out)
                  "Every key can be set in the INI file or overridden by its environment\n"
                  "variable; an unknown key or a bad value stops start-up.\n"
                  "--check-config loads and validates the configuration (and finds the web\n"
-                 "client's index.html when http.static_dir is set), says what is wrong,\n"
+                 "client's index.html when http.static_dir is set, reads the TLS certificate\n"
+                 "and key when set), says what is wrong,\n"
                  "and exits: 0 when it is fine, 2 when not. Nothing is contacted.\n\n");
 }
 
@@ -768,8 +770,9 @@ static int run(const struct cn_config *cfg, const sigset_t *sigs)
     return 0;
 }
 
-/* --check-config: the configuration loaded and validated; the web client's directory is
- * the one thing start-up reads from disk that a deployment can get wrong. Frees cfg. */
+/* --check-config: the configuration loaded and validated; the web client's directory and
+ * the TLS files are what start-up reads from disk that a deployment can get wrong. Frees
+ * cfg. */
 static int check_config(struct cn_config *cfg, const char *config_path)
 {
     int rc = 0;
@@ -779,6 +782,17 @@ static int check_config(struct cn_config *cfg, const char *config_path)
         if (access(index, R_OK) != 0) {
             fprintf(stderr, "chat-node: configuration error: http.static_dir: %s: %s\n", index,
                     strerror(errno));
+            rc = 2;
+        }
+    }
+    if (rc == 0 && cfg->http_tls_cert_file[0]) {
+        char err[512];
+        struct cn_tls_certs *certs =
+            cn_tls_certs_load(cfg->http_tls_cert_file, cfg->http_tls_key_file, err, sizeof err);
+        if (certs)
+            cn_tls_certs_free(certs);
+        else {
+            fprintf(stderr, "chat-node: configuration error: %s\n", err);
             rc = 2;
         }
     }
