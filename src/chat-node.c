@@ -63,10 +63,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: chat-node [--config FILE] [--check-config] [--help] [--version]\n\n"
                  "Every key can be set in the INI file or overridden by its environment\n"
                  "variable; an unknown key or a bad value stops start-up.\n"
-                 "--check-config loads and validates the configuration (and finds the web\n"
-                 "client's index.html when http.static_dir is set, reads the TLS certificate\n"
-                 "and key when set), says what is wrong,\n"
-                 "and exits: 0 when it is fine, 2 when not. Nothing is contacted.\n\n");
+                 "--check-config loads and validates the configuration, finds the web client's\n"
+                 "index.html (http.static_dir) and reads the TLS certificate and key when\n"
+                 "they are set, says what is wrong, and exits: 0 when it is fine, 2 when\n"
+                 "not. Nothing is contacted.\n\n");
 }
 
 /* Waits up to ms for SIGTERM/SIGINT. Returns the signal, or 0 on timeout. */
