@@ -132,6 +132,10 @@ struct cn_http_server {
     pthread_mutex_t tls_mu, reload_mu;
     struct cn_tls_certs *certs;
     atomic_uint tls_gen;
+    /* Given to every TLS vhost as its client context, so that libwebsockets makes
+     * none (it would leak all but one of them: tls_certs.h). Freed after the
+     * contexts. */
+    void *client_ssl_ctx;
 };
 
 /* Per connection, reset at the start of every request on a keep-alive connection.
@@ -1020,6 +1024,9 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
         vinfo.ssl_options_set =
             SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
         vinfo.alpn = "http/1.1";
+        /* Ours, so that lws creates no client SSL_CTX it would fail to free
+         * (cn_tls_client_ctx_new). */
+        vinfo.provided_client_ssl_ctx = t->srv->client_ssl_ctx;
     }
     /* Dead peers: a WebSocket PING after ws.ping_interval_s without proof of life,
      * the close after ws.pong_timeout_s more (ws_transport.c confirms life on received
@@ -1130,7 +1137,11 @@ struct cn_http_server *cn_http_server_start(const struct cn_http_server_config *
     if (s->tls) {
         /* Our own checks and words first: lws would only say "failed". */
         s->certs = cn_tls_certs_load(cfg->tls_cert_file, cfg->tls_key_file, err, errlen);
-        if (!s->certs) {
+        s->client_ssl_ctx = s->certs ? cn_tls_client_ctx_new() : NULL;
+        if (s->certs && !s->client_ssl_ctx)
+            snprintf(err, errlen, "OpenSSL could not create a TLS context (out of memory)");
+        if (!s->client_ssl_ctx) {
+            cn_tls_certs_free(s->certs);
             pthread_mutex_destroy(&s->tls_mu);
             pthread_mutex_destroy(&s->reload_mu);
             cn_http_metrics_free(s->metrics);
@@ -1257,6 +1268,7 @@ void cn_http_server_free(struct cn_http_server *s)
     free(s->threads);
     cn_http_metrics_free(s->metrics);
     cn_tls_certs_free(s->certs);
+    cn_tls_client_ctx_free(s->client_ssl_ctx); /* every context is destroyed by now */
     pthread_mutex_destroy(&s->tls_mu);
     pthread_mutex_destroy(&s->reload_mu);
     free(s);

@@ -128,6 +128,18 @@ void cn_tls_min_version(void *ssl_ctx)
     SSL_CTX_set_min_proto_version((SSL_CTX *)ssl_ctx, TLS1_2_VERSION);
 }
 
+void *cn_tls_client_ctx_new(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    ERR_clear_error();
+    return ctx;
+}
+
+void cn_tls_client_ctx_free(void *ssl_ctx)
+{
+    SSL_CTX_free((SSL_CTX *)ssl_ctx); /* NULL is fine */
+}
+
 void cn_tls_raw_send(struct lws *wsi, const void *buf, size_t len)
 {
     SSL *ssl = lws_get_ssl(wsi);

@@ -38,6 +38,19 @@ void cn_tls_certs_free(struct cn_tls_certs *c);
 /* Restricts ssl_ctx to TLS 1.2 and newer. */
 void cn_tls_min_version(void *ssl_ctx);
 
+/* A bare client SSL_CTX (an OpenSSL SSL_CTX *) to hand libwebsockets as a TLS
+ * vhost's provided_client_ssl_ctx, so that it makes no client context of its own:
+ * libwebsockets 4.1 keeps the reference count of the client contexts it makes
+ * under an OpenSSL ex_data index that each lws_create_context with
+ * LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT allocates anew, so with one context per I/O
+ * thread every context but the last one looks it up under the wrong index at
+ * destruction and never frees its client context (with the library state it
+ * pins). The vhosts never connect out; this one is never used. The caller owns
+ * it, libwebsockets never frees a provided one: cn_tls_client_ctx_free after
+ * every context using it is destroyed. NULL when OpenSSL is out of memory. */
+void *cn_tls_client_ctx_new(void);
+void cn_tls_client_ctx_free(void *ssl_ctx);
+
 /* Writes len bytes straight on the connection, past lws's queue: a short answer
  * before an upgrade or a 100 Continue, when lws has nothing of ours queued.
  * Through TLS when the connection has it. Best effort: errors are ignored. I/O

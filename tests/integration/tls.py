@@ -66,6 +66,36 @@ def curl(*args):
     return r.returncode, r.stdout, r.stderr
 
 
+def refused_probe(port, kind):
+    """One connection that never completes a TLS handshake: 0 plain HTTP, 1 a TLS 1.1
+    ClientHello, 2 connect and hang up. True when the node answered no HTTP and closed
+    (or, for 2, accepted and lost nothing)."""
+    deadline = 10 * cnlib.scale()
+    with socket.create_connection(("127.0.0.1", port), timeout=deadline) as s:
+        if kind == 2:
+            return True
+        if kind == 0:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # lets this side offer TLS 1.1
+            ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            try:
+                ctx.wrap_socket(s).close()
+                return False  # a TLS 1.1 handshake went through
+            except (ssl.SSLError, OSError):
+                return True
+        got = b""
+        try:
+            while chunk := s.recv(4096):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        return not got.startswith(b"HTTP/")
+
+
 class User:
     def __init__(self, base, verify):
         email = f"tls-{uuid.uuid4().hex[:12]}@example.com"
@@ -145,7 +175,10 @@ def certs():
 def node(certs):
     n = cnlib.Node(overrides={"CHAT_HTTP_TLS_CERT_FILE": certs["live"][0],
                               "CHAT_HTTP_TLS_KEY_FILE": certs["live"][1],
-                              "CHAT_HTTP_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
+                              "CHAT_HTTP_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8",
+                              # More than one I/O thread, each with its own TLS context:
+                              # what the clean stop below checks frees everything.
+                              "CHAT_HTTP_IO_THREADS": "2"})
     try:
         n.wait_healthy()
         n.https = n.url.replace("http://", "https://")
@@ -167,6 +200,11 @@ def test_https_with_the_ca_and_nothing_else(node, certs):
     assert rc != 0 and code == "000", (rc, code, err)
     rc, code, err = curl(node.https + "/healthz")  # a client that does not know the CA
     assert rc != 0, (rc, code, err)
+    # What a port scanner does, many times over: each is refused, the node keeps serving
+    # (and frees what each cost: the fixture's clean stop fails on a leak).
+    for i in range(50):
+        assert refused_probe(node.port, i % 3), i
+    assert curl("--cacert", ca, node.https + "/healthz")[:2] == (0, "200")
     # REST through TLS, a body included.
     r = requests.post(node.https + "/api/auth/login", verify=ca,
                       json={"email": "nobody@example.com", "password": "tr0ub4dor-xx"})
