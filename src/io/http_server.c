@@ -1015,8 +1015,8 @@ static int create_context(struct io_thread *t, char *err, size_t errlen)
          * Ciphers: OpenSSL's defaults; versions: TLS 1.2 and newer (the SSL_CTX
          * minimum is set too, when lws hands it over). */
         vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-        /* No OS CA bundle: the vhost never acts as a TLS client, and lws would load
-         * (and keep) the whole bundle for a client context it does not need. */
+        /* The vhost never acts as a TLS client: no OS CA bundle, and the bare client
+         * context below (provided_client_ssl_ctx) stands in for the one lws would make. */
         vinfo.options =
             LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
         vinfo.ssl_cert_filepath = t->srv->cfg.tls_cert_file;
