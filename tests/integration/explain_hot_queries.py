@@ -93,6 +93,18 @@ def stack_present():
     return bool(ENV.get("CN_TEST_PG_URL"))
 
 
+def run_tests_on_stack(path):
+    """The main of a pytest file that needs the stack's PostgreSQL: skipped (77) without
+    it, unless CN_TEST_REQUIRE_STACK=1 makes that a failure."""
+    if not stack_present():
+        if ENV.get("CN_TEST_REQUIRE_STACK") == "1":
+            print("CN_TEST_PG_URL is not set but CN_TEST_REQUIRE_STACK=1", file=sys.stderr)
+            sys.exit(1)
+        print("skipped: no CN_TEST_PG_URL (run through ./ops/dev test)")
+        sys.exit(SKIP)
+    sys.exit(pytest.main([path, "-q", "-s", "-p", "no:cacheprovider"]))
+
+
 def psql(target, sql, timeout=120, fields=False):
     """Runs sql in one psql session on target (a URL or a list of connection args).
     Returns stdout (unaligned, tuples only); fields=True splits rows on '|' ."""
@@ -530,10 +542,4 @@ def test_hot_statements_run_fast(seeded):
 
 
 if __name__ == "__main__":
-    if not stack_present():
-        if ENV.get("CN_TEST_REQUIRE_STACK") == "1":
-            print("CN_TEST_PG_URL is not set but CN_TEST_REQUIRE_STACK=1", file=sys.stderr)
-            sys.exit(1)
-        print("skipped: no CN_TEST_PG_URL (run through ./ops/dev test)")
-        sys.exit(SKIP)
-    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
+    run_tests_on_stack(__file__)

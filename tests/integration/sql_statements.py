@@ -28,8 +28,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cnlib  # noqa: E402
-from explain_hot_queries import (ENV, SKIP, ScratchDb, execute_sql, load_queries,  # noqa: E402
-                                 psql, stack_present)
+from explain_hot_queries import (ENV, ScratchDb, execute_sql, load_queries,  # noqa: E402
+                                 psql, run_tests_on_stack, stack_present)
 
 Q = load_queries()
 
@@ -932,10 +932,4 @@ def test_admin_user_find_prefers_id_then_email_then_nickname(db):
 
 
 if __name__ == "__main__":
-    if not stack_present():
-        if ENV.get("CN_TEST_REQUIRE_STACK") == "1":
-            print("CN_TEST_PG_URL is not set but CN_TEST_REQUIRE_STACK=1", file=sys.stderr)
-            sys.exit(1)
-        print("skipped: no CN_TEST_PG_URL (run through ./ops/dev test)")
-        sys.exit(SKIP)
-    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
+    run_tests_on_stack(__file__)

@@ -28,10 +28,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cnlib  # noqa: E402
-from explain_hot_queries import ROOT, admin_target, db_url, psql, stack_present  # noqa: E402
+from explain_hot_queries import (ROOT, admin_target, db_url, psql,  # noqa: E402
+                                 run_tests_on_stack)
 
 ENV = os.environ
-SKIP = 77
 MIGRATE = os.path.join(ROOT, "ops", "migrate")
 SCHEMA_FILES = sorted(glob.glob(os.path.join(ROOT, "schema", "[0-9][0-9][0-9][0-9]_*.sql")))
 # A node started by this file must not join the stack's consumer groups (it would take
@@ -251,10 +251,4 @@ def test_node_refuses_a_schema_older_than_it_needs(db):
 
 
 if __name__ == "__main__":
-    if not stack_present():
-        if ENV.get("CN_TEST_REQUIRE_STACK") == "1":
-            print("CN_TEST_PG_URL is not set but CN_TEST_REQUIRE_STACK=1", file=sys.stderr)
-            sys.exit(1)
-        print("skipped: no CN_TEST_PG_URL (run through ./ops/dev test)")
-        sys.exit(SKIP)
-    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
+    run_tests_on_stack(__file__)
