@@ -52,16 +52,19 @@ HELP_DENY = [
 ]
 
 
+def first_denied(text):
+    """'what: match' of the first deny-list entry text holds, or None."""
+    for rx, what in DENY:
+        m = rx.search(text)
+        if m:
+            return f"{what}: '{m.group(0)}'"
+    return None
+
+
 def doc_findings(name, text):
     """[(name, line, what)] of the deny-list in a Markdown/text document."""
-    found = []
-    for n, line in enumerate(text.splitlines(), 1):
-        for rx, what in DENY:
-            m = rx.search(line)
-            if m:
-                found.append((name, n, f"{what}: '{m.group(0)}'"))
-                break
-    return found
+    return [(name, n, hit) for n, line in enumerate(text.splitlines(), 1)
+            if (hit := first_denied(line))]
 
 
 def jsonl_findings(name, text):
@@ -75,11 +78,9 @@ def jsonl_findings(name, text):
         except (ValueError, AttributeError):
             found.append((name, n, "not a JSON object"))
             continue
-        for rx, what in DENY:
-            m = rx.search(str(note))
-            if m:
-                found.append((name, n, f"note field: {what}: '{m.group(0)}'"))
-                break
+        hit = first_denied(str(note))
+        if hit:
+            found.append((name, n, f"note field: {hit}"))
     return found
 
 
