@@ -9,6 +9,8 @@ CN_PACKAGES_BUILD=(
     libwebsockets-dev librdkafka-dev libhiredis-dev libpq-dev libmsgpack-dev
     libjwt-dev libjemalloc-dev libjansson-dev libsodium-dev libinih-dev uuid-dev
     libevent-dev libuv1-dev libunistring-dev
+    # TLS on the public port (src/io/tls_certs.c calls OpenSSL itself)
+    libssl-dev
     # password.lst, the common passwords sign-up refuses (embedded at build time)
     john-data
 )
@@ -29,6 +31,8 @@ CN_PACKAGES_TEST=(
     kcat chromium
     python3-msgpack python3-pytest python3-requests python3-websocket python3-yaml
     wrk nginx prometheus
+    # certificates of the test stack's PostgreSQL and of the TLS tests
+    openssl
 )
 
 # cn_missing_packages PKG... — prints the packages that are not installed.
