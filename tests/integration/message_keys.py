@@ -27,19 +27,15 @@ MESSAGES_PARTITIONS = 6
 @pytest.fixture(scope="module")
 def world():
     alice, bob = Account("alice"), Account("bob")
-    # Rooms until two share a partition (6 partitions: at most 7 rooms), and a third
-    # that does not.
-    by_part, rooms = {}, []
-    while True:
+    # Rooms until two share a partition and a third does not (6 partitions: at most 8
+    # rooms, when the first two already share one).
+    by_part = {}
+    while not (len(by_part) >= 2 and any(len(rs) >= 2 for rs in by_part.values())):
         rid = alice.group_room([bob], name="keys")
-        rooms.append(rid)
-        p = partition_of(rid, MESSAGES_PARTITIONS)
-        if p in by_part:
-            r1, r2 = by_part[p], rid
-            break
-        by_part[p] = rid
-    r3 = next(r for r in rooms if partition_of(r, MESSAGES_PARTITIONS) !=
-              partition_of(r1, MESSAGES_PARTITIONS))
+        by_part.setdefault(partition_of(rid, MESSAGES_PARTITIONS), []).append(rid)
+    shared = next(p for p, rs in by_part.items() if len(rs) >= 2)
+    r1, r2 = by_part[shared][:2]
+    r3 = next(rs[0] for p, rs in by_part.items() if p != shared)
     senders = {"alice": Session(alice, NODE1), "bob": Session(bob, NODE2)}
     # A subscriber of every room on each node (the other user of that node's sender).
     watchers = [Session(alice, NODE2), Session(bob, NODE1)]
