@@ -202,7 +202,11 @@ enum cn_room_catchup_step cn_room_catchup_on_pg(struct cn_room_catchup *c, cn_ac
      * broadcast). The window rows would skip them for good; wait for them. */
     if (ok && n < CN_ROOM_CATCHUP_PAGE && c->need > c->after) {
         if (c->waits < CN_ROOM_CATCHUP_WAITS) {
-            c->waits++;
+            if (c->waits++ == 0)
+                CN_INFO("room",
+                        "room %" PRId64 ": %s: PostgreSQL has up to %" PRId64
+                        ", the window follows %" PRId64 ": waiting for persistence",
+                        c->store->room_id, what(c), c->after, c->need);
             c->waiting = 1;
             struct cn_room_catchup_wait *w = cn_xcalloc(1, sizeof *w);
             cn_msg_init(&w->hdr, c->store->wait_reply, NULL);
