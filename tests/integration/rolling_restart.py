@@ -161,6 +161,7 @@ class Subscriber(threading.Thread):
         super().__init__(daemon=True)
         self.node, self.user, self.room, self.burst = node, user, room, burst
         self.got, self.hints, self.error, self.done = [], [], None, False
+        self.resumed = []  # the positions it resumed after
         self.c = self.subscribe(None)
 
     def subscribe(self, after):
@@ -198,6 +199,7 @@ class Subscriber(threading.Thread):
                 self.c.wait_closed(10)
                 time.sleep(hint / 1000)
                 assert self.got, "drained before the first MESSAGE: nothing to resume after"
+                self.resumed.append(self.got[-1][1])
                 self.c = self.subscribe(self.got[-1][1])
         except BaseException as e:
             if not self.done:
@@ -309,9 +311,20 @@ def test_drain_of_one_node_loses_and_duplicates_nothing(nodes):
         assert [k for k, _ in history(n2, owner, room)] == stored_keys[room]
 
     for s in subs:
-        cnlib.wait_until(lambda: len(s.got) >= len(stored_keys[s.room]) or s.error,
-                         60 * cnlib.scale(), interval=0.2,
-                         what=f"room {s.room}'s MESSAGEs at a subscriber")
+        try:
+            cnlib.wait_until(lambda: len(s.got) >= len(stored_keys[s.room]) or s.error,
+                             60 * cnlib.scale(), interval=0.2,
+                             what=f"room {s.room}'s MESSAGEs at a subscriber")
+        except AssertionError as e:
+            # Which subscriber, and where its missing messages sit in the room's order
+            # (a hole in the middle is a lost catch-up, a missing tail a stalled one).
+            have = {k for k, _ in s.got}
+            where = "moved from node 1" if s.node is n1 else "on node 2"
+            missing = [i for i, k in enumerate(stored_keys[s.room]) if k not in have]
+            raise AssertionError(f"{e}: the subscriber {where} has {len(s.got)} of "
+                                 f"{len(stored_keys[s.room])}; missing indexes {missing[:20]}"
+                                 f"{'...' if len(missing) > 20 else ''}; resumed after "
+                                 f"{s.resumed}") from None
     for s in subs:
         s.close()
     failures = []

@@ -20,6 +20,7 @@
 #define ROOM_PUBSUB 0x6310
 #define ROOM_WINDOW 0x6311
 #define ROOM_PG     0x6312
+#define ROOM_WAIT   0x6313 /* a reader's wait for PostgreSQL ended (room_catchup.h) */
 
 #define CU_MAX_ROUND 3 /* window reads per catch-up when live messages show a hole */
 
@@ -395,6 +396,8 @@ static void on_read(cn_actor *self, struct room *r, cn_msg *m, uint64_t tag)
     if (m->type == ROOM_WINDOW)
         step = cn_room_catchup_on_window(c, self, (struct cn_redis_reply *)m,
                                          mb ? NULL : r->pending, fn, ctx);
+    else if (m->type == ROOM_WAIT)
+        step = cn_room_catchup_on_wait(c, self, m, fn, ctx);
     else
         step = cn_room_catchup_on_pg(c, self, (struct cn_pg_reply *)m, fn, ctx);
     if (step == CN_ROOM_CATCHUP_READING)
@@ -458,6 +461,9 @@ static void room_behaviour(cn_actor *self, void *st, cn_msg *m)
     case ROOM_PG:
         on_read(self, r, m, ((struct cn_pg_reply *)m)->tag);
         return;
+    case ROOM_WAIT:
+        on_read(self, r, m, ((struct cn_room_catchup_wait *)m)->tag);
+        return;
     case CN_ROOM_STOP:
         cn_msg_free(m);
         cn_redis_unsubscribe(r->deps.redis, r->channel, self);
@@ -486,6 +492,7 @@ cn_actor *cn_room_actor_spawn(cn_runtime *rt, const struct cn_room_deps *deps, i
         .counters = deps->counters,
         .window_reply = ROOM_WINDOW,
         .pg_reply = ROOM_PG,
+        .wait_reply = ROOM_WAIT,
     };
     cn_room_catchup_init(&r->repair, &r->store, CN_ROOM_CATCHUP_REPAIR);
     cn_fanout_add(&deps->counters->rooms_open, 1);

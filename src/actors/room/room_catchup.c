@@ -36,13 +36,15 @@ void cn_room_catchup_rows_free(struct cn_room_catchup_row *list)
 void cn_room_catchup_init(struct cn_room_catchup *c, const struct cn_room_store *store,
                           enum cn_room_catchup_mode mode)
 {
-    *c = (struct cn_room_catchup){.store = store, .mode = mode, .after = -1, .before = -1};
+    *c = (struct cn_room_catchup){
+        .store = store, .mode = mode, .after = -1, .before = -1, .need = -1};
 }
 
 void cn_room_catchup_clear(struct cn_room_catchup *c)
 {
     cn_room_catchup_rows_free(c->window);
     c->window = NULL;
+    c->waiting = 0; /* a timer still out finds no wait: on_wait drops it */
 }
 
 static const char *what(const struct cn_room_catchup *c)
@@ -56,6 +58,8 @@ int cn_room_catchup_start(struct cn_room_catchup *c, cn_actor *self, uint64_t ta
     c->tag = tag;
     c->after = after;
     c->before = -1;
+    c->need = -1;
+    c->waits = 0;
     char min[24];
     snprintf(min, sizeof min, "(%" PRId64, after);
     const char *argv[] = {"ZRANGEBYSCORE", c->store->window, min, "+inf"};
@@ -136,6 +140,7 @@ enum cn_room_catchup_step cn_room_catchup_on_window(struct cn_room_catchup *c, c
     if (first && first->prev == c->after)
         return finish(c, give, ctx);
     c->before = first ? first->offset : -1;
+    c->need = first && first->prev >= 0 ? first->prev : -1;
     return query_pg(c, self, give, ctx);
 }
 
@@ -186,10 +191,44 @@ enum cn_room_catchup_step cn_room_catchup_on_pg(struct cn_room_catchup *c, cn_ac
             free(body);
         }
     }
+    int ok = rep->ok;
     cn_msg_free(&rep->hdr);
     /* A full page of a resume: there may be more below the window. A repair reads
      * one page and leaves the rest of a longer hole unfilled. */
     if (c->mode == CN_ROOM_CATCHUP_RESUME && n == CN_ROOM_CATCHUP_PAGE)
         return query_pg(c, self, give, ctx);
+    /* A short page that stops below what the first row after it follows: the rows
+     * in between are published but not stored yet (persistence trails the
+     * broadcast). The window rows would skip them for good; wait for them. */
+    if (ok && n < CN_ROOM_CATCHUP_PAGE && c->need > c->after) {
+        if (c->waits < CN_ROOM_CATCHUP_WAITS) {
+            if (c->waits++ == 0)
+                CN_INFO("room",
+                        "room %" PRId64 ": %s: PostgreSQL has up to %" PRId64
+                        ", the window follows %" PRId64 ": waiting for persistence",
+                        c->store->room_id, what(c), c->after, c->need);
+            c->waiting = 1;
+            struct cn_room_catchup_wait *w = cn_xcalloc(1, sizeof *w);
+            cn_msg_init(&w->hdr, c->store->wait_reply, NULL);
+            w->tag = c->tag;
+            cn_timer_after(cn_actor_runtime(self), self, CN_ROOM_CATCHUP_WAIT_MS, &w->hdr);
+            return CN_ROOM_CATCHUP_READING;
+        }
+        CN_WARN("room",
+                "room %" PRId64 ": %s: positions after %" PRId64 " up to %" PRId64
+                " not in PostgreSQL after %d waits: going on without them",
+                c->store->room_id, what(c), c->after, c->need, c->waits);
+    }
     return finish(c, give, ctx);
+}
+
+enum cn_room_catchup_step cn_room_catchup_on_wait(struct cn_room_catchup *c, cn_actor *self,
+                                                  cn_msg *m, cn_room_catchup_give_fn give,
+                                                  void *ctx)
+{
+    cn_msg_free(m);
+    if (!c->waiting)
+        return CN_ROOM_CATCHUP_READING; /* an abandoned read's: nothing to do */
+    c->waiting = 0;
+    return query_pg(c, self, give, ctx);
 }

@@ -14,6 +14,13 @@
  *      PostgreSQL is read from X up to (not including) the window's oldest row; its
  *      rows are given as they come, bodies rendered, prev unknown (-2).
  *   3. Then the window rows above the last position given, and the read is done.
+ * PostgreSQL is written by the persistence pipeline, which may trail the broadcast
+ * (batches, a consumer group's rebalance): when a short page still ends below the
+ * previous offset of the first row known after it (that row's prev names the message
+ * that must come right before it), the rows in between are not stored yet, and the
+ * reader asks again after CN_ROOM_CATCHUP_WAIT_MS, up to CN_ROOM_CATCHUP_WAITS times,
+ * before it gives up on them. Giving the window rows at once would skip those
+ * messages for good: nothing later shows the hole again.
  * Its two uses differ where the window tells nothing (empty or unreadable) and in
  * paging:
  *   CN_ROOM_CATCHUP_REPAIR  (the room's gap repair): the first thing known after X is
@@ -39,6 +46,11 @@
 
 /* Rows per PostgreSQL read. */
 #define CN_ROOM_CATCHUP_PAGE 1000
+
+/* PostgreSQL not there yet: the wait before asking again, and how many times (20 s:
+ * longer than a consumer group's rebalance and the backlog persistence then stores). */
+#define CN_ROOM_CATCHUP_WAIT_MS 250
+#define CN_ROOM_CATCHUP_WAITS   80
 
 /* An envelope kept: its positions and a copy of its key and body (a window row, or
  * an envelope the room holds back during a repair). Linked through `next`. */
@@ -68,12 +80,20 @@ struct cn_room_store {
     struct cn_pg_pool *pg;
     struct cn_fanout_counters *counters; /* repaired_window, repaired_postgres */
     uint32_t window_reply, pg_reply;
+    uint32_t wait_reply; /* the timer message that ends a wait for PostgreSQL */
+};
+
+/* The message a reader's wait for PostgreSQL ends with (type store->wait_reply); the
+ * actor hands it to cn_room_catchup_on_wait. */
+struct cn_room_catchup_wait {
+    cn_msg hdr;
+    uint64_t tag;
 };
 
 enum cn_room_catchup_mode { CN_ROOM_CATCHUP_REPAIR, CN_ROOM_CATCHUP_RESUME };
 
-/* What a step left: a read is out (hand its reply to the reader), or the read is
- * done (everything found was given). */
+/* What a step left: a read (or a wait's timer) is out (hand its reply to the
+ * reader), or the read is done (everything found was given). */
 enum cn_room_catchup_step { CN_ROOM_CATCHUP_READING, CN_ROOM_CATCHUP_DONE };
 
 /* Receives one message found, in position order: prev -2 when not known (a
@@ -87,6 +107,9 @@ struct cn_room_catchup {
     uint64_t tag;                       /* carried by the replies of this read */
     int64_t after;                      /* X, then the last position given */
     int64_t before;                     /* PostgreSQL's exclusive upper bound; -1 none */
+    int64_t need;                       /* prev of the row at `before`: PostgreSQL's last; -1 */
+    int waits;                          /* waits for PostgreSQL in this read */
+    int waiting;                        /* a wait's timer is out */
     struct cn_room_catchup_row *window; /* window rows above `after`, given at the end */
 };
 
@@ -113,12 +136,22 @@ enum cn_room_catchup_step cn_room_catchup_on_window(struct cn_room_catchup *c, c
                                                     cn_room_catchup_give_fn give, void *ctx);
 
 /* PostgreSQL's answer (rep taken): gives its rows above the last position given,
- * asks for the next page (RESUME, after a full page) and returns READING, or gives
- * the window rows and returns DONE. A failed query is logged and ends the read with
- * what was found. Cannot fail. */
+ * asks for the next page (RESUME, after a full page) and returns READING; or, when a
+ * short page stops below what the first row after it follows, starts a wait
+ * (cn_timer_after on self's runtime; its struct cn_room_catchup_wait goes to
+ * cn_room_catchup_on_wait) and returns READING; or gives the window rows and returns
+ * DONE. A failed query is logged and ends the read with what was found. Cannot fail. */
 enum cn_room_catchup_step cn_room_catchup_on_pg(struct cn_room_catchup *c, cn_actor *self,
                                                 struct cn_pg_reply *rep,
                                                 cn_room_catchup_give_fn give, void *ctx);
+
+/* A wait's end (m taken): asks PostgreSQL again from the last position given.
+ * Returns READING, or DONE (the window rows given) when the query was refused. A
+ * message of no wait in progress (the read was abandoned) is freed, and READING
+ * returned with nothing out. Cannot fail. */
+enum cn_room_catchup_step cn_room_catchup_on_wait(struct cn_room_catchup *c, cn_actor *self,
+                                                  cn_msg *m, cn_room_catchup_give_fn give,
+                                                  void *ctx);
 
 /* Drops the window rows held by an abandoned read (a late reply must not be handed
  * to it afterwards). The reader stays usable. Cannot fail. */
