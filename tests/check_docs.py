@@ -164,31 +164,24 @@ GOOD_HELP = [
 
 
 def self_test():
-    ok = True
-    for line in BAD_DOCS:
-        if not doc_findings("sample", line):
-            print(f"self-test: the check missed a bad line: {line!r}")
-            ok = False
-    for line in GOOD_DOCS:
-        if doc_findings("sample", line):
-            print(f"self-test: the check flagged a good line: {line!r}")
-            ok = False
     bad_note = json.dumps({"bench": "fanout", "note": "session 5: box shared with other engineers"})
     good_note = json.dumps({"bench": "fanout", "note": "quiet machine, fresh bench stack"})
-    if not jsonl_findings("sample.jsonl", bad_note):
-        print("self-test: the check missed a bad note field")
-        ok = False
-    if jsonl_findings("sample.jsonl", good_note):
-        print("self-test: the check flagged a good note field")
-        ok = False
-    for text in BAD_HELP:
-        if not help_findings("help", text):
-            print(f"self-test: the check missed a bad help text: {text!r}")
-            ok = False
-    for text in GOOD_HELP:
-        if help_findings("help", text):
-            print(f"self-test: the check flagged a good help text: {text!r}")
-            ok = False
+    # (what, check, samples it must flag, samples it must pass)
+    cases = [
+        ("doc line", lambda t: doc_findings("sample", t), BAD_DOCS, GOOD_DOCS),
+        ("note field", lambda t: jsonl_findings("sample.jsonl", t), [bad_note], [good_note]),
+        ("help text", lambda t: help_findings("help", t), BAD_HELP, GOOD_HELP),
+    ]
+    ok = True
+    for what, check, bad, good in cases:
+        for text in bad:
+            if not check(text):
+                print(f"self-test: the check missed a bad {what}: {text!r}")
+                ok = False
+        for text in good:
+            if check(text):
+                print(f"self-test: the check flagged a good {what}: {text!r}")
+                ok = False
     return ok
 
 
