@@ -41,6 +41,7 @@
 #include "actors/pipeline/persist.h"
 #include "actors/presence/presence.h"
 #include "actors/membership/membership.h"
+#include "actors/user_events/user_events.h"
 #include "actors/pipeline/read_receipts.h"
 #include "actors/room/room_registry.h"
 #include "io/pg_pool.h"
@@ -146,6 +147,7 @@ struct node {
     struct cn_pg_pool *presence_pg;    /* one connection: presence statements in order */
     struct cn_presence *presence;
     struct cn_membership *membership;       /* revocations to and from every node */
+    struct cn_user_events *user_events;     /* /user/queue/events to and from every node */
     struct cn_session_dir *sessions;        /* open STOMP sessions, for the admin socket */
     struct cn_admin_server *admin;          /* bound before anything starts; see run() */
     struct cn_admin_deps admin_deps;        /* what the admin commands borrow */
@@ -314,7 +316,13 @@ static int start_membership(struct node *n, char *err, size_t errlen)
     };
     n->membership = cn_membership_start(&o, err, errlen);
     n->routes.membership = n->membership;
-    return n->membership ? 0 : -1;
+    if (!n->membership)
+        return -1;
+    /* The per-user live events travel the same way: started with it, before HTTP. */
+    struct cn_user_events_opts u = {.rt = n->rt, .redis = n->redis, .sessions = n->sessions};
+    n->user_events = cn_user_events_start(&u, err, errlen);
+    n->routes.user_events = n->user_events;
+    return n->user_events ? 0 : -1;
 }
 
 static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen)
@@ -364,6 +372,7 @@ static int start_http(struct node *n, int64_t start_ms, char *err, size_t errlen
         .events = n->redis,
         .abuse = n->abuse,
         .membership = n->membership,
+        .user_events = n->user_events,
         .known_users = n->known_users,
     };
     n->routes.node_id = cfg->node_id;
@@ -595,6 +604,7 @@ static void stop_node(struct node *n)
      * (uncommitted batches go to the next owner); the SEND path takes no more. */
     cn_presence_close(n->presence);
     cn_membership_close(n->membership);
+    cn_user_events_close(n->user_events);
     cn_read_receipts_close(n->receipts);
     cn_persist_close(n->persist);
     cn_broadcast_close(n->broadcast);
@@ -643,6 +653,8 @@ static void stop_node(struct node *n)
     n->presence = NULL;
     cn_membership_free(n->membership);
     n->membership = NULL;
+    cn_user_events_free(n->user_events);
+    n->user_events = NULL;
     cn_kafka_producer_free(n->dlt);
     n->dlt = NULL;
     cn_kafka_producer_free(n->producer);

@@ -14,6 +14,7 @@
 #include "actors/pipeline/persist.h"
 #include "actors/presence/presence.h"
 #include "actors/membership/membership.h"
+#include "actors/user_events/user_events.h"
 #include "actors/pipeline/read_receipts.h"
 #include "io/process_stats.h"
 #include "io/static_files.h"
@@ -108,6 +109,7 @@ void cn_http_routes_metrics(struct cn_http_routes *r, struct cn_http_response *r
     cn_read_receipts_metrics_render(&b, r->receipts);
     cn_presence_metrics_render(&b, r->presence);
     cn_membership_metrics_render(&b, r->membership);
+    cn_user_events_metrics_render(&b, r->user_events);
     cn_kafka_producer_metrics_render(&b, r->producer);
     free(rts);
     resp->status = 200;

@@ -22,6 +22,7 @@ struct cn_read_receipts;
 struct cn_broadcast;
 struct cn_presence;
 struct cn_membership;
+struct cn_user_events;
 struct cn_static_files;
 struct cn_kafka_producer;
 
@@ -48,6 +49,7 @@ struct cn_http_routes {
     struct cn_read_receipts *receipts;       /* the read-receipt pipeline; NULL: not shown */
     struct cn_presence *presence;            /* presence; NULL: not shown */
     struct cn_membership *membership;        /* revocations; NULL: not shown */
+    struct cn_user_events *user_events;      /* per-user live events; NULL: not shown */
     const struct cn_static_files *statics;   /* the web client (http.static_dir); NULL: none */
     struct cn_kafka_producer *producer;      /* the SEND path's producer; NULL: not shown */
 };

@@ -27,6 +27,7 @@ struct cn_token_cache;
 struct cn_send_path;
 struct cn_abuse_limits;
 struct cn_membership;
+struct cn_user_events;
 struct cn_known_users;
 
 /* The per-account login back-off ([auth] login_backoff_*; queries.sql
@@ -73,6 +74,10 @@ struct cn_rest_deps {
     /* Membership revocations (rest_revoke.h: leave, removal, a closed room) go to every
      * node through it. NULL: only PostgreSQL changes, sessions are not told. */
     struct cn_membership *membership;
+    /* Per-user live events (ROOM_ADDED, ROOM_REMOVED, MEMBERS_CHANGED) after a change of
+     * memberships, published after the room lists are dropped (rest_user_events.h).
+     * NULL: none. */
+    struct cn_user_events *user_events;
     /* Users seen to exist: a signed token of a user not in it costs one user_by_id
      * before its request runs (401 when the user is gone). NULL: no check. */
     struct cn_known_users *known_users;

@@ -15,6 +15,7 @@
 
 #include "actors/rest/rest_request.h"
 #include "actors/rest/rest_rows.h"
+#include "actors/rest/rest_user_events.h"
 #include "actors/sql/queries.h"
 #include "base/xmalloc.h"
 #include "io/pg_pool.h"
@@ -149,8 +150,14 @@ void rest_invite_join_step(struct cn_rest_req *req, cn_msg *m)
         return;
     const char *outcome = rest_outcome(r);
     if (strcmp(outcome, "ok") == 0) {
-        if (cn_pg_rows_bool(r->rows, 0, "joined"))
-            rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), req->user_id);
+        if (cn_pg_rows_bool(r->rows, 0, "joined")) {
+            const char *before = cn_pg_rows_str(r->rows, 0, "member_ids");
+            rest_cache_invalidate_text(req, before, req->user_id);
+            rest_event_added(req, cn_pg_rows_i64(r->rows, 0, "id"), &req->user_id, 1, -1);
+            /* The members before, and the joiner: the count after. */
+            rest_event_members_text(req, cn_pg_rows_i64(r->rows, 0, "id"), before, req->user_id, -1,
+                                    1);
+        }
         rest_reply_room(req, 200, r->rows);
     } else {
         rest_reply_error(req, 404, "INVITE_NOT_FOUND",

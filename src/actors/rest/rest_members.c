@@ -15,6 +15,7 @@
 #include "actors/rest/rest_request.h"
 #include "actors/rest/rest_revoke.h"
 #include "actors/rest/rest_rows.h"
+#include "actors/rest/rest_user_events.h"
 #include "actors/sql/queries.h"
 #include "base/strbuf.h"
 #include "base/xmalloc.h"
@@ -52,6 +53,11 @@ void rest_members_add_step(struct cn_rest_req *req, cn_msg *m)
          * and the new ones (a new room). */
         rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), 0);
         rest_cache_invalidate(req, added, n);
+        int64_t count = cn_pg_rows_i64(r->rows, 0, "member_count");
+        rest_event_added(req, req->room_id, added, n, count);
+        if (n > 0)
+            rest_event_members_text(req, req->room_id, cn_pg_rows_str(r->rows, 0, "member_ids"), 0,
+                                    count, 0);
         /* The router checked the budget; each member actually added counts. */
         for (size_t i = 0; i < n; i++)
             rest_budget_note(req, CN_ABUSE_INVITE);
@@ -93,6 +99,12 @@ void rest_member_remove_step(struct cn_rest_req *req, cn_msg *m)
     const char *outcome = rest_outcome(r);
     if (strcmp(outcome, "ok") == 0) {
         rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), req->sub_id);
+        /* Removing oneself is leaving. */
+        rest_event_removed(req, req->room_id, &req->sub_id, 1,
+                           req->sub_id == req->user_id ? CN_UEV_REASON_LEFT
+                                                       : CN_UEV_REASON_REMOVED);
+        rest_event_members_text(req, req->room_id, cn_pg_rows_str(r->rows, 0, "member_ids"),
+                                req->sub_id, -1, 0);
         req->step = STEP_REVOKED;
         rest_revoke(req, req->room_id, &req->sub_id, 1);
     } else if (strcmp(outcome, "no_member") == 0) {
@@ -121,6 +133,8 @@ void rest_room_close_step(struct cn_rest_req *req, cn_msg *m)
     const char *outcome = rest_outcome(r);
     if (strcmp(outcome, "ok") == 0) {
         rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), 0);
+        rest_event_removed_text(req, req->room_id, cn_pg_rows_str(r->rows, 0, "member_ids"),
+                                CN_UEV_REASON_CLOSED);
         req->step = STEP_REVOKED;
         rest_revoke(req, req->room_id, NULL, 0); /* every member the room had */
     } else {

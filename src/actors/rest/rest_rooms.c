@@ -32,6 +32,7 @@
 #include "actors/rest/rest_request.h"
 #include "actors/rest/rest_revoke.h"
 #include "actors/rest/rest_rows.h"
+#include "actors/rest/rest_user_events.h"
 #include "proto/event_codec.h"
 #include "proto/json_responses.h"
 
@@ -122,6 +123,7 @@ void rest_direct_room_step(struct cn_rest_req *req, cn_msg *m)
         if (created) {
             int64_t users[2] = {req->user_id, req->target_id};
             rest_cache_invalidate(req, users, 2);
+            rest_event_added(req, cn_pg_rows_i64(r->rows, 0, "id"), users, 2, 2);
             /* Only a new room counts against the creation budget (the router checked it
              * and, when it was spent, told the statement not to create one): opening an
              * existing room is how clients show it, whatever the budget. */
@@ -176,6 +178,13 @@ void rest_group_room_step(struct cn_rest_req *req, cn_msg *m)
         memcpy(users, req->member_ids, req->nmembers * sizeof users[0]);
         users[req->nmembers] = req->user_id;
         rest_cache_invalidate(req, users, req->nmembers + 1);
+        /* The creator may be listed too: one event each (the router dropped duplicates
+         * among the listed ids). */
+        size_t k = 0;
+        for (size_t i = 0; i <= req->nmembers; i++)
+            if (i == req->nmembers || users[i] != req->user_id)
+                users[k++] = users[i];
+        rest_event_added(req, cn_pg_rows_i64(r->rows, 0, "id"), users, k, -1);
         rest_reply_room(req, 201, r->rows);
     } else if (strcmp(outcome, "unknown_member") == 0) {
         rest_reply_unknown_users(req, r->rows, "unknown_member_ids", "memberIds");
@@ -205,6 +214,8 @@ void rest_join_step(struct cn_rest_req *req, cn_msg *m)
         for (int i = 0; i < n; i++)
             users[i] = cn_pg_rows_i64(r->rows, i, "user_id");
         rest_cache_invalidate(req, users, (size_t)n);
+        rest_event_added(req, req->room_id, &req->user_id, 1, n);
+        rest_event_members(req, req->room_id, users, (size_t)n, req->user_id, n);
         free(users);
         /* The room row was kept from the join. */
         rest_reply_room(req, 200, req->held);
@@ -278,6 +289,9 @@ void rest_leave_step(struct cn_rest_req *req, cn_msg *m)
     const char *outcome = outcome_of(r->rows);
     if (strcmp(outcome, "ok") == 0) {
         rest_cache_invalidate_text(req, cn_pg_rows_str(r->rows, 0, "member_ids"), req->user_id);
+        rest_event_removed(req, req->room_id, &req->user_id, 1, CN_UEV_REASON_LEFT);
+        rest_event_members_text(req, req->room_id, cn_pg_rows_str(r->rows, 0, "member_ids"), 0, -1,
+                                0);
         publish_leave(req);
         req->step = STEP_REVOKED;
         rest_revoke(req, req->room_id, &req->user_id, 1);

@@ -228,6 +228,9 @@ static void turn(struct cn__session *s, cn_msg *m)
     case CN_SESSION_REVOKE:
         cn__session_revoke(s, (const struct cn_session_revoke *)m);
         break;
+    case CN_SESSION_USER_EVENT:
+        cn__session_user_event(s, (const struct cn_session_user_event *)m);
+        break;
     default:
         break;
     }

@@ -324,6 +324,30 @@ size_t cn_session_dir_revoke(struct cn_session_dir *d, int64_t room_id, const in
     return told;
 }
 
+size_t cn_session_dir_user_event(struct cn_session_dir *d, const int64_t *users, size_t n,
+                                 const char *body, size_t len)
+{
+    if (!d)
+        return 0;
+    size_t told = 0;
+    pthread_mutex_lock(&d->mu);
+    for (size_t u = 0; u < n; u++) {
+        if (users[u] <= 0)
+            continue;
+        for (struct entry *e = cn_u64map_get(&d->users, (uint64_t)users[u]); e;
+             e = e->next_of_user) {
+            struct cn_session_user_event *m = cn_xmalloc(sizeof *m + len);
+            cn_msg_init(&m->hdr, CN_SESSION_USER_EVENT, NULL);
+            m->body_len = len;
+            memcpy(m->body, body, len);
+            cn_actor_send(e->actor, &m->hdr); /* a session already stopping drops it */
+            told++;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return told;
+}
+
 size_t cn_session_dir_drain(struct cn_session_dir *d, size_t batch, uint32_t jitter_ms)
 {
     size_t n = 0;

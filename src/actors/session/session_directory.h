@@ -53,6 +53,16 @@ struct cn_session_revoke {
     char kind[CN_SESSION_REVOKE_KIND_MAX + 1]; /* lower-case letters: leave, removed, closed */
 };
 
+/* The message a session gets for a per-user live event (actors/user_events): it sends
+ * `body` (JSON, body_len bytes) as a MESSAGE on each of its /user/queue/events
+ * subscriptions, none when it has none. Freed with free(). */
+#define CN_SESSION_USER_EVENT 0x5796
+struct cn_session_user_event {
+    cn_msg hdr;
+    size_t body_len;
+    char body[];
+};
+
 struct cn_session_info {
     char id[40];
     int64_t user_id;
@@ -111,6 +121,13 @@ size_t cn_session_dir_kick(struct cn_session_dir *d, const char *id, int64_t use
  * nothing older than it. Any thread; d NULL is a no-op (0). */
 size_t cn_session_dir_revoke(struct cn_session_dir *d, int64_t room_id, const int64_t *users,
                              size_t n, const char *kind, int64_t at_ms);
+
+/* Sends a CN_SESSION_USER_EVENT carrying body[0..len) (borrowed, copied per session)
+ * to every open session of the n users in `users` (borrowed; ids <= 0 skipped). Returns
+ * how many sessions were told. Costs the users' sessions, not a walk over the node's.
+ * Any thread; d NULL is a no-op (0). */
+size_t cn_session_dir_user_event(struct cn_session_dir *d, const int64_t *users, size_t n,
+                                 const char *body, size_t len);
 
 /* Tells at most `batch` sessions not told before to drain, each with a
  * reconnect hint drawn uniformly from [0, jitter_ms]. Returns how many were told

@@ -83,6 +83,12 @@ static void on_subscribe(struct cn__session *s, struct cn_ws_in_frame *m)
     } else if (strcmp(dest, CN__SESSION_ERRORS_QUEUE) == 0) {
         cn__session_sub_add(s, id, 0, -1);
         cn__session_receipt(s, f);
+    } else if (strcmp(dest, CN__SESSION_EVENTS_QUEUE) == 0) {
+        /* Like the errors queue: the user's own, no membership to check. Each such
+         * subscription of the connection gets every event. */
+        cn__session_sub_add(s, id, 0, -1);
+        cn__session_sub_find(s, id)->events = true;
+        cn__session_receipt(s, f);
     } else {
         int64_t room = room_of(dest);
         if (!room) {

@@ -146,7 +146,7 @@ static struct cn__session_sub *errors_sub(struct cn__session *s)
     /* The first /user/queue/errors subscription gets the errors. */
     struct cn__session_sub *found = NULL;
     for (struct cn__session_sub *x = s->subs; x; x = x->next)
-        if (x->room_id == 0)
+        if (x->room_id == 0 && !x->events)
             found = x; /* subs is newest first: the last match is the oldest */
     return found;
 }

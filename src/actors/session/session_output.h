@@ -17,6 +17,8 @@
 
 /* Where application errors go when the client subscribed there. */
 #define CN__SESSION_ERRORS_QUEUE "/user/queue/errors"
+/* Where the per-user live events go (actors/user_events/user_events.h). */
+#define CN__SESSION_EVENTS_QUEUE "/user/queue/events"
 
 struct cn__session_hdr {
     const char *name;

@@ -43,7 +43,8 @@ struct cn__session_sub {
     char *id_esc; /* escaped once, for MESSAGE */
     size_t id_esc_len;
     uint64_t key;       /* unique in the session, never reused */
-    int64_t room_id;    /* 0 for /user/queue/errors */
+    int64_t room_id;    /* 0 for /user/queue/errors and /user/queue/events */
+    bool events;        /* a /user/queue/events subscription (room_id 0) */
     uint64_t typing_ms; /* when this session last sent typing for the room to Redis */
     bool revoked;       /* the user left the room: no deliveries, no typing */
 };

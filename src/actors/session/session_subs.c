@@ -168,3 +168,24 @@ void cn__session_deliver(struct cn__session *s, cn_msg *m)
     }
     cn_msg_free(m);
 }
+
+void cn__session_user_event(struct cn__session *s, const struct cn_session_user_event *e)
+{
+    if (s->state != CN__SESSION_OPEN)
+        return;
+    /* Oldest subscription first is not promised: each gets the same body. The id is
+     * the session's own counter, like an error's: unique on the connection. */
+    for (struct cn__session_sub *x = s->subs; x; x = x->next) {
+        if (!x->events)
+            continue;
+        char mid[64];
+        snprintf(mid, sizeof mid, "%s-v%" PRIu64, s->id, ++s->next_msg);
+        struct cn__session_hdr h[] = {
+            {"subscription", x->id},
+            {"destination", CN__SESSION_EVENTS_QUEUE},
+            {"message-id", mid},
+            {"content-type", "application/json"},
+        };
+        cn__session_write(s, CN_STOMP_MESSAGE, h, 4, e->body, e->body_len, false, 0);
+    }
+}

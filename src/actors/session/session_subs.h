@@ -36,4 +36,8 @@ void cn__session_deliver(struct cn__session *s, cn_msg *m);
  * is marked to be refused; then the SEND path forgets the room. */
 void cn__session_revoke(struct cn__session *s, const struct cn_session_revoke *r);
 
+/* A CN_SESSION_USER_EVENT (borrowed; session_directory.h): a MESSAGE with its body on
+ * each /user/queue/events subscription when the session is open. */
+void cn__session_user_event(struct cn__session *s, const struct cn_session_user_event *e);
+
 #endif
