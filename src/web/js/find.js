@@ -113,7 +113,6 @@ export function createFind({ api, onError, onRoom, current, onLeft }) {
         } catch (e) { onError(e); }
       }],
   });
-  $('browse').addEventListener('click', () => pub.run());
   for (const b of document.querySelectorAll('button[data-dialog="public-dialog"]')) b.addEventListener('click', () => pub.run());
 
   // --- inviting to the open group

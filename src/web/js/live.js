@@ -136,6 +136,7 @@ export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onA
       }
     },
     knowsPosition: (room) => positions.has(room),
+    watching: (room) => watched.has(room),
     // Resolves on the server's RECEIPT (Kafka has it), rejects with {code,message}.
     send(roomId, content, messageKey) {
       return new Promise((resolve, reject) => {

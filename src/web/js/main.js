@@ -151,10 +151,12 @@ $('logout').addEventListener('click', async () => {
 // --------------------------------------------------------------- rooms
 
 let refreshing = null;
+let started = false; // the first list is in: rooms after it are new ones
 let refreshAgain = false;
 async function refreshRooms() {
   if (refreshing) { refreshAgain = true; return refreshing; }
   refreshing = (async () => {
+    let followUp = false;
     do {
       refreshAgain = false;
       try {
@@ -163,6 +165,14 @@ async function refreshRooms() {
         rooms.merge(list);
         for (const r of list) {
           before.delete(r.id);
+          // A room new to this page resumes after the list's last message: what was
+          // sent between the list's answer and the SUBSCRIBE is replayed, not lost. A
+          // room without messages has no position to resume from: the list is read
+          // once more a moment later instead (a first message sent meanwhile).
+          if (!live.knowsPosition(r.id)) {
+            if (r.lastMessage) live.notePosition(r.id, r.lastMessage.position);
+            else if (started && !live.watching(r.id)) followUp = true;
+          }
           live.watch(r.id);
           if (r.type === 'DIRECT' && !rooms.get(r.id).title) directTitle(r.id);
         }
@@ -172,6 +182,8 @@ async function refreshRooms() {
         if (e.status !== 401) showError(e);
       }
     } while (refreshAgain);
+    started = true;
+    if (followUp) setTimeout(refreshSoon, 1500);
   })().finally(() => { refreshing = null; });
   return refreshing;
 }
