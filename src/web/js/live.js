@@ -46,6 +46,10 @@ export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onA
       try { body = JSON.parse(m.body); } catch (e) { /* keep empty */ }
       const err = body.error || { code: 'ERROR', message: m.body };
       const rid = m.headers['receipt-id'];
+      if (rid === 'sub-events') { // a server without per-user events
+        onEvent({ type: 'UNAVAILABLE' });
+        return;
+      }
       const p = rid && pending.get(rid);
       if (p) {
         pending.delete(rid);
@@ -58,7 +62,7 @@ export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onA
       let body;
       try { body = JSON.parse(m.body); } catch (e) { return; }
       if (body && typeof body.type === 'string') onEvent(body);
-    }, { id: 'events' });
+    }, { id: 'events', receipt: 'sub-events' });
     for (const room of watched) subscribe(room);
     // Sends still waiting for a receipt: the old connection's fate is unknown, so
     // send them again (same messageKey, so never stored twice).

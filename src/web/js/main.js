@@ -308,7 +308,14 @@ function markRead(id) {
   readTimer = setTimeout(() => api.read(id).catch(() => {}), 200);
 }
 
+let fallbackPoll = null;
 function onEvent(ev) {
+  if (ev.type === 'UNAVAILABLE') {
+    // A node without /user/queue/events (an older one during an upgrade): read the
+    // list now and then instead, until a connection has them.
+    if (!fallbackPoll) fallbackPoll = setInterval(refreshSoon, 10000);
+    return;
+  }
   if (ev.type === 'ROOM_REMOVED') {
     const why = { LEFT: 'You left', REMOVED: 'You were removed from', CLOSED: 'This room was closed:' };
     if (ev.roomId === openId) note(`${why[ev.reason] || 'You are no longer in'} "${titleOf(ev.roomId)}".`);
@@ -376,6 +383,8 @@ function start() {
     onAppError: (e) => { if (e.code !== 'INVALID_TOKEN') showError(e); },
     onAuthFailed: () => { const t = session.token(); session.renew(t).catch(() => {}); },
     onReconnected: (again) => {
+      clearInterval(fallbackPoll); // the events subscription is tried again
+      fallbackPoll = null;
       // Events are not replayed: the list is fetched once after every (re)connect.
       // Rooms resume from their last position; the members are fetched again.
       refreshSoon();

@@ -127,7 +127,7 @@ export async function openDirect(page, nickname) {
 export async function createGroup(page, name, members = [], visibility = 'private') {
   await page.locator('#new-group').click();
   const form = page.locator('#group-form');
-  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Name', { exact: true }).fill(name);
   await form.getByLabel('Who can join').selectOption(visibility);
   for (const nick of members) {
     await page.locator('#group-q').fill(nick);
