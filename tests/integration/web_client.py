@@ -15,6 +15,11 @@ works in a real browser.
   once after it; and a burst over the rate limit shows the RATE_LIMITED error and a
   Retry that works.
 - tests/e2e/web/history.mjs: history pages by cursor as the log is scrolled up.
+- tests/e2e/web/journey.mjs: finding people by nickname, a private group appearing live
+  in a member's list, an invite link opened signed out, reload/back/forward keeping the
+  room, a token renewed under a live connection (a node of this test's own with
+  auth.token_ttl_s = 60), a silent network loss noticed within the heart-beat interval
+  and the status clearing, and the composer inside the viewport at 1280x800 and 390x844.
 
 Screenshots go to $CN_TEST_VAR/log/web-client/. Outside `ops/dev test` this exits 77
 unless CN_TEST_REQUIRE_STACK=1.
@@ -172,6 +177,7 @@ class Proxy:
         self.lock = threading.Lock()
         self.conns = []
         self.listener = None
+        self.frozen = False
         self.resume()
 
     def resume(self):
@@ -199,14 +205,14 @@ class Proxy:
             for a, b in ((c, u), (u, c)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst):
+    def _pump(self, src, dst):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                if not self.frozen:  # frozen: a silent network, bytes go nowhere
+                    dst.sendall(data)
         except OSError:
             pass
         for s in (src, dst):
@@ -215,7 +221,13 @@ class Proxy:
             except OSError:
                 pass
 
+    def freeze(self):
+        """Every byte dropped both ways, connections left open: a network gone silent,
+        found only by heart-beats."""
+        self.frozen = True
+
     def pause(self):
+        self.frozen = False
         try:
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
         except OSError:
@@ -238,17 +250,26 @@ def test_reconnect_resume_and_error_states_in_chromium():
     proxy = Proxy(NODE2)
     out = os.path.join(SHOTS, "states")
     shutil.rmtree(out, ignore_errors=True)
-    p = subprocess.Popen(["node", "states.mjs", NODE1, proxy.url, out], cwd=E2E_DIR,
+    text, rc = run_with_network_control("states.mjs", [NODE1, proxy.url, out], proxy)
+    assert rc == 0, f"screenshots in {out}\n{text}"
+
+
+def run_with_network_control(script, argv, proxy, timeout=240):
+    """Runs a browser script that asks for its network through `proxy` to change with
+    `CTL freeze|stop|start` lines on stdout; each is answered `ok` on its stdin once done.
+    Returns (output, exit code)."""
+    p = subprocess.Popen(["node", script, *argv], cwd=E2E_DIR,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
+    actions = {"freeze": proxy.freeze, "stop": proxy.pause, "start": proxy.resume}
     lines = []
-    timer = threading.Timer(240 * cnlib.scale(), p.kill)
+    timer = threading.Timer(timeout * cnlib.scale(), p.kill)
     timer.start()
     try:
         for line in p.stdout:
             lines.append(line)
-            if line.startswith("CTL stop") or line.startswith("CTL start"):
-                proxy.pause() if "stop" in line else proxy.resume()
+            if line.startswith("CTL "):
+                actions[line.split()[1]]()
                 p.stdin.write("ok\n")
                 p.stdin.flush()
         rc = p.wait()
@@ -259,7 +280,7 @@ def test_reconnect_resume_and_error_states_in_chromium():
         proxy.pause()
     text = "".join(lines)
     print(text)
-    assert rc == 0, f"screenshots in {out}\n{text}"
+    return text, rc
 
 
 def test_history_pages_load_when_scrolling_up_in_chromium():
@@ -272,6 +293,29 @@ def test_history_pages_load_when_scrolling_up_in_chromium():
                        capture_output=True, text=True, timeout=300 * cnlib.scale())
     print(r.stdout, r.stderr)
     assert r.returncode == 0, f"screenshots in {out}\n{r.stdout}\n{r.stderr}"
+
+
+def test_journey_in_chromium():
+    """Four users: A and C on node 1, B on node 2 through a proxy this test cuts, D on a
+    node of this test's own whose access tokens live 60 s (so D's session is renewed
+    under its live connection during the test)."""
+    npm_ci()
+    own = cnlib.Node(overrides={"CHAT_AUTH_TOKEN_TTL_S": "60"})
+    proxy = None
+    try:
+        own.wait_healthy()
+        proxy = Proxy(NODE2)
+        out = os.path.join(SHOTS, "journey")
+        shutil.rmtree(out, ignore_errors=True)
+        text, rc = run_with_network_control("journey.mjs", [NODE1, proxy.url, own.url, out],
+                                            proxy, timeout=360)
+        assert rc == 0, f"screenshots in {out}\n{text}"
+        assert os.listdir(out), "no screenshots saved"
+    finally:
+        if proxy:
+            proxy.pause()
+        own.stop()
+        own.close()
 
 
 if __name__ == "__main__":

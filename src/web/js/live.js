@@ -4,10 +4,13 @@
 // server replays what was missed, in order, before live messages (PROTOCOL.md,
 // "Resume"). Sends carry a receipt and a messageKey: a send that had no receipt
 // when the connection dropped is sent again with the same key after reconnecting,
-// and the server stores and delivers it once.
+// and the server stores and delivers it once. Heart-beats of 5 s both ways: a missed
+// one (twice the interval) drops the socket, so a silent network loss shows within
+// ~10 s. /user/queue/events tells about rooms added and removed (onEvent); a renewed
+// access token is handed to the running session with /app/auth.refresh.
 import { Client, ReconnectionTimeMode } from '@stomp/stompjs';
 
-export function createLive({ token, onMessage, onRead, onStatus, onAppError, onAuthFailed, onReconnected }) {
+export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onAppError, onAuthFailed, onReconnected }) {
   const positions = new Map(); // roomId -> last position seen (number)
   const watched = new Set();
   const subs = new Map(); // roomId -> stompjs subscription
@@ -18,15 +21,21 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
   const client = new Client({
     brokerURL: url,
-    connectHeaders: { Authorization: 'Bearer ' + token },
-    heartbeatIncoming: 10000,
-    heartbeatOutgoing: 10000,
+    heartbeatIncoming: 5000,
+    heartbeatOutgoing: 5000,
+    heartbeatToleranceMultiplier: 2,
+    discardWebsocketOnCommFailure: true,
+    connectionTimeout: 10000, // a handshake that hangs (a silent network) is tried again
     reconnectDelay: 500,
     maxReconnectDelay: 8000,
     reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
   });
 
-  client.beforeConnect = () => onStatus(connectedOnce ? 'reconnecting' : 'connecting');
+  client.beforeConnect = () => {
+    // Every (re)connect carries the newest token, which another tab may have renewed.
+    client.connectHeaders = { Authorization: 'Bearer ' + getToken() };
+    onStatus(connectedOnce ? 'reconnecting' : 'connecting');
+  };
   client.onConnect = () => {
     const again = connectedOnce;
     connectedOnce = true;
@@ -37,6 +46,10 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
       try { body = JSON.parse(m.body); } catch (e) { /* keep empty */ }
       const err = body.error || { code: 'ERROR', message: m.body };
       const rid = m.headers['receipt-id'];
+      if (rid === 'sub-events') { // a server without per-user events
+        onEvent({ type: 'UNAVAILABLE' });
+        return;
+      }
       const p = rid && pending.get(rid);
       if (p) {
         pending.delete(rid);
@@ -45,19 +58,25 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
         onAppError(err);
       }
     }, { id: 'errors' });
+    client.subscribe('/user/queue/events', (m) => {
+      let body;
+      try { body = JSON.parse(m.body); } catch (e) { return; }
+      if (body && typeof body.type === 'string') onEvent(body);
+    }, { id: 'events', receipt: 'sub-events' });
     for (const room of watched) subscribe(room);
     // Sends still waiting for a receipt: the old connection's fate is unknown, so
     // send them again (same messageKey, so never stored twice).
     for (const [rid, p] of pending) publish(rid, p.frame);
-    if (again) onReconnected();
+    onReconnected(again);
   };
   client.onWebSocketClose = () => {
     if (client.active) onStatus(connectedOnce ? 'reconnecting' : 'connecting');
   };
   client.onStompError = (frame) => {
     const msg = frame.headers.message || 'error';
-    if (/^authentication/.test(msg)) {
-      client.deactivate();
+    if (/^authentication|^token-expired/.test(msg)) {
+      // The token ran out or was refused: the session renews it (or ends), and the
+      // reconnect that follows uses the new one.
       onAuthFailed(msg);
     } else {
       onAppError({ code: 'ERROR', message: msg });
@@ -106,7 +125,22 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
       subscribe(room);
     },
     notePosition,
+    // Stops and forgets the subscription of a room the user is no longer in.
+    unwatch(room) {
+      watched.delete(room);
+      const sub = subs.get(room);
+      subs.delete(room);
+      if (sub && client.connected) sub.unsubscribe();
+    },
+    // A renewed access token for the running session (no answer needed: a refusal
+    // arrives on /user/queue/errors and the next CONNECT uses the new token anyway).
+    refresh(token) {
+      if (client.connected) {
+        client.publish({ destination: '/app/auth.refresh', headers: { Authorization: 'Bearer ' + token } });
+      }
+    },
     knowsPosition: (room) => positions.has(room),
+    watching: (room) => watched.has(room),
     // Resolves on the server's RECEIPT (Kafka has it), rejects with {code,message}.
     send(roomId, content, messageKey) {
       return new Promise((resolve, reject) => {

@@ -1,8 +1,9 @@
 // The room list: the server's rooms merged with what arrived live since the last
-// fetch, rendered with unread badges and the last message.
+// fetch, rendered with unread badges and the last message ("You: …" for one's own).
+// Owns the room map; the DOM of #rooms and #rooms-empty.
 import { $, h } from './dom.js';
 
-export function createRooms({ onOpen }) {
+export function createRooms({ onOpen, me }) {
   const rooms = new Map(); // id -> room JSON (+ title)
   const readUpTo = new Map(); // id -> position the user has read up to on this page
   let openId = null;
@@ -53,7 +54,9 @@ export function createRooms({ onOpen }) {
       (b.lastMessage ? b.lastMessage.createdAt : b.createdAt).localeCompare(a.lastMessage ? a.lastMessage.createdAt : a.createdAt));
     ul.replaceChildren(...sorted.map((r) => {
       const n = r.unreadCount || 0;
-      const last = r.lastMessage ? `${r.lastMessage.senderNickname}: ${r.lastMessage.content}` : 'No messages yet';
+      const lm = r.lastMessage;
+      const last = !lm ? 'No messages yet'
+        : `${lm.senderId === me().id ? 'You' : lm.senderNickname}: ${lm.content}`;
       return h('li', null, h('button', {
         type: 'button', 'data-room-id': r.id, 'aria-current': r.id === openId ? 'true' : null,
         onclick: () => onOpen(r.id),
@@ -63,15 +66,17 @@ export function createRooms({ onOpen }) {
       h('span', { class: 'last' }, last)));
     }));
     $('rooms-empty').hidden = rooms.size > 0;
+    $('rooms').hidden = rooms.size === 0;
   }
 
   function titleOf(r) {
-    return r.title || (r.type === 'DIRECT' ? `Direct room ${r.id}` : `Room ${r.id}`);
+    return r.title || (r.peer && r.peer.nickname) || (r.type === 'DIRECT' ? 'Direct room' : 'Group room');
   }
 
   return {
     merge, onMessage, markRead, render, titleOf,
     get: (id) => rooms.get(id),
+    remove(id) { rooms.delete(id); render(); },
     ids: () => [...rooms.keys()],
     setOpen(id) { openId = id; render(); },
     setTitle(id, title) { const r = rooms.get(id); if (r) { r.title = title; render(); } },

@@ -4,7 +4,7 @@
 // they were delivered live.
 //   node history.mjs NODE_URL OUTDIR COUNT
 import { join } from 'node:path';
-import { args, harness, launch, run, T, texts } from './lib.mjs';
+import { args, createGroup, harness, launch, run, T, texts } from './lib.mjs';
 
 const [url, outdir, countArg] = args(2, 'node history.mjs NODE_URL OUTDIR [COUNT]');
 const COUNT = Number(countArg || '110');
@@ -22,10 +22,7 @@ let ok = false;
 let page = null;
 try {
   ({ page } = await user('Dora', url));
-  await page.locator('summary', { hasText: 'New group' }).click();
-  await page.locator('#group-form').getByLabel('Name').fill(`history ${run}`);
-  await page.locator('#group-form').getByRole('button', { name: 'Create' }).click();
-  await page.locator('#room-h', { hasText: `history ${run}` }).waitFor();
+  await createGroup(page, `history ${run}`);
 
   // Paced under the send rate limit (10/s); one refused anyway is retried.
   const want = Array.from({ length: COUNT }, (_, i) => `message ${i + 1}`);

@@ -31,6 +31,18 @@ export function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
 }
 
+export const SIZES = [{ width: 1280, height: 800 }, { width: 390, height: 844 }];
+
+// Checks that the composer (#send-form), when shown, is entirely inside the viewport.
+export async function composerInView(page, what) {
+  const form = page.locator('#send-form');
+  if (!(await form.isVisible())) return;
+  const b = await form.boundingBox();
+  const v = page.viewportSize();
+  check(b && b.x >= 0 && b.y >= 0 && b.x + b.width <= v.width + 0.5 && b.y + b.height <= v.height + 0.5,
+    `${what}: composer ${JSON.stringify(b)} inside the ${v.width}x${v.height} viewport`);
+}
+
 // Users in their own browser contexts, and screenshots of all their pages at once.
 export function harness(browser, outdir) {
   mkdirSync(outdir, { recursive: true });
@@ -43,9 +55,24 @@ export function harness(browser, outdir) {
       for (const [who, p] of Object.entries(pages))
         await p.screenshot({ path: join(outdir, `${String(step).padStart(2, '0')}-${name}-${who}.png`), fullPage: true });
     },
+    // At each of SIZES: every page's composer inside the viewport, and a screenshot;
+    // then back to the page's own size.
+    async shotSizes(name) {
+      step++;
+      for (const [who, p] of Object.entries(pages)) {
+        const own = p.viewportSize();
+        for (const s of SIZES) {
+          await p.setViewportSize(s);
+          await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+          await composerInView(p, `${name} (${who} at ${s.width}x${s.height})`);
+          await p.screenshot({ path: join(outdir, `${String(step).padStart(2, '0')}-${name}-${who}-${s.width}.png`) });
+        }
+        await p.setViewportSize(own);
+      }
+    },
     // Signs `name` up on `url` and waits until the page says Connected.
-    async user(name, url) {
-      const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+    async user(name, url, viewport = { width: 1000, height: 700 }) {
+      const ctx = await browser.newContext({ viewport });
       const page = await ctx.newPage();
       page.setDefaultTimeout(T);
       page.on('pageerror', (e) => console.log(`[${name} page error] ${e.message}`));
@@ -53,15 +80,17 @@ export function harness(browser, outdir) {
       pages[name] = page;
       await page.goto(url);
       const nickname = `${name}-${run}`.slice(0, 30);
+      const email = `${name.toLowerCase()}-${run}@web.test`;
       const form = page.locator('#signup-form');
-      await form.getByLabel('Email').fill(`${name.toLowerCase()}-${run}@web.test`);
+      await form.getByLabel('Email').fill(email);
       await form.getByLabel('Nickname').fill(nickname);
       await form.getByLabel(/^Password/).fill('correct horse battery');
       await form.getByRole('button', { name: 'Sign up' }).click();
       await page.locator('#conn', { hasText: 'Connected' }).waitFor();
-      const id = Number(await page.locator('#me-id').textContent());
+      // The id is for the test's own checks: the page shows nicknames only.
+      const id = await page.evaluate(() => JSON.parse(localStorage.getItem('chat-node.session')).user.id);
       check(id > 0, `${name} has a user id`);
-      return { page, id, nickname };
+      return { page, id, nickname, email, ctx };
     },
   };
 }
@@ -81,4 +110,31 @@ export async function waitTexts(page, want, what) {
 export async function send(page, text) {
   await page.locator('#msg').fill(text);
   await page.locator('#msg').press('Enter');
+}
+
+// Opens the direct room with `nickname` from the "New chat" search; returns its id.
+export async function openDirect(page, nickname) {
+  await page.locator('#new-chat').click();
+  await page.locator('#people-q').fill(nickname);
+  await page.locator('#people-results li', { hasText: nickname }).getByRole('button', { name: 'Message' }).click();
+  await page.locator('#room-h', { hasText: nickname }).waitFor();
+  const id = Number(await page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id'));
+  check(id > 0, `the direct room with ${nickname} is open and current`);
+  return id;
+}
+
+// Creates a group named `name` from the "New group" dialog, adding `members` (nicknames).
+export async function createGroup(page, name, members = [], visibility = 'private') {
+  await page.locator('#new-group').click();
+  const form = page.locator('#group-form');
+  await form.getByLabel('Name', { exact: true }).fill(name);
+  await form.getByLabel('Who can join').selectOption(visibility);
+  for (const nick of members) {
+    await page.locator('#group-q').fill(nick);
+    await page.locator('#group-results li', { hasText: nick }).getByRole('button', { name: 'Add' }).click();
+    await page.locator('#group-chosen li', { hasText: nick }).waitFor();
+  }
+  await form.getByRole('button', { name: 'Create' }).click();
+  await page.locator('#room-h', { hasText: name }).waitFor();
+  return Number(await page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id'));
 }

@@ -4,7 +4,7 @@
 // stdin). A is on the stack's node 1, C on that node of the test's own.
 //   node states.mjs NODE_A_URL NODE_C_URL OUTDIR
 import { createInterface } from 'node:readline';
-import { args, harness, launch, send, T, texts, waitTexts } from './lib.mjs';
+import { args, harness, launch, openDirect, send, T, texts, waitTexts } from './lib.mjs';
 
 const [urlA, urlC, outdir] = args(3, 'node states.mjs NODE_A_URL NODE_C_URL OUTDIR');
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -22,11 +22,7 @@ let ok = false;
 try {
   const a = await user('Ann', urlA);
   const c = await user('Cid', urlC);
-  await a.page.locator('summary', { hasText: 'New direct room' }).click();
-  await a.page.getByLabel("Other user's id").fill(String(c.id));
-  await a.page.locator('#direct-form').getByRole('button', { name: 'Open' }).click();
-  await a.page.locator('#room-h', { hasText: c.nickname }).waitFor();
-  const roomId = await a.page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id');
+  const roomId = await openDirect(a.page, c.nickname);
   await send(a.page, 'before');
   await c.page.locator(`#rooms button[data-room-id="${roomId}"]`).click();
   await waitTexts(c.page, ['before'], 'C sees the first message');
@@ -34,6 +30,7 @@ try {
   // C's node goes away: C shows it, and what C types waits for the connection.
   await ctl('stop');
   await c.page.locator('#conn[data-state="reconnecting"]').waitFor();
+  await c.page.locator('#status[data-kind="conn"]').waitFor();
   await send(c.page, 'typed while offline');
   await c.page.locator('#messages li:not([data-position]) .state[data-state="sending"]').waitFor();
   const missed = ['missed 1', 'missed 2', 'missed 3'];
@@ -45,6 +42,7 @@ try {
   // waiting message goes out once.
   await ctl('start');
   await c.page.locator('#conn[data-state="connected"]').waitFor();
+  await c.page.locator('#status').waitFor({ state: 'hidden' }); // the condition ended
   const after = ['before', ...missed, 'typed while offline'];
   await waitTexts(c.page, after, 'C after the reconnect');
   await waitTexts(a.page, after, 'A gets the message C typed offline, once');
@@ -58,7 +56,7 @@ try {
     const form = document.getElementById('send-form');
     for (const l of lines) { box.value = l; form.requestSubmit(); }
   }, burst);
-  await c.page.locator('#alert[data-code="RATE_LIMITED"]').waitFor();
+  await c.page.locator('#status[data-code="RATE_LIMITED"]').waitFor();
   await c.page.locator('#messages .state[data-state="failed"]').first().waitFor();
   await shot('rate-limited');
   const deadline = Date.now() + 2 * T;

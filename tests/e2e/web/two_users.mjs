@@ -4,7 +4,7 @@
 // and reset, see "Seen", reload and see the history. Every wait is on a condition
 // with a deadline. Screenshots go to OUTDIR.
 //   node two_users.mjs NODE1_URL NODE2_URL OUTDIR
-import { args, check, harness, launch, send, waitTexts } from './lib.mjs';
+import { args, check, harness, launch, openDirect, send, waitTexts } from './lib.mjs';
 
 const [url1, url2, outdir] = args(3, 'node two_users.mjs NODE1_URL NODE2_URL OUTDIR');
 const browser = await launch();
@@ -21,13 +21,8 @@ try {
   log(`signed up: A=${a.id} on ${url1}, B=${b.id} on ${url2}`);
   await shot('signed-up');
 
-  // A opens the direct room with B by B's id.
-  await a.page.locator('summary', { hasText: 'New direct room' }).click();
-  await a.page.getByLabel("Other user's id").fill(String(b.id));
-  await a.page.locator('#direct-form').getByRole('button', { name: 'Open' }).click();
-  await a.page.locator('#room-h', { hasText: b.nickname }).waitFor();
-  const roomId = Number(await a.page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id'));
-  check(roomId > 0, 'the direct room is open and current');
+  // A finds B by nickname and opens their direct room.
+  const roomId = await openDirect(a.page, b.nickname);
   log(`direct room ${roomId}`);
 
   // B has not opened it: A's first message shows as an unread badge on B's list.
@@ -36,9 +31,11 @@ try {
   await badge(b.page, roomId).filter({ hasText: '1' }).waitFor();
   check(await roomButton(b.page, roomId).locator('.last').textContent() === `${a.nickname}: hello from A`,
     'B sees the last message in the room list');
+  check(await roomButton(a.page, roomId).locator('.last').textContent() === 'You: hello from A',
+    'A sees its own last message as "You: …"');
   await shot('unread-badge');
 
-  // B opens the room: the badge resets, the message is there.
+  // B opens the room (its list got it live): the badge resets, the message is there.
   await roomButton(b.page, roomId).click();
   await waitTexts(b.page, ['hello from A'], 'B sees the history');
   await badge(b.page, roomId).waitFor({ state: 'detached' });
@@ -70,7 +67,13 @@ try {
   await waitTexts(a.page, all, 'A sees the history after a reload');
   await shot('reloaded');
 
-  // B goes to no room (reload), A writes: the badge appears live, then resets on open.
+  // The reload kept B's open room (it is in the URL).
+  check(await b.page.locator('#room-h').textContent() === a.nickname, 'B is still in the room after a reload');
+
+  // B goes back to the list (no room open) and reloads, A writes: the badge appears
+  // live, then resets on open.
+  await b.page.goBack();
+  await b.page.locator('#rooms button[aria-current="true"]').waitFor({ state: 'detached' });
   await b.page.reload();
   await roomButton(b.page, roomId).waitFor();
   await b.page.locator('#conn', { hasText: 'Connected' }).waitFor();
