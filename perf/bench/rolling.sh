@@ -15,7 +15,7 @@
 # Ports: BENCH_PG_PORT (25450), BENCH_REDIS_PORT (63820), BENCH_NODE_PORT (18101: the
 # first node; node i gets BENCH_NODE_PORT + i - 1, its admin listener + 100), BENCH_VAR
 # (var/rolling). BENCH_RESULTS (perf/results/rolling.jsonl, "-": nowhere), BENCH_NOTE,
-# BENCH_KEEP_STACK=1 leaves the stack up; BENCH_VAR is emptied first (BENCH_KEEP_VAR=1:
+# BENCH_KEEP_STACK=1 leaves the stack up (`rolling.sh down` stops it); BENCH_VAR is emptied first (BENCH_KEEP_VAR=1:
 # not). Needs /usr/bin/python3 and psql.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -77,16 +77,26 @@ if [[ "${1:-}" == restart-node ]]; then
     exit 0
 fi
 
+# rolling.sh down — stops a stack left up by BENCH_KEEP_STACK=1.
+if [[ "${1:-}" == down ]]; then
+    stack_down
+    exit 0
+fi
+
 [[ -x "$NODE_BUILD/bin/chat-node" ]] || die "no Release build: cmake --preset release && cmake --build build/release -j2"
 # A fresh stack every run: the checks count every row of the run's rooms, and a database
 # that has held earlier runs writes slower (docs/PERFORMANCE.md, "How the benchmarks run").
+stack_down >/dev/null 2>&1 || true # what an earlier run left up (BENCH_KEEP_STACK=1)
 if [[ "${BENCH_KEEP_VAR:-0}" != 1 && -e "$BENCH_VAR" ]]; then
     [[ -d "$BENCH_VAR/pg" ]] || die "$BENCH_VAR is not a stack's var dir: not emptying it"
     rm -rf "$BENCH_VAR"
 fi
 down() { [[ "${BENCH_KEEP_STACK:-0}" == 1 ]] || stack_down >/dev/null 2>&1 || true; }
 trap down EXIT
-stack_up >/dev/null || die "the stack did not come up ($LOGS)"
+stack_up >/dev/null || {
+    stack_down >/dev/null 2>&1 || true
+    die "the stack did not come up ($LOGS)"
+}
 # A node joins its consumer groups a few seconds after it is healthy: wait until the
 # six partitions of chat.messages are owned (summed over the nodes).
 for _ in $(seq 1 600); do

@@ -37,6 +37,7 @@ import time
 import uuid
 
 WINDOW = 8
+RETRY_S = 15  # a SEND without its RECEIPT for this long is sent again (same messageKey)
 
 
 class Closed(Exception):
@@ -152,11 +153,10 @@ class Run:
         return time.monotonic() - self.t0
 
     def next_node(self, after):
-        for k in range(1, len(self.nodes) + 1):
-            i = (after + k) % len(self.nodes)
-            if self.up[i]:
-                return i
-        return after
+        """Another node that is up, at random: what a load balancer in front of the
+        nodes does with a client that reconnects."""
+        up = [i for i in range(len(self.nodes)) if self.up[i] and i != after]
+        return random.choice(up) if up else after
 
 
 class Session:
@@ -166,10 +166,12 @@ class Session:
         self.got = []          # (messageKey, position)
         self.msgs = []         # keys this session sent at least once
         self.acked = set()
-        self.inflight = {}     # key -> None
+        self.inflight = {}     # key -> when it was (last) sent
+        self.retried = 0       # SENDs sent again after RETRY_S without their RECEIPT
         self.drains = []       # [node, t_error, hint_ms, t_resumed, to_node]
         self.drops = 0         # connections lost without a drain hint
         self.errors = []
+        self.unavailable = 0
         self.subscribed = asyncio.Event()
         self.ws = None
 
@@ -233,7 +235,12 @@ class Session:
                         hint = int(h["x-reconnect-after-ms"])
                         break
                     elif cmd == "ERROR":
-                        self.errors.append(f"{h.get('message')} {body[:200]}")
+                        # UNAVAILABLE (Kafka did not acknowledge in time) asks for a retry
+                        # with the same messageKey: the next connection re-sends
+                        if "UNAVAILABLE" in body:
+                            self.unavailable += 1
+                        else:
+                            self.errors.append(f"{h.get('message')} {body[:200]}")
                         break
                     # other frames (a SEND refused as UNAVAILABLE: a MESSAGE on the errors
                     # queue is not subscribed here) are ignored; unreceipted keys are re-sent.
@@ -258,9 +265,14 @@ class Session:
         period = self.run.a.period
         for key in [k for k in self.msgs if k not in self.acked]:
             self.send(ws, key)
-        while not self.run.stop_sending.is_set():
+        while True:
             await asyncio.sleep(period * (0.5 + random.random()))
-            if len(self.inflight) >= WINDOW:
+            # a client retries, with the same messageKey, what has had no RECEIPT for long
+            now = time.monotonic()
+            for key in [k for k, t in self.inflight.items() if now - t > RETRY_S]:
+                self.retried += 1
+                self.send(ws, key)
+            if self.run.stop_sending.is_set() or len(self.inflight) >= WINDOW:
                 continue
             key = str(uuid.uuid4())
             self.msgs.append(key)
@@ -268,7 +280,7 @@ class Session:
         # after the stop: nothing new; unreceipted ones are re-sent by the next connection
 
     def send(self, ws, key):
-        self.inflight[key] = None
+        self.inflight[key] = time.monotonic()
         ws.send(frame("SEND", [("destination", "/app/chat.send"),
                                ("content-type", "application/json"), ("receipt", key)],
                       json.dumps({"roomId": self.room, "content": f"rolling {self.idx} {key}",
@@ -310,9 +322,10 @@ async def main_async(a):
     log(f"{len(sessions)} sessions in {len(rooms)} rooms over {n} nodes; "
         f"{a.rate} messages/s ({len(rooms)} senders)")
     tasks = TASKS
-    for s in sessions:
+    for k, s in enumerate(sessions):
         tasks.append(asyncio.ensure_future(s.life()))
-        await asyncio.sleep(a.ramp / len(sessions))
+        if k % 50 == 49:  # a sleep per session would take a loop turn each: minutes at 3,000
+            await asyncio.sleep(a.ramp * 50 / len(sessions))
     await wait_until(lambda: all(s.subscribed.is_set() for s in sessions) or
                      any(t.done() for t in tasks), 300, "every session subscribed")
     for t in tasks:
@@ -353,8 +366,12 @@ async def main_async(a):
     run.stop_sending.set()
     log("senders stop; waiting for every receipt")
     await asyncio.sleep(max(2 * a.period, 1))
-    await wait_until(lambda: all(not s.inflight and set(s.msgs) <= s.acked
-                                 for s in sessions if s.sender), 120, "every message receipted")
+    try:
+        await wait_until(lambda: all(not s.inflight and set(s.msgs) <= s.acked
+                                     for s in sessions if s.sender), 120,
+                         "every message receipted")
+    except AssertionError as e:
+        log(str(e))
     sent = {r: [] for r in rooms}
     for s in sessions:
         sent[s.room].extend(s.msgs)
@@ -364,15 +381,19 @@ async def main_async(a):
     def all_stored():
         rows = psql(a.pg_url, f"SELECT room_id, message_key FROM messages WHERE room_id IN ({ids})")
         have = {(int(r), k) for r, k in rows}
-        return all((r, k) in have for r in rooms for k in sent[r])
-    await wait_until(all_stored, 120, "every receipted message stored")
+        return all((r, k) in have for r in rooms for k in sent[r] if k in acked)
+    acked = set().union(*(s.acked for s in sessions))
+    try:
+        await wait_until(all_stored, 120, "every receipted message stored")
+    except AssertionError as e:
+        log(str(e))
     dups = psql(a.pg_url, f"SELECT message_key, count(*) FROM messages WHERE room_id IN ({ids}) "
                 "GROUP BY message_key HAVING count(*) > 1")
     stored = {r: [] for r in rooms}
     for room, key in psql(a.pg_url, f"SELECT room_id, message_key FROM messages WHERE room_id "
                           f"IN ({ids}) ORDER BY room_id, kafka_offset"):
         stored[int(room)].append(key)
-    not_stored = sum(len(set(sent[r]) - set(stored[r])) for r in rooms)
+    not_stored = sum(len((set(sent[r]) & acked) - set(stored[r])) for r in rooms)
     strangers = sum(len(set(stored[r]) - set(sent[r])) for r in rooms)
     try:
         await wait_until(lambda: all(len(s.got) >= len(stored[s.room]) for s in sessions), 120,
@@ -394,6 +415,8 @@ async def main_async(a):
         "deliveries_duplicate": dup_deliveries, "subscribers_wrong_order_or_gap": len(bad_subs),
         "sessions_drained": len(drained), "resumes": sum(len(s.drains) for s in sessions),
         "not_resumed": unresumed, "session_errors": sum(len(s.errors) for s in sessions),
+        "unavailable_errors": sum(s.unavailable for s in sessions),
+        "sends_retried_after_timeout": sum(s.retried for s in sessions),
         "max_recover_s": max(r["recover_s"] for r in result["per_node"]),
     })
     ok = (result["receipted"] == total and not dups and not not_stored and not strangers
@@ -401,9 +424,20 @@ async def main_async(a):
           and not result["session_errors"] and len(drained) >= len(sessions) * (n - 1) // n)
     result["ok"] = ok
     if not ok:
-        for s in bad_subs[:3]:
-            log(f"subscriber {s.idx} room {s.room}: {len(s.got)} of {len(stored[s.room])}, "
-                f"drains {s.drains}, errors {s.errors[:2]}")
+        # Where each subscriber's missing messages sit (a hole in the middle: a lost
+        # catch-up or live message; a missing tail: a stalled room) against its resumes.
+        offsets = {}
+        for room, key, off in psql(a.pg_url, f"SELECT room_id, message_key, kafka_offset FROM "
+                                   f"messages WHERE room_id IN ({ids})"):
+            offsets[key] = int(off)
+        for s in bad_subs[:8]:
+            have = {k for k, _ in s.got}
+            miss = [(i, offsets.get(k)) for i, k in enumerate(stored[s.room]) if k not in have]
+            log(f"subscriber {s.idx} room {s.room}: {len(s.got)} of {len(stored[s.room])}; "
+                f"missing (index, position) {miss[:5]} of {len(stored[s.room])}; positions "
+                f"around: {[p for _, p in s.got[-4:]]}; resumed after "
+                f"{[(d[0] + 1, round(d[1], 1), d[4] + 1 if d[4] is not None else None) for d in s.drains]}"
+                f" (from node, at s, to node); errors {s.errors[:2]}")
     for t in tasks:
         t.cancel()
     for s in sessions:
