@@ -22,7 +22,8 @@
 # box's 20,000 open files), BENCH_HOLD (20), BENCH_FANOUT_ROOMS (200), BENCH_ROOM_SIZE (10),
 # BENCH_RATES ("500 1000 2000"), BENCH_DURATION (15), BENCH_WARMUP (3), BENCH_DRAIN (5),
 # BENCH_STORM_SESSIONS (5,000 x nodes), BENCH_SOURCE_ADDRS (127.0.0.2-127.0.0.9),
-# BENCH_CONNECT_TIMEOUT (300 s per chat-bench process), BENCH_RESULTS_DIR (perf/results;
+# BENCH_INFLIGHT (200: handshakes in flight in the held run), BENCH_CONNECT_TIMEOUT (300 s per
+# chat-bench process), BENCH_RESULTS_DIR (perf/results;
 # "-": nowhere), BENCH_NOTE, BENCH_KEEP_STACK (0), BENCH_CHECK (0; 1: exit 1 unless every
 # run had no failed connect, no loss, and every node held its share: the short form of
 # `ops/dev test`). The stack: BENCH_PG_PORT (25460), BENCH_REDIS_PORT (63830),
@@ -32,7 +33,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
-    sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 # Its own ports and var dir: it can run beside the one-node bench stack and the test stack.
@@ -222,6 +223,7 @@ for sc in $SCENARIOS; do
         head -n "$HELD_N" "$SESSIONS" >"$BENCH_VAR/held.txt"
         echo "[cluster] held: $HELD_N sessions over $NODES nodes for ${HOLD}s" >&2
         run_bench held "$BENCH_VAR/held.txt" --rate 0 --duration "$HOLD" --drain 0 \
+            --inflight "${BENCH_INFLIGHT:-200}" \
             --label "held nodes=$NODES sessions=$HELD_N"
         ;;
     fanout)
