@@ -60,8 +60,15 @@ cn_stack_profile()
         REDIS_USER=chat
         REDIS_PASSWORD_FILE="$REDIS_DIR/password"
     fi
-    # CN_STACK_NODES=1 runs the stack with its first node only (perf/bench/fanout.sh).
-    if [[ "${CN_STACK_NODES:-2}" == 1 ]]; then NODE_PORTS=("${NODE_PORTS[0]}"); fi
+    # CN_STACK_NODES=1 runs the stack with its first node only (perf/bench/fanout.sh);
+    # N > 2 runs N nodes on consecutive ports from the first one's (perf/bench/cluster.sh).
+    local nodes="${CN_STACK_NODES:-2}" i
+    [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || cn_die "CN_STACK_NODES must be a positive number"
+    if ((nodes == 1)); then
+        NODE_PORTS=("${NODE_PORTS[0]}")
+    elif ((nodes > 2)); then
+        for ((i = 1; i < nodes; i++)); do NODE_PORTS[i]=$((NODE_PORTS[0] + i)); done
+    fi
     NODE_COUNT=${#NODE_PORTS[@]}
     # Deadlines (seconds). Sanitizer builds start slowly.
     NODE_HEALTH_TIMEOUT="${CN_NODE_HEALTH_TIMEOUT:-90}"

@@ -148,6 +148,11 @@ void bench_report_merge(struct bench_report *dst, const struct bench_report *src
     dst->bad_body += src->bad_body;
     dst->connects_ok += src->connects_ok;
     dst->ready += src->ready;
+    for (unsigned i = 0; i < BENCH_MAX_NODES; i++) {
+        dst->node_ready[i] += src->node_ready[i];
+        dst->node_failed[i] += src->node_failed[i];
+        dst->node_dead_end[i] += src->node_dead_end[i];
+    }
     dst->connect_cpu_s += src->connect_cpu_s;
     dst->cpu_s += src->cpu_s;
     hist_merge(&dst->lat, &src->lat);

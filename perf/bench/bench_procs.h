@@ -31,10 +31,17 @@ struct bench_ctl {
     uint64_t sent, receipts, want, delivered;
 };
 
+/* The most nodes one run spreads its sessions over (--url HOST:PORT,...). */
+#define BENCH_MAX_NODES 16
+
 /* One child's raw results; the parent sums the counts and merges the histograms. */
 struct bench_report {
     uint64_t sent, receipts, errors, dead, delivered, dups_seen, bad_body, connects_ok;
     uint64_t ready;
+    /* per node (index in --url): ready after the connect phase, dead by then (failed
+     * connects), dead by the end of the run (failed + dropped later) */
+    uint64_t node_ready[BENCH_MAX_NODES], node_failed[BENCH_MAX_NODES];
+    uint64_t node_dead_end[BENCH_MAX_NODES];
     double connect_cpu_s, cpu_s; /* CPU of the connect phase, of the send+drain phase */
     struct latency_hist lat, connect_lat, ack_lat;
     char first_error[256];

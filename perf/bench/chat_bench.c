@@ -5,11 +5,11 @@
  * (client send to subscriber receive, through the server's Kafka and Redis path), and
  * the CPU it used itself (so a run where the generator saturated says so).
  *
- *   chat-bench --url HOST:PORT --sessions FILE --rate MSGS_PER_S --duration S
+ *   chat-bench --url HOST:PORT[,HOST:PORT...] --sessions FILE --rate MSGS_PER_S --duration S
  *              [--drain S] [--dest-prefix /topic/room.] [--send-dest /app/chat.send]
- *              [--server-pid PID] [--label TEXT] [--peer chat-node|rabbitmq]
+ *              [--server-pid PID[,PID...]] [--label TEXT] [--peer chat-node|rabbitmq]
  *              [--senders N] [--inflight N] [--procs N] [--warmup S]
- *              [--timeline PATH]
+ *              [--timeline PATH] [--source-addrs A.B.C.D-A.B.C.E] [--connect-timeout S]
  *
  * The sessions file has one line per session: `userId token roomId[,roomId...]`; the
  * session sends into its first room and subscribes to all of them. --senders N: only the
@@ -35,6 +35,19 @@
  * sequence number up to count deliveries per message, so loss and duplicates are exact.
  * Expected deliveries of a message = the sessions of this run subscribed to its room,
  * counted for messages the server acknowledged (RECEIPT).
+ *
+ * Several nodes (--url with a comma-separated list, at most BENCH_MAX_NODES): the sessions
+ * are spread so that the members of every room sit on different nodes: the i-th member
+ * of a room (in file order, by its first room) goes to node i mod N, so every delivery
+ * but one in N crosses nodes (through Redis). --server-pid then takes the nodes' pids in
+ * the same order; the JSON has a "nodes" array with each node's sessions, ready
+ * (subscribed after the connect phase), failed (dead by then), dropped (died later), RSS
+ * before/after and CPU; the top-level server_* figures are sums over the nodes.
+ * --source-addrs binds the sockets to loopback source addresses in turn (a range within
+ * one /24, e.g. 127.0.0.2-127.0.0.9), with IP_BIND_ADDRESS_NO_PORT so the port is chosen
+ * at connect for the whole 4-tuple: ephemeral ports then never run out however many
+ * sessions a run holds. --connect-timeout S (120): how long a process may take to connect
+ * and subscribe its sessions.
  *
  * --procs N (1; raised when the sessions need more sockets than RLIMIT_NOFILE allows one
  * process): the sessions are driven by N forked children, each a contiguous slice of the
@@ -86,6 +99,7 @@ struct session {
     int64_t connect_start_ns;
     int64_t hb_out_ns; /* how often the server wants to hear from us; 0: never */
     int64_t last_out_ns;
+    unsigned node; /* index in B.nodes */
 };
 
 struct room_count {
@@ -93,14 +107,24 @@ struct room_count {
     unsigned subscribers;
 };
 
-static struct {
+struct node {
     struct sockaddr_in addr;
     char hostport[128];
+    int pid; /* --server-pid, 0: unknown */
+    long rss_before, rss_after;
+    double cpu_before, cpu_after;
+};
+
+static struct {
+    struct node nodes[BENCH_MAX_NODES];
+    unsigned nnodes, npids;
+    struct in_addr *src; /* --source-addrs */
+    unsigned nsrc;
+    double connect_timeout;
     const char *dest_prefix, *send_dest, *label;
     bool peer_rabbitmq;
     unsigned senders, inflight;
     double rate, duration, drain, warmup;
-    int server_pid;
     struct session *s;
     unsigned n;      /* sessions in the file */
     unsigned lo, hi; /* the slice of s[] this process drives */
@@ -156,15 +180,16 @@ static unsigned room_subscribers(int64_t room)
     return 0;
 }
 
-static void count_room(int64_t room)
+/* Counts one more subscriber of room; returns how many it had before (the new member's
+ * index in the room, which picks its node). */
+static unsigned count_room(int64_t room)
 {
-    for (unsigned i = 0; i < B.nrc; i++)
-        if (B.rc[i].room == room) {
-            B.rc[i].subscribers++;
-            return;
-        }
+    for (unsigned i = B.nrc; i-- > 0;) /* the file lists a room's members together */
+        if (B.rc[i].room == room)
+            return B.rc[i].subscribers++;
     B.rc = xrealloc(B.rc, (B.nrc + 1) * sizeof *B.rc);
     B.rc[B.nrc++] = (struct room_count){room, 1};
+    return 0;
 }
 
 static void load_sessions(const char *path)
@@ -188,7 +213,9 @@ static void load_sessions(const char *path)
         for (char *r = strtok_r(rooms, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
             s->rooms = xrealloc(s->rooms, (s->nrooms + 1) * sizeof *s->rooms);
             s->rooms[s->nrooms++] = atoll(r);
-            count_room(atoll(r));
+            unsigned member = count_room(atoll(r));
+            if (s->nrooms == 1)
+                s->node = member % B.nnodes;
         }
     }
     fclose(f);
@@ -281,8 +308,21 @@ static void start_connect(struct session *s)
         die("socket() failed: out of file descriptors? (ulimit -n)");
     int one = 1;
     setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (B.nsrc) {
+        /* the port is picked at connect, unique per 4-tuple, not per source address */
+        setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr = B.src[(size_t)(s - B.s) % B.nsrc]};
+        if (bind(s->fd, (struct sockaddr *)&src, sizeof src) < 0) {
+            close(s->fd);
+            s->fd = -1;
+            kill_session(s, strerror(errno));
+            return;
+        }
+    }
+    const struct node *node = &B.nodes[s->node];
     s->connect_start_ns = now_ns();
-    int rc = connect(s->fd, (struct sockaddr *)&B.addr, sizeof B.addr);
+    int rc = connect(s->fd, (const struct sockaddr *)&node->addr, sizeof node->addr);
     if (rc < 0 && errno != EINPROGRESS) {
         close(s->fd);
         s->fd = -1;
@@ -299,7 +339,7 @@ static void start_connect(struct session *s)
                      "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: Y2hhdC1iZW5jaC1rZXkxMg==\r\n"
                      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v12.stomp\r\n\r\n",
-                     B.hostport);
+                     node->hostport);
     queue_raw(s, req, (size_t)n);
 }
 
@@ -620,12 +660,21 @@ static unsigned count_state(enum state st)
     return c;
 }
 
+/* Adds this process's sessions in state st, per node, to out[]. */
+static void count_state_per_node(enum state st, uint64_t *out)
+{
+    for (unsigned i = B.lo; i < B.hi; i++)
+        out[B.s[i].node] += B.s[i].st == st;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: chat-bench --url HOST:PORT --sessions FILE --rate N --duration S\n"
-                    "       [--drain S] [--dest-prefix P] [--send-dest D] [--server-pid PID]\n"
-                    "       [--label TEXT] [--peer chat-node|rabbitmq] [--senders N]\n"
-                    "       [--inflight N] [--procs N] [--warmup S] [--timeline PATH]\n");
+    fprintf(stderr,
+            "usage: chat-bench --url HOST:PORT[,HOST:PORT...] --sessions FILE --rate N\n"
+            "       --duration S [--drain S] [--dest-prefix P] [--send-dest D]\n"
+            "       [--server-pid PID[,PID...]] [--label TEXT] [--peer chat-node|rabbitmq]\n"
+            "       [--senders N] [--inflight N] [--procs N] [--warmup S] [--timeline PATH]\n"
+            "       [--source-addrs A.B.C.D-A.B.C.E] [--connect-timeout S]\n");
     exit(2);
 }
 
@@ -705,11 +754,13 @@ static int run_child(unsigned k, int report_fd, void *arg)
         }
         poll_once(10);
         heartbeats(now_ns());
-        if (now_ns() - t0 > (int64_t)120 * 1000000000)
-            die("sessions did not all connect and subscribe within 120 s");
+        if (now_ns() - t0 > (int64_t)(B.connect_timeout * 1e9))
+            die("sessions did not all connect and subscribe within --connect-timeout");
     }
     r->connect_cpu_s = cpu_seconds_self() - conn_cpu0;
     r->ready = count_state(S_READY);
+    count_state_per_node(S_READY, r->node_ready);
+    count_state_per_node(S_DEAD, r->node_failed);
     __atomic_add_fetch(&B.ctl->connected, 1, __ATOMIC_RELEASE);
     hold_until(&B.ctl->go_send, parent);
 
@@ -755,6 +806,7 @@ static int run_child(unsigned k, int report_fd, void *arg)
 
     if (B.timeline)
         write_timelines(k);
+    count_state_per_node(S_DEAD, r->node_dead_end);
     r->sent = B.sent;
     r->receipts = B.receipts;
     r->errors = B.errors;
@@ -786,6 +838,114 @@ static void plan_processes(unsigned senders)
     B.max_seq = B.seq_base[B.procs];
 }
 
+/* --url HOST:PORT[,HOST:PORT...] into B.nodes. */
+static void parse_urls(const char *list)
+{
+    char *copy = strdup(list), *save = NULL;
+    if (!copy)
+        die("out of memory");
+    for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        if (B.nnodes == BENCH_MAX_NODES)
+            die("--url: too many nodes");
+        struct node *nd = &B.nodes[B.nnodes++];
+        const char *colon = strrchr(u, ':');
+        if (!colon)
+            usage();
+        snprintf(nd->hostport, sizeof nd->hostport, "%s", u);
+        char host[64];
+        snprintf(host, sizeof host, "%.*s", (int)(colon - u), u);
+        nd->addr.sin_family = AF_INET;
+        nd->addr.sin_port = htons((uint16_t)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &nd->addr.sin_addr) != 1)
+            die("--url: HOST must be an IPv4 address");
+    }
+    free(copy);
+    if (B.nnodes == 0)
+        usage();
+}
+
+/* --server-pid PID[,PID...]: the nodes' pids, in --url order. */
+static void parse_pids(const char *list)
+{
+    for (const char *p = list; *p;) {
+        if (B.npids == BENCH_MAX_NODES)
+            die("--server-pid: too many pids");
+        B.nodes[B.npids++].pid = atoi(p);
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+}
+
+/* --source-addrs A.B.C.D-A.B.C.E (or one address): consecutive addresses, last octet. */
+static void parse_sources(const char *v)
+{
+    char first[32], last[32];
+    const char *dash = strchr(v, '-');
+    snprintf(first, sizeof first, "%.*s", dash ? (int)(dash - v) : (int)strlen(v), v);
+    snprintf(last, sizeof last, "%s", dash ? dash + 1 : v);
+    struct in_addr a, b;
+    if (inet_pton(AF_INET, first, &a) != 1 || inet_pton(AF_INET, last, &b) != 1 ||
+        ntohl(b.s_addr) < ntohl(a.s_addr) || ntohl(b.s_addr) - ntohl(a.s_addr) > 255)
+        die("--source-addrs: want A.B.C.D-A.B.C.E, at most 256 addresses");
+    B.nsrc = ntohl(b.s_addr) - ntohl(a.s_addr) + 1;
+    B.src = xrealloc(NULL, B.nsrc * sizeof *B.src);
+    for (unsigned i = 0; i < B.nsrc; i++)
+        B.src[i].s_addr = htonl(ntohl(a.s_addr) + i);
+}
+
+/* Sum of the nodes' VmRSS (KiB), each kept in rss_before or rss_after; -1: no pid. */
+static long nodes_rss(bool after)
+{
+    long sum = -1;
+    for (unsigned i = 0; i < B.nnodes; i++) {
+        long kb = rss_kb_of(B.nodes[i].pid);
+        *(after ? &B.nodes[i].rss_after : &B.nodes[i].rss_before) = kb;
+        if (kb >= 0)
+            sum = (sum < 0 ? 0 : sum) + kb;
+    }
+    return sum;
+}
+
+/* Sum of the nodes' CPU seconds, each kept in cpu_before or cpu_after; -1: no pid. */
+static double nodes_cpu(bool after)
+{
+    double sum = -1;
+    for (unsigned i = 0; i < B.nnodes; i++) {
+        double c = cpu_seconds_of(B.nodes[i].pid);
+        *(after ? &B.nodes[i].cpu_after : &B.nodes[i].cpu_before) = c;
+        if (c >= 0)
+            sum = (sum < 0 ? 0 : sum) + c;
+    }
+    return sum;
+}
+
+/* The "nodes" array of the result: per node, its sessions and what it cost. */
+static void print_nodes(const struct bench_report *all, double wall)
+{
+    unsigned per[BENCH_MAX_NODES] = {0};
+    for (unsigned i = 0; i < B.n; i++)
+        per[B.s[i].node]++;
+    printf(",\"nodes\":[");
+    for (unsigned i = 0; i < B.nnodes; i++) {
+        const struct node *nd = &B.nodes[i];
+        bool cpu = nd->cpu_before >= 0 && nd->cpu_after >= 0 && nd->pid > 0;
+        printf("%s{\"url\":\"%s\",\"pid\":%d,\"sessions\":%u,\"ready\":%" PRIu64
+               ",\"failed\":%" PRIu64 ",\"dropped\":%" PRIu64
+               ",\"rss_kb_before\":%ld,\"rss_kb_after\":%ld,\"rss_per_session_b\":%.0f,"
+               "\"cpu_cores\":%.2f}",
+               i ? "," : "", nd->hostport, nd->pid, per[i], all->node_ready[i], all->node_failed[i],
+               all->node_dead_end[i] - all->node_failed[i], nd->pid > 0 ? nd->rss_before : -1,
+               nd->pid > 0 ? nd->rss_after : -1,
+               nd->pid > 0 && nd->rss_before > 0 && nd->rss_after > 0 && all->node_ready[i]
+                   ? (double)(nd->rss_after - nd->rss_before) * 1024.0 / (double)all->node_ready[i]
+                   : -1.0,
+               cpu ? (nd->cpu_after - nd->cpu_before) / wall : -1.0);
+    }
+    printf("]");
+}
+
 static void kill_children(const pid_t *pids)
 {
     for (unsigned k = 0; k < B.procs; k++)
@@ -801,6 +961,7 @@ int main(int argc, char **argv)
     B.label = "";
     B.drain = 5;
     B.inflight = 200;
+    B.connect_timeout = 120;
     if (argc % 2 == 0)
         usage(); /* every option takes a value */
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -820,7 +981,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--send-dest"))
             B.send_dest = v;
         else if (!strcmp(a, "--server-pid"))
-            B.server_pid = atoi(v);
+            parse_pids(v);
+        else if (!strcmp(a, "--source-addrs"))
+            parse_sources(v);
+        else if (!strcmp(a, "--connect-timeout") && atof(v) > 0)
+            B.connect_timeout = atof(v);
         else if (!strcmp(a, "--label"))
             B.label = v;
         else if (!strcmp(a, "--peer") && (!strcmp(v, "rabbitmq") || !strcmp(v, "chat-node")))
@@ -840,16 +1005,9 @@ int main(int argc, char **argv)
     }
     if (!url || !sessions || B.rate < 0 || B.duration <= 0)
         usage();
-    const char *colon = strrchr(url, ':');
-    if (!colon)
-        usage();
-    snprintf(B.hostport, sizeof B.hostport, "%s", url);
-    char host[64];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - url), url);
-    B.addr.sin_family = AF_INET;
-    B.addr.sin_port = htons((uint16_t)atoi(colon + 1));
-    if (inet_pton(AF_INET, host, &B.addr.sin_addr) != 1)
-        die("--url: HOST must be an IPv4 address");
+    parse_urls(url);
+    if (B.npids > B.nnodes)
+        die("--server-pid: more pids than --url nodes");
     load_sessions(sessions);
     B.procs = bench_procs_needed(B.n, procs_asked);
     if (B.procs > B.n)
@@ -873,8 +1031,8 @@ int main(int argc, char **argv)
         die("out of memory");
 
     /* The children inherit B; each differs in its slice, set just before its fork. */
-    long rss_before = rss_kb_of(B.server_pid);
-    double conn_srv0 = cpu_seconds_of(B.server_pid);
+    long rss_before = nodes_rss(false);
+    double conn_srv0 = nodes_cpu(false);
     int64_t t0 = now_ns();
     pid_t self = getpid();
     for (unsigned k = 0; k < B.procs; k++) {
@@ -883,12 +1041,12 @@ int main(int argc, char **argv)
         B.my_rate = B.rate * (B.my_senders_hi - B.lo) / senders;
         bench_spawn_one(k, &pids[k], &fds[k], fds, run_child, &self);
     }
-    if (!bench_wait_children(&B.ctl->connected, B.procs, pids, B.procs, 150)) {
+    if (!bench_wait_children(&B.ctl->connected, B.procs, pids, B.procs, B.connect_timeout + 30)) {
         kill_children(pids);
         die("the sessions did not all connect and subscribe");
     }
     double connect_s = (double)(now_ns() - t0) / 1e9;
-    double connect_srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - conn_srv0 : -1;
+    double connect_srv = conn_srv0 >= 0 ? nodes_cpu(false) - conn_srv0 : -1;
 
     /* every subscriber in every process is ready: all start sending together */
     int64_t start = now_ns() + (int64_t)(B.warmup * 1e9);
@@ -896,15 +1054,15 @@ int main(int argc, char **argv)
     __atomic_store_n(&B.ctl->go_send, 1, __ATOMIC_RELEASE);
     while (now_ns() < start)
         usleep(10000); /* the warm-up: the server's CPU counts from its end */
-    double srv0 = cpu_seconds_of(B.server_pid);
+    double srv0 = nodes_cpu(false);
     if (!bench_wait_children(&B.ctl->drained, B.procs, pids, B.procs,
                              B.warmup + B.duration + B.drain + 60)) {
         kill_children(pids);
         die("a child did not finish sending and draining");
     }
     double elapsed = (double)(now_ns() - start) / 1e9;
-    long rss_after = rss_kb_of(B.server_pid);
-    double srv = B.server_pid > 0 ? cpu_seconds_of(B.server_pid) - srv0 : -1;
+    long rss_after = nodes_rss(true);
+    double srv = srv0 >= 0 ? nodes_cpu(true) - srv0 : -1;
     __atomic_store_n(&B.ctl->go_exit, 1, __ATOMIC_RELEASE);
 
     struct bench_report *all = calloc(2, sizeof *all), *one = all + 1;
@@ -934,38 +1092,41 @@ int main(int argc, char **argv)
             dups += B.got[q] - B.expect[q];
     }
     double cores = all->cpu_s / elapsed;
-    printf(
-        "{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,\"procs\":%u,"
-        "\"ready\":%" PRIu64
-        ",\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,\"warmup_s\":%.1f,"
-        "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
-        "\"connect_bench_cpu_s\":%.2f,"
-        "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-        "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"delivered\":%" PRIu64
-        ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
-        ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
-        "\"p999\":%.2f,\"max\":%.2f},\"receipt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-        "\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64 ",\"bad_bodies\":%" PRIu64
-        ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
-        "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
-        "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"}\n",
-        B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, B.procs, all->ready, B.nrc,
-        senders, B.rate, wall, B.warmup, connect_s,
-        connect_s > 0 ? (double)all->connects_ok / connect_s : 0.0, connect_srv, all->connect_cpu_s,
-        latency_hist_quantile(&all->connect_lat, 0.5) / 1e3,
-        latency_hist_quantile(&all->connect_lat, 0.9) / 1e3,
-        latency_hist_quantile(&all->connect_lat, 0.99) / 1e3, all->connect_lat.max_us / 1e3,
-        all->sent, all->receipts, expected, got_acked, lost, dups, (double)got_acked / sending_s,
-        latency_hist_quantile(&all->lat, 0.5) / 1e3, latency_hist_quantile(&all->lat, 0.9) / 1e3,
-        latency_hist_quantile(&all->lat, 0.99) / 1e3, latency_hist_quantile(&all->lat, 0.999) / 1e3,
-        all->lat.max_us / 1e3, latency_hist_quantile(&all->ack_lat, 0.5) / 1e3,
-        latency_hist_quantile(&all->ack_lat, 0.99) / 1e3, all->ack_lat.max_us / 1e3, all->errors,
-        all->dead, all->bad_body, cores, cores > 0.9 * B.procs ? "true" : "false", srv,
-        srv >= 0 ? srv / wall : -1.0, rss_before, rss_after,
-        rss_before > 0 && rss_after > 0 && all->ready
-            ? (double)(rss_after - rss_before) * 1024.0 / (double)all->ready
-            : -1.0,
-        all->first_error);
+    printf("{\"bench\":\"fanout\",\"server\":\"%s\",\"label\":\"%s\",\"sessions\":%u,\"procs\":%u,"
+           "\"ready\":%" PRIu64
+           ",\"rooms\":%u,\"senders\":%u,\"rate\":%.0f,\"duration_s\":%.1f,\"warmup_s\":%.1f,"
+           "\"connect_s\":%.2f,\"connects_per_s\":%.0f,\"connect_server_cpu_s\":%.2f,"
+           "\"connect_bench_cpu_s\":%.2f,"
+           "\"connect_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+           "\"sent\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"expected\":%" PRIu64
+           ",\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"duplicates\":%" PRIu64
+           ",\"deliveries_per_s\":%.0f,\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
+           "\"p999\":%.2f,\"max\":%.2f},\"receipt_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+           "\"errors\":%" PRIu64 ",\"dead_sessions\":%" PRIu64 ",\"bad_bodies\":%" PRIu64
+           ",\"bench_cpu_cores\":%.2f,\"bench_saturated\":%s,"
+           "\"server_cpu_s\":%.2f,\"server_cpu_cores\":%.2f,\"server_rss_kb_before\":%ld,"
+           "\"server_rss_kb_after\":%ld,\"server_rss_per_session_b\":%.0f,\"first_error\":\"%s\"",
+           B.peer_rabbitmq ? "rabbitmq" : "chat-node", B.label, B.n, B.procs, all->ready, B.nrc,
+           senders, B.rate, wall, B.warmup, connect_s,
+           connect_s > 0 ? (double)all->connects_ok / connect_s : 0.0, connect_srv,
+           all->connect_cpu_s, latency_hist_quantile(&all->connect_lat, 0.5) / 1e3,
+           latency_hist_quantile(&all->connect_lat, 0.9) / 1e3,
+           latency_hist_quantile(&all->connect_lat, 0.99) / 1e3, all->connect_lat.max_us / 1e3,
+           all->sent, all->receipts, expected, got_acked, lost, dups, (double)got_acked / sending_s,
+           latency_hist_quantile(&all->lat, 0.5) / 1e3, latency_hist_quantile(&all->lat, 0.9) / 1e3,
+           latency_hist_quantile(&all->lat, 0.99) / 1e3,
+           latency_hist_quantile(&all->lat, 0.999) / 1e3, all->lat.max_us / 1e3,
+           latency_hist_quantile(&all->ack_lat, 0.5) / 1e3,
+           latency_hist_quantile(&all->ack_lat, 0.99) / 1e3, all->ack_lat.max_us / 1e3, all->errors,
+           all->dead, all->bad_body, cores, cores > 0.9 * B.procs ? "true" : "false", srv,
+           srv >= 0 ? srv / wall : -1.0, rss_before, rss_after,
+           rss_before > 0 && rss_after > 0 && all->ready
+               ? (double)(rss_after - rss_before) * 1024.0 / (double)all->ready
+               : -1.0,
+           all->first_error);
+    if (B.nnodes > 1)
+        print_nodes(all, wall);
+    printf("}\n");
     int rc = lost == 0 && all->errors == 0 ? 0 : 1;
     free(all);
     free(pids);
