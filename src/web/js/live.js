@@ -7,7 +7,7 @@
 // and the server stores and delivers it once.
 import { Client, ReconnectionTimeMode } from '@stomp/stompjs';
 
-export function createLive({ token, onMessage, onRead, onStatus, onAppError, onAuthFailed, onReconnected }) {
+export function createLive({ token, onMessage, onRead, onStatus, onAppError, onAuthFailed, onReconnected, onTyping = () => {} }) { // reading: onTyping
   const positions = new Map(); // roomId -> last position seen (number)
   const watched = new Set();
   const subs = new Map(); // roomId -> stompjs subscription
@@ -76,6 +76,11 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
         onRead(body);
         return;
       }
+      // reading: typing events have no position and are not messages.
+      if (m.headers['x-event'] === 'typing') {
+        onTyping(body);
+        return;
+      }
       notePosition(room, body.position);
       onMessage(body);
     }, headers));
@@ -106,6 +111,12 @@ export function createLive({ token, onMessage, onRead, onStatus, onAppError, onA
       subscribe(room);
     },
     notePosition,
+    // reading: "typing in roomId", best effort (no receipt, nothing queued while offline).
+    typing(roomId) {
+      if (client.connected && subs.has(roomId)) {
+        client.publish({ destination: '/app/chat.typing', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ roomId }) });
+      }
+    },
     knowsPosition: (room) => positions.has(room),
     // Resolves on the server's RECEIPT (Kafka has it), rejects with {code,message}.
     send(roomId, content, messageKey) {

@@ -5,6 +5,7 @@ import { createLive } from './live.js';
 import { createRooms } from './rooms.js';
 import { createChat } from './chat.js';
 import { $, uuid } from './dom.js';
+import { createNotify } from './notify.js'; // reading: tab title and notifications
 
 const STORE = 'chat-node.session';
 const FLASH = 'chat-node.flash'; // a message to show after the reload of a logout
@@ -19,7 +20,14 @@ const chat = createChat({
   me: () => session.user,
   onError: showError,
   onSeenNeedsIds: (id) => fetchIds(id),
+  sendTyping: (id) => live && live.typing(id), // reading: typing
 });
+// reading: unread count in the tab title, desktop notifications when enabled.
+const notify = createNotify({
+  unreadInList: () => rooms.ids().reduce((n, id) => n + (rooms.get(id).unreadCount || 0), 0),
+  onClick: (id) => openRoom(id),
+});
+$('rooms-empty').after(notify.button);
 
 const ERROR_TEXT = {
   RATE_LIMITED: 'You are sending too fast: the message was not sent. Wait a moment and retry.',
@@ -171,6 +179,7 @@ $('join-form').addEventListener('submit', (ev) => {
 function onMessage(m) {
   const mine = m.senderId === session.user.id;
   if (!rooms.onMessage(m, mine)) refreshRooms(); // a room we did not know yet
+  if (!mine) notify.message(m, rooms.get(m.roomId) ? rooms.titleOf(rooms.get(m.roomId)) : m.senderNickname, m.roomId === chat.current()); // reading:
   if (m.roomId === chat.current()) {
     chat.add(m);
     if (!mine && document.visibilityState === 'visible') markRead(m.roomId);
@@ -220,6 +229,7 @@ function start() {
     token: session.token,
     onMessage,
     onRead: (ev) => { if (chat.onRead(ev)) fetchIds(ev.roomId); },
+    onTyping: (ev) => chat.onTyping(ev), // reading: typing
     onStatus: setStatus,
     onAppError: showError,
     onAuthFailed: () => logout('Your session has expired: log in again.'),
