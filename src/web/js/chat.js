@@ -102,23 +102,32 @@ export function createChat({ api, me, onError, onSeenNeedsIds, sendTyping = () =
 
   // Day separators and groups, recomputed over the whole list after every change (a
   // page of older messages or a late message can land anywhere). The message <li>s stay
-  // as they are; separators are <li class="day"> between them.
+  // as they are; separators are <li class="day"> between them, kept when still right so
+  // a screen reader does not hear "Today" again with every message.
   function decorate() {
-    for (const el of [...list.querySelectorAll(':scope > li.day')]) el.remove();
+    const keep = new Set();
     let prev = null;
     for (const li of [...list.children]) {
+      if (li.classList.contains('day')) continue;
       const e = byKey.get(`${li.dataset.sender}:${li.dataset.key}`);
       const m = e && e.m;
       if (!m) continue;
       if (!prev || dayKey(prev.createdAt) !== dayKey(m.createdAt)) {
         const label = dayLabel(m.createdAt);
-        if (label) list.insertBefore(h('li', { class: 'day', role: 'separator' }, h('span', null, label)), li);
+        const before = li.previousElementSibling;
+        if (before && before.classList.contains('day') && before.textContent === label && !keep.has(before)) {
+          keep.add(before);
+        } else if (label) {
+          const sep = h('li', { class: 'day', role: 'separator', 'aria-label': label }, h('span', null, label));
+          list.insertBefore(sep, li);
+          keep.add(sep);
+        }
       }
       li.classList.toggle('cont', sameGroup(prev, m));
       prev = m;
     }
-    const none = list.children.length === 0;
-    empty.hidden = !none || !roomId;
+    for (const el of [...list.querySelectorAll(':scope > li.day')]) if (!keep.has(el)) el.remove();
+    empty.hidden = list.children.length > 0 || !roomId;
   }
 
   function renderSeen() {

@@ -5,6 +5,7 @@ const dayStart = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).get
 const DAY = 86400000;
 
 function parse(iso) {
+  if (!iso) return null; // new Date(null) would be 1970
   const d = new Date(iso);
   return isNaN(d) ? null : d;
 }
