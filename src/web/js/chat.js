@@ -96,37 +96,28 @@ export function createChat({ api, me, onError, onSeenNeedsIds, sendTyping = () =
   }
 
   function firstPendingLi() {
-    for (const el of list.children) if (el.dataset.key && !el.dataset.position) return el;
+    for (const el of list.children) if (!el.dataset.position) return el;
     return null;
   }
 
   // Day separators and groups, recomputed over the whole list after every change (a
-  // page of older messages or a late message can land anywhere). The message <li>s stay
-  // as they are; separators are <li class="day"> between them, kept when still right so
-  // a screen reader does not hear "Today" again with every message.
+  // page of older messages or a late message can land anywhere). The first message of
+  // a day carries its separator (a <div class="day"> at its top), so every <li> of the
+  // list stays one message; a separator still right is left alone, so a screen reader
+  // does not hear "Today" again with every message.
   function decorate() {
-    const keep = new Set();
     let prev = null;
-    for (const li of [...list.children]) {
-      if (li.classList.contains('day')) continue;
+    for (const li of list.children) {
       const e = byKey.get(`${li.dataset.sender}:${li.dataset.key}`);
       const m = e && e.m;
       if (!m) continue;
-      if (!prev || dayKey(prev.createdAt) !== dayKey(m.createdAt)) {
-        const label = dayLabel(m.createdAt);
-        const before = li.previousElementSibling;
-        if (before && before.classList.contains('day') && before.textContent === label && !keep.has(before)) {
-          keep.add(before);
-        } else if (label) {
-          const sep = h('li', { class: 'day', role: 'separator', 'aria-label': label }, h('span', null, label));
-          list.insertBefore(sep, li);
-          keep.add(sep);
-        }
-      }
+      const label = !prev || dayKey(prev.createdAt) !== dayKey(m.createdAt) ? dayLabel(m.createdAt) : '';
+      const sep = li.firstElementChild && li.firstElementChild.classList.contains('day') ? li.firstElementChild : null;
+      if (sep && sep.textContent !== label) sep.remove();
+      if (label && (!sep || sep.textContent !== label)) li.prepend(h('div', { class: 'day', role: 'separator' }, h('span', null, label)));
       li.classList.toggle('cont', sameGroup(prev, m));
       prev = m;
     }
-    for (const el of [...list.querySelectorAll(':scope > li.day')]) if (!keep.has(el)) el.remove();
     empty.hidden = list.children.length > 0 || !roomId;
   }
 

@@ -79,7 +79,7 @@ try {
   const times = await b.page.locator('#messages li[data-position] time').evaluateAll(
     (els) => els.filter((e) => e.offsetParent !== null).length);
   check(times === 1, `one time over the group, have ${times}`);
-  const days = await b.page.locator('#messages li.day').allTextContents();
+  const days = await b.page.locator('#messages li[data-position] .day').allTextContents();
   check(JSON.stringify(days) === '["Today"]', `one "Today" separator, have ${JSON.stringify(days)}`);
   const tip = await b.page.locator('#messages li[data-position] time').first().getAttribute('title');
   check(tip && /\d{4}/.test(tip) && /\d{1,2}:\d{2}/.test(tip), `the time's tooltip has the full date and time: ${tip}`);
