@@ -318,5 +318,18 @@ def test_journey_in_chromium():
         own.close()
 
 
+def test_reading_comfort_in_chromium():
+    """reading.mjs: empty room text, direct room presence ("online", then "last seen"),
+    unread count in the tab title, grouped messages under a "Today" separator, typing,
+    "Seen", and a draft per room that survives switching rooms and a reload."""
+    npm_ci()
+    out = os.path.join(SHOTS, "reading")
+    shutil.rmtree(out, ignore_errors=True)
+    r = subprocess.run(["node", "reading.mjs", NODE1, NODE2, out], cwd=E2E_DIR,
+                       capture_output=True, text=True, timeout=300 * cnlib.scale())
+    print(r.stdout, r.stderr)
+    assert r.returncode == 0, f"screenshots in {out}\n{r.stdout}\n{r.stderr}"
+    assert os.listdir(out), "no screenshots saved"
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))

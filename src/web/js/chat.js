@@ -1,10 +1,15 @@
 // The open room: history (newest page first, older pages by cursor when the
 // log is scrolled to the top), live messages in position order, the sender's own
 // messages while they wait for their receipt, "Seen" from read events, and the
-// members with presence dots.
+// members with presence dots. For reading: day separators, messages grouped by
+// sender (name and time once per group), an empty state, the other person's presence
+// under a direct room's name, who is typing, and a draft per room.
 import { $, h, timeOf } from './dom.js';
+import { dayKey, dayLabel, fullDate, lastSeen, sameGroup } from './when.js';
+import { createTyping } from './typing.js';
+import { loadDraft, saveDraft } from './drafts.js';
 
-export function createChat({ api, me, onError, onSeenNeedsIds }) {
+export function createChat({ api, me, onError, onSeenNeedsIds, sendTyping = () => {} }) {
   let roomId = null;
   // A messageKey is its sender's idempotency key: two senders may pick the same one, so
   // messages are known by sender and key.
@@ -19,6 +24,32 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
 
   const log = $('log');
   const list = $('messages');
+  const nicknames = new Map(); // userId -> nickname, from members and messages
+  let direct = null; // the open direct room's other member {id, nickname, status, lastSeenAt}
+
+  // Elements of this module around the shell's: the empty state in the log, the
+  // presence line under the room's name, the typing line above the composer.
+  const empty = h('p', { id: 'empty-room', class: 'empty-room', hidden: true }, 'No messages yet. Say hello!');
+  log.insertBefore(empty, list);
+  const presence = h('p', { id: 'room-presence', class: 'room-presence', hidden: true });
+  $('room-h').after(presence);
+  const typing = createTyping({ send: (id) => sendTyping(id), nameOf: (id) => nicknames.get(id) || 'Someone' });
+  $('send-form').before(typing.el);
+  typing.el.hidden = true;
+
+  const composer = $('msg');
+  composer.addEventListener('input', () => {
+    if (!roomId) return;
+    saveDraft(me().id, roomId, composer.value);
+    if (composer.value.trim()) typing.typed(roomId);
+  });
+  // Runs before the send handler empties the box: a sent draft is gone.
+  $('send-form').addEventListener('submit', () => { if (roomId) saveDraft(me().id, roomId, ''); });
+  // "last seen 5 minutes ago" ages while the room stays open; the status itself is
+  // asked again now and then (presence is not pushed).
+  setInterval(() => {
+    if (direct) refreshMembers();
+  }, 15000);
 
   log.addEventListener('scroll', () => {
     if (log.scrollTop < 40) loadOlder();
@@ -30,9 +61,10 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
 
   function liFor(m, state) {
     const mine = m.senderId === me().id;
-    return h('li', { class: mine ? 'mine' : null, 'data-key': m.messageKey, 'data-position': m.position },
+    if (!mine && m.senderNickname) nicknames.set(m.senderId, m.senderNickname);
+    return h('li', { class: mine ? 'mine' : null, 'data-key': m.messageKey, 'data-sender': m.senderId, 'data-position': m.position },
       h('span', { class: 'who' }, mine ? 'You' : m.senderNickname),
-      h('time', { datetime: m.createdAt }, timeOf(m.createdAt)),
+      h('time', { datetime: m.createdAt, title: fullDate(m.createdAt) }, timeOf(m.createdAt)),
       h('br'),
       h('p', { class: 'text' }, m.content),
       h('span', { class: 'state', 'data-state': state || null }, stateText(state)));
@@ -68,6 +100,27 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     return null;
   }
 
+  // Day separators and groups, recomputed over the whole list after every change (a
+  // page of older messages or a late message can land anywhere). The first message of
+  // a day carries its separator (a <div class="day"> at its top), so every <li> of the
+  // list stays one message; a separator still right is left alone, so a screen reader
+  // does not hear "Today" again with every message.
+  function decorate() {
+    let prev = null;
+    for (const li of list.children) {
+      const e = byKey.get(`${li.dataset.sender}:${li.dataset.key}`);
+      const m = e && e.m;
+      if (!m) continue;
+      const label = !prev || dayKey(prev.createdAt) !== dayKey(m.createdAt) ? dayLabel(m.createdAt) : '';
+      const sep = li.firstElementChild && li.firstElementChild.classList.contains('day') ? li.firstElementChild : null;
+      if (sep && sep.textContent !== label) sep.remove();
+      if (label && (!sep || sep.textContent !== label)) li.prepend(h('div', { class: 'day', role: 'separator' }, h('span', null, label)));
+      li.classList.toggle('cont', sameGroup(prev, m));
+      prev = m;
+    }
+    empty.hidden = list.children.length > 0 || !roomId;
+  }
+
   function renderSeen() {
     let last = null;
     for (const k of order) {
@@ -92,6 +145,12 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     order = [];
     seenUpTo = 0;
     list.replaceChildren();
+    empty.hidden = true;
+    direct = null;
+    presence.hidden = true;
+    typing.clear();
+    typing.el.hidden = false;
+    composer.value = loadDraft(me().id, id);
     $('room-h').textContent = room ? room.title : `Room ${id}`;
     $('send-form').hidden = false;
     $('log').hidden = false;
@@ -101,6 +160,7 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
       const page = await api.history(id, null);
       if (gen !== generation) return [];
       page.messages.slice().reverse().forEach(place);
+      decorate();
       nextCursor = page.nextCursor;
       hasNext = page.hasNext;
       $('older').hidden = !hasNext;
@@ -122,6 +182,7 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
       if (gen !== generation) return;
       const before = log.scrollHeight;
       page.messages.forEach(place);
+      decorate();
       nextCursor = page.nextCursor;
       hasNext = page.hasNext;
       $('older').hidden = !hasNext;
@@ -140,6 +201,9 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     try {
       const d = await api.room(roomId);
       if (gen !== generation) return;
+      for (const u of d.members) if (u.id !== me().id) nicknames.set(u.id, u.nickname);
+      direct = d.type === 'DIRECT' ? d.members.find((u) => u.id !== me().id) || null : null;
+      renderPresence();
       $('members').replaceChildren(...d.members.map((u) => h('li', { 'data-user-id': u.id },
         h('span', { class: 'dot', 'data-status': u.status, role: 'img', 'aria-label': u.status === 'ONLINE' ? 'online' : 'offline' }),
         u.id === me().id ? `${u.nickname} (you)` : u.nickname)));
@@ -147,6 +211,14 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     } catch (e) {
       return null;
     }
+  }
+
+  function renderPresence() {
+    presence.hidden = !direct;
+    if (!direct) return;
+    $('room-h').textContent = direct.nickname;
+    presence.dataset.status = direct.status;
+    presence.textContent = direct.status === 'ONLINE' ? 'online' : lastSeen(direct.lastSeenAt);
   }
 
   return {
@@ -157,7 +229,10 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
     add(m) {
       if (m.roomId !== roomId) return;
       const stick = nearBottom() || m.senderId === me().id;
-      if (place(m) && stick) toBottom();
+      typing.stop(m.senderId);
+      const added = place(m);
+      if (added) decorate();
+      if (added && stick) toBottom();
       if (m.senderId === me().id && m.id == null && seenUpTo) onSeenNeedsIds(roomId);
     },
     // The sender's own message before its receipt; state 'sending' or 'failed'.
@@ -170,6 +245,7 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
       if (known) known.li.replaceWith(li);
       else list.append(li);
       byKey.set(keyOf(m), { m, li });
+      decorate();
       toBottom();
     },
     // Ids for messages that came live without one (read events name stored ids).
@@ -179,6 +255,11 @@ export function createChat({ api, me, onError, onSeenNeedsIds }) {
         if (e && !e.m.id) e.m.id = s.id;
       }
       renderSeen();
+    },
+    // A typing event of a room (live.js); the typist's own come back too.
+    onTyping(ev) {
+      if (ev.roomId !== roomId || ev.userId === me().id) return;
+      typing.show(ev.userId, ev.expiresInMs);
     },
     onRead(ev) {
       if (ev.roomId !== roomId || ev.userId === me().id) return false;

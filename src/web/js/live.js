@@ -10,7 +10,7 @@
 // access token is handed to the running session with /app/auth.refresh.
 import { Client, ReconnectionTimeMode } from '@stomp/stompjs';
 
-export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onAppError, onAuthFailed, onReconnected }) {
+export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onAppError, onAuthFailed, onReconnected, onTyping = () => {} }) { // reading: onTyping
   const positions = new Map(); // roomId -> last position seen (number)
   const watched = new Set();
   const subs = new Map(); // roomId -> stompjs subscription
@@ -95,6 +95,11 @@ export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onA
         onRead(body);
         return;
       }
+      // reading: typing events have no position and are not messages.
+      if (m.headers['x-event'] === 'typing') {
+        onTyping(body);
+        return;
+      }
       notePosition(room, body.position);
       onMessage(body);
     }, headers));
@@ -137,6 +142,12 @@ export function createLive({ getToken, onMessage, onRead, onEvent, onStatus, onA
     refresh(token) {
       if (client.connected) {
         client.publish({ destination: '/app/auth.refresh', headers: { Authorization: 'Bearer ' + token } });
+      }
+    },
+    // reading: "typing in roomId", best effort (no receipt, nothing queued while offline).
+    typing(roomId) {
+      if (client.connected && subs.has(roomId)) {
+        client.publish({ destination: '/app/chat.typing', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ roomId }) });
       }
     },
     knowsPosition: (room) => positions.has(room),

@@ -9,6 +9,7 @@ import { createChat } from './chat.js';
 import { createFind } from './find.js';
 import { createSession } from './session.js';
 import { $, uuid } from './dom.js';
+import { createNotify } from './notify.js'; // reading: tab title and notifications
 
 const FLASH = 'chat-node.flash'; // a message to show after the reload of a logout
 const INVITE = 'chat-node.invite'; // an invite link opened before signing in
@@ -30,6 +31,7 @@ const chat = createChat({
   me,
   onError: showError,
   onSeenNeedsIds: (id) => fetchIds(id),
+  sendTyping: (id) => live && live.typing(id), // reading: typing
 });
 const find = createFind({
   api,
@@ -62,6 +64,12 @@ function clearCondition(kind) {
   if (conditions.delete(kind)) renderStatus();
 }
 $('status-close').addEventListener('click', () => { conditions.clear(); renderStatus(); });
+// reading: unread count in the tab title, desktop notifications when enabled.
+const notify = createNotify({
+  unreadInList: () => rooms.ids().reduce((n, id) => n + (rooms.get(id).unreadCount || 0), 0),
+  onClick: (id) => go(id),
+});
+$('rooms-empty').after(notify.button);
 
 const ERROR_TEXT = {
   RATE_LIMITED: 'You are going too fast: that was refused. Wait a moment and retry.',
@@ -330,6 +338,7 @@ function onEvent(ev) {
 function onMessage(m) {
   const mine = m.senderId === me().id;
   if (!rooms.onMessage(m, mine)) refreshSoon(); // a room we did not know yet
+  if (!mine) notify.message(m, rooms.get(m.roomId) ? rooms.titleOf(rooms.get(m.roomId)) : m.senderNickname, m.roomId === openId); // reading:
   if (m.roomId === openId) {
     chat.add(m);
     if (!mine && document.visibilityState === 'visible') markRead(m.roomId);
@@ -379,6 +388,7 @@ function start() {
     onMessage,
     onEvent,
     onRead: (ev) => { if (chat.onRead(ev)) fetchIds(ev.roomId); },
+    onTyping: (ev) => chat.onTyping(ev), // reading: typing
     onStatus: setConn,
     onAppError: (e) => { if (e.code !== 'INVALID_TOKEN') showError(e); },
     onAuthFailed: () => { const t = session.token(); session.renew(t).catch(() => {}); },
