@@ -282,6 +282,7 @@ async function openRoom(id) {
   const r = rooms.get(id);
   const msgs = await chat.open(id, { title: r ? rooms.titleOf(r) : $('room-h').textContent });
   if (openId !== id) return;
+  for (const m of recent.get(id) || []) chat.add(m);
   live.watch(id);
   for (const m of msgs) live.notePosition(id, m.position);
   markRead(id);
@@ -301,6 +302,7 @@ function closeRoom() {
 // The user is no longer in room `id` (left, removed, closed).
 function dropRoom(id) {
   rooms.remove(id);
+  recent.delete(id);
   live.unwatch(id);
   if (openId === id) go(null);
 }
@@ -335,8 +337,22 @@ function onEvent(ev) {
 
 // --------------------------------------------------------------- messages
 
+// Live messages kept per room (the newest RECENT_MAX): a room opened right after a message
+// arrived may get a history page that PostgreSQL has not caught up with yet, and a
+// message that arrives while the room is still loading has no list to go into. Both
+// are put in place again after the history (the chat drops what it already has).
+const RECENT_MAX = 100;
+const recent = new Map(); // roomId -> [message]
+function remember(m) {
+  const list = recent.get(m.roomId) || [];
+  list.push(m);
+  if (list.length > RECENT_MAX) list.shift();
+  recent.set(m.roomId, list);
+}
+
 function onMessage(m) {
   const mine = m.senderId === me().id;
+  remember(m);
   if (!rooms.onMessage(m, mine)) refreshSoon(); // a room we did not know yet
   if (!mine) notify.message(m, rooms.get(m.roomId) ? rooms.titleOf(rooms.get(m.roomId)) : m.senderNickname, m.roomId === openId); // reading:
   if (m.roomId === openId) {
