@@ -10,16 +10,10 @@
 // step (screenshots of each in OUTDIR).
 //   node journey.mjs NODE1_URL NODE2_PROXY_URL SHORT_TOKEN_NODE_URL OUTDIR
 // Network control as in states.mjs: `CTL freeze|stop|start` on stdout, `ok` on stdin.
-import { createInterface } from 'node:readline';
-import { args, check, createGroup, harness, launch, openDirect, run, send, T, waitTexts } from './lib.mjs';
+import { args, networkControl, check, createGroup, harness, launch, openDirect, run, send, T, waitTexts } from './lib.mjs';
 
 const [url1, url2, urlShort, outdir] = args(4, 'node journey.mjs NODE1_URL NODE2_PROXY_URL SHORT_TOKEN_NODE_URL OUTDIR');
-const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ctl(what) {
-  console.log(`CTL ${what}`);
-  const { value, done } = await stdin.next();
-  if (done || value.trim() !== 'ok') throw new Error(`CTL ${what}: got ${done ? 'EOF' : value}`);
-}
+const ctl = networkControl();
 
 const browser = await launch();
 const { pages, shotSizes, user } = harness(browser, outdir);

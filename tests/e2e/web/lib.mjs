@@ -2,6 +2,7 @@
 // browser context, numbered screenshots of every page, and waits on the message log.
 // Every wait has a deadline: T, stretched by CN_TEST_TIMEOUT_SCALE for sanitizer builds.
 import { chromium } from 'playwright-core';
+import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -137,4 +138,15 @@ export async function createGroup(page, name, members = [], visibility = 'privat
   await form.getByRole('button', { name: 'Create' }).click();
   await page.locator('#room-h', { hasText: name }).waitFor();
   return Number(await page.locator('#rooms button[aria-current="true"]').getAttribute('data-room-id'));
+}
+
+// The network control of states.mjs and journey.mjs: the script prints `CTL <what>` and
+// web_client.py answers `ok` on stdin once its proxy (or node) did it.
+export function networkControl() {
+  const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  return async function ctl(what) {
+    console.log(`CTL ${what}`);
+    const { value, done } = await stdin.next();
+    if (done || value.trim() !== 'ok') throw new Error(`CTL ${what}: got ${done ? 'EOF' : value}`);
+  };
 }

@@ -3,16 +3,10 @@
 // request: this script prints `CTL stop` / `CTL start` and waits for a line on
 // stdin). A is on the stack's node 1, C on that node of the test's own.
 //   node states.mjs NODE_A_URL NODE_C_URL OUTDIR
-import { createInterface } from 'node:readline';
-import { args, harness, launch, openDirect, send, T, texts, waitTexts } from './lib.mjs';
+import { args, networkControl, harness, launch, openDirect, send, T, texts, waitTexts } from './lib.mjs';
 
 const [urlA, urlC, outdir] = args(3, 'node states.mjs NODE_A_URL NODE_C_URL OUTDIR');
-const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function ctl(what) {
-  console.log(`CTL ${what}`);
-  const { value, done } = await stdin.next();
-  if (done || value.trim() !== 'ok') throw new Error(`CTL ${what}: got ${done ? 'EOF' : value}`);
-}
+const ctl = networkControl();
 
 const browser = await launch();
 const { shot, user } = harness(browser, outdir);
