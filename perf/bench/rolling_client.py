@@ -154,7 +154,13 @@ class Run:
 
     def next_node(self, after):
         """Another node that is up, at random: what a load balancer in front of the
-        nodes does with a client that reconnects."""
+        nodes does with a client that reconnects. --reconnect next: the next node up in
+        order, so one node takes every drained client (all of them, for the last drain)."""
+        if self.a.reconnect == "next":
+            for k in range(1, len(self.nodes) + 1):
+                i = (after + k) % len(self.nodes)
+                if self.up[i]:
+                    return i
         up = [i for i in range(len(self.nodes)) if self.up[i] and i != after]
         return random.choice(up) if up else after
 
@@ -455,6 +461,8 @@ def main():
     ap.add_argument("--pg-url", required=True)
     ap.add_argument("--ramp", type=float, default=10, help="seconds to open every session")
     ap.add_argument("--warmup", type=float, default=10)
+    ap.add_argument("--reconnect", choices=("random", "next"), default="random",
+                    help="where a drained client goes: a random node up, or the next one")
     ap.add_argument("--settle", type=float, default=5, help="seconds between two nodes")
     a = ap.parse_args()
     result = asyncio.run(main_async(a))
