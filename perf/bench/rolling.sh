@@ -128,9 +128,11 @@ echo "[rolling] setting up $((ROOMS * SIZE)) users in $ROOMS rooms of $SIZE" >&2
 /usr/bin/python3 perf/bench/setup_fanout.py --node "$(node_url 1)" --rooms "$ROOMS" \
     --room-size "$SIZE" --out "$SESSIONS"
 urls="$(for ((i = 1; i <= NODES; i++)); do node_url "$i"; echo; done | paste -sd,)"
+# Every node's ports (its admin listener: + 100), which the client's connections avoid.
+avoid="$(for ((i = 0; i < NODES; i++)); do echo $((BENCH_NODE_PORT + i)),$((BENCH_NODE_PORT + i + 100)); done | paste -sd,)"
 rc=0
 line="$(/usr/bin/python3 perf/bench/rolling_client.py --sessions "$SESSIONS" --nodes "$urls" \
-    --rate "${BENCH_RATE:-100}" --pg-url "$PG_URL" --reconnect "${BENCH_RECONNECT:-random}" \
+    --rate "${BENCH_RATE:-100}" --pg-url "$PG_URL" --reconnect "${BENCH_RECONNECT:-random}" --avoid-ports "$avoid" \
     --restart "BENCH_NODES=$NODES BENCH_PG_PORT=$BENCH_PG_PORT BENCH_REDIS_PORT=$BENCH_REDIS_PORT BENCH_NODE_PORT=$BENCH_NODE_PORT BENCH_VAR=$BENCH_VAR BENCH_NODE_BUILD=$NODE_BUILD $ROOT/perf/bench/rolling.sh restart-node {i}")" || rc=$?
 [[ -n "$line" ]] || die "rolling_client.py printed nothing (rc $rc)"
 # shellcheck source=perf/bench/lib.sh

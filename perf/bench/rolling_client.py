@@ -63,10 +63,18 @@ class Ws:
                 return parse(raw)
             self.buf += await self.recv()
 
+    AVOID = set()  # local ports a connection must not hold: the nodes' (--avoid-ports)
+
     @classmethod
     async def open(cls, hostport, timeout=5):
         host, port = hostport.rsplit(":", 1)
-        r, w = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        while True:
+            r, w = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+            # An ephemeral port of ours that is a node's port would keep that node from
+            # starting again after its drain: take another.
+            if w.get_extra_info("sockname")[1] not in cls.AVOID:
+                break
+            w.close()
         key = base64.b64encode(os.urandom(16)).decode()
         w.write((f"GET /ws HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n"
                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -461,10 +469,12 @@ def main():
     ap.add_argument("--pg-url", required=True)
     ap.add_argument("--ramp", type=float, default=10, help="seconds to open every session")
     ap.add_argument("--warmup", type=float, default=10)
+    ap.add_argument("--avoid-ports", default="", help="port,...: never a local port of ours")
     ap.add_argument("--reconnect", choices=("random", "next"), default="random",
                     help="where a drained client goes: a random node up, or the next one")
     ap.add_argument("--settle", type=float, default=5, help="seconds between two nodes")
     a = ap.parse_args()
+    Ws.AVOID = {int(p) for p in a.avoid_ports.split(",") if p}
     result = asyncio.run(main_async(a))
     print(json.dumps(result))
     sys.exit(0 if result["ok"] else 1)
