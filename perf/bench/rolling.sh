@@ -131,7 +131,7 @@ urls="$(for ((i = 1; i <= NODES; i++)); do node_url "$i"; echo; done | paste -sd
 # Every node's ports (its admin listener: + 100), which the client's connections avoid.
 avoid="$(for ((i = 0; i < NODES; i++)); do echo $((BENCH_NODE_PORT + i)),$((BENCH_NODE_PORT + i + 100)); done | paste -sd,)"
 rc=0
-line="$(/usr/bin/python3 perf/bench/rolling_client.py --sessions "$SESSIONS" --nodes "$urls" \
+line="$(/usr/bin/python3 "${BENCH_CLIENT:-perf/bench/rolling_client.py}" --sessions "$SESSIONS" --nodes "$urls" \
     --rate "${BENCH_RATE:-100}" --pg-url "$PG_URL" --reconnect "${BENCH_RECONNECT:-random}" --avoid-ports "$avoid" \
     --restart "BENCH_NODES=$NODES BENCH_PG_PORT=$BENCH_PG_PORT BENCH_REDIS_PORT=$BENCH_REDIS_PORT BENCH_NODE_PORT=$BENCH_NODE_PORT BENCH_VAR=$BENCH_VAR BENCH_NODE_BUILD=$NODE_BUILD $ROOT/perf/bench/rolling.sh restart-node {i}")" || rc=$?
 [[ -n "$line" ]] || die "rolling_client.py printed nothing (rc $rc)"
