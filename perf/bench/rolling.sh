@@ -17,7 +17,8 @@
 # (var/rolling). BENCH_RESULTS (perf/results/rolling.jsonl, "-": nowhere), BENCH_NOTE,
 # BENCH_KEEP_STACK=1 leaves the stack up (`rolling.sh down` stops it); BENCH_VAR is emptied first (BENCH_KEEP_VAR=1:
 # not). BENCH_RECONNECT=next: a drained client goes to the next node up instead of a
-# random one (the last drain then moves every session onto the first node). Needs /usr/bin/python3 and psql.
+# random one (the last drain then moves every session onto the first node). BENCH_CLIENT:
+# another client script with rolling_client.py's arguments. Needs /usr/bin/python3 and psql.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
