@@ -16,7 +16,9 @@
 # first node; node i gets BENCH_NODE_PORT + i - 1, its admin listener + 100), BENCH_VAR
 # (var/rolling). BENCH_RESULTS (perf/results/rolling.jsonl, "-": nowhere), BENCH_NOTE,
 # BENCH_KEEP_STACK=1 leaves the stack up (`rolling.sh down` stops it); BENCH_VAR is emptied first (BENCH_KEEP_VAR=1:
-# not). Needs /usr/bin/python3 and psql.
+# not). BENCH_RECONNECT=next: a drained client goes to the next node up instead of a
+# random one (the last drain then moves every session onto the first node). BENCH_CLIENT:
+# another client script with rolling_client.py's arguments. Needs /usr/bin/python3 and psql.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -66,11 +68,21 @@ if [[ "${1:-}" == restart-node ]]; then
     pid="$(node_pid "$i")"
     while cn_pid_alive "$pid" chat-node; do sleep 0.05; done
     t1=$EPOCHREALTIME
-    node_start "$i" >/dev/null
-    until node_healthy "$i"; do
-        node_running "$i" || die "node$i exited during start-up (see $LOGS/node$i.log)"
-        sleep 0.05
+    # The clients' thousands of connections take ephemeral ports, which on this box
+    # include the node ports: a start that finds its port taken is tried again.
+    for try in $(seq 1 20); do
+        node_start "$i" >/dev/null
+        until node_healthy "$i"; do
+            node_running "$i" || break
+            sleep 0.05
+        done
+        node_healthy "$i" && break
+        tail -5 "$LOGS/node$i.log" | grep -q 'is already in use' ||
+            die "node$i exited during start-up (see $LOGS/node$i.log)"
+        echo "rolling.sh: node$i: its port is in use (try $try), starting again" >&2
+        sleep 1
     done
+    node_healthy "$i" || die "node$i did not start: its port stayed in use"
     t2=$EPOCHREALTIME
     printf 'node%s drained and stopped in %.2f s, healthy again %.2f s later\n' "$i" \
         "$(bc <<<"$t1 - $t0")" "$(bc <<<"$t2 - $t1")"
@@ -117,9 +129,11 @@ echo "[rolling] setting up $((ROOMS * SIZE)) users in $ROOMS rooms of $SIZE" >&2
 /usr/bin/python3 perf/bench/setup_fanout.py --node "$(node_url 1)" --rooms "$ROOMS" \
     --room-size "$SIZE" --out "$SESSIONS"
 urls="$(for ((i = 1; i <= NODES; i++)); do node_url "$i"; echo; done | paste -sd,)"
+# Every node's ports (its admin listener: + 100), which the client's connections avoid.
+avoid="$(for ((i = 0; i < NODES; i++)); do echo $((BENCH_NODE_PORT + i)),$((BENCH_NODE_PORT + i + 100)); done | paste -sd,)"
 rc=0
-line="$(/usr/bin/python3 perf/bench/rolling_client.py --sessions "$SESSIONS" --nodes "$urls" \
-    --rate "${BENCH_RATE:-100}" --pg-url "$PG_URL" \
+line="$(/usr/bin/python3 "${BENCH_CLIENT:-perf/bench/rolling_client.py}" --sessions "$SESSIONS" --nodes "$urls" \
+    --rate "${BENCH_RATE:-100}" --pg-url "$PG_URL" --reconnect "${BENCH_RECONNECT:-random}" --avoid-ports "$avoid" \
     --restart "BENCH_NODES=$NODES BENCH_PG_PORT=$BENCH_PG_PORT BENCH_REDIS_PORT=$BENCH_REDIS_PORT BENCH_NODE_PORT=$BENCH_NODE_PORT BENCH_VAR=$BENCH_VAR BENCH_NODE_BUILD=$NODE_BUILD $ROOT/perf/bench/rolling.sh restart-node {i}")" || rc=$?
 [[ -n "$line" ]] || die "rolling_client.py printed nothing (rc $rc)"
 # shellcheck source=perf/bench/lib.sh

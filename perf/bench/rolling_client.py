@@ -8,7 +8,9 @@ FILE is setup_fanout.py's (`userId token roomId`, users in blocks of one room): 
 connects to node i % N, so every room has members on every node and its messages cross
 nodes through Redis. Every session subscribes to its room; the first member of each room
 also sends (R messages/s over all rooms, each with a receipt and a messageKey, at most
-WINDOW unreceipted). Once all are subscribed and chatting, for each node in turn: it is
+WINDOW unreceipted), starting once every session's first SUBSCRIBE is receipted: a
+subscription without x-resume-after gets what is published after it, and the check
+expects every stored message of a room at each of its members. Once all are subscribed and chatting, for each node in turn: it is
 marked down (where the load balancer would stop sending new clients), CMD with {i} = the
 node's number is run (rolling.sh's `restart-node`: chat-admin drain, start it again, wait
 for /healthz), and the node is marked up. A drained client does what docs/PROTOCOL.md asks:
@@ -63,10 +65,18 @@ class Ws:
                 return parse(raw)
             self.buf += await self.recv()
 
+    AVOID = set()  # local ports a connection must not hold: the nodes' (--avoid-ports)
+
     @classmethod
     async def open(cls, hostport, timeout=5):
         host, port = hostport.rsplit(":", 1)
-        r, w = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        while True:
+            r, w = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+            # An ephemeral port of ours that is a node's port would keep that node from
+            # starting again after its drain: take another.
+            if w.get_extra_info("sockname")[1] not in cls.AVOID:
+                break
+            w.close()
         key = base64.b64encode(os.urandom(16)).decode()
         w.write((f"GET /ws HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\n"
                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -146,6 +156,12 @@ class Run:
         self.nodes = [u.replace("http://", "") for u in a.nodes.split(",")]
         self.up = [True] * len(self.nodes)
         self.stop_sending = asyncio.Event()
+        # Set once every session's first SUBSCRIBE is receipted: a plain SUBSCRIBE gets
+        # what is published after it, so a message sent before a member subscribed is
+        # not that member's to get, and the check expects every stored message of the
+        # room at every member. No sender starts before.
+        self.chatting = asyncio.Event()
+        self.sent_at = {}  # key -> when it was first sent (diagnostics)
         self.finished = False
         self.t0 = time.monotonic()
 
@@ -154,7 +170,13 @@ class Run:
 
     def next_node(self, after):
         """Another node that is up, at random: what a load balancer in front of the
-        nodes does with a client that reconnects."""
+        nodes does with a client that reconnects. --reconnect next: the next node up in
+        order, so one node takes every drained client (all of them, for the last drain)."""
+        if self.a.reconnect == "next":
+            for k in range(1, len(self.nodes) + 1):
+                i = (after + k) % len(self.nodes)
+                if self.up[i]:
+                    return i
         up = [i for i in range(len(self.nodes)) if self.up[i] and i != after]
         return random.choice(up) if up else after
 
@@ -173,6 +195,7 @@ class Session:
         self.errors = []
         self.unavailable = 0
         self.subscribed = asyncio.Event()
+        self.t_subscribed = None  # when its first SUBSCRIBE was receipted
         self.ws = None
 
     async def connect(self, first):
@@ -222,6 +245,8 @@ class Session:
                         if not first and self.drains and self.drains[-1][3] is None:
                             self.drains[-1][3] = self.run.now()
                             self.drains[-1][4] = self.node
+                        if self.t_subscribed is None:
+                            self.t_subscribed = time.monotonic()
                         self.subscribed.set()
                         first = False
                         if self.sender:
@@ -263,6 +288,7 @@ class Session:
 
     async def send_loop(self, ws):
         period = self.run.a.period
+        await self.run.chatting.wait()
         for key in [k for k in self.msgs if k not in self.acked]:
             self.send(ws, key)
         while True:
@@ -281,6 +307,7 @@ class Session:
 
     def send(self, ws, key):
         self.inflight[key] = time.monotonic()
+        self.run.sent_at.setdefault(key, self.inflight[key])
         ws.send(frame("SEND", [("destination", "/app/chat.send"),
                                ("content-type", "application/json"), ("receipt", key)],
                       json.dumps({"roomId": self.room, "content": f"rolling {self.idx} {key}",
@@ -331,6 +358,7 @@ async def main_async(a):
     for t in tasks:
         if t.done():
             t.result()
+    run.chatting.set()
     log(f"all subscribed; chatting {a.warmup} s before the first drain")
     await asyncio.sleep(a.warmup)
     result = {"sessions": len(sessions), "rooms": len(rooms), "nodes": n, "rate": a.rate,
@@ -432,9 +460,14 @@ async def main_async(a):
             offsets[key] = int(off)
         for s in bad_subs[:8]:
             have = {k for k, _ in s.got}
-            miss = [(i, offsets.get(k)) for i, k in enumerate(stored[s.room]) if k not in have]
+            # the third: seconds from the subscriber's first SUBSCRIBE RECEIPT to the
+            # message's first SEND (negative: sent before this member subscribed)
+            miss = [(i, offsets.get(k), round(run.sent_at[k] - s.t_subscribed, 2)
+                     if k in run.sent_at and s.t_subscribed else None)
+                    for i, k in enumerate(stored[s.room]) if k not in have]
             log(f"subscriber {s.idx} room {s.room}: {len(s.got)} of {len(stored[s.room])}; "
-                f"missing (index, position) {miss[:5]} of {len(stored[s.room])}; positions "
+                f"missing (index, position, sent after subscribed s) {miss[:5]} of "
+                f"{len(stored[s.room])}; positions "
                 f"around: {[p for _, p in s.got[-4:]]}; resumed after "
                 f"{[(d[0] + 1, round(d[1], 1), d[4] + 1 if d[4] is not None else None) for d in s.drains]}"
                 f" (from node, at s, to node); errors {s.errors[:2]}")
@@ -455,8 +488,12 @@ def main():
     ap.add_argument("--pg-url", required=True)
     ap.add_argument("--ramp", type=float, default=10, help="seconds to open every session")
     ap.add_argument("--warmup", type=float, default=10)
+    ap.add_argument("--avoid-ports", default="", help="port,...: never a local port of ours")
+    ap.add_argument("--reconnect", choices=("random", "next"), default="random",
+                    help="where a drained client goes: a random node up, or the next one")
     ap.add_argument("--settle", type=float, default=5, help="seconds between two nodes")
     a = ap.parse_args()
+    Ws.AVOID = {int(p) for p in a.avoid_ports.split(",") if p}
     result = asyncio.run(main_async(a))
     print(json.dumps(result))
     sys.exit(0 if result["ok"] else 1)
