@@ -3,7 +3,7 @@
 # PostgreSQL, Redis and dev Kafka broker, waits until every node is ready and the nodes
 # together own the 6 partitions of chat.messages, then runs the scenarios of
 # BENCH_CLUSTER_SCENARIOS with chat-bench spreading the sessions over every node (member i
-# of a room on node i mod N, so deliveries cross nodes through Redis), over several
+# of a room on node (i + room id) mod N, so deliveries cross nodes through Redis), over several
 # processes and over loopback source addresses:
 #   held    BENCH_SESSIONS sessions (rooms of 10) held BENCH_HOLD s: failed connects per
 #           node, each node's RSS per session
