@@ -207,39 +207,6 @@ def test_resume_while_the_room_is_busy_is_ordered_and_once(nodes, room_setup):
                 c.close()
 
 
-def test_resume_from_zero_in_a_new_room(nodes):
-    """A client that knows no position of a room (a room it just learned of) resumes
-    from 0: an empty room answers the SUBSCRIBE at once and then delivers its first
-    message live; a room with messages replays all of them, in order."""
-    import requests
-    n1, n2 = nodes
-    alice = User(n1, "alice0")
-    bob = User(n1, "bob0")
-    room = alice.group_room(n1)
-    r = requests.post(f"{n1}/api/rooms/{room}/join",
-                      headers={"Authorization": f"Bearer {bob.token}"})
-    assert r.status_code in (200, 201), r.text
-    b = connected(At(n2), bob)
-    b2 = None
-    try:
-        subscribe(b, room, resume=0)
-        first = inject(room, alice, ["first"])
-        got = recv_messages(b, 1, timeout=30)
-        assert [m["messageKey"] for _, m in got] == first
-        more = inject(room, alice, ["second", "third"])
-        got = recv_messages(b, 2, timeout=30)
-        assert [m["messageKey"] for _, m in got] == more
-        b2 = connected(At(n1), bob)
-        subscribe(b2, room, "r2", resume=0)
-        got = recv_messages(b2, 3, timeout=30)
-        assert [m["messageKey"] for _, m in got] == first + more
-        assert_none(b2, 0.5)
-    finally:
-        for c in (b, b2):
-            if c:
-                c.close()
-
-
 @pytest.mark.parametrize("bad", ["-1", "abc", "", "12x", "1234567890123456789"])
 def test_malformed_resume_header_is_refused(nodes, room_setup, bad):
     n1, _ = nodes
