@@ -57,7 +57,7 @@ def window_keys(room):
 
 
 def wait_published(room, keys):
-    cnlib.wait_until(lambda: set(keys) <= window_keys(room), 20 * cnlib.scale(),
+    cnlib.wait_until(lambda: set(keys) <= window_keys(room), 60 * cnlib.scale(),
                      what="broadcast pipeline published the events")
 
 
@@ -128,6 +128,9 @@ def test_resume_older_than_the_window_comes_from_postgresql(nodes, room_setup):
     a = a2 = None
     try:
         node.wait_healthy()
+        # The node joins the stack's consumer groups: until that rebalance settles a
+        # room's messages wait, so nothing is sent before it.
+        cnlib.wait_groups_settled([node.url], 60 * cnlib.scale())
         a = connected(At(n1), alice)
         subscribe(a, room)
         cnlib.wait_until(lambda: numsub(room) >= 1, 10 * cnlib.scale(), what="subscribed")
