@@ -65,15 +65,7 @@ CHECK="${BENCH_CHECK:-0}"
 cluster_up() {
     [[ -x "$BENCH_BIN" && -x "$ROOT/build/release/bin/chat-node" ]] ||
         bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
-    export CN_STACK_NODES="$NODES" CN_TEST_STACK_VAR="$BENCH_VAR" \
-        CN_TEST_STACK_PG_PORT="$BENCH_PG_PORT" CN_TEST_STACK_REDIS_PORT="$BENCH_REDIS_PORT" \
-        CN_TEST_STACK_NODE1_PORT="$BENCH_NODE_PORT" CN_TEST_STACK_NODE2_PORT="$((BENCH_NODE_PORT + 1))" \
-        CN_TEST_STACK_NODE_BUILD="$ROOT/build/release"
-    # As lib.sh: the bench measures what the nodes hold, not their admission limits.
-    if [[ -z "${BENCH_KEEP_LIMITS:-}" ]]; then
-        export CHAT_LIMITS_MAX_CONNECTIONS=0 CHAT_LIMITS_ACCEPT_RATE=0
-    fi
-    export CHAT_KAFKA_BROADCAST_FETCH_WAIT_MS="${CHAT_KAFKA_BROADCAST_FETCH_WAIT_MS:-2}"
+    bench_stack_env "$NODES" "$ROOT/build/release"
     trap bench_stack_down EXIT
     "$ROOT/ops/dev" --stack test up >/dev/null ||
         bench_die "the cluster bench stack did not come up ($BENCH_VAR/log)"

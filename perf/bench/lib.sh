@@ -24,15 +24,13 @@ bench_die() {
     exit 1
 }
 
-# bench_stack_up — starts the stack (stopped again at exit unless BENCH_KEEP_STACK=1),
-# waits until the node owns the 6 partitions of chat.messages; sets NODE_PID.
-bench_stack_up() {
-    local node_build="${BENCH_NODE_BUILD:-$ROOT/build/release}"
-    [[ -x "$BENCH_BIN" && -x "$node_build/bin/chat-node" ]] ||
-        bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
-    export CN_STACK_NODES=1 CN_TEST_STACK_VAR="$BENCH_VAR" CN_TEST_STACK_PG_PORT="$BENCH_PG_PORT" \
+# bench_stack_env NODES NODE_BUILD — exports what ops/dev's `--stack test up` reads to start
+# the bench stack with NODES nodes of NODE_BUILD on the BENCH_* ports (node k on
+# BENCH_NODE_PORT + k - 1), and the node settings every bench shares.
+bench_stack_env() {
+    export CN_STACK_NODES="$1" CN_TEST_STACK_VAR="$BENCH_VAR" CN_TEST_STACK_PG_PORT="$BENCH_PG_PORT" \
         CN_TEST_STACK_REDIS_PORT="$BENCH_REDIS_PORT" CN_TEST_STACK_NODE1_PORT="$BENCH_NODE_PORT" \
-        CN_TEST_STACK_NODE_BUILD="$node_build"
+        CN_TEST_STACK_NODE2_PORT="$((BENCH_NODE_PORT + 1))" CN_TEST_STACK_NODE_BUILD="$2"
     # The benches measure what the node can hold (idle.sh: 19,000 sessions; connect_storm.sh:
     # upgrades as fast as chat-bench opens them), not its admission limits: switch those off
     # (the node inherits CHAT_* from this environment). BENCH_KEEP_LIMITS=1 keeps them.
@@ -43,6 +41,15 @@ bench_stack_up() {
     # at once): 2 ms instead of 10 took 4 ms off p50 and 7 ms off p99 at 5,000 deliveries/s
     # (docs/PERFORMANCE.md). Set CHAT_KAFKA_BROADCAST_FETCH_WAIT_MS to measure another value.
     export CHAT_KAFKA_BROADCAST_FETCH_WAIT_MS="${CHAT_KAFKA_BROADCAST_FETCH_WAIT_MS:-2}"
+}
+
+# bench_stack_up — starts the stack (stopped again at exit unless BENCH_KEEP_STACK=1),
+# waits until the node owns the 6 partitions of chat.messages; sets NODE_PID.
+bench_stack_up() {
+    local node_build="${BENCH_NODE_BUILD:-$ROOT/build/release}"
+    [[ -x "$BENCH_BIN" && -x "$node_build/bin/chat-node" ]] ||
+        bench_die "no Release build: cmake --preset release && cmake --build build/release -j2"
+    bench_stack_env 1 "$node_build"
     trap bench_stack_down EXIT
     "$ROOT/ops/dev" --stack test up >/dev/null ||
         bench_die "the private bench stack did not come up ($BENCH_VAR/log)"
